@@ -1,0 +1,33 @@
+"""Hand-derived backpropagation with explicit delta formulas, on any array-API library.
+
+The slides' notation throughout: ``u`` (layer input), ``I`` (pre-activation), ``O`` (output),
+``delta`` (dObjective/dI), ``W`` of shape ``(in, out)`` with ``I = u @ W (+ b)``, ``xi`` (learning
+rate). The same code runs on NumPy arrays and torch tensors (any device); it never imports torch
+and never uses autograd.
+"""
+
+from .backward import deltas, gradients, input_gradient, output_delta
+from .forward import Forward, forward
+from .objective import objective
+from .params import Params, init_params
+from .sgd import sgd_step
+from .spec import ACTIVATIONS, CANONICAL_PAIRS, LOSSES, REDUCTIONS, VALID_PAIRS, Spec
+
+__all__ = [
+    "ACTIVATIONS",
+    "CANONICAL_PAIRS",
+    "Forward",
+    "LOSSES",
+    "Params",
+    "REDUCTIONS",
+    "Spec",
+    "VALID_PAIRS",
+    "deltas",
+    "forward",
+    "gradients",
+    "init_params",
+    "input_gradient",
+    "objective",
+    "output_delta",
+    "sgd_step",
+]

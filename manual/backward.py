@@ -1,0 +1,124 @@
+r"""The backward pass: the delta recursion of the slides, general to any depth.
+
+``delta[l-1]`` is :math:`\delta^{(l)} = \partial(\text{objective}) / \partial I^{(l)}`, shape
+``(N, sizes[l])``, the objective being :math:`\sum_n L` (reduction ``"sum"``) or that sum over N.
+"""
+
+from __future__ import annotations
+
+from ._xp import Array, namespace
+from .activations import derivative, softmax_vjp
+from .forward import Forward, _forward
+from .losses import loss_gradient
+from .params import Params
+from .spec import Spec
+from .validate import check_inputs
+
+__all__ = ["deltas", "gradients", "input_gradient", "output_delta"]
+
+
+def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool | None = None) -> Array:
+    r"""The output layer's delta :math:`\delta^{(L)} = \partial(\text{objective})/\partial I^{(L)}`,
+    shape ``(N, J)``.
+
+    - simplified (canonical pairs only: sigmoid + bce, softmax + ce, identity + squared):
+      :math:`\delta^{(L)} = y^* - y` (slide "Weight updates: compact representation",
+      :math:`\delta^{(2)} = (y^* - y)`).
+    - general: :math:`\delta^{(L)} = \partial L/\partial y^* \odot \mathcal{A}'(I^{(L)})`, and for a
+      softmax output the vector-Jacobian product :math:`y^*_j (g_j - \sum_k g_k y^*_k)`,
+      :math:`g = \partial L / \partial y^*`.
+
+    Either is divided by N for ``reduction="mean"``.
+
+    Args:
+        spec: the network.
+        I, O: the output layer's pre-activation and output y*, shape ``(N, J)``.
+        Y: the targets y, shape ``(N, J)``.
+        simplified: ``None`` takes the simplification wherever it applies; ``True`` demands it
+            (``ValueError`` for a non-canonical pair); ``False`` forces the general formula.
+    """
+    if simplified is None:
+        simplified = spec.canonical
+    if simplified and not spec.canonical:
+        raise ValueError(
+            f"simplified=True needs a canonical output/loss pair (sigmoid+bce, softmax+ce, "
+            f"identity+squared), got {spec.activations[-1]}+{spec.loss}"
+        )
+    if simplified:
+        delta = O - Y
+    else:
+        g = loss_gradient(spec.loss, O, Y)
+        if spec.activations[-1] == "softmax":
+            delta = softmax_vjp(O, g)
+        else:
+            delta = g * derivative(spec.activations[-1], I, O)
+    if spec.reduction == "mean":
+        delta = delta / Y.shape[0]
+    return delta
+
+
+def _deltas(spec: Spec, params: Params, fwd: Forward, Y: Array, simplified: bool | None) -> list[Array]:
+    delta = [output_delta(spec, fwd.I[-1], fwd.O[-1], Y, simplified=simplified)]
+    for l in range(spec.depth - 2, -1, -1):
+        # slide "Going backward....": delta^(l) = (delta^(l+1) (w^(l+1))^T) ⊙ A'(I^(l))
+        W_next = params.weights[l + 1]
+        delta.insert(0, (delta[0] @ W_next.T) * derivative(spec.activations[l], fwd.I[l], fwd.O[l]))
+    return delta
+
+
+def deltas(spec: Spec, params: Params, X: Array, Y: Array, *, simplified: bool | None = None) -> list[Array]:
+    r"""Every layer's delta, ``[delta^(1), ..., delta^(L)]``, each of shape ``(N, sizes[l])``.
+
+    .. math::
+        \delta^{(l)} = \left(\delta^{(l+1)} (W^{(l+1)})^T\right) \odot \mathcal{A}'(I^{(l)})
+
+    the slide "Going backward...." recursion (there :math:`\delta^{(1)} =
+    (\delta^{(2)} (\mathbf{w}^{(2)})^T) \odot \mathcal{Z}`), applied from the output down.
+    ``simplified`` chooses the output delta's formula, see :func:`output_delta`.
+    """
+    check_inputs(spec, params, X, Y)
+    return _deltas(spec, params, _forward(spec, params, X), Y, simplified)
+
+
+def _gradients(spec: Spec, params: Params, X: Array, Y: Array, simplified: bool | None = None) -> Params:
+    fwd = _forward(spec, params, X)
+    delta = _deltas(spec, params, fwd, Y, simplified)
+    xp = namespace(X)
+    # slide "Going backward....": the update w^(l) - xi u^(l) delta^(l), i.e. grad W^(l) = u^(l)^T delta^(l),
+    # which sums over the N examples; grad b^(l) = sum_n delta^(l)_n.
+    grad_W = [u.T @ d for u, d in zip(fwd.u, delta)]
+    grad_b = None if params.biases is None else [xp.sum(d, axis=0) for d in delta]
+    return Params(grad_W, grad_b)
+
+
+def gradients(spec: Spec, params: Params, X: Array, Y: Array, *, simplified: bool | None = None) -> Params:
+    r"""The gradient of the objective with respect to every weight and bias, in the layout of ``params``.
+
+    .. math::
+        \nabla W^{(l)} = (u^{(l)})^T \delta^{(l)} \quad (in, out), \qquad
+        \nabla b^{(l)} = \sum_n \delta^{(l)}_n \quad (out,)
+
+    Args:
+        spec: the network.
+        params: its weights, arrays of one library (NumPy or torch) and one dtype.
+        X: inputs, shape ``(N, D)``.
+        Y: targets, shape ``(N, J)``.
+        simplified: the output delta's formula, see :func:`output_delta`.
+
+    Example:
+        >>> import numpy as np
+        >>> from manual import Spec, init_params
+        >>> spec = Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce")
+        >>> p = init_params(spec, np.random.default_rng(0))
+        >>> [g.shape for g in gradients(spec, p, np.ones((3, 2)), np.ones((3, 1))).weights]
+        [(2, 2), (2, 1)]
+    """
+    check_inputs(spec, params, X, Y)
+    return _gradients(spec, params, X, Y, simplified)
+
+
+def input_gradient(spec: Spec, params: Params, X: Array, Y: Array) -> Array:
+    r"""The gradient of the objective with respect to the inputs, :math:`\delta^{(1)} (W^{(1)})^T`,
+    shape ``(N, D)``."""
+    check_inputs(spec, params, X, Y)
+    return _deltas(spec, params, _forward(spec, params, X), Y, None)[0] @ params.weights[0].T

@@ -1,0 +1,197 @@
+r"""The tolerance model: how far two correct implementations may part, entry by entry.
+
+Reasoning (first-order rounding analysis, Higham, *Accuracy and Stability of Numerical Algorithms*,
+sec. 3.1): a sum of n products computed in floating point in any order is off by at most
+:math:`\gamma_n \sum |a_i b_i|`, :math:`\gamma_n = n\varepsilon / (1 - n\varepsilon)`, and an
+elementwise function (exp, log, tanh, a division) by a few units of :math:`\varepsilon` of its
+result. So every quantity q of the forward and backward pass has an error of at most
+:math:`\varepsilon \kappa \, M(q)`, where
+
+- :math:`\kappa = \max(\text{widths}, N) + 1 + 4`: the longest sum (a row of I, a row of
+  :math:`\delta W^T`, or the batch sum of :math:`u^T\delta`), one more for the bias, and 4 ulps for
+  function evaluation; :math:`\varepsilon` is the dtype's machine epsilon;
+- :math:`M(q)` is q's *error magnitude*, computed here by running the same recursion on absolute
+  values (the :math:`\sum|a_i b_i|` of each sum) and adding how an error already present in an input
+  is carried on (:math:`|\mathcal{A}'|` times the error of I, the error of y* times
+  :math:`|\partial \delta / \partial y^*|`, and so on).
+
+Two correct implementations each lie within that bound of the exact value, so they may differ by
+``2 * eps * kappa * M`` per entry. This grows with depth (through the recursion), width and N
+(through :math:`\kappa` and the sums), and the magnitude of the values (through M), and is 0 where
+M is 0 (a ReLU whose input is below 0 gives an exact 0 both ways). Second-order terms
+(:math:`\varepsilon^2`) are left out; the absolute floor ``kappa * tiny`` covers underflow.
+
+One place is not smooth: a ReLU input within its rounding error of 0 may come out on either side of
+the kink, so A' may be 0 in one implementation and 1 in the other. Such entries (:func:`_kink`) get
+an allowance of the whole term that A' multiplies, carried on through the recursion.
+
+A wrong derivation (a factor, a sign, a missing :math:`\mathcal{A}'`) moves a gradient by an amount
+of the order of the gradient itself, orders of magnitude above this bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from manual import Params, Spec
+from manual.activations import derivative
+from manual.backward import _deltas
+from manual.forward import _forward
+from manual.losses import BCE_EPSILON
+
+from ._convert import as_numpy64, params_as_numpy64
+
+__all__ = ["Tolerance", "tolerance"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Allowed per-entry differences (absolute), each shaped like the quantity it bounds.
+
+    Attributes:
+        grads: for the gradients, in the layout of ``Params``.
+        deltas: ``deltas[l-1]`` for :math:`\\delta^{(l)}`, shape ``(N, sizes[l])``.
+        input: for dObjective/dX, shape ``(N, D)``.
+        eps, kappa: the dtype's epsilon and the operation count used.
+    """
+
+    grads: Params
+    deltas: tuple[np.ndarray, ...]
+    input: np.ndarray
+    eps: float
+    kappa: int
+    update: Params | None = None
+
+
+def _dA_dO(name: str, O: np.ndarray) -> np.ndarray:
+    """|d A'/d O| for the activations whose derivative is written through O (0 for relu, identity)."""
+    if name == "sigmoid":
+        return np.abs(1 - 2 * O)
+    if name == "tanh":
+        return np.abs(2 * O)
+    return np.zeros_like(O)
+
+
+def _kink(name: str, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
+    """1 where a ReLU input lies within its own rounding error of 0, else 0.
+
+    There the computed sign of I, and so A'(I) in {0, 1}, depends on the order of the sums: both
+    answers are correct for the I each implementation computed, so such an entry is allowed to
+    differ by the whole of what A' multiplies. An I that is exactly 0 in exact arithmetic (and
+    computed exactly, as on the 1/4 grid of the strategies) gives 0 both ways and is checked exactly
+    in the explicit tests.
+    """
+    if name != "relu":
+        return np.zeros_like(I)
+    return (np.abs(I) <= unit * e_I).astype(np.float64)
+
+
+def _loss_terms(loss: str, O: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """g = dL/dy*, its absolute evaluation |g|_abs, and |dg/dy*|."""
+    if loss == "squared":
+        return O - Y, np.abs(O) + np.abs(Y), np.ones_like(O)
+    if loss == "bce":
+        p = np.maximum(O * (1 - O), BCE_EPSILON)  # the floor of manual.losses and torch's BCELoss
+        return ((O - Y) / p, (np.abs(O) + np.abs(Y)) / p,
+                (p + np.abs(O - Y) * np.abs(1 - 2 * O)) / p**2)
+    return -Y / O, np.abs(Y) / O, np.abs(Y) / O**2
+
+
+def _output_magnitude(spec: Spec, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray,
+                      general: bool) -> np.ndarray:
+    """M(delta^(L)): the evaluation of the delta formula on absolute values plus y*'s error carried on."""
+    if spec.canonical and not general:
+        return e_O + np.abs(O) + np.abs(Y)  # delta = y* - y
+    act = spec.activations[-1]
+    g, g_abs, dg = _loss_terms(spec.loss, O, Y)
+    if act == "softmax":
+        s = np.sum(g * O, axis=-1, keepdims=True)
+        s_abs = np.sum(g_abs * O, axis=-1, keepdims=True)
+        carried = e_O * (np.abs(g) + np.abs(s)) + O * (dg * e_O + np.sum((dg * O + np.abs(g)) * e_O, axis=-1, keepdims=True))
+        return O * (g_abs + s_abs) + carried
+    dA = np.abs(derivative(act, I, O))
+    return dA * g_abs + (dg * dA + np.abs(g) * _dA_dO(act, O)) * e_O
+
+
+def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, general: bool = False,
+              lr: float | None = None) -> Tolerance:
+    """The allowed differences between two correct computations of the gradients, deltas and input
+    gradient of ``spec`` at ``params`` on ``(X, Y)``, in ``dtype`` (default: that of ``X``).
+
+    Args:
+        general: take the output delta's magnitude from the general formula
+            :math:`\\partial L/\\partial y^* \\odot \\mathcal{A}'` even for a canonical pair (for
+            comparing the two formulas with each other).
+        lr: when given, also bound the weights after one SGD step (``update``): the gradient's
+            allowance times lr, plus the rounding of ``W - lr * grad``.
+    """
+    dtype = np.dtype(str(dtype if dtype is not None else X.dtype).removeprefix("torch."))
+    eps = float(np.finfo(dtype).eps)
+    tiny = float(np.finfo(dtype).tiny)
+    p = params_as_numpy64(params)
+    X, Y = as_numpy64(X), as_numpy64(Y)
+    N = X.shape[0]
+    kappa = max(max(spec.sizes), N) + 1 + 4
+    unit = 2 * eps * kappa
+
+    fwd = _forward(spec, p, X)
+    delta = _deltas(spec, p, fwd, Y, None)
+    absW = [np.abs(W) for W in p.weights]
+    absb = [np.zeros(W.shape[1]) for W in p.weights] if p.biases is None else [np.abs(b) for b in p.biases]
+
+    # forward: error magnitudes of u, I and O
+    e_u = [np.zeros_like(X)]
+    e_I, e_O = [], []
+    for l, name in enumerate(spec.activations):
+        u = fwd.u[l]
+        eI = np.abs(u) @ absW[l] + absb[l] + e_u[l] @ absW[l]
+        O = fwd.O[l]
+        if name == "softmax":
+            eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O
+        else:
+            eO = np.maximum(np.abs(derivative(name, fwd.I[l], O)), _kink(name, fwd.I[l], eI, unit)) * eI + np.abs(O)
+        e_I.append(eI)
+        e_O.append(eO)
+        e_u.append(eO)
+
+    # backward: error magnitudes of every delta, output first
+    scale = 1.0 / N if spec.reduction == "mean" else 1.0
+    M = [None] * spec.depth
+    M[-1] = scale * _output_magnitude(spec, fwd.I[-1], fwd.O[-1], Y, e_O[-1], general)
+    if spec.activations[-1] == "relu":
+        g = _loss_terms(spec.loss, fwd.O[-1], Y)[0]
+        g_abs = _loss_terms(spec.loss, fwd.O[-1], Y)[1]
+        M[-1] = M[-1] + scale * _kink("relu", fwd.I[-1], e_I[-1], unit) * (np.abs(g) / unit + g_abs)
+    for l in range(spec.depth - 2, -1, -1):
+        name = spec.activations[l]
+        back = delta[l + 1] @ p.weights[l + 1].T
+        dA = np.abs(derivative(name, fwd.I[l], fwd.O[l]))
+        carried = (M[l + 1] + np.abs(delta[l + 1])) @ absW[l + 1].T
+        # at an ambiguous kink the other implementation multiplies its own back (|back| give or
+        # take unit * carried) by 1 instead of 0
+        kink = _kink(name, fwd.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
+        M[l] = carried * dA + np.abs(back) * _dA_dO(name, fwd.O[l]) * e_O[l] + kink
+
+    grad_W = [np.abs(u).T @ (m + np.abs(d)) + e.T @ np.abs(d) for u, m, d, e in zip(fwd.u, M, delta, e_u)]
+    grad_b = None if p.biases is None else [np.sum(m + np.abs(d), axis=0) for m, d in zip(M, delta)]
+    grad_input = (M[0] + np.abs(delta[0])) @ absW[0].T
+
+    def allow(m: np.ndarray) -> np.ndarray:
+        return unit * m + kappa * tiny
+
+    grads = Params([allow(m) for m in grad_W], None if grad_b is None else [allow(m) for m in grad_b])
+    update = None
+    if lr is not None:
+        # W - lr * g: the gradient's allowance scaled by lr, and one rounding of each result
+        def step(W: np.ndarray, G: np.ndarray, g: np.ndarray) -> np.ndarray:
+            return lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny
+
+        ref = Params([u.T @ d for u, d in zip(fwd.u, delta)],
+                     None if p.biases is None else [np.sum(d, axis=0) for d in delta])
+        update = Params([step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.weights)],
+                        None if p.biases is None else
+                        [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.biases)])
+    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update)
