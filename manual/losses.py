@@ -7,6 +7,8 @@ example, shape ``(N,)``, summed over the J outputs; the objective's reduction ov
 
 from __future__ import annotations
 
+import math
+
 from ._xp import Array, namespace
 
 __all__ = ["BCE_EPSILON", "LOG_FLOOR", "loss_gradient", "loss_value"]
@@ -20,7 +22,8 @@ BCE_EPSILON = 1e-12
 
 
 def _log(xp, p: Array) -> Array:
-    return xp.maximum(xp.log(p), xp.full_like(p, LOG_FLOOR))
+    # log(max(p, e^-100)) = max(log p, -100), without evaluating log(0)
+    return xp.log(xp.maximum(p, xp.full_like(p, math.exp(LOG_FLOOR))))
 
 
 def loss_value(loss: str, O: Array, Y: Array) -> Array:

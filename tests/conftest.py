@@ -14,3 +14,5 @@ _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], prin
 settings.register_profile("ci", max_examples=150, **_COMMON)
 settings.register_profile("thorough", max_examples=1500, **_COMMON)
 settings.load_profile(os.environ.get("BACKPROP_PROFILE", "ci"))
+
+pytest_plugins = ["pytester"]

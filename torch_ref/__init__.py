@@ -4,15 +4,20 @@ autograd, and the comparison that checks one against the other."""
 from .autograd import deltas, gradients, input_gradient, objective, sgd_step
 from .build import Network, build
 from .compare import Comparison, Row, assert_agree, compare
+from .oracle import DerivationMismatch, OracleSummary, check_derivation, check_update
 from .tolerance import Tolerance, tolerance
 
 __all__ = [
     "Comparison",
+    "DerivationMismatch",
     "Network",
+    "OracleSummary",
     "Row",
     "Tolerance",
     "assert_agree",
     "build",
+    "check_derivation",
+    "check_update",
     "compare",
     "deltas",
     "gradients",

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from manual import LOSSES, REDUCTIONS, VALID_PAIRS, Params, Spec
+from manual import LOSSES, VALID_PAIRS, Params, Spec
 
-__all__ = ["Case", "HIDDEN_ACTIVATIONS", "cases", "data_for", "params_for", "specs"]
+__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "params_for", "specs"]
 
 HIDDEN_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 
@@ -33,10 +33,12 @@ class Case:
     lr: float
     seed: int
     grid: bool
+    gain: float = 1.0
+    kink: bool = False
 
     def __repr__(self) -> str:
         return (f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
-                f"grid={self.grid}, lr={self.lr})")
+                f"grid={self.grid}, gain={self.gain}, lr={self.lr})")
 
 
 @st.composite
@@ -48,11 +50,12 @@ def specs(
     activations: Sequence[str] = HIDDEN_ACTIVATIONS + ("softmax",),
     losses: Sequence[str] = LOSSES,
     bias: bool | None = None,
-    reductions: Sequence[str] = REDUCTIONS,
+    reductions: Sequence[str] = ("sum", "mean"),
 ) -> Spec:
     """A valid :class:`manual.Spec`: hidden activations from ``activations`` (softmax excluded), an
     output activation that ``loss`` accepts, depth and widths in the given inclusive ranges; about
     one spec in four has all widths equal (square layers)."""
+    # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
     loss = draw(st.sampled_from(list(losses)))
     outputs = [a for a in VALID_PAIRS[loss] if a in activations]
     hidden = [a for a in activations if a in HIDDEN_ACTIVATIONS]
@@ -99,11 +102,11 @@ def data_for(spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False
     elif spec.loss == "bce":
         Y = rng.uniform(0, 1, size=(N, J))
     else:
-        Y = rng.dirichlet(np.ones(J), size=N) if J > 1 else np.ones((N, 1))
-    X, Y = X.astype(dtype), Y.astype(dtype)
-    if spec.loss == "ce":
-        Y = Y / Y.sum(axis=1, keepdims=True)  # renormalise in the target dtype
-    return X, Y
+        # rows on the simplex with entries on the 2^-10 grid: their sums are exactly 1 in float32 and
+        # float64 alike, so a float32 case and its float64 reference see the same valid targets
+        Y = np.floor(rng.dirichlet(np.ones(J), size=N) * 1024) / 1024
+        Y[np.arange(N), Y.argmax(axis=1)] += 1 - Y.sum(axis=1)
+    return X.astype(dtype), Y.astype(dtype)
 
 
 @st.composite
@@ -113,17 +116,35 @@ def cases(
     dtype: Any = np.float64,
     batch: tuple[int, int] = (1, 8),
     gains: Sequence[float] = (0.5, 1.0, 2.0),
+    lrs: Sequence[float] = (0.0, 0.01, 0.1, 0.5, 1.0),
     **spec_options: Any,
 ) -> Case:
-    """A :class:`Case`: a spec from :func:`specs` (``spec_options`` pass through), weights, N in
-    ``batch``, data, and a learning rate in [0, 1]."""
+    """A :class:`Case`: a spec from :func:`specs` (``spec_options`` pass through), weights (gain from
+    ``gains``), N in ``batch``, data, and a learning rate from ``lrs``."""
     spec = draw(specs(**spec_options))
     seed = draw(st.integers(0, 2**32 - 1))
     grid = draw(st.integers(0, 3)) == 0
     gain = draw(st.sampled_from(list(gains)))
     N = draw(st.integers(*batch))
+    lr = draw(st.sampled_from(list(lrs)))
+    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype)
+
+
+def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float = 1.0, lr: float = 0.1,
+              dtype: Any = np.float64, kink: bool = False) -> Case:
+    """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
+
+    ``kink=True`` (grid values, D >= 2, no bias) then sets the first example to (1/4, 1/4, 0, ...)
+    and the first column of W1 to (1/4, -1/4, 0, ...): unit 1 of layer 1 gets an input of exactly 0
+    from nonzero terms, so its ReLU derivative at 0 reaches the weight gradients."""
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
-    lr = draw(st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]))
-    return Case(spec, params, X, Y, lr, seed, grid)
+    if kink:
+        if spec.bias or spec.sizes[0] < 2 or not grid:
+            raise ValueError(f"kink=True needs grid=True, no bias and D >= 2, got {spec} grid={grid}")
+        X[0] = 0
+        X[0, :2] = 0.25
+        params.weights[0][:, 0] = 0
+        params.weights[0][:2, 0] = (0.25, -0.25)
+    return Case(spec, params, X, Y, lr, seed, grid, gain, kink)

@@ -1,0 +1,155 @@
+"""The oracle catches every catalogued wrong derivation with default settings, passes correct ones
+written differently, and reports failures on one screen."""
+
+import numpy as np
+import pytest
+
+import manual
+from torch_ref import DerivationMismatch, check_derivation, check_update
+
+import derivations as D
+
+
+
+@pytest.mark.parametrize("grad_fn", D.WRONG_GRADIENTS, ids=lambda f: f.__name__)
+def test_wrong_derivation_is_caught(grad_fn):
+    with pytest.raises(DerivationMismatch):
+        check_derivation(grad_fn)
+
+
+@pytest.mark.parametrize("step_fn", D.WRONG_UPDATES, ids=lambda f: f.__name__)
+def test_wrong_update_is_caught(step_fn):
+    with pytest.raises(DerivationMismatch):
+        check_update(step_fn)
+
+
+@pytest.mark.parametrize("grad_fn", D.RIGHT_GRADIENTS, ids=lambda f: f.__name__)
+def test_correct_derivation_passes(grad_fn):
+    summary = check_derivation(grad_fn)
+    assert summary.examples >= 100
+    assert {"identity", "relu", "sigmoid", "softmax", "tanh"} <= summary.activations
+    assert summary.kink and summary.square and summary.bias == {False, True}
+    assert summary.reductions == {"sum", "mean"} and 1 in summary.batch_sizes
+
+
+def test_correct_update_passes():
+    def per_layer_step(spec, params, X, Y, lr):
+        g = D.one_example_at_a_time_column_vectors(spec, params, X, Y)
+        return manual.Params([W - lr * G for W, G in zip(params.weights, g.weights)],
+                             None if params.biases is None else [b - lr * G for b, G in zip(params.biases, g.biases)])
+
+    check_update(manual.sgd_step)
+    check_update(per_layer_step)
+
+
+def test_report_names_case_layer_pattern_and_fits_one_screen():
+    with pytest.raises(DerivationMismatch) as info:
+        check_derivation(D.missing_hidden_activation_derivative, seed=3)
+    text = str(info.value)
+    lines = text.splitlines()
+    assert len(lines) <= 30 and max(map(len, lines)) <= 200
+    assert lines[1].startswith("Minimal case: ")
+    assert "Parts from autograd at layer 1" in text
+    assert "is missing" in text  # the pattern
+    assert "autograd is right" in text  # finite-difference blame
+    assert "case_from(" in text  # the reproduction
+
+
+def test_reproduction_lines_rebuild_the_failing_case():
+    with pytest.raises(DerivationMismatch) as info:
+        check_derivation(D.sign_flipped_output_delta, seed=1)
+    code = str(info.value).split("Reproduce:\n", 1)[1]
+    namespace = {"sign_flipped_output_delta": D.sign_flipped_output_delta}
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code.replace("\n    ", "\n").strip(), namespace)  # noqa: S102 - our own generated code
+    assert "MISMATCH" in out.getvalue()
+
+
+def test_crash_inside_grad_fn_is_reported_as_a_mismatch():
+    def crashes(spec, params, X, Y):
+        return 1 / 0
+
+    with pytest.raises(DerivationMismatch, match="grad_fn raised ZeroDivisionError"):
+        check_derivation(crashes, max_examples=5)
+
+
+def test_wrong_return_type_and_count_are_reported():
+    with pytest.raises(DerivationMismatch, match="returned float"):
+        check_derivation(lambda s, p, X, Y: 0.0, max_examples=5)
+    with pytest.raises(DerivationMismatch, match="weight arrays for a network of"):
+        check_derivation(lambda s, p, X, Y: manual.Params(manual.gradients(s, p, X, Y).weights[:-1] or [],
+                                                          manual.gradients(s, p, X, Y).biases),
+                         max_examples=5, depths=2)
+
+
+def test_transpose_is_diagnosed_as_such():
+    with pytest.raises(DerivationMismatch, match="transpose"):
+        check_derivation(D.transposed_weight_gradient, widths=(2, 4), depths=1, seed=0)
+
+
+def test_narrowed_options_only_draw_what_they_allow():
+    summary = check_derivation(manual.gradients, activations=("sigmoid",), losses=("bce",), depths=(1, 2),
+                               bias=False, reductions=("sum",), max_examples=20, seed=0)
+    assert summary.activations == {"sigmoid"} and summary.pairs == {("sigmoid", "bce")}
+    assert summary.bias == {False} and summary.reductions == {"sum"}
+    assert all(s.depth <= 2 for s in summary.specs)
+
+
+def test_float32_and_torch_tensors():
+    summary = check_derivation(manual.gradients, dtype="float32", arrays="torch", max_examples=20, seed=0)
+    assert summary.dtype == "float32"
+
+
+def test_same_seed_same_minimal_case():
+    messages = []
+    for _ in range(2):
+        with pytest.raises(DerivationMismatch) as info:
+            check_derivation(D.tanh_derivative_without_square, seed=5)
+        messages.append(str(info.value).splitlines()[1])
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("options", [
+    pytest.param({"max_examples": 0}, id="max_examples-zero"),
+    pytest.param({"seed": 1.5}, id="seed-float"),
+    pytest.param({"dtype": "float16"}, id="dtype-float16"),
+    pytest.param({"device": "tpu:9"}, id="device-unknown"),
+    pytest.param({"arrays": "jax"}, id="arrays-unknown"),
+    pytest.param({"device": "cuda", "arrays": "numpy"}, id="numpy-off-cpu"),
+    pytest.param({"activations": ("swish",)}, id="activation-unknown"),
+    pytest.param({"activations": ()}, id="activations-empty"),
+    pytest.param({"losses": ("hinge",)}, id="loss-unknown"),
+    pytest.param({"losses": ("bce",), "activations": ("tanh",)}, id="no-valid-output"),
+    pytest.param({"depths": (0, 2)}, id="depth-zero"),
+    pytest.param({"depths": (3, 2)}, id="depths-reversed"),
+    pytest.param({"widths": (1.5, 2)}, id="width-float"),
+    pytest.param({"batch": 0}, id="batch-zero"),
+    pytest.param({"bias": "yes"}, id="bias-string"),
+    pytest.param({"reductions": ("median",)}, id="reduction-unknown"),
+    pytest.param({"depths": (2, 3), "activations": ("softmax",), "losses": ("ce",)}, id="no-hidden-activation"),
+])
+def test_invalid_options_are_value_errors(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        check_derivation(manual.gradients, **options)
+
+
+def test_pytest_plugin_fixture_and_options(pytester):
+    pytester.makepyfile("""
+        import manual
+
+        def test_right(derivation_oracle):
+            s = derivation_oracle.check_derivation(manual.gradients, seed=0)
+            assert s.dtype == "float32" and s.examples >= 7
+
+        def test_wrong(derivation_oracle):
+            def wrong(spec, params, X, Y):
+                return manual.gradients(spec, params, X, Y).map(lambda a: 2 * a)
+            derivation_oracle.check_derivation(wrong)
+    """)
+    result = pytester.runpytest_subprocess("--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*DerivationMismatch*", "*Minimal case*"])
