@@ -11,6 +11,7 @@ from .forward import Forward, forward
 from .objective import objective
 from .params import Params, init_params
 from .sgd import sgd_step
+from .trainer import Trainer
 from .spec import ACTIVATIONS, CANONICAL_PAIRS, LOSSES, REDUCTIONS, VALID_PAIRS, Spec
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Params",
     "REDUCTIONS",
     "Spec",
+    "Trainer",
     "VALID_PAIRS",
     "deltas",
     "forward",

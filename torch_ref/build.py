@@ -90,9 +90,19 @@ class Network(nn.Module):
         return total / Y.shape[0] if spec.reduction == "mean" else total
 
     def objective(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """The scalar objective: sum (or mean over N) of the per-example losses."""
-        I, O = self.forward_all(X)
-        return self.objective_from(I[-1], O[-1], Y)
+        """The scalar objective: sum (or mean over N) of the per-example losses.
+
+        Losses that take logits (ce with softmax, ce with sigmoid) are given I^(L) and the output
+        activation is not evaluated, as a user of torch's losses would write it.
+        """
+        takes_logits = self.spec.loss == "ce"
+        u = X
+        for l, (linear, activation) in enumerate(zip(self.linears, self.activations)):
+            I = linear(u)
+            if takes_logits and l == self.spec.depth - 1:
+                return self.objective_from(I, None, Y)
+            u = activation(I)
+        return self.objective_from(I, u, Y)
 
     def params(self) -> Params:
         """The current weights in the slides' layout, detached tensors."""

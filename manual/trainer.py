@@ -1,0 +1,143 @@
+r"""In-place full-batch gradient descent: the training step the benchmarks time.
+
+The same formulas as :func:`manual.sgd_step` (slide "Going backward....":
+:math:`W^{(l)} \leftarrow W^{(l)} - \xi\, u^{(l)T} \delta^{(l)}`, every delta from the old weights),
+arranged to do no work autograd would not do:
+
+- the weights are updated in place; on libraries that offer a fused ``addmm_`` (torch) the update
+  ``W - xi u^T delta`` is one matrix product accumulated into ``W``, with no gradient temporary;
+  elsewhere (NumPy) the product goes to a temporary that is scaled and subtracted in place;
+- ``delta^(l-1) = (delta^(l) W^(l)T) ⊙ A'`` is formed before ``W^(l)`` changes, and multiplied by
+  ``A'`` in place;
+- ``I = u W + b`` uses a fused ``addmm`` where the library has one.
+
+Validation happens once, in the constructor; :meth:`Trainer.step` checks only shapes, so NaN or
+infinite data passed to ``step`` is not caught there (use :func:`manual.sgd_step` for a checked,
+functional step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._xp import Array, namespace
+from .activations import activation_function
+from .backward import output_delta
+from .losses import loss_gradient
+from .params import Params
+from .spec import Spec
+from .validate import check_lr, check_params
+
+__all__ = ["Trainer"]
+
+
+class Trainer:
+    """Owns a copy of the weights and steps them in place.
+
+    Example:
+        >>> import numpy as np
+        >>> from manual import Spec, init_params
+        >>> spec = Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce")
+        >>> t = Trainer(spec, init_params(spec, np.random.default_rng(0)), lr=0.5)
+        >>> t.step(np.ones((4, 2)), np.ones((4, 1)))
+        >>> t.params.weights[0].shape
+        (2, 2)
+    """
+
+    def __init__(self, spec: Spec, params: Params, *, lr: float) -> None:
+        check_params(spec, params)
+        self.spec = spec
+        self.lr = check_lr(lr)
+        xp = namespace(params.weights[0])
+        self._xp = xp
+        self.weights = [xp.asarray(W, copy=True) for W in params.weights]
+        self.biases = None if params.biases is None else [xp.asarray(b, copy=True) for b in params.biases]
+        self._fused = hasattr(params.weights[0], "addmm_")  # torch tensors
+        self._activations = [self._in_place(name) or activation_function(name, xp) for name in spec.activations]
+
+    def _in_place(self, name: str) -> Any:
+        """On torch, sigmoid, tanh and relu overwrite I with O = A(I): their derivatives here are
+        written through O alone (O(1 - O), 1 - O^2, sign(O)), so I is not needed again and a
+        layer-sized temporary is saved."""
+        if not self._fused:
+            return None
+        return {"sigmoid": lambda I: I.sigmoid_(), "tanh": lambda I: I.tanh_(),
+                "relu": lambda I: I.relu_()}.get(name)
+
+    @property
+    def params(self) -> Params:
+        """The current weights (the trainer's own arrays, not copies)."""
+        return Params(self.weights, self.biases)
+
+    def _affine(self, u: Array, l: int) -> Array:
+        W = self.weights[l]
+        if self.biases is None:
+            return u @ W
+        if self._fused:
+            return self._xp.addmm(self.biases[l], u, W)
+        return u @ W + self.biases[l]
+
+    def _times_derivative(self, d: Array, name: str, I: Array, O: Array) -> None:
+        """d *= A'(I) in place (A' as in manual.activations.derivative). Called once per layer, after
+        the layer's output O was last used (the weight update of the layer above), so it may
+        overwrite O."""
+        if name == "sigmoid":
+            d *= O
+            if self._fused:
+                d.addcmul_(d, O, value=-1)  # d O (1 - O) = d O - (d O) O, no temporary
+            else:
+                d *= 1 - O
+        elif name == "tanh":
+            if self._fused:
+                # d (1 - O^2) = d - d O^2; O is not needed after this point, so O^2 overwrites it
+                # and no temporary is allocated
+                O.mul_(O)
+                d.addcmul_(d, O, value=-1)
+            else:
+                d *= 1 - O * O
+        elif name == "relu":
+            # O = max(I, 0), so sign(O) is 1 where I > 0 and 0 elsewhere: the subgradient 0 at 0, as a
+            # float array (multiplying by a boolean mask costs a conversion)
+            d *= O.sign() if self._fused else self._xp.sign(O)
+        # identity: A' = 1
+
+    def step(self, X: Array, Y: Array) -> None:
+        """One step on the batch ``X`` (N, D), ``Y`` (N, J); updates :attr:`weights` in place."""
+        spec = self.spec
+        if X.ndim != 2 or X.shape[1] != spec.sizes[0] or Y.shape != (X.shape[0], spec.sizes[-1]):
+            raise ValueError(f"X must be (N, {spec.sizes[0]}) and Y (N, {spec.sizes[-1]}), "
+                             f"got {tuple(X.shape)} and {tuple(Y.shape)}")
+        us, Is, Os = [X], [], []
+        for l, act in enumerate(self._activations):
+            Is.append(self._affine(us[-1], l))
+            Os.append(act(Is[-1]))
+            us.append(Os[-1])
+        out = spec.activations[-1]
+        if spec.canonical:
+            delta = Os[-1] - Y  # slide "Going backward....": delta^(2) = y* - y
+        elif out != "softmax":
+            delta = loss_gradient(spec.loss, Os[-1], Y)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
+            self._times_derivative(delta, out, Is[-1], Os[-1])
+        if spec.canonical or out != "softmax":
+            if spec.reduction == "mean":
+                delta /= X.shape[0]
+        else:
+            delta = output_delta(spec, Is[-1], Os[-1], Y)  # the softmax vector-Jacobian product
+        xi = self.lr
+        for l in range(spec.depth - 1, -1, -1):
+            W = self.weights[l]
+            back = delta @ W.T if l > 0 else None  # from the old W^(l)
+            if self._fused:
+                W.addmm_(us[l].T, delta, alpha=-xi)
+            else:
+                g = us[l].T @ delta
+                g *= xi
+                W -= g
+            if self.biases is not None:
+                if self._fused:
+                    self.biases[l].sub_(delta.sum(0), alpha=xi)
+                else:
+                    self.biases[l] -= xi * delta.sum(axis=0)
+            if back is not None:
+                self._times_derivative(back, spec.activations[l - 1], Is[l - 1], Os[l - 1])
+                delta = back
