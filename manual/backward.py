@@ -46,12 +46,14 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
         )
     if simplified:
         delta = O - Y
+    elif spec.activations[-1] == "softmax":
+        delta = softmax_vjp(O, loss_gradient(spec.loss, O, Y))
+    elif (spec.activations[-1], spec.loss) == ("sigmoid", "ce"):
+        # the general formula (-y / y*) ⊙ y*(1 - y*) with the common factor y* cancelled before
+        # evaluation: a y* that underflowed to 0 then gives the limit -y, not 0 * inf
+        delta = -Y * (1 - O)
     else:
-        g = loss_gradient(spec.loss, O, Y)
-        if spec.activations[-1] == "softmax":
-            delta = softmax_vjp(O, g)
-        else:
-            delta = g * derivative(spec.activations[-1], I, O)
+        delta = loss_gradient(spec.loss, O, Y) * derivative(spec.activations[-1], I, O)
     if spec.reduction == "mean":
         delta = delta / Y.shape[0]
     return delta

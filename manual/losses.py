@@ -14,11 +14,12 @@ from ._xp import Array, namespace
 __all__ = ["BCE_EPSILON", "LOG_FLOOR", "loss_gradient", "loss_value"]
 
 # torch's BCELoss clamps each log at -100, so a prediction of exactly 0 or 1 gives a finite loss,
-# and its backward divides by max(y*(1 - y*), 1e-12) (aten/src/ATen/native/Loss.cpp,
-# binary_cross_entropy_backward). Both conventions are taken over for bce so that the manual
-# package and the reference agree on saturated outputs too.
+# and its backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
+# binary_cross_entropy_backward), EPSILON being the float32 constant 1e-12, which is
+# 9.999999960041972e-13 (measured: (y* - y) / grad at a clamped y*). Both conventions are taken
+# over for bce so that the manual package and the reference agree on saturated outputs too.
 LOG_FLOOR = -100.0
-BCE_EPSILON = 1e-12
+BCE_EPSILON = 9.999999960041972e-13
 
 
 def _log(xp, p: Array) -> Array:

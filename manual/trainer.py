@@ -115,14 +115,15 @@ class Trainer:
         out = spec.activations[-1]
         if spec.canonical:
             delta = Os[-1] - Y  # slide "Going backward....": delta^(2) = y* - y
-        elif out != "softmax":
+        elif out != "softmax" and (out, spec.loss) != ("sigmoid", "ce"):
             delta = loss_gradient(spec.loss, Os[-1], Y)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
             self._times_derivative(delta, out, Is[-1], Os[-1])
-        if spec.canonical or out != "softmax":
-            if spec.reduction == "mean":
-                delta /= X.shape[0]
         else:
-            delta = output_delta(spec, Is[-1], Os[-1], Y)  # the softmax vector-Jacobian product
+            delta = None  # softmax's vector-Jacobian product, sigmoid+ce's cancelled form
+        if delta is None:
+            delta = output_delta(spec, Is[-1], Os[-1], Y)  # already divided by N for "mean"
+        elif spec.reduction == "mean":
+            delta /= X.shape[0]
         xi = self.lr
         for l in range(spec.depth - 1, -1, -1):
             W = self.weights[l]

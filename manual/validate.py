@@ -94,8 +94,10 @@ def check_params(spec: Spec, params: Params) -> None:
         _check_array(f"weights[{l}]", W, shape, ref)
         if params.biases is not None:
             _check_array(f"biases[{l}]", params.biases[l], (shape[1],), ref)
-    for name, a in params.arrays():
-        _check_finite(name, a)
+    for l, W in enumerate(params.weights):
+        _check_finite(f"weights[{l}] (W{l + 1})", W)
+        if params.biases is not None:
+            _check_finite(f"biases[{l}] (b{l + 1})", params.biases[l])
 
 
 def check_inputs(spec: Spec, params: Params, X: Array, Y: Array | None = None) -> None:

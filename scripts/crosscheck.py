@@ -15,17 +15,9 @@ import numpy as np
 
 import manual
 import torch_ref
-from manual import VALID_PAIRS, Spec
+from manual import Spec
 from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients, crosscheck_update
-from torch_ref.strategies import HIDDEN_ACTIVATIONS, data_for, params_for
-
-
-def random_spec(rng: np.random.Generator) -> Spec:
-    loss = str(rng.choice(sorted(VALID_PAIRS)))
-    depth = int(rng.integers(1, 5))
-    sizes = tuple(int(s) for s in rng.integers(1, 13, size=depth + 1))
-    acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (str(rng.choice(VALID_PAIRS[loss])),)
-    return Spec(sizes, acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
+from torch_ref.strategies import data_for, params_for, random_spec
 
 
 def _relative_error(spec: Spec, params, X, Y) -> float:

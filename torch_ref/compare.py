@@ -53,6 +53,7 @@ class Comparison:
 
     rows: tuple[Row, ...]
     title: str = ""
+    conventions: tuple[str, ...] = ()  # numerical conventions in effect, named in the report
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ class Comparison:
                 f"{'worst at':>10}  {'tol used':>9}")
         lines = [self.title] if self.title else []
         lines += [head] + [row.line() for row in self.rows]
+        lines += [f"  convention: {text}" for text in self.conventions]
         return "\n".join(lines)
 
 
@@ -102,6 +104,7 @@ def compare(
     allowed: Iterable[Any],
     *,
     title: str = "",
+    conventions: Sequence[str] = (),
 ) -> Comparison:
     """Compare ``actual[k]`` with ``expected[k]`` entrywise: entry i passes when
     ``|actual_i - expected_i| <= allowed_i`` (``allowed`` broadcasts; 0 demands equality).
@@ -109,7 +112,7 @@ def compare(
     Arrays may be NumPy or torch; the arithmetic is done in float64 NumPy.
     """
     rows = tuple(_row(n, a, e, t) for n, a, e, t in zip(names, actual, expected, allowed, strict=True))
-    return Comparison(rows, title)
+    return Comparison(rows, title, tuple(conventions))
 
 
 def assert_agree(comparison: Comparison) -> None:

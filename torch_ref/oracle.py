@@ -47,12 +47,15 @@ class OracleSummary:
     square: bool = False
     kink: bool = False
     worst_share: float = 0.0
+    conventions: int = 0  # examples where a named numerical convention applied (see torch_ref.tolerance)
     seconds: float = 0.0
     dtype: str = "float64"
     device: str = "cpu"
 
-    def add(self, case: Case, share: float) -> None:
+    def add(self, case: Case, comparison: Comparison) -> None:
         spec = case.spec
+        share = comparison.worst_share
+        self.conventions += bool(comparison.conventions)
         self.examples += 1
         self.specs.add(spec)
         self.activations.update(spec.activations)
@@ -70,7 +73,8 @@ class OracleSummary:
                 f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
                 f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
                 f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; ReLU kink hit "
-                f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}")
+                f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
+                + (f"; {self.conventions} examples under a named convention" if self.conventions else ""))
 
 
 def _hits_kink(case: Case) -> bool:
@@ -246,35 +250,36 @@ def _crash(exc: BaseException, what: str) -> str:
     return f"{what} raised {type(exc).__name__}: {exc}{where}"
 
 
-def _check_case(case: Case, fn: Callable, opt: _Options, update: bool) -> tuple[_Failure | None, float]:
+def _check_case(case: Case, fn: Callable, opt: _Options, update: bool) -> tuple[_Failure | None, Comparison | None]:
     spec = case.spec
     params, X, Y = _convert_case(case, opt)
     what = "step_fn" if update else "grad_fn"
     try:
         result = fn(spec, params, X, Y, case.lr) if update else fn(spec, params, X, Y)
     except Exception as exc:  # noqa: BLE001 - any crash inside the user's function is the finding
-        return _Failure(case, "crash", detail=_crash(exc, what)), np.inf
+        return _Failure(case, "crash", detail=_crash(exc, what)), None
     actual, problem = _normalise(spec, result, what)
     p64 = case.params.map(as_numpy64)
     X64, Y64 = as_numpy64(case.X), as_numpy64(case.Y)
     ref_grads = autograd.gradients(spec, p64, X64, Y64)
     if actual is None:
-        return _Failure(case, "type", detail=problem), np.inf
+        return _Failure(case, "type", detail=problem), None
     names = [n for n, _ in p64.arrays()]
     tol = tolerance(spec, p64, X64, Y64, dtype=opt.dtype, lr=case.lr if update else None)
     expected = autograd.sgd_step(spec, p64, X64, Y64, case.lr) if update else ref_grads
     allowed = tol.update if update else tol.grads
     comparison = compare(names, [a for _, a in actual.arrays()], [a for _, a in expected.arrays()],
                          [a for _, a in allowed.arrays()],
-                         title=("updated weights" if update else "gradients") + f" of {what} against autograd")
+                         title=("updated weights" if update else "gradients") + f" of {what} against autograd",
+                         conventions=tol.conventions)
     if comparison.ok:
-        return None, comparison.worst_share
+        return None, comparison
     if any(r.note.startswith("shape") for r in comparison.rows):
         kind = "shape"
     else:
         kind = "mismatch"
     implied = _implied_gradients(p64, actual, case.lr, spec) if update and kind == "mismatch" else actual
-    return _Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison.worst_share
+    return _Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison
 
 
 def _implied_gradients(p: Params, updated: Params, lr: float, spec: Spec) -> Params:
@@ -301,11 +306,11 @@ def _run(fn: Callable, opt: _Options, update: bool) -> OracleSummary:
               suppress_health_check=list(HealthCheck), print_blob=False)
     @given(strategy)
     def prop(case: Case) -> None:
-        failure, share = _check_case(case, fn, opt, update)
+        failure, comparison = _check_case(case, fn, opt, update)
         if failure is not None:
             failures.append(failure)
             raise _Found()
-        summary.add(case, share)
+        summary.add(case, comparison)
 
     if opt.seed is not None:
         prop = hypothesis_seed(opt.seed)(prop)
@@ -318,11 +323,11 @@ def _run(fn: Callable, opt: _Options, update: bool) -> OracleSummary:
             raise
     if not failures:
         for case in _coverage_cases(opt, dtype):
-            failure, share = _check_case(case, fn, opt, update)
+            failure, comparison = _check_case(case, fn, opt, update)
             if failure is not None:
                 failures.append(failure)
                 break
-            summary.add(case, share)
+            summary.add(case, comparison)
     summary.seconds = time.perf_counter() - start
     if failures:
         raise DerivationMismatch(_report(failures[-1], opt, update, getattr(fn, "__name__", "")))

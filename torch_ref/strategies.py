@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from manual import LOSSES, VALID_PAIRS, Params, Spec
 
-__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "params_for", "specs"]
+__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "params_for", "random_spec", "specs"]
 
 HIDDEN_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 
@@ -70,6 +70,20 @@ def specs(
     use_bias = draw(st.booleans()) if bias is None else bias
     return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias,
                 reduction=draw(st.sampled_from(list(reductions))))
+
+
+def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
+                widths: tuple[int, int] = (1, 12)) -> Spec:
+    """A valid spec drawn with a plain Generator (for scripts that run too many cases for Hypothesis):
+    the same space as :func:`specs`, every activation, loss pair, bias and reduction."""
+    loss = str(rng.choice(LOSSES))
+    depth = int(rng.integers(depths[0], depths[1] + 1))
+    if rng.integers(4) == 0:
+        sizes = (int(rng.integers(widths[0], widths[1] + 1)),) * (depth + 1)
+    else:
+        sizes = tuple(int(s) for s in rng.integers(widths[0], widths[1] + 1, size=depth + 1))
+    acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (str(rng.choice(VALID_PAIRS[loss])),)
+    return Spec(sizes, acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
 
 
 def params_for(spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain: float = 1.0,

@@ -21,6 +21,11 @@ Two correct implementations each lie within that bound of the exact value, so th
 M is 0 (a ReLU whose input is below 0 gives an exact 0 both ways). Second-order terms
 (:math:`\varepsilon^2`) are left out; the absolute floor ``kappa * tiny`` covers underflow.
 
+One convention is not rounding: torch's ``BCELoss`` divides by :math:`\max(y^*(1-y^*), 10^{-12})`, so
+for a sigmoid output that saturated that far its delta shrinks towards 0, while the shortcut
+:math:`y^* - y` keeps the exact limit. There (:func:`_bce_saturation`) the whole of
+:math:`|y^* - y|` is allowed and the case is named in ``conventions``.
+
 One place is not smooth: a ReLU input within its rounding error of 0 may come out on either side of
 the kink, so A' may be 0 in one implementation and 1 in the other. Such entries (:func:`_kink`) get
 an allowance of the whole term that A' multiplies, carried on through the recursion.
@@ -64,6 +69,7 @@ class Tolerance:
     eps: float
     kappa: int
     update: Params | None = None
+    conventions: tuple[str, ...] = ()
 
 
 def _dA_dO(name: str, O: np.ndarray) -> np.ndarray:
@@ -83,6 +89,24 @@ def _exact_sums(u: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> bool:
     if u.shape[1] > 12:
         return False
     return all(np.all(np.abs(a) <= 16) and np.all(a * 16 == np.round(a * 16)) for a in arrays)
+
+
+def _bce_undetermined(spec: Spec, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
+    """1 where bce's y*(1 - y*) (general formula: softmax, or sigmoid without the shortcut) lies above
+    torch's floor but within the rounding error bound of y* itself, else 0. In float64 such outputs
+    are below the floor (both computations clamp alike); in float32 they are y* within about 1e-4
+    of 0 or 1."""
+    if spec.loss != "bce":
+        return np.zeros_like(O)
+    p = O * (1 - O)
+    return ((p > 0.5 * BCE_EPSILON) & (p <= unit * e_O)).astype(np.float64)
+
+
+def _bce_saturation(spec: Spec, O: np.ndarray) -> np.ndarray:
+    """1 where a sigmoid output under bce has y*(1 - y*) below torch's floor 1e-12, else 0."""
+    if spec.loss != "bce" or spec.activations[-1] != "sigmoid":
+        return np.zeros_like(O)
+    return (O * (1 - O) < BCE_EPSILON).astype(np.float64)
 
 
 def _kink(name: str, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
@@ -118,6 +142,8 @@ def _output_magnitude(spec: Spec, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e
     if spec.canonical and not general:
         return e_O + np.abs(O) + np.abs(Y)  # delta = y* - y
     act = spec.activations[-1]
+    if (act, spec.loss) == ("sigmoid", "ce"):
+        return np.abs(Y) * (1 + np.abs(O)) + np.abs(Y) * e_O  # delta = -y (1 - y*), y* cancelled
     g, g_abs, dg = _loss_terms(spec.loss, O, Y)
     if act == "softmax":
         s = np.sum(g * O, axis=-1, keepdims=True)
@@ -149,12 +175,20 @@ def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, 
     kappa = max(max(spec.sizes), N) + 1 + 4
     unit = 2 * eps * kappa
 
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return _tolerance(spec, p, X, Y, dtype, eps, tiny, kappa, unit, general, lr)
+
+
+def _tolerance(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, dtype: np.dtype, eps: float, tiny: float,
+               kappa: int, unit: float, general: bool, lr: float | None) -> Tolerance:
+    N = X.shape[0]
     fwd = _forward(spec, p, X)
     delta = _deltas(spec, p, fwd, Y, None)
     absW = [np.abs(W) for W in p.weights]
     absb = [np.zeros(W.shape[1]) for W in p.weights] if p.biases is None else [np.abs(b) for b in p.biases]
 
     # forward: error magnitudes of u, I and O
+    underflow = tiny / unit
     e_u = [np.zeros_like(X)]
     e_I, e_O = [], []
     for l, name in enumerate(spec.activations):
@@ -167,6 +201,10 @@ def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, 
             eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O
         else:
             eO = np.maximum(np.abs(derivative(name, fwd.I[l], O)), _kink(name, fwd.I[l], eI, unit)) * eI + np.abs(O)
+        # an output that underflows is off by up to the smallest normal number, whatever its size
+        # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39 in
+        # float32); the bce and ce divisions by y* can magnify that, so it is an error of its own
+        eO = eO + underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
@@ -175,6 +213,32 @@ def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, 
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
     M = [None] * spec.depth
     M[-1] = scale * _output_magnitude(spec, fwd.I[-1], fwd.O[-1], Y, e_O[-1], general)
+    conventions = []
+    undetermined = _bce_undetermined(spec, fwd.O[-1], e_O[-1], unit)
+    if undetermined.any():
+        # y*(1 - y*) is within the rounding error of y*: the division by it has no correct digit in
+        # this dtype, and only torch's floor bounds the result; any value up to that bound is accepted
+        O_L = fwd.O[-1]
+        bound = (np.abs(O_L) + np.abs(Y)) / BCE_EPSILON * O_L
+        if spec.activations[-1] == "softmax":
+            bound = O_L * ((np.abs(O_L) + np.abs(Y)) / BCE_EPSILON + np.sum(bound, axis=-1, keepdims=True))
+        rows = undetermined.any(axis=-1, keepdims=True)
+        M[-1] = M[-1] + scale * rows * (bound + np.abs(delta[-1]) / scale) / unit
+        conventions.append(
+            f"bce undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with y*(1 - y*) within the "
+            f"rounding error of y*; the division by y*(1 - y*) has no correct digit there, so any value up to "
+            f"the bound of torch's floor {BCE_EPSILON:.3g} is accepted in those rows")
+    saturated = _bce_saturation(spec, fwd.O[-1])
+    if saturated.any():
+        # torch's BCELoss backward divides by max(y*(1-y*), 1e-12): where y*(1-y*) < 1e-12 its
+        # delta is (y* - y) y*(1-y*) / 1e-12, between 0 and the exact limit y* - y that the
+        # shortcut gives; either is allowed there, and the case is named
+        O_L = fwd.O[-1]
+        M[-1] = M[-1] + scale * saturated * np.abs(O_L - Y) / unit
+        conventions.append(
+            f"bce saturation: {int(saturated.sum())} output(s) with y*(1 - y*) < {BCE_EPSILON:g}; torch's BCELoss "
+            f"divides by max(y*(1 - y*), {BCE_EPSILON:g}) there, so its gradient shrinks towards 0 while "
+            f"y* - y is the exact limit; either is accepted")
     if spec.activations[-1] == "relu":
         g = _loss_terms(spec.loss, fwd.O[-1], Y)[0]
         g_abs = _loss_terms(spec.loss, fwd.O[-1], Y)[1]
@@ -208,4 +272,4 @@ def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, 
         update = Params([step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.weights)],
                         None if p.biases is None else
                         [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.biases)])
-    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update)
+    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions))
