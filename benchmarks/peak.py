@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 

@@ -88,7 +88,14 @@ def run(args: argparse.Namespace) -> dict:
             for impl in impls:
                 progress(done, total, f"{case.name} {dtype} {impl}")
                 step = BUILDERS[impl](case.spec, params, X, Y, 0.01, device)
-                median = timer(step, min_run_time=min_run)
+                try:
+                    median = timer(step, min_run_time=min_run)
+                except Exception as exc:  # noqa: BLE001 - torch.compile needs a working toolchain
+                    if impl not in COMPILED:
+                        raise
+                    sys.stderr.write(f"\n{impl} failed on {case.name} {dtype}: {type(exc).__name__}: {exc}\n")
+                    done += 1
+                    continue
                 records.append({"case": case.name, "dtype": dtype, "device": device, "impl": impl,
                                 "median_s": median, "flops": flops,
                                 "fraction_of_peak": flops / median / (peaks[dtype]["peak"] * 1e9)})

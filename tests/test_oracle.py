@@ -1,7 +1,6 @@
 """The oracle catches every catalogued wrong derivation with default settings, passes correct ones
 written differently, and reports failures on one screen."""
 
-import numpy as np
 import pytest
 
 import manual

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from torch_ref.slides import FORMULAS, check_all, draw_point, points
+from torch_ref.slides import FORMULAS, draw_point, points
 from torch_ref.slides.check import holds, symbolic_identity
 from torch_ref.slides.quantities import autograd_quantities, manual_quantities
 

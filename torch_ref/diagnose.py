@@ -16,7 +16,7 @@ import numpy as np
 
 import manual
 from manual import Params, Spec
-from manual.activations import activate, derivative, softmax_vjp
+from manual.activations import derivative
 from manual.forward import _forward
 from manual.losses import loss_gradient
 

@@ -17,12 +17,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import HealthCheck, Verbosity, given, seed as hypothesis_seed, settings
 
-from manual import ACTIVATIONS, LOSSES, REDUCTIONS, VALID_PAIRS, Params, Spec
+from manual import VALID_PAIRS, Params, Spec
 
 from . import autograd
 from ._convert import as_numpy64
+from ._oracle_options import Options, parse_options
+from ._oracle_report import Failure, render_failure
 from .compare import Comparison, compare
-from .diagnose import blame, diagnose
 from .strategies import HIDDEN_ACTIVATIONS, Case, case_from, cases
 from .tolerance import tolerance
 
@@ -85,94 +86,9 @@ def _hits_kink(case: Case) -> bool:
     return any(name == "relu" and bool(np.any(I == 0)) for name, I in zip(case.spec.activations, fwd.I))
 
 
-# ------------------------------------------------------------------------------------------ options
-
-@dataclass(frozen=True)
-class _Options:
-    max_examples: int
-    seed: int | None
-    dtype: str
-    device: str
-    arrays: str
-    activations: tuple[str, ...]
-    losses: tuple[str, ...]
-    depths: tuple[int, int]
-    widths: tuple[int, int]
-    batch: tuple[int, int]
-    bias: bool | None
-    reductions: tuple[str, ...]
-
-    def spec_options(self) -> dict[str, Any]:
-        return dict(depths=self.depths, widths=self.widths, activations=self.activations, losses=self.losses,
-                    bias=self.bias, reductions=self.reductions)
-
-
-def _range(name: str, value: Any, low: int) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or value[0] < low or value[1] < value[0]):
-        raise ValueError(f"{name} must be an int >= {low} or a pair (lo, hi) with {low} <= lo <= hi, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
-    if value is None:
-        return tuple(allowed)
-    if isinstance(value, str):
-        value = (value,)
-    value = tuple(value)
-    unknown = [v for v in value if v not in allowed]
-    if not value or unknown:
-        raise ValueError(f"{name} must be a non-empty selection from {tuple(allowed)}, got {value!r}")
-    return value
-
-
-def _options(max_examples: int, seed: int | None, dtype: str, device: str, arrays: str | None,
-             activations: Any, losses: Any, depths: Any, widths: Any, batch: Any, bias: Any,
-             reductions: Any) -> _Options:
-    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
-        raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"seed must be an int or None, got {seed!r}")
-    dtype = str(dtype).removeprefix("torch.")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    if not isinstance(device, str) or not device:
-        raise ValueError(f"device must be a torch device string such as 'cpu' or 'cuda', got {device!r}")
-    if arrays is None:
-        arrays = "numpy" if device == "cpu" else "torch"
-    if arrays not in ("numpy", "torch"):
-        raise ValueError(f"arrays must be 'numpy' or 'torch', got {arrays!r}")
-    if arrays == "numpy" and device != "cpu":
-        raise ValueError(f"arrays='numpy' lives on the CPU; with device={device!r} pass arrays='torch'")
-    if device != "cpu":
-        import torch
-
-        try:
-            torch.empty(0, device=device)
-        except (RuntimeError, AssertionError) as exc:
-            raise ValueError(f"device {device!r} is not available here: {exc}") from exc
-    acts = _names("activations", activations, ACTIVATIONS)
-    loss_names = _names("losses", losses, LOSSES)
-    if bias is not None and not isinstance(bias, bool):
-        raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
-    reds = _names("reductions", reductions, ("sum", "mean"))
-    d = _range("depths", depths, 1)
-    outputs = [a for loss in loss_names for a in VALID_PAIRS[loss] if a in acts]
-    if not outputs:
-        raise ValueError(f"no valid output activation among {acts} for losses {loss_names}; "
-                         f"valid pairs: { {k: v for k, v in VALID_PAIRS.items()} }")
-    if d[1] > 1 and not any(a in HIDDEN_ACTIVATIONS for a in acts):
-        raise ValueError(f"depths {d} need a hidden activation from {HIDDEN_ACTIVATIONS}, got {acts}")
-    return _Options(max_examples, seed, dtype, device, arrays, acts, loss_names, d, _range("widths", widths, 1),
-                    _range("batch", batch, 1), bias, reds)
-
-
 # ------------------------------------------------------------------------------------------ cases
 
-def _coverage_cases(opt: _Options, dtype: Any) -> list[Case]:
+def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
     hidden activation, bias on and off, both reductions, square layers, one example and several,
     and a ReLU input of exactly 0 (an example row of zeros, no bias)."""
@@ -201,7 +117,7 @@ def _coverage_cases(opt: _Options, dtype: Any) -> list[Case]:
     return out
 
 
-def _convert_case(case: Case, opt: _Options) -> tuple[Params, Any, Any]:
+def _convert_case(case: Case, opt: Options) -> tuple[Params, Any, Any]:
     if opt.arrays == "numpy":
         return case.params, case.X, case.Y
     import torch
@@ -213,16 +129,6 @@ def _convert_case(case: Case, opt: _Options) -> tuple[Params, Any, Any]:
 
 
 # ------------------------------------------------------------------------------------------ checking
-
-@dataclass
-class _Failure:
-    case: Case
-    kind: str  # "mismatch", "crash", "shape", "type"
-    comparison: Comparison | None = None
-    detail: str = ""
-    actual: Params | None = None  # float64, the derivation's gradients (or implied gradients)
-    expected: Params | None = None
-
 
 def _normalise(spec: Spec, result: Any, what: str) -> tuple[Params | None, str]:
     if isinstance(result, Params):
@@ -250,20 +156,20 @@ def _crash(exc: BaseException, what: str) -> str:
     return f"{what} raised {type(exc).__name__}: {exc}{where}"
 
 
-def _check_case(case: Case, fn: Callable, opt: _Options, update: bool) -> tuple[_Failure | None, Comparison | None]:
+def _check_case(case: Case, fn: Callable, opt: Options, update: bool) -> tuple[Failure | None, Comparison | None]:
     spec = case.spec
     params, X, Y = _convert_case(case, opt)
     what = "step_fn" if update else "grad_fn"
     try:
         result = fn(spec, params, X, Y, case.lr) if update else fn(spec, params, X, Y)
     except Exception as exc:  # noqa: BLE001 - any crash inside the user's function is the finding
-        return _Failure(case, "crash", detail=_crash(exc, what)), None
+        return Failure(case, "crash", detail=_crash(exc, what)), None
     actual, problem = _normalise(spec, result, what)
     p64 = case.params.map(as_numpy64)
     X64, Y64 = as_numpy64(case.X), as_numpy64(case.Y)
     ref_grads = autograd.gradients(spec, p64, X64, Y64)
     if actual is None:
-        return _Failure(case, "type", detail=problem), None
+        return Failure(case, "type", detail=problem), None
     names = [n for n, _ in p64.arrays()]
     tol = tolerance(spec, p64, X64, Y64, dtype=opt.dtype, lr=case.lr if update else None)
     expected = autograd.sgd_step(spec, p64, X64, Y64, case.lr) if update else ref_grads
@@ -279,7 +185,7 @@ def _check_case(case: Case, fn: Callable, opt: _Options, update: bool) -> tuple[
     else:
         kind = "mismatch"
     implied = _implied_gradients(p64, actual, case.lr, spec) if update and kind == "mismatch" else actual
-    return _Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison
+    return Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison
 
 
 def _implied_gradients(p: Params, updated: Params, lr: float, spec: Spec) -> Params:
@@ -291,10 +197,10 @@ def _implied_gradients(p: Params, updated: Params, lr: float, spec: Spec) -> Par
     return Params(W, b)
 
 
-def _run(fn: Callable, opt: _Options, update: bool) -> OracleSummary:
+def _run(fn: Callable, opt: Options, update: bool) -> OracleSummary:
     dtype = np.dtype(opt.dtype)
     summary = OracleSummary(dtype=opt.dtype, device=opt.device)
-    failures: list[_Failure] = []
+    failures: list[Failure] = []
     start = time.perf_counter()
 
     class _Found(Exception):
@@ -330,59 +236,8 @@ def _run(fn: Callable, opt: _Options, update: bool) -> OracleSummary:
             summary.add(case, comparison)
     summary.seconds = time.perf_counter() - start
     if failures:
-        raise DerivationMismatch(_report(failures[-1], opt, update, getattr(fn, "__name__", "")))
+        raise DerivationMismatch(render_failure(failures[-1], opt, update, getattr(fn, "__name__", "")))
     return summary
-
-
-# ------------------------------------------------------------------------------------------ report
-
-def _spec_code(spec: Spec) -> str:
-    return (f"manual.Spec({spec.sizes}, {spec.activations}, {spec.loss!r}, bias={spec.bias}, "
-            f"reduction={spec.reduction!r})")
-
-
-def _report(f: _Failure, opt: _Options, update: bool, fn_name: str) -> str:
-    case, spec = f.case, f.case.spec
-    N = case.X.shape[0]
-    what = "step_fn" if update else "grad_fn"
-    name = fn_name if fn_name.isidentifier() else what
-    lines = [f"{what} {name!r} disagrees with autograd"
-             + (" (torch.optim.SGD)" if update else "") + ".",
-             f"Minimal case: {spec}, N={N}, dtype={opt.dtype}, device={opt.device}"
-             + (f", lr={case.lr}" if update else "")]
-    if f.kind in ("crash", "type"):
-        lines.append(f"  {f.detail}")
-    else:
-        lines.append(str(f.comparison))
-        bad_layers = sorted({int(r.name[1:]) for r in f.comparison.rows if not r.ok}, reverse=True)
-        if bad_layers:
-            l = bad_layers[0]
-            k = spec.depth - l + 1
-            nth = f"{k}{'st' if k == 1 else 'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
-            lines.append(f"Parts from autograd at layer {l} of {spec.depth} "
-                         f"({'the output layer' if k == 1 else f'the {nth} counting from the output'})")
-        p64 = case.params.map(as_numpy64)
-        X64, Y64 = as_numpy64(case.X), as_numpy64(case.Y)
-        patterns = diagnose(spec, p64, X64, Y64, f.actual, f.expected) if f.actual is not None else []
-        lines.append("Diagnosis: " + ("; ".join(patterns) if patterns else "no known pattern fits"))
-        row = f.comparison.first_mismatch()
-        if f.kind == "mismatch" and row is not None and row.worst:
-            derived = dict(f.actual.arrays())[row.name][row.worst]
-            reference = dict(f.expected.arrays())[row.name][row.worst]
-            lines.append("Blame: " + blame(spec, p64, X64, Y64, row.name, row.worst, float(derived), float(reference)))
-    call = (f"{name}(case.spec, case.params, case.X, case.Y, case.lr)" if update
-            else f"{name}(case.spec, case.params, case.X, case.Y)")
-    check = "crosscheck_update" if update else "crosscheck_gradients"
-    lines += ["Reproduce:",
-              "    import manual, numpy as np",
-              f"    from torch_ref.crosscheck import {check}",
-              "    from torch_ref.strategies import case_from",
-              f"    case = case_from({_spec_code(spec)}, N={N}, seed={case.seed}, grid={case.grid}, "
-              f"gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
-              + (", kink=True)" if case.kink else ")"),
-              f"    print({check}(case.spec, case.params, case.X, case.Y{', case.lr' if update else ''}, {call}))"
-              if f.kind not in ("crash", "type") else f"    {call}"]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ public
@@ -427,7 +282,7 @@ def check_derivation(
         >>> check_derivation(manual.gradients, max_examples=10, seed=0).examples > 10
         True
     """
-    opt = _options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
+    opt = parse_options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
                    reductions)
     return _run(grad_fn, opt, update=False)
 
@@ -450,6 +305,6 @@ def check_update(
 ) -> OracleSummary:
     """Check an update rule ``step_fn(spec, params, X, Y, lr) -> Params`` against one step of
     ``torch.optim.SGD`` (learning rates 0.01-1); options as :func:`check_derivation`."""
-    opt = _options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
+    opt = parse_options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
                    reductions)
     return _run(step_fn, opt, update=True)

@@ -27,7 +27,7 @@ from manual.losses import loss_gradient, loss_value
 from .. import autograd
 from ..build import build
 from ..tolerance import tolerance
-from .points import NETWORKS, Point, spec_of
+from .points import NETWORKS, Point
 
 __all__ = ["autograd_quantities", "manual_quantities", "sympy_quantities"]
 
