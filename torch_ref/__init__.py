@@ -3,7 +3,10 @@ autograd, and the comparison that checks one against the other."""
 
 from .autograd import deltas, gradients, input_gradient, objective, sgd_step
 from .build import Network, build
+from . import strategies
 from .compare import Comparison, Row, assert_agree, compare
+from .crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_training,
+                         crosscheck_update)
 from .oracle import DerivationMismatch, OracleSummary, check_derivation, check_update
 from .tolerance import Tolerance, tolerance
 
@@ -19,10 +22,16 @@ __all__ = [
     "check_derivation",
     "check_update",
     "compare",
+    "crosscheck_deltas",
+    "crosscheck_gradients",
+    "crosscheck_input",
+    "crosscheck_training",
+    "crosscheck_update",
     "deltas",
     "gradients",
     "input_gradient",
     "objective",
     "sgd_step",
+    "strategies",
     "tolerance",
 ]
