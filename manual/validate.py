@@ -65,10 +65,29 @@ def _check_array(name: str, a: Any, shape: tuple[int | None, ...], ref: Array | 
         raise ValueError(f"{name} must have shape {shown}, got {actual}")
 
 
+def _host(a: Array):
+    """A NumPy view of ``a`` for building an error message (off the hot path)."""
+    import numpy as np
+
+    return np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)
+
+
+def _first(mask) -> str:
+    import numpy as np
+
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    return f"{int(mask.sum())} entr{'y' if mask.sum() == 1 else 'ies'}, the first at {index}"
+
+
 def _check_finite(name: str, a: Array) -> None:
     xp = namespace(a)
     if not bool(xp.all(xp.isfinite(a))):
-        raise ValueError(f"{name} contains NaN or infinite values; every entry must be finite")
+        import numpy as np
+
+        values = _host(a)
+        bad = ~np.isfinite(values)
+        first = values[tuple(np.argwhere(bad)[0])]
+        raise ValueError(f"{name} contains NaN or infinite values ({_first(bad)}: {first}); every entry must be finite")
 
 
 def check_params(spec: Spec, params: Params) -> None:
@@ -123,14 +142,19 @@ def check_inputs(spec: Spec, params: Params, X: Array, Y: Array | None = None) -
 def _check_targets(spec: Spec, Y: Array) -> None:
     xp = namespace(Y)
     if spec.loss == "bce" and not bool(xp.all((Y >= 0) & (Y <= 1))):
-        raise ValueError("Y must lie in [0, 1] for loss 'bce'; got values outside that range")
+        values = _host(Y)
+        bad = (values < 0) | (values > 1)
+        raise ValueError(f"Y must lie in [0, 1] for loss 'bce'; got {float(values[bad][0])} ({_first(bad)})")
     if spec.loss == "ce":
         eps = xp.finfo(Y.dtype).eps
         J = Y.shape[-1]
         if not bool(xp.all(Y >= 0)):
-            raise ValueError("Y rows must lie on the probability simplex for loss 'ce'; got negative entries")
+            values = _host(Y)
+            raise ValueError(f"Y rows must lie on the probability simplex for loss 'ce'; got negative entries "
+                             f"({_first(values < 0)}: {float(values[values < 0][0])})")
         worst = float(xp.max(xp.abs(xp.sum(Y, axis=-1) - 1)))
         if worst > 4 * J * eps:
             raise ValueError(
-                f"Y rows must sum to 1 for loss 'ce' (probability targets); the worst row is off by {worst:.3g}"
+                f"Y rows must sum to 1 for loss 'ce' (probability targets); the worst row is off by {worst:.3g} "
+                f"(accepted: {4 * J * eps:.3g}, 4 J eps of the dtype)"
             )
