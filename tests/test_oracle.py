@@ -152,3 +152,24 @@ def test_pytest_plugin_fixture_and_options(pytester):
     result = pytester.runpytest_subprocess("--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*DerivationMismatch*", "*Minimal case*"])
+
+
+@pytest.mark.parametrize("grad_fn,pattern", [
+    (D.missing_hidden_activation_derivative, "is missing"),
+    (D.sign_flipped_output_delta, "sign flip"),
+    (D.forgot_half_in_squared_loss, "factor 2"),
+    (D.mean_not_divided_by_N, "the mean's 1/N missing"),
+    (D.W_instead_of_W_transpose, "multiplies by W where the slides have W^T"),
+    (D.sigmoid_derivative_on_I, "evaluated on I"),
+    (D.relu_subgradient_one_at_zero, "taken as 1 at I = 0"),
+    (D.bias_gradient_from_first_example, "first example"),
+    (D.softmax_jacobian_taken_diagonal, "taken as diagonal"),
+    (D.shortcut_applied_to_every_pair, "shortcut y* - y"),
+    (D.output_derivative_applied_twice, "multiplies y* - y by A' again"),
+    (D.zero_bias_gradients, "zero where autograd is not"),
+], ids=lambda v: v.__name__ if callable(v) else None)
+def test_diagnosis_names_the_mistake(grad_fn, pattern):
+    with pytest.raises(DerivationMismatch) as info:
+        check_derivation(grad_fn, seed=0)
+    diagnosis = next(line for line in str(info.value).splitlines() if line.startswith("Diagnosis:"))
+    assert pattern in diagnosis
