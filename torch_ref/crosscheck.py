@@ -93,20 +93,15 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
     """
     W = params
     V = params
-    allowed = params.map(lambda a: np.zeros(a.shape))
+    allowed = [np.zeros(a.shape) for _, a in params.arrays()]  # W1, b1, W2, ... as in Params.arrays()
     for _ in range(steps):
         g_W = manual.gradients(spec, W, X, Y)
         g_V = manual.gradients(spec, V, X, Y)
         tol = tolerance(spec, V, X, Y, lr=lr)
-        drift = [lr * np.abs(as_numpy64(a) - as_numpy64(b)) for (_, a), (_, b) in zip(g_W.arrays(), g_V.arrays())]
-        new = [t + d + u for (_, t), d, (_, u) in zip(allowed.arrays(), drift, tol.update.arrays())]
-        allowed = _unflatten(new, spec)
+        allowed = [t + lr * np.abs(as_numpy64(a) - as_numpy64(b)) + u
+                   for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), tol.update.arrays())]
         W = manual.sgd_step(spec, W, X, Y, lr)
         V = autograd.sgd_step(spec, V, X, Y, lr)
-    return _params_compare(W, V, allowed, f"{steps} SGD steps, lr={lr}, {spec}")
-
-
-def _unflatten(arrays: list, spec: Spec) -> Params:
-    if spec.bias:
-        return Params(arrays[0::2], arrays[1::2])
-    return Params(arrays)
+    names = [n for n, _ in params.arrays()]
+    return compare(names, [a for _, a in W.arrays()], [a for _, a in V.arrays()], allowed,
+                   title=f"{steps} SGD steps, lr={lr}, {spec}")

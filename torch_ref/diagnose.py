@@ -96,19 +96,11 @@ def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[tuple
     if p.biases is not None and X.shape[0] > 1:
         base = _variant(spec, p, X, Y)
         found.append(("grad b is taken from the first example instead of summed over the batch",
-                      Params(base.weights, [_first_row_delta(spec, p, X, Y, l) for l in range(spec.depth)])))
+                      Params(base.weights, [d[0] for d in manual.deltas(spec, p, X, Y)])))
     if act == "softmax" and not spec.canonical:
         found.append(("the softmax Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
                       _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y) * O * (1 - O))))
     return found
-
-
-def _first_row_delta(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, l: int) -> np.ndarray:
-    fwd = _forward(spec, p, X)
-    deltas = [manual.output_delta(spec, fwd.I[-1], fwd.O[-1], Y)]
-    for k in range(spec.depth - 2, -1, -1):
-        deltas.insert(0, (deltas[0] @ p.weights[k + 1].T) * derivative(spec.activations[k], fwd.I[k], fwd.O[k]))
-    return deltas[l][0]
 
 
 def _factor_name(r: float, N: int, J: int) -> str | None:

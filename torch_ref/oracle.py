@@ -184,11 +184,11 @@ def _check_case(case: Case, fn: Callable, opt: Options, update: bool) -> tuple[F
         kind = "shape"
     else:
         kind = "mismatch"
-    implied = _implied_gradients(p64, actual, case.lr, spec) if update and kind == "mismatch" else actual
+    implied = _implied_gradients(p64, actual, case.lr) if update and kind == "mismatch" else actual
     return Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison
 
 
-def _implied_gradients(p: Params, updated: Params, lr: float, spec: Spec) -> Params:
+def _implied_gradients(p: Params, updated: Params, lr: float) -> Params:
     """(W - W_new) / lr: the gradient an update rule used."""
     if lr == 0:
         return updated
