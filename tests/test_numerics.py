@@ -27,9 +27,11 @@ def test_saturated_sigmoid_bce_is_named_a_convention(I):
         assert "convention: bce saturation" in str(check)
 
 
-def test_general_bce_formula_follows_torchs_floor_exactly():
+@pytest.mark.parametrize("I", [30.0, 40.0], ids=["y*(1-y*)~1e-13 below the floor", "y*=1 exactly"])
+def test_general_bce_formula_follows_torchs_floor_exactly(I):
+    """torch's floor is float32's 1e-12 (9.99999996e-13); with 1e-12 itself the I=30 case parts by 4e-9."""
     spec = Spec((1, 1), ("sigmoid",), "bce")
-    params = Params([np.array([[40.0]])])
+    params = Params([np.array([[I]])])
     X, Y = np.array([[1.0]]), np.array([[0.25]])
     general = manual.deltas(spec, params, X, Y, simplified=False)[0]
     np.testing.assert_allclose(general, torch_ref.deltas(spec, params, X, Y)[0], rtol=1e-12, atol=0)
