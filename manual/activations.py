@@ -86,11 +86,13 @@ def derivative(name: str, I: Array, O: Array) -> Array:
     raise ValueError(f"unknown activation {name!r}")
 
 
-def softmax_vjp(O: Array, g: Array) -> Array:
-    r"""The vector-Jacobian product of softmax: :math:`\delta_j = O_j (g_j - \sum_k g_k O_k)`.
+def softmax_vjp(O: Array, h: Array) -> Array:
+    r"""The vector-Jacobian product of softmax, :math:`\delta_j = O_j (g_j - \sum_k g_k O_k)`, evaluated
+    as :math:`\delta = h - O \sum_k h_k` from :math:`h = O \odot g`
+    (:func:`manual.losses.output_times_gradient`, where the factor O is cancelled before evaluation).
 
-    ``O`` and ``g`` (= dL/dO) have shape ``(N, J)``; the Jacobian ``diag(O) - O O^T`` of each row is
-    applied without being formed.
+    ``O`` and ``h`` have shape ``(N, J)``; the Jacobian ``diag(O) - O O^T`` of each row is applied
+    without being formed.
     """
-    xp = namespace(O, g)
-    return O * (g - xp.sum(g * O, axis=-1, keepdims=True))
+    xp = namespace(O, h)
+    return h - O * xp.sum(h, axis=-1, keepdims=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._xp import Array, namespace
 from .activations import derivative, softmax_vjp
 from .forward import Forward, _forward
-from .losses import loss_gradient
+from .losses import loss_gradient, output_times_gradient
 from .params import Params
 from .spec import Spec
 from .validate import check_inputs
@@ -26,7 +26,9 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
       :math:`\delta^{(2)} = (y^* - y)`).
     - general: :math:`\delta^{(L)} = \partial L/\partial y^* \odot \mathcal{A}'(I^{(L)})`, and for a
       softmax output the vector-Jacobian product :math:`y^*_j (g_j - \sum_k g_k y^*_k)`,
-      :math:`g = \partial L / \partial y^*`.
+      :math:`g = \partial L / \partial y^*`, evaluated as :math:`h - y^* \sum_k h_k` from
+      :math:`h = y^* \odot g` with y* cancelled where the loss allows (ce: :math:`h = -y`), so an
+      output that underflowed to 0 gives the limit rather than 0 * inf.
 
     Either is divided by N for ``reduction="mean"``.
 
@@ -47,7 +49,7 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
     if simplified:
         delta = O - Y
     elif spec.activations[-1] == "softmax":
-        delta = softmax_vjp(O, loss_gradient(spec.loss, O, Y))
+        delta = softmax_vjp(O, output_times_gradient(spec.loss, O, Y))
     elif (spec.activations[-1], spec.loss) == ("sigmoid", "ce"):
         # the general formula (-y / y*) ⊙ y*(1 - y*) with the common factor y* cancelled before
         # evaluation: a y* that underflowed to 0 then gives the limit -y, not 0 * inf

@@ -7,11 +7,11 @@ example, shape ``(N,)``, summed over the J outputs; the objective's reduction ov
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from ._xp import Array, namespace
 
-__all__ = ["BCE_EPSILON", "LOG_FLOOR", "loss_gradient", "loss_value"]
+__all__ = ["BCE_EPSILON", "LOG_FLOOR", "loss_gradient", "loss_value", "output_times_gradient"]
 
 # torch's BCELoss clamps each log at -100, so a prediction of exactly 0 or 1 gives a finite loss,
 # and its backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
@@ -23,8 +23,10 @@ BCE_EPSILON = 9.999999960041972e-13
 
 
 def _log(xp, p: Array) -> Array:
-    # log(max(p, e^-100)) = max(log p, -100), without evaluating log(0)
-    return xp.log(xp.maximum(p, xp.full_like(p, math.exp(LOG_FLOOR))))
+    # max(log p, -100), as torch's BCELoss: log(0) = -inf clamps to exactly -100 in either dtype
+    # (flooring p at e^-100 first would give -99.98 in float32, where e^-100 is subnormal)
+    with np.errstate(divide="ignore"):
+        return xp.clip(xp.log(p), min=LOG_FLOOR)
 
 
 def loss_value(loss: str, O: Array, Y: Array) -> Array:
@@ -57,7 +59,8 @@ def loss_gradient(loss: str, O: Array, Y: Array) -> Array:
       :data:`BCE_EPSILON` as torch's BCELoss backward does
     - ce: :math:`-y / y^*`
 
-    These divide by the prediction; the output-layer delta avoids them for the canonical pairs.
+    These divide by the prediction; the output-layer delta avoids them for the canonical pairs, and
+    the softmax delta takes :func:`output_times_gradient` instead.
     """
     if loss == "squared":
         return O - Y
@@ -66,4 +69,24 @@ def loss_gradient(loss: str, O: Array, Y: Array) -> Array:
         return (O - Y) / xp.maximum(O * (1 - O), xp.full_like(O, BCE_EPSILON))
     if loss == "ce":
         return -Y / O
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def output_times_gradient(loss: str, O: Array, Y: Array) -> Array:
+    r""":math:`h = y^* \odot \partial L/\partial y^*`, shape ``(N, J)``, with the factor y* cancelled
+    before evaluation where the loss allows it, so a y* that underflowed to 0 gives the limit:
+
+    - squared: :math:`y^*(y^* - y)`
+    - bce: :math:`y^*(y^* - y) / \max(y^*(1 - y^*), \epsilon)` (torch's floor, see :func:`loss_gradient`)
+    - ce: :math:`-y`
+
+    The softmax delta is :math:`h - y^* \sum_k h_k` (:func:`manual.activations.softmax_vjp`).
+    """
+    if loss == "squared":
+        return O * (O - Y)
+    if loss == "bce":
+        xp = namespace(O, Y)
+        return O * (O - Y) / xp.maximum(O * (1 - O), xp.full_like(O, BCE_EPSILON))
+    if loss == "ce":
+        return -Y
     raise ValueError(f"unknown loss {loss!r}")

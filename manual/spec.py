@@ -39,7 +39,8 @@ class Spec:
     Args:
         sizes: ``(D, H1, ..., J)``, at least two ints >= 1; layer ``l`` maps ``sizes[l-1]`` to ``sizes[l]``.
         activations: one name per layer (``len(sizes) - 1``) from :data:`ACTIVATIONS`;
-            ``"softmax"`` only on the last layer; ``"relu"`` takes the subgradient 0 at 0 (as torch).
+            ``"softmax"`` only on the last layer (and not over a single unit with ``"bce"``, whose
+            objective would be infinite); ``"relu"`` takes the subgradient 0 at 0 (as torch).
         loss: ``"squared"`` (1/2 sum_j (y*_j - y_j)^2), ``"bce"``
             (sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j)) or ``"ce"`` (-sum_j y_j log y*_j),
             each summed over the J outputs of one example.
@@ -71,7 +72,7 @@ class Spec:
         # frozen; values are validated before they are stored.
         sizes = _check_sizes(sizes)
         activations = _check_activations(activations, len(sizes) - 1)
-        _check_loss(loss, activations[-1])
+        _check_loss(loss, activations[-1], sizes[-1])
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be True or False, got {bias!r} ({type(bias).__name__})")
         if reduction not in REDUCTIONS:
@@ -137,11 +138,20 @@ def _check_activations(activations: object, depth: int) -> tuple[str, ...]:
     return activations
 
 
-def _check_loss(loss: object, output_activation: str) -> None:
+def _check_loss(loss: object, output_activation: str, J: int) -> None:
     if loss not in VALID_PAIRS:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if output_activation not in VALID_PAIRS[loss]:
         raise ValueError(
             f"loss {loss!r} does not accept output activation {output_activation!r}; "
             f"valid pairs (loss: output activations) are {_pairs_text()}"
+        )
+    if (output_activation, loss) == ("softmax", "bce") and J == 1:
+        # softmax over one unit is the constant 1: log(1 - y*) = log 0, so the objective is infinite
+        # unless every target is 1, and its gradient is not defined (torch's BCELoss only returns a
+        # number because it clamps the log at -100)
+        raise ValueError(
+            "loss 'bce' with a one-unit 'softmax' output is not accepted: softmax over one unit is the "
+            "constant 1, so log(1 - y*) = log 0 and the objective is infinite unless every target is 1; "
+            "use 'sigmoid' for a single output, or J >= 2 units"
         )

@@ -31,6 +31,16 @@ from .validate import check_lr, check_params
 __all__ = ["Trainer"]
 
 
+def _plain(a: Array) -> Array:
+    """``a`` cut from any autograd graph (a torch tensor that requires grad is detached; other
+    arrays pass through), so that no step ever records a graph."""
+    return a.detach() if hasattr(a, "detach") else a
+
+
+def _own_copy(xp: Any, a: Array) -> Array:
+    return xp.asarray(_plain(a), copy=True)
+
+
 class Trainer:
     """Owns a copy of the weights and steps them in place.
 
@@ -50,8 +60,8 @@ class Trainer:
         self.lr = check_lr(lr)
         xp = namespace(params.weights[0])
         self._xp = xp
-        self.weights = [xp.asarray(W, copy=True) for W in params.weights]
-        self.biases = None if params.biases is None else [xp.asarray(b, copy=True) for b in params.biases]
+        self.weights = [_own_copy(xp, W) for W in params.weights]
+        self.biases = None if params.biases is None else [_own_copy(xp, b) for b in params.biases]
         self._fused = hasattr(params.weights[0], "addmm_")  # torch tensors
         self._activations = [self._in_place(name) or activation_function(name, xp) for name in spec.activations]
 
@@ -107,6 +117,7 @@ class Trainer:
         if X.ndim != 2 or X.shape[1] != spec.sizes[0] or Y.shape != (X.shape[0], spec.sizes[-1]):
             raise ValueError(f"X must be (N, {spec.sizes[0]}) and Y (N, {spec.sizes[-1]}), "
                              f"got {tuple(X.shape)} and {tuple(Y.shape)}")
+        X, Y = _plain(X), _plain(Y)
         us, Is, Os = [X], [], []
         for l, act in enumerate(self._activations):
             Is.append(self._affine(us[-1], l))
