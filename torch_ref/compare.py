@@ -1,5 +1,12 @@
 """The one comparison routine: named arrays against a reference, per-entry tolerances, a report
-with one line per array (max absolute and relative error, worst index, share of the tolerance used).
+with one line per array (max absolute and relative error, worst index, and the difference divided
+by the tolerance, ``diff/tol``).
+
+A non-finite value on either side is never agreement: NaN against a number, NaN against NaN and
+inf against inf are all reported, with the first such entry. With a ``band`` (the oracle's
+rounding-level band, :func:`torch_ref.tolerance.rounding_band`), an array beyond its tolerance but
+within tolerance + band has status ``precision`` instead of ``MISMATCH``; ``Comparison.ok`` still
+demands the tolerance alone.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ class Row:
         worst: the index where the tolerance is most used (or the first non-finite entry).
         share: max over entries of ``|actual - expected| / allowed``; <= 1 passes.
         note: a shape mismatch or non-finite values, else empty.
+        band_share: max over entries of ``|actual - expected| / (allowed + band)`` when a band was
+            given, else ``None``.
+        nonfinite: the indices where ``actual`` is NaN or infinite and ``expected`` is finite.
     """
 
     name: str
@@ -34,16 +44,27 @@ class Row:
     worst: tuple[int, ...]
     share: float
     note: str = ""
+    band_share: float | None = None
+    nonfinite: tuple[tuple[int, ...], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.share <= 1.0 and not self.note
 
+    @property
+    def within_band(self) -> bool:
+        """Within the tolerance, or beyond it but within tolerance + band."""
+        return self.ok or (not self.note and self.band_share is not None and self.band_share <= 1.0)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "precision" if self.within_band else "MISMATCH"
+
     def line(self) -> str:
-        status = "ok" if self.ok else "MISMATCH"
+        status = self.status
         if self.note:
             return f"{self.name:>8}  {status:<8}  {self.note}"
-        return (f"{self.name:>8}  {status:<8}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
+        return (f"{self.name:>8}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
                 f"{str(self.worst):>10}  {self.share:9.3g}")
 
 
@@ -60,6 +81,10 @@ class Comparison:
         return all(row.ok for row in self.rows)
 
     @property
+    def within_band(self) -> bool:
+        return all(row.within_band for row in self.rows)
+
+    @property
     def worst_share(self) -> float:
         return max((row.share for row in self.rows), default=0.0)
 
@@ -68,33 +93,42 @@ class Comparison:
         return next((row for row in self.rows if not row.ok), None)
 
     def __str__(self) -> str:
-        head = (f"{'array':>8}  {'status':<8}  {'max abs':>10}  {'max rel':>10}  "
-                f"{'worst at':>10}  {'tol used':>9}")
+        head = (f"{'array':>8}  {'status':<9}  {'max abs':>10}  {'max rel':>10}  "
+                f"{'worst at':>10}  {'diff/tol':>9}")
         lines = [self.title] if self.title else []
         lines += [head] + [row.line() for row in self.rows]
         lines += [f"  convention: {text}" for text in self.conventions]
         return "\n".join(lines)
 
 
-def _row(name: str, actual: Any, expected: Any, allowed: Any) -> Row:
+def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) -> Row:
     a, e = as_numpy64(actual), as_numpy64(expected)
     if a.shape != e.shape:
         return Row(name, np.inf, np.inf, (), np.inf, f"shape {a.shape}, expected {e.shape}")
     if a.size == 0:
-        return Row(name, 0.0, 0.0, (), 0.0)
-    tol = np.broadcast_to(as_numpy64(allowed), e.shape)
-    diff = np.abs(a - e)
-    bad = ~np.isfinite(diff) & ~(np.isnan(a) & np.isnan(e))
+        return Row(name, 0.0, 0.0, (), 0.0, band_share=None if band is None else 0.0)
+    bad = ~np.isfinite(a) | ~np.isfinite(e)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        return Row(name, np.inf, np.inf, idx, np.inf, f"non-finite value {a[idx]!r} at {idx}, expected {e[idx]!r}")
-    diff = np.where(np.isnan(diff), 0.0, diff)
+        where = tuple(tuple(int(i) for i in k) for k in np.argwhere(~np.isfinite(a) & np.isfinite(e)))
+        x, y = float(a[idx]), float(e[idx])
+        if not np.isfinite(y):
+            note = (f"non-finite on both sides: {x!r} at {idx}, the reference {y!r}" if not np.isfinite(x)
+                    else f"the reference is {y!r} at {idx} (got {x!r})")
+        else:
+            note = f"non-finite value {x!r} at {idx} where {y!r} was expected"
+        return Row(name, np.inf, np.inf, idx, np.inf, note, nonfinite=where)
+    tol = np.broadcast_to(as_numpy64(allowed), e.shape)
+    diff = np.abs(a - e)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(diff == 0, 0.0, diff / tol)
         rel = np.where(diff == 0, 0.0, diff / np.abs(e))
+        band_share = None
+        if band is not None:
+            band_share = float(np.max(np.where(diff == 0, 0.0, diff / (tol + np.broadcast_to(band, e.shape)))))
     flat = int(np.argmax(share))
     return Row(name, float(diff.max()), float(rel.max()),
-               tuple(int(i) for i in np.unravel_index(flat, e.shape)), float(share.flat[flat]))
+               tuple(int(i) for i in np.unravel_index(flat, e.shape)), float(share.flat[flat]), band_share=band_share)
 
 
 def compare(
@@ -105,13 +139,18 @@ def compare(
     *,
     title: str = "",
     conventions: Sequence[str] = (),
+    band: Iterable[Any] | None = None,
 ) -> Comparison:
     """Compare ``actual[k]`` with ``expected[k]`` entrywise: entry i passes when
-    ``|actual_i - expected_i| <= allowed_i`` (``allowed`` broadcasts; 0 demands equality).
+    ``|actual_i - expected_i| <= allowed_i`` (``allowed`` broadcasts; 0 demands equality), and is
+    never satisfied by a non-finite value on either side.
 
-    Arrays may be NumPy or torch; the arithmetic is done in float64 NumPy.
+    Arrays may be NumPy or torch; the arithmetic is done in float64 NumPy. ``band``, one array per
+    name, marks rows beyond ``allowed`` but within ``allowed + band`` as ``precision``.
     """
-    rows = tuple(_row(n, a, e, t) for n, a, e, t in zip(names, actual, expected, allowed, strict=True))
+    expected = list(expected)
+    bands = [None] * len(expected) if band is None else list(band)
+    rows = tuple(_row(n, a, e, t, b) for n, a, e, t, b in zip(names, actual, expected, allowed, bands, strict=True))
     return Comparison(rows, title, tuple(conventions))
 
 

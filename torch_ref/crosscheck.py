@@ -1,5 +1,9 @@
-"""Manual against autograd for one case: gradients, deltas, input gradient, one SGD step, and K
-steps of training, each as a :class:`~torch_ref.compare.Comparison` with derived tolerances."""
+"""Manual against autograd for one case: gradients, deltas, input gradient, objective, one SGD step,
+and K steps of training, each as a :class:`~torch_ref.compare.Comparison` with derived tolerances.
+
+Every check runs the float64 reference (:func:`torch_ref.reference.reference`) once and reads the
+expected values and the tolerance model from that one pass.
+"""
 
 from __future__ import annotations
 
@@ -11,66 +15,75 @@ import manual
 from manual import Params, Spec
 
 from . import autograd
-from ._convert import as_numpy64, params_as_numpy64
+from ._convert import as_numpy64
+from ._result import normalise
 from .compare import Comparison, compare
+from .reference import reference
 from .tolerance import tolerance
 
-__all__ = ["crosscheck_deltas", "crosscheck_gradients", "crosscheck_input", "crosscheck_training",
-           "crosscheck_update"]
+__all__ = ["crosscheck_deltas", "crosscheck_gradients", "crosscheck_input", "crosscheck_objective",
+           "crosscheck_training", "crosscheck_update"]
+
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
-def _reference_inputs(params: Params, X: Any, Y: Any) -> tuple[Params, np.ndarray, np.ndarray]:
-    """float64 NumPy copies: the reference always runs in float64 on the same values, so a float32
-    computation is compared with (nearly) exact results under the float32 tolerance."""
-    return params_as_numpy64(params), as_numpy64(X), as_numpy64(Y)
+def _as_params(spec: Spec, value: Any, what: str) -> Params:
+    p, problem, _ = normalise(spec, value, what)
+    if p is None:
+        raise TypeError(problem)
+    return p
 
 
 def _params_compare(actual: Params, expected: Params, allowed: Params, title: str,
                     conventions: tuple[str, ...] = ()) -> Comparison:
     names = [n for n, _ in expected.arrays()]
-    if actual.biases is None and expected.biases is not None:
-        # report the missing biases as a shape mismatch rather than failing in zip
-        actual = Params(actual.weights, [np.zeros((0,))] * len(expected.biases))
     return compare(names, [a for _, a in actual.arrays()], [a for _, a in expected.arrays()],
                    [a for _, a in allowed.arrays()], title=title, conventions=conventions)
 
 
-def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Params | None = None) -> Comparison:
-    """``grads`` (default: ``manual.gradients``) against ``torch_ref.gradients``, one row per W and b."""
-    if grads is None:
-        grads = manual.gradients(spec, params, X, Y)
-    reference = autograd.gradients(spec, *_reference_inputs(params, X, Y))
-    tol = tolerance(spec, params, X, Y)
-    return _params_compare(grads, reference, tol.grads, f"gradients, {spec}, N={X.shape[0]}, {X.dtype}",
+def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Any = None) -> Comparison:
+    """``grads`` (default: ``manual.gradients``; ``Params``, a ``(weights, biases)`` pair or a list of
+    weight arrays) against autograd's gradients, one row per W and b."""
+    grads = manual.gradients(spec, params, X, Y) if grads is None else _as_params(spec, grads, "grads")
+    ref = reference(spec, params, X, Y)
+    tol = tolerance(spec, params, X, Y, reference_pass=ref)
+    return _params_compare(grads, ref.grads, tol.grads, f"gradients, {spec}, N={X.shape[0]}, {X.dtype}",
                            tol.conventions)
 
 
 def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified: bool | None = None) -> Comparison:
     """``manual.deltas`` against autograd's dObjective/dI^(l), one row per layer (``delta1`` ... ``deltaL``)."""
     ours = manual.deltas(spec, params, X, Y, simplified=simplified)
-    reference = autograd.deltas(spec, *_reference_inputs(params, X, Y))
-    tol = tolerance(spec, params, X, Y, general=simplified is False)
+    ref = reference(spec, params, X, Y)
+    tol = tolerance(spec, params, X, Y, general=simplified is False, reference_pass=ref)
     names = [f"delta{l}" for l in range(1, spec.depth + 1)]
-    return compare(names, ours, reference, tol.deltas, title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
+    return compare(names, ours, ref.delta, tol.deltas, title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
                    conventions=tol.conventions)
 
 
 def crosscheck_input(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.input_gradient`` against autograd's dObjective/dX."""
-    tol = tolerance(spec, params, X, Y)
-    return compare(["dX"], [manual.input_gradient(spec, params, X, Y)],
-                   [autograd.input_gradient(spec, *_reference_inputs(params, X, Y))], [tol.input],
+    ref = reference(spec, params, X, Y)
+    tol = tolerance(spec, params, X, Y, reference_pass=ref)
+    return compare(["dX"], [manual.input_gradient(spec, params, X, Y)], [ref.input], [tol.input],
                    title=f"input gradient, {spec}, N={X.shape[0]}, {X.dtype}", conventions=tol.conventions)
 
 
-def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float,
-                      updated: Params | None = None) -> Comparison:
+def crosscheck_objective(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
+    """``manual.objective`` against the value of torch's losses (``BCELoss``, ``CrossEntropyLoss``, ...)."""
+    ref = reference(spec, params, X, Y)
+    tol = tolerance(spec, params, X, Y, reference_pass=ref)
+    return compare(["objective"], [np.asarray(as_numpy64(manual.objective(spec, params, X, Y)))],
+                   [np.asarray(ref.objective)], [tol.objective],
+                   title=f"objective, {spec}, N={X.shape[0]}, {X.dtype}", conventions=tol.conventions)
+
+
+def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float, updated: Any = None) -> Comparison:
     """``updated`` (default: ``manual.sgd_step``) against one ``torch.optim.SGD`` step."""
-    if updated is None:
-        updated = manual.sgd_step(spec, params, X, Y, lr)
-    reference = autograd.sgd_step(spec, *_reference_inputs(params, X, Y), lr)
-    tol = tolerance(spec, params, X, Y, lr=lr)
-    return _params_compare(updated, reference, tol.update, f"one SGD step, lr={lr}, {spec}, {X.dtype}",
+    updated = manual.sgd_step(spec, params, X, Y, lr) if updated is None else _as_params(spec, updated, "updated")
+    ref = reference(spec, params, X, Y, lr=lr)
+    tol = tolerance(spec, params, X, Y, lr=lr, reference_pass=ref)
+    return _params_compare(updated, ref.updated, tol.update, f"one SGD step, lr={lr}, {spec}, {X.dtype}",
                            tol.conventions)
 
 
@@ -88,8 +101,11 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
 
     where :math:`|g(W_k) - g(V_k)|` is measured (both are manual's gradients), :math:`T_g(V_k)` is the
     gradient tolerance of torch's gradient at :math:`V_k` against manual's at the same point, and
-    :math:`T_u` the rounding of the update itself. A wrong step (momentum, decay, a wrong factor)
-    adds a difference that none of these terms explains.
+    :math:`T_u` the rounding of the update itself. The allowance is itself computed in float64:
+    four roundings per step and one in the compared difference, so it is widened by
+    :math:`(4K + 1)\varepsilon_{64}` relative (where the trajectories diverge, the measured term makes
+    the bound tight and its own rounding would otherwise decide). A wrong step (momentum, decay, a
+    wrong factor) adds a difference that none of these terms explains.
     """
     W = params
     V = params
@@ -102,6 +118,7 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
                    for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), tol.update.arrays())]
         W = manual.sgd_step(spec, W, X, Y, lr)
         V = autograd.sgd_step(spec, V, X, Y, lr)
+    allowed = [a * (1 + (4 * steps + 1) * _EPS64) for a in allowed]
     names = [n for n, _ in params.arrays()]
     return compare(names, [a for _, a in W.arrays()], [a for _, a in V.arrays()], allowed,
                    title=f"{steps} SGD steps, lr={lr}, {spec}")

@@ -21,14 +21,35 @@ Two correct implementations each lie within that bound of the exact value, so th
 M is 0 (a ReLU whose input is below 0 gives an exact 0 both ways). Second-order terms
 (:math:`\varepsilon^2`) are left out; the absolute floor ``kappa * tiny`` covers underflow.
 
-One convention is not rounding: torch's ``BCELoss`` divides by :math:`\max(y^*(1-y^*), 10^{-12})`, so
-for a sigmoid output that saturated that far its delta shrinks towards 0, while the shortcut
-:math:`y^* - y` keeps the exact limit. There (:func:`_bce_saturation`) the whole of
-:math:`|y^* - y|` is allowed and the case is named in ``conventions``.
+Every quantity comes from the float64 autograd pass of :mod:`torch_ref.reference` (u, I, O,
+:math:`\mathcal{A}'` by autograd, the deltas), never from :mod:`manual`, so the code under test
+cannot loosen its own check.
+
+Exact sums (:mod:`torch_ref._exact`): where ``u @ W + b`` is computed without rounding (grid values,
+inputs exact), I has error 0; ReLU and identity add no rounding of their own, so such exactness
+is carried through every ReLU/identity layer, and a ReLU input of exactly 0 there is checked exactly
+(subgradient 0), in the first layer and in every deeper one.
+
+One convention is not rounding: torch's ``BCELoss`` divides by :math:`\max(y^*(1-y^*), 10^{-12})`.
+Where y*(1 - y*) lies below that floor (any output activation), torch's delta differs from the exact
+one (the shortcut :math:`y^* - y` for sigmoid, the stable softmax form); there the whole difference
+between the two, measured on the reference, is allowed and carried through the recursion, so a
+derivation that follows torch and one that is exact both pass, and the case is named in
+``conventions``.
 
 One place is not smooth: a ReLU input within its rounding error of 0 may come out on either side of
 the kink, so A' may be 0 in one implementation and 1 in the other. Such entries (:func:`_kink`) get
 an allowance of the whole term that A' multiplies, carried on through the recursion.
+
+The objective gets a bound of its own (``objective``): each output's loss term evaluated on absolute
+values plus the error of y* (or of I for the losses taken from logits) carried on, summed over
+N x J terms.
+
+Beyond the derived bound, :func:`rounding_band` is the rounding-level band the oracle calls
+*precision*: ``rtol * (s + max s)`` per array, ``s = |expected| + allowed``, rtol being
+``torch.testing.assert_close``'s default for the dtype (float64 1e-7, float32 1.3e-6); its absolute
+part is taken from the array's own scale instead of assert_close's fixed atol, so the band means the
+same for gradients of any size. The project's own tests use the derived bound only.
 
 A wrong derivation (a factor, a sign, a missing :math:`\mathcal{A}'`) moves a gradient by an amount
 of the order of the gradient itself, orders of magnitude above this bound.
@@ -42,14 +63,15 @@ from typing import Any
 import numpy as np
 
 from manual import Params, Spec
-from manual.activations import derivative
-from manual.backward import _deltas
-from manual.forward import _forward
-from manual.losses import BCE_EPSILON
 
-from ._convert import as_numpy64, params_as_numpy64
+from ._exact import exact_entries, significand_bits
+from ._loss_terms import gradient_terms, objective_terms, softmax_terms
+from .reference import TORCH_BCE_EPSILON, Reference, reference
 
-__all__ = ["Tolerance", "tolerance"]
+__all__ = ["RTOL", "Tolerance", "rounding_band", "tolerance"]
+
+# torch.testing.assert_close's default rtol per dtype (its documentation's table)
+RTOL = {"float64": 1e-7, "float32": 1.3e-6}
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,9 @@ class Tolerance:
         deltas: ``deltas[l-1]`` for :math:`\\delta^{(l)}`, shape ``(N, sizes[l])``.
         input: for dObjective/dX, shape ``(N, D)``.
         eps, kappa: the dtype's epsilon and the operation count used.
+        update: for the weights after one SGD step (when ``lr`` was given).
+        objective: for the objective's value.
+        conventions: the numerical conventions in effect, in words.
     """
 
     grads: Params
@@ -70,6 +95,15 @@ class Tolerance:
     kappa: int
     update: Params | None = None
     conventions: tuple[str, ...] = ()
+    objective: float = 0.0
+
+
+def rounding_band(expected: Any, dtype: Any, allowed: Any = 0.0) -> np.ndarray:
+    """The rounding-level band around ``expected`` for ``dtype``: ``rtol (s + max s)`` with
+    ``s = |e| + allowed``, the size of the values accepted (the allowance only matters where a
+    convention widens it, e.g. below torch's bce floor); see the module docstring."""
+    s = np.abs(np.asarray(expected, dtype=np.float64)) + np.asarray(allowed, dtype=np.float64)
+    return RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))
 
 
 def _dA_dO(name: str, O: np.ndarray) -> np.ndarray:
@@ -81,16 +115,6 @@ def _dA_dO(name: str, O: np.ndarray) -> np.ndarray:
     return np.zeros_like(O)
 
 
-def _exact_sums(u: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> bool:
-    """True when ``u @ W + b`` is computed exactly in float32 and float64 in any order: every entry a
-    multiple of 1/16 of size <= 16 (products are multiples of 1/256 below 256, and sums of up to 13
-    of them stay below 2^24 / 256), as on the strategies' grid."""
-    arrays = [u, W] + ([] if b is None else [b])
-    if u.shape[1] > 12:
-        return False
-    return all(np.all(np.abs(a) <= 16) and np.all(a * 16 == np.round(a * 16)) for a in arrays)
-
-
 def _bce_undetermined(spec: Spec, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
     """1 where bce's y*(1 - y*) (general formula: softmax, or sigmoid without the shortcut) lies above
     torch's floor but within the rounding error bound of y* itself, else 0. In float64 such outputs
@@ -99,14 +123,7 @@ def _bce_undetermined(spec: Spec, O: np.ndarray, e_O: np.ndarray, unit: float) -
     if spec.loss != "bce":
         return np.zeros_like(O)
     p = O * (1 - O)
-    return ((p > 0.5 * BCE_EPSILON) & (p <= unit * e_O)).astype(np.float64)
-
-
-def _bce_saturation(spec: Spec, O: np.ndarray) -> np.ndarray:
-    """1 where a sigmoid output under bce has y*(1 - y*) below torch's floor 1e-12, else 0."""
-    if spec.loss != "bce" or spec.activations[-1] != "sigmoid":
-        return np.zeros_like(O)
-    return (O * (1 - O) < BCE_EPSILON).astype(np.float64)
+    return ((p > 0.5 * TORCH_BCE_EPSILON) & (p <= unit * e_O)).astype(np.float64)
 
 
 def _kink(name: str, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
@@ -114,50 +131,38 @@ def _kink(name: str, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
 
     There the computed sign of I, and so A'(I) in {0, 1}, depends on the order of the sums: both
     answers are correct for the I each implementation computed, so such an entry is allowed to
-    differ by the whole of what A' multiplies. An I that is exactly 0 in exact arithmetic (and
-    computed exactly, as on the 1/4 grid of the strategies) gives 0 both ways and is checked exactly
-    in the explicit tests.
+    differ by the whole of what A' multiplies. Strict: an I computed without rounding (e_I = 0) is
+    no ambiguity at all, and there the subgradient 0 is checked exactly.
     """
     if name != "relu":
         return np.zeros_like(I)
-    # strict: an I computed without rounding (e_I = 0, see _exact_sums) is no ambiguity at all,
-    # and there the subgradient 0 is checked exactly
     return (np.abs(I) < unit * e_I).astype(np.float64)
 
 
-def _loss_terms(loss: str, O: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """g = dL/dy*, its absolute evaluation |g|_abs, and |dg/dy*|."""
-    if loss == "squared":
-        return O - Y, np.abs(O) + np.abs(Y), np.ones_like(O)
-    if loss == "bce":
-        p = np.maximum(O * (1 - O), BCE_EPSILON)  # the floor of manual.losses and torch's BCELoss
-        return ((O - Y) / p, (np.abs(O) + np.abs(Y)) / p,
-                (p + np.abs(O - Y) * np.abs(1 - 2 * O)) / p**2)
-    return -Y / O, np.abs(Y) / O, np.abs(Y) / O**2
-
-
-def _output_magnitude(spec: Spec, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray,
-                      general: bool) -> np.ndarray:
+def _output_magnitude(spec: Spec, ref: Reference, e_O: np.ndarray, general: bool) -> np.ndarray:
     """M(delta^(L)): the evaluation of the delta formula on absolute values plus y*'s error carried on."""
+    O, Y = ref.O[-1], ref.Y
     if spec.canonical and not general:
         return e_O + np.abs(O) + np.abs(Y)  # delta = y* - y
     act = spec.activations[-1]
     if (act, spec.loss) == ("sigmoid", "ce"):
         return np.abs(Y) * (1 + np.abs(O)) + np.abs(Y) * e_O  # delta = -y (1 - y*), y* cancelled
-    g, g_abs, dg = _loss_terms(spec.loss, O, Y)
     if act == "softmax":
-        s = np.sum(g * O, axis=-1, keepdims=True)
-        s_abs = np.sum(g_abs * O, axis=-1, keepdims=True)
-        carried = e_O * (np.abs(g) + np.abs(s)) + O * (dg * e_O + np.sum((dg * O + np.abs(g)) * e_O, axis=-1, keepdims=True))
-        return O * (g_abs + s_abs) + carried
-    dA = np.abs(derivative(act, I, O))
+        # delta = h - y* sum(h), h = y* ⊙ dL/dy*
+        h, h_abs, dh = softmax_terms(spec.loss, O, Y)
+        s = np.sum(h, axis=-1, keepdims=True)
+        s_abs = np.sum(h_abs, axis=-1, keepdims=True)
+        carried = e_O * (dh + np.abs(s)) + O * np.sum(dh * e_O, axis=-1, keepdims=True)
+        return h_abs + O * s_abs + carried
+    g, g_abs, dg = gradient_terms(spec.loss, O, Y)
+    dA = np.abs(ref.dA[-1])
     return dA * g_abs + (dg * dA + np.abs(g) * _dA_dO(act, O)) * e_O
 
 
 def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, general: bool = False,
-              lr: float | None = None) -> Tolerance:
-    """The allowed differences between two correct computations of the gradients, deltas and input
-    gradient of ``spec`` at ``params`` on ``(X, Y)``, in ``dtype`` (default: that of ``X``).
+              lr: float | None = None, reference_pass: Reference | None = None) -> Tolerance:
+    """The allowed differences between two correct computations of the gradients, deltas, input
+    gradient and objective of ``spec`` at ``params`` on ``(X, Y)``, in ``dtype`` (default: that of ``X``).
 
     Args:
         general: take the output delta's magnitude from the general formula
@@ -165,95 +170,107 @@ def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, 
             comparing the two formulas with each other).
         lr: when given, also bound the weights after one SGD step (``update``): the gradient's
             allowance times lr, plus the rounding of ``W - lr * grad``.
+        reference_pass: the float64 :func:`torch_ref.reference.reference` of this case, when the
+            caller already has it (else it is computed).
     """
     dtype = np.dtype(str(dtype if dtype is not None else X.dtype).removeprefix("torch."))
-    eps = float(np.finfo(dtype).eps)
-    tiny = float(np.finfo(dtype).tiny)
-    p = params_as_numpy64(params)
-    X, Y = as_numpy64(X), as_numpy64(Y)
-    N = X.shape[0]
-    kappa = max(max(spec.sizes), N) + 1 + 4
-    unit = 2 * eps * kappa
-
+    ref = reference_pass if reference_pass is not None else reference(spec, params, X, Y)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        return _tolerance(spec, p, X, Y, dtype, eps, tiny, kappa, unit, general, lr)
+        return _tolerance(spec, ref, dtype, general, lr)
 
 
-def _tolerance(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, dtype: np.dtype, eps: float, tiny: float,
-               kappa: int, unit: float, general: bool, lr: float | None) -> Tolerance:
-    N = X.shape[0]
-    fwd = _forward(spec, p, X)
-    delta = _deltas(spec, p, fwd, Y, None)
-    absW = [np.abs(W) for W in p.weights]
-    absb = [np.zeros(W.shape[1]) for W in p.weights] if p.biases is None else [np.abs(b) for b in p.biases]
-
-    # forward: error magnitudes of u, I and O
+def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, tiny: float):
+    """Error magnitudes of every u, I and O (error <= unit * magnitude)."""
+    p = ref.params
+    bits = significand_bits(dtype)
     underflow = tiny / unit
-    e_u = [np.zeros_like(X)]
-    e_I, e_O = [], []
+    e_u, e_I, e_O = [np.zeros_like(ref.X)], [], []
     for l, name in enumerate(spec.activations):
-        u = fwd.u[l]
-        eI = np.abs(u) @ absW[l] + absb[l] + e_u[l] @ absW[l]
-        if _exact_sums(u, p.weights[l], None if p.biases is None else p.biases[l]) and not e_u[l].any():
-            eI = np.zeros_like(eI)  # every product and partial sum is exact: I has no rounding error
-        O = fwd.O[l]
+        u, W = ref.u[l], p.weights[l]
+        b = None if p.biases is None else p.biases[l]
+        absW = np.abs(W)
+        eI = np.abs(u) @ absW + (0 if b is None else np.abs(b)) + e_u[l] @ absW
+        eI = np.where(exact_entries(u, W, b, e_u[l], bits), 0.0, eI)
+        O, dA = ref.O[l], ref.dA[l]
         if name == "softmax":
-            eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O
+            eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O + underflow
+        elif name in ("relu", "identity"):
+            # exact functions of I: no rounding and no underflow of their own
+            eO = np.maximum(np.abs(dA), _kink(name, ref.I[l], eI, unit)) * eI
         else:
-            eO = np.maximum(np.abs(derivative(name, fwd.I[l], O)), _kink(name, fwd.I[l], eI, unit)) * eI + np.abs(O)
-        # an output that underflows is off by up to the smallest normal number, whatever its size
-        # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39 in
-        # float32); the bce and ce divisions by y* can magnify that, so it is an error of its own
-        eO = eO + underflow
+            # an output that underflows is off by up to the smallest normal number, whatever its size
+            # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
+            # in float32); the bce and ce divisions by y* can magnify that, so it is an error of its own
+            eO = np.abs(dA) * eI + np.abs(O) + underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
+    return e_u, e_I, e_O
+
+
+def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: float | None) -> Tolerance:
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    p, X, Y = ref.params, ref.X, ref.Y
+    N = X.shape[0]
+    kappa = max(max(spec.sizes), N) + 1 + 4
+    unit = 2 * eps * kappa
+    e_u, e_I, e_O = _forward_errors(spec, ref, dtype, unit, tiny)
+    delta = ref.delta
+    absW = [np.abs(W) for W in p.weights]
 
     # backward: error magnitudes of every delta, output first
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
     M = [None] * spec.depth
-    M[-1] = scale * _output_magnitude(spec, fwd.I[-1], fwd.O[-1], Y, e_O[-1], general)
+    M[-1] = scale * _output_magnitude(spec, ref, e_O[-1], general)
     conventions = []
-    undetermined = _bce_undetermined(spec, fwd.O[-1], e_O[-1], unit)
+    O_L = ref.O[-1]
+    undetermined = _bce_undetermined(spec, O_L, e_O[-1], unit)
     if undetermined.any():
         # y*(1 - y*) is within the rounding error of y*: the division by it has no correct digit in
         # this dtype, and only torch's floor bounds the result; any value up to that bound is accepted
-        O_L = fwd.O[-1]
-        bound = (np.abs(O_L) + np.abs(Y)) / BCE_EPSILON * O_L
+        bound = (np.abs(O_L) + np.abs(Y)) / TORCH_BCE_EPSILON * O_L
         if spec.activations[-1] == "softmax":
-            bound = O_L * ((np.abs(O_L) + np.abs(Y)) / BCE_EPSILON + np.sum(bound, axis=-1, keepdims=True))
+            bound = O_L * ((np.abs(O_L) + np.abs(Y)) / TORCH_BCE_EPSILON + np.sum(bound, axis=-1, keepdims=True))
         rows = undetermined.any(axis=-1, keepdims=True)
         M[-1] = M[-1] + scale * rows * (bound + np.abs(delta[-1]) / scale) / unit
         conventions.append(
             f"bce undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with y*(1 - y*) within the "
             f"rounding error of y*; the division by y*(1 - y*) has no correct digit there, so any value up to "
-            f"the bound of torch's floor {BCE_EPSILON:.3g} is accepted in those rows")
-    saturated = _bce_saturation(spec, fwd.O[-1])
-    if saturated.any():
-        # torch's BCELoss backward divides by max(y*(1-y*), 1e-12): where y*(1-y*) < 1e-12 its
-        # delta is (y* - y) y*(1-y*) / 1e-12, between 0 and the exact limit y* - y that the
-        # shortcut gives; either is allowed there, and the case is named
-        O_L = fwd.O[-1]
-        M[-1] = M[-1] + scale * saturated * np.abs(O_L - Y) / unit
+            f"the bound of torch's floor {TORCH_BCE_EPSILON:.3g} is accepted in those rows")
+    if ref.floored.any():
+        # torch's BCELoss backward divides by max(y*(1-y*), 1e-12): below the floor its delta lies
+        # between 0 and the exact one; the exact delta (stable, from the logits) and torch's are
+        # both accepted, and anything between (their difference is allowed, carried through)
+        # the difference c itself (c / unit, as an allowance), plus c as a magnitude: the other side's
+        # values are larger by up to c, and so is the rounding of every sum they go through; and the
+        # exact delta's own rounding in those rows: its terms (J y*, y and J softmax values over the
+        # other units, each below 1) on absolute values, and y*'s error carried on
+        rows = ref.floored.any(axis=-1, keepdims=True)
+        J = O_L.shape[-1]
+        c = np.abs(ref.exact_delta - delta[-1])
+        M[-1] = M[-1] + c / unit + c + rows * (2 * J + 1) * (1 + e_O[-1])
         conventions.append(
-            f"bce saturation: {int(saturated.sum())} output(s) with y*(1 - y*) < {BCE_EPSILON:g}; torch's BCELoss "
-            f"divides by max(y*(1 - y*), {BCE_EPSILON:g}) there, so its gradient shrinks towards 0 while "
-            f"y* - y is the exact limit; either is accepted")
+            f"bce floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
+            f"{TORCH_BCE_EPSILON:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
+            f"shrinks towards 0, while the exact derivative does not; both (and anything between) are accepted")
     if spec.activations[-1] == "relu":
-        g = _loss_terms(spec.loss, fwd.O[-1], Y)[0]
-        g_abs = _loss_terms(spec.loss, fwd.O[-1], Y)[1]
-        M[-1] = M[-1] + scale * _kink("relu", fwd.I[-1], e_I[-1], unit) * (np.abs(g) / unit + g_abs)
+        g, g_abs, _ = gradient_terms(spec.loss, O_L, Y)
+        M[-1] = M[-1] + scale * _kink("relu", ref.I[-1], e_I[-1], unit) * (np.abs(g) / unit + g_abs)
     for l in range(spec.depth - 2, -1, -1):
         name = spec.activations[l]
         back = delta[l + 1] @ p.weights[l + 1].T
-        dA = np.abs(derivative(name, fwd.I[l], fwd.O[l]))
         carried = (M[l + 1] + np.abs(delta[l + 1])) @ absW[l + 1].T
         # at an ambiguous kink the other implementation multiplies its own back (|back| give or
         # take unit * carried) by 1 instead of 0
-        kink = _kink(name, fwd.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
-        M[l] = carried * dA + np.abs(back) * _dA_dO(name, fwd.O[l]) * e_O[l] + kink
+        kink = _kink(name, ref.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
+        # A' is itself off by |dA'/dO| e_O, and multiplies the other implementation's signal, which
+        # may be larger than ours by unit * carried (first order where a convention's allowance is
+        # carried, e.g. the exact delta below torch's bce floor)
+        M[l] = carried * np.abs(ref.dA[l]) + (np.abs(back) + unit * carried) * _dA_dO(name, ref.O[l]) * e_O[l] + kink
 
-    grad_W = [np.abs(u).T @ (m + np.abs(d)) + e.T @ np.abs(d) for u, m, d, e in zip(fwd.u, M, delta, e_u)]
+    # u's own error multiplies the other side's delta, |delta| + unit * M (first order only where a
+    # convention's allowance is carried in M)
+    grad_W = [np.abs(u).T @ (m + np.abs(d)) + e.T @ (np.abs(d) + unit * m) for u, m, d, e in zip(ref.u, M, delta, e_u)]
     grad_b = None if p.biases is None else [np.sum(m + np.abs(d), axis=0) for m, d in zip(M, delta)]
     grad_input = (M[0] + np.abs(delta[0])) @ absW[0].T
 
@@ -267,9 +284,11 @@ def _tolerance(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, dtype: np.dt
         def step(W: np.ndarray, G: np.ndarray, g: np.ndarray) -> np.ndarray:
             return lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny
 
-        ref = Params([u.T @ d for u, d in zip(fwd.u, delta)],
-                     None if p.biases is None else [np.sum(d, axis=0) for d in delta])
-        update = Params([step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.weights)],
+        update = Params([step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.grads.weights)],
                         None if p.biases is None else
-                        [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.biases)])
-    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions))
+                        [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.grads.biases)])
+    # the objective: N x J terms summed, each with its own evaluation error
+    terms = objective_terms(spec.loss, spec.activations[-1], ref.I[-1], O_L, Y, e_I[-1], e_O[-1])
+    objective = scale * 2 * eps * max(kappa, Y.size + 5) * float(np.sum(terms)) + tiny
+    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions),
+                     objective)
