@@ -1,36 +1,45 @@
 """The reference: the networks of :mod:`manual` built from torch modules and differentiated by
-autograd, and the comparison that checks one against the other."""
+autograd, and the comparison and the oracle that check a derivation against it."""
 
 from .autograd import deltas, gradients, input_gradient, objective, sgd_step
 from .build import Network, build
 from . import strategies
 from .compare import Comparison, Row, assert_agree, compare
-from .crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_training,
-                         crosscheck_update)
-from .oracle import DerivationMismatch, OracleSummary, check_derivation, check_update
-from .tolerance import Tolerance, tolerance
+from .crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_objective,
+                         crosscheck_training, crosscheck_update)
+from .oracle import DerivationMismatch, OracleSummary, PrecisionWarning, check_derivation, check_update
+from .reference import Reference, reference
+from .tolerance import Tolerance, rounding_band, tolerance
+from .verdict import Verdict, check_case
 
 __all__ = [
     "Comparison",
     "DerivationMismatch",
     "Network",
     "OracleSummary",
+    "PrecisionWarning",
+    "Reference",
     "Row",
     "Tolerance",
+    "Verdict",
     "assert_agree",
     "build",
+    "check_case",
     "check_derivation",
     "check_update",
     "compare",
     "crosscheck_deltas",
     "crosscheck_gradients",
     "crosscheck_input",
+    "crosscheck_objective",
     "crosscheck_training",
     "crosscheck_update",
     "deltas",
     "gradients",
     "input_gradient",
     "objective",
+    "reference",
+    "rounding_band",
     "sgd_step",
     "strategies",
     "tolerance",

@@ -1,13 +1,19 @@
-"""Validation of the oracle's keyword options: each bad option is a ValueError naming it."""
+"""Validation of the oracle's keyword options: each bad option is a ValueError naming it, raised
+before anything is drawn."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from manual import ACTIVATIONS, LOSSES, VALID_PAIRS
+import numpy as np
 
-from .strategies import HIDDEN_ACTIVATIONS
+from manual import ACTIVATIONS, LOSSES
+
+from .strategies import output_pairs
+
+__all__ = ["Options", "parse_dtype", "parse_options"]
+
 
 @dataclass(frozen=True)
 class Options:
@@ -23,10 +29,24 @@ class Options:
     batch: tuple[int, int]
     bias: bool | None
     reductions: tuple[str, ...]
+    strict: bool = False
 
     def spec_options(self) -> dict[str, Any]:
         return dict(depths=self.depths, widths=self.widths, activations=self.activations, losses=self.losses,
                     bias=self.bias, reductions=self.reductions)
+
+
+def parse_dtype(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` from a name, a NumPy dtype or scalar type, or a torch dtype."""
+    text = str(dtype).removeprefix("torch.")
+    if text not in ("float32", "float64"):
+        try:
+            text = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if text not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64 (a name, a NumPy or a torch dtype), got {dtype!r}")
+    return text
 
 
 def _range(name: str, value: Any, low: int) -> tuple[int, int]:
@@ -51,16 +71,16 @@ def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
     return value
 
 
-def parse_options(max_examples: int, seed: int | None, dtype: str, device: str, arrays: str | None,
-             activations: Any, losses: Any, depths: Any, widths: Any, batch: Any, bias: Any,
-             reductions: Any) -> Options:
+def parse_options(*, max_examples: int, seed: int | None, dtype: Any, device: str, arrays: str | None,
+                  activations: Any, losses: Any, depths: Any, widths: Any, batch: Any, bias: Any,
+                  reductions: Any, strict: Any = False) -> Options:
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
-    dtype = str(dtype).removeprefix("torch.")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, got {strict!r}")
+    dtype = parse_dtype(dtype)
     if not isinstance(device, str) or not device:
         raise ValueError(f"device must be a torch device string such as 'cpu' or 'cuda', got {device!r}")
     if arrays is None:
@@ -77,18 +97,24 @@ def parse_options(max_examples: int, seed: int | None, dtype: str, device: str, 
         except (RuntimeError, AssertionError) as exc:
             raise ValueError(f"device {device!r} is not available here: {exc}") from exc
     acts = _names("activations", activations, ACTIVATIONS)
-    loss_names = _names("losses", losses, LOSSES)
     if bias is not None and not isinstance(bias, bool):
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
     reds = _names("reductions", reductions, ("sum", "mean"))
     d = _range("depths", depths, 1)
-    outputs = [a for loss in loss_names for a in VALID_PAIRS[loss] if a in acts]
-    if not outputs:
-        raise ValueError(f"no valid output activation among {acts} for losses {loss_names}; "
-                         f"valid pairs: { {k: v for k, v in VALID_PAIRS.items()} }")
-    if d[1] > 1 and not any(a in HIDDEN_ACTIVATIONS for a in acts):
-        raise ValueError(f"depths {d} need a hidden activation from {HIDDEN_ACTIVATIONS}, got {acts}")
-    return Options(max_examples, seed, dtype, device, arrays, acts, loss_names, d, _range("widths", widths, 1),
-                    _range("batch", batch, 1), bias, reds)
+    w = _range("widths", widths, 1)
+    loss_names = _names("losses", losses, LOSSES)
+    if losses is None:
+        # every loss that the chosen activations and widths can serve
+        usable = tuple(loss for loss in loss_names if _serves(acts, loss, w))
+        loss_names = usable or loss_names
+    output_pairs(acts, loss_names, w, d)  # ValueError naming what leaves nothing to draw
+    return Options(max_examples, seed, dtype, device, arrays, acts, loss_names, d, w, _range("batch", batch, 1),
+                   bias, reds, strict)
 
 
+def _serves(activations: tuple[str, ...], loss: str, widths: tuple[int, int]) -> bool:
+    try:
+        output_pairs(activations, (loss,), widths)
+    except ValueError:
+        return False
+    return True

@@ -1,26 +1,19 @@
-"""The one-screen report of a failing oracle check."""
+"""The one-screen report of a failing oracle check, built from a :class:`~torch_ref.verdict.Verdict`:
+every sentence in it is true of the minimal case it shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
-from manual import Params, Spec
+from manual import Spec
 
-from ._convert import as_numpy64
+from ._naming import reference_lines
 from ._oracle_options import Options
-from .compare import Comparison
-from .diagnose import blame, diagnose
-from .strategies import Case
+from .blame import blame, finite_difference
+from .diagnose import diagnose
+from .verdict import Verdict
 
-
-@dataclass
-class Failure:
-    case: Case
-    kind: str  # "mismatch", "crash", "shape", "type"
-    comparison: Comparison | None = None
-    detail: str = ""
-    actual: Params | None = None  # float64, the derivation's gradients (or implied gradients)
-    expected: Params | None = None
+__all__ = ["render_failure", "render_precision"]
 
 
 def _spec_code(spec: Spec) -> str:
@@ -28,47 +21,95 @@ def _spec_code(spec: Spec) -> str:
             f"reduction={spec.reduction!r})")
 
 
-def render_failure(f: Failure, opt: Options, update: bool, fn_name: str) -> str:
-    case, spec = f.case, f.case.spec
-    N = case.X.shape[0]
-    what = "step_fn" if update else "grad_fn"
-    name = fn_name if fn_name.isidentifier() else what
-    lines = [f"{what} {name!r} disagrees with autograd"
-             + (" (torch.optim.SGD)" if update else "") + ".",
-             f"Minimal case: {spec}, N={N}, dtype={opt.dtype}, device={opt.device}"
-             + (f", lr={case.lr}" if update else "")]
-    if f.kind in ("crash", "type"):
-        lines.append(f"  {f.detail}")
-    else:
-        lines.append(str(f.comparison))
-        bad_layers = sorted({int(r.name[1:]) for r in f.comparison.rows if not r.ok}, reverse=True)
-        if bad_layers:
-            l = bad_layers[0]
-            k = spec.depth - l + 1
-            nth = f"{k}{'st' if k == 1 else 'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
-            lines.append(f"Parts from autograd at layer {l} of {spec.depth} "
-                         f"({'the output layer' if k == 1 else f'the {nth} counting from the output'})")
-        p64 = case.params.map(as_numpy64)
-        X64, Y64 = as_numpy64(case.X), as_numpy64(case.Y)
-        patterns = diagnose(spec, p64, X64, Y64, f.actual, f.expected) if f.actual is not None else []
-        lines.append("Diagnosis: " + ("; ".join(patterns) if patterns else "no known pattern fits"))
-        row = f.comparison.first_mismatch()
-        if f.kind == "mismatch" and row is not None and row.worst:
-            derived = dict(f.actual.arrays())[row.name][row.worst]
-            reference = dict(f.expected.arrays())[row.name][row.worst]
-            lines.append("Blame: " + blame(spec, p64, X64, Y64, row.name, row.worst, float(derived), float(reference)))
-    call = (f"{name}(case.spec, case.params, case.X, case.Y, case.lr)" if update
-            else f"{name}(case.spec, case.params, case.X, case.Y)")
-    check = "crosscheck_update" if update else "crosscheck_gradients"
-    lines += ["Reproduce:",
-              "    import manual, numpy as np",
-              f"    from torch_ref.crosscheck import {check}",
-              "    from torch_ref.strategies import case_from",
-              f"    case = case_from({_spec_code(spec)}, N={N}, seed={case.seed}, grid={case.grid}, "
-              f"gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
+def _ordinal(k: int) -> str:
+    return f"{k}{'st' if k == 1 else 'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
+
+
+def _shape_notes(v: Verdict) -> list[str]:
+    notes = []
+    for row in v.comparison.rows:
+        if not row.note.startswith("shape"):
+            continue
+        expected = dict(v.reference.grads.arrays())[row.name].shape
+        got = row.note.split("shape ", 1)[1].split(", expected")[0]
+        transposed = got == str(expected[::-1]) and expected[::-1] != expected
+        notes.append(f"{row.name} has {'the transpose of the slides layout (in, out)' if transposed else 'shape ' + got}; "
+                     f"expected shape {expected}")
+    return notes
+
+
+def _label(fn: Any, names: tuple[str, ...]) -> str:
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str) and name.isidentifier():
+        return name
+    return names[0] if names else type(fn).__name__
+
+
+def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> list[str]:
+    case, spec = v.case, v.case.spec
+    setup, expr, runs = reference_lines(fn, v.what, names)
+    options = (", update=True" if v.what == "step_fn" else "") + (
+        f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
+    lines = ["Reproduce:" if runs else "Reproduce (bind the first line to the callable you checked):",
+             "    import numpy as np", "    import manual, torch_ref"]
+    lines += [f"    {line}" for line in setup]
+    lines += [f"    case = torch_ref.strategies.case_from({_spec_code(spec)}, N={case.X.shape[0]}, seed={case.seed}, "
+              f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
               + (", kink=True)" if case.kink else ")"),
-              f"    print({check}(case.spec, case.params, case.X, case.Y{', case.lr' if update else ''}, {call}))"
-              if f.kind not in ("crash", "type") else f"    {call}"]
-    return "\n".join(lines)
+              f"    print(torch_ref.check_case({expr}, case{options}))"]
+    return lines
 
 
+def _mismatch_lines(v: Verdict) -> list[str]:
+    spec, ref = v.case.spec, v.reference
+    lines = []
+    failing = [row for row in v.comparison.rows if not row.within_band]
+    layers = sorted({int(row.name[1:]) for row in failing}, reverse=True)
+    if layers:
+        l = layers[0]
+        k = spec.depth - l + 1
+        lines.append(f"Parts from autograd at layer {l} of {spec.depth} "
+                     f"({'the output layer' if k == 1 else f'the {_ordinal(k)} counting from the output'})")
+    patterns = diagnose(v)
+    lines.append("Diagnosis: " + ("; ".join(patterns) if patterns else "no known pattern fits"))
+    row = failing[0] if failing else None
+    if row is not None and row.worst:
+        derived = float(dict(v.actual.arrays())[row.name][row.worst])
+        reference = float(dict(ref.grads.arrays())[row.name][row.worst])
+        estimate = finite_difference(spec, ref.params, ref.X, ref.Y, row.name, row.worst, "float64")
+        lines.append("Blame: " + blame(estimate, derived, reference))
+    return lines
+
+
+def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> str:
+    """The report of a failing verdict (mismatch, unstable, crash, type, shape, or precision when strict)."""
+    case, spec = v.case, v.case.spec
+    label = _label(fn, names)
+    head = {"mismatch": "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else ""),
+            "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
+            "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
+            "crash": "raised an exception", "type": "returned something that is not gradients",
+            "shape": "returned arrays of the wrong shape"}[v.kind]
+    lines = [f"{v.what} {label!r} {head}.",
+             f"Minimal case: {spec}, N={case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}"
+             + (f", lr={case.lr}" if v.what == "step_fn" else "")]
+    if v.kind in ("crash", "type"):
+        lines.append(f"  {v.detail}")
+    else:
+        lines.append(str(v.comparison))
+        lines += list(v.findings)
+        if v.kind == "shape":
+            lines += _shape_notes(v)
+        elif v.kind == "mismatch":
+            lines += _mismatch_lines(v)
+    return "\n".join(lines + _reproduce(v, fn, names, opt))
+
+
+def render_precision(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options, count: int, total: int) -> str:
+    """The warning of a passing check that met precision cases."""
+    label = _label(fn, names)
+    lines = [f"{v.what} {label!r} passes, but on {count} of {total} cases it agrees with autograd only to "
+             f"rounding level, beyond the derived bound (strict=True makes that a failure). The worst:",
+             f"Case: {v.case.spec}, N={v.case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}",
+             str(v.comparison)]
+    return "\n".join(lines + list(v.findings) + _reproduce(v, fn, names, opt))

@@ -1,11 +1,21 @@
-"""Naming the pattern of a wrong gradient, and finite-difference blame.
+r"""Naming the pattern of a wrong gradient, only where the case in front of us shows it.
 
-:func:`diagnose` compares a failing derivation with autograd's gradient and with gradients computed
-by deliberately altered versions of the delta recursion (a constant factor, a sign, a transpose, an
-activation derivative missing, doubled, or evaluated on I instead of O, ``W`` where ``W^T`` belongs,
-the softmax Jacobian taken as diagonal, the ``y* - y`` shortcut applied where it does not hold).
-A pattern is reported when the derivation matches it to 1e-6 relative to the gradient's size: a
-heuristic for the reader, never the pass/fail criterion.
+A *variant* is the delta recursion with one piece replaced the way people get it wrong (an
+activation derivative missing, doubled, or evaluated on the wrong argument; ``W`` where ``W^T``
+belongs; the ``y* - y`` shortcut where it does not hold; the bias gradient taken before A' or from
+one example; the softmax Jacobian taken as diagonal; an update that backpropagates through the
+already-updated weights of the layer above; ...). A variant is named only when, on this case,
+
+1. it differs from autograd beyond the tolerance plus the rounding band somewhere (so it is a
+   different answer here, not the right one in disguise: a transpose of a 1x1 matrix, ``W`` for
+   ``W^T`` with widths of 1), and
+2. it matches the derivation within the tolerance plus the band on every entry.
+
+When no whole-network variant fits, each failing array is explained on its own where it can be: a
+constant factor (fitted per array, named per array: "W2 x2, b1 x1/4"), zero where autograd is not,
+or the transpose of autograd's. A non-simple factor is named only for an array with at least two
+entries above rounding level (any two single numbers are proportional). Otherwise nothing is
+named: "no known pattern fits" is better than a confident wrong sentence.
 """
 
 from __future__ import annotations
@@ -16,160 +26,187 @@ import numpy as np
 
 import manual
 from manual import Params, Spec
-from manual.activations import derivative
+from manual.activations import activate, derivative
 from manual.forward import _forward
 from manual.losses import loss_gradient
 
-__all__ = ["blame", "diagnose"]
+from .verdict import Verdict
 
-_MATCH = 1e-6
+__all__ = ["diagnose"]
 
 
 def _flat(p: Params) -> list[np.ndarray]:
-    return [a for _, a in p.arrays()]
-
-
-def _close(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    if any(x.shape != y.shape for x, y in zip(a, b)):
-        return False
-    scale = max(max((float(np.abs(y).max(initial=0)) for y in b), default=0), 1e-300)
-    return all(np.all(np.abs(x - y) <= _MATCH * scale) for x, y in zip(a, b))
+    return [np.asarray(a, dtype=np.float64) for _, a in p.arrays()]
 
 
 def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
              dA: Callable[[int, str, np.ndarray, np.ndarray], np.ndarray] | None = None,
-             back: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-             out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Params:
-    """Gradients by the delta recursion with one piece replaced."""
+             back: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
+             out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+             bias: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
+             lr: float | None = None) -> Params:
+    """Gradients by the delta recursion with one piece replaced. ``bias(l, delta, pre)`` gets the
+    layer's delta and the signal before A' was applied; with ``lr``, each layer's delta is carried
+    down through the weights of the layer above *after* their update."""
     fwd = _forward(spec, p, X)
     dA = dA or (lambda l, name, I, O: derivative(name, I, O))
-    back = back or (lambda d, W: d @ W.T)
+    back = back or (lambda l, d, W: d @ W.T)
     if out is not None:
         delta = out(fwd.I[-1], fwd.O[-1])
+        if spec.reduction == "mean":
+            delta = delta / X.shape[0]
+        pre = delta
     else:
         delta = manual.output_delta(spec, fwd.I[-1], fwd.O[-1], Y)
-    if spec.reduction == "mean" and out is not None:
-        delta = delta / X.shape[0]
-    deltas = [delta]
-    for l in range(spec.depth - 2, -1, -1):
-        deltas.insert(0, back(deltas[0], p.weights[l + 1]) * dA(l, spec.activations[l], fwd.I[l], fwd.O[l]))
-    grads_W = [u.T @ d for u, d in zip(fwd.u, deltas)]
-    grads_b = None if p.biases is None else [d.sum(axis=0) for d in deltas]
-    return Params(grads_W, grads_b)
+        pre = None
+        if spec.activations[-1] not in ("softmax", "identity") and not spec.canonical:
+            pre = loss_gradient(spec.loss, fwd.O[-1], Y) / (X.shape[0] if spec.reduction == "mean" else 1)
+    weights = list(p.weights)
+    grads_W, grads_b = [None] * spec.depth, [None] * spec.depth
+    for l in range(spec.depth - 1, -1, -1):
+        grads_W[l] = fwd.u[l].T @ delta
+        grads_b[l] = bias(l, delta, pre) if bias is not None else delta.sum(axis=0)
+        if lr is not None:
+            weights[l] = weights[l] - lr * grads_W[l]
+        if l:
+            pre = back(l, delta, weights[l])
+            delta = pre * dA(l - 1, spec.activations[l - 1], fwd.I[l - 1], fwd.O[l - 1])
+    return Params(grads_W, None if p.biases is None else grads_b)
 
 
-def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[tuple[str, Params]]:
+def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | None) -> list[tuple[str, Params]]:
     found: list[tuple[str, Params]] = []
+
+    def hidden(l: int, name: str, text: str, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        found.append((text, _variant(spec, p, X, Y, dA=lambda k, n, I, O: f(I, O) if k == l else derivative(n, I, O))))
+
     for l in range(spec.depth - 1):
         name = spec.activations[l]
         if name == "identity":
             continue
-        found.append((f"the activation derivative A' of layer {l + 1} ({name}) is missing",
-                      _variant(spec, p, X, Y, dA=lambda k, n, I, O, l=l: np.ones_like(I) if k == l else derivative(n, I, O))))
-        found.append((f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
-                      _variant(spec, p, X, Y, dA=lambda k, n, I, O, l=l: derivative(n, I, O) ** (2 if k == l else 1))))
+        hidden(l, name, f"the activation derivative A' of layer {l + 1} ({name}) is missing", lambda I, O: np.ones_like(I))
+        hidden(l, name, f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
+               lambda I, O, n=name: derivative(n, I, O) ** 2)
         if name == "relu":
-            found.append((f"ReLU' of layer {l + 1} is taken as 1 at I = 0 (the contract and torch take 0)",
-                          _variant(spec, p, X, Y, dA=lambda k, n, I, O, l=l: (I >= 0).astype(I.dtype) if k == l
-                                   else derivative(n, I, O))))
+            hidden(l, name, f"ReLU' of layer {l + 1} is taken as 1 at I = 0 (the contract and torch take 0)",
+                   lambda I, O: (I >= 0).astype(I.dtype))
         if name in ("sigmoid", "tanh"):
-            found.append((f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
-                          _variant(spec, p, X, Y, dA=lambda k, n, I, O, l=l: derivative(n, I, I if k == l else O))))
-    if len(set(spec.sizes[1:])) == 1 and spec.depth > 1:
+            hidden(l, name, f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
+                   lambda I, O, n=name: derivative(n, I, I))
+            hidden(l, name, f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I "
+                            f"(A'(A(I)))", lambda I, O, n=name: derivative(n, O, activate(n, O)))
+    if spec.depth > 1 and all(W.shape[0] == W.shape[1] for W in p.weights[1:]):
         found.append(("the recursion multiplies by W where the slides have W^T (delta W^T)",
-                      _variant(spec, p, X, Y, back=lambda d, W: d @ W)))
+                      _variant(spec, p, X, Y, back=lambda l, d, W: d @ W)))
     act, loss = spec.activations[-1], spec.loss
-    shortcut = lambda I, O: O - Y  # noqa: E731
     if not spec.canonical:
         found.append((f"the output delta uses the shortcut y* - y, which holds for sigmoid+bce, softmax+ce "
-                      f"and identity+squared but not for {act}+{loss}", _variant(spec, p, X, Y, out=shortcut)))
-    if act not in ("softmax",) and act != "identity":
+                      f"and identity+squared but not for {act}+{loss}", _variant(spec, p, X, Y, out=lambda I, O: O - Y)))
+    if act not in ("softmax", "identity"):
         found.append(("the output layer's activation derivative A' is missing (dL/dy* used as delta)",
                       _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y))))
         if spec.canonical:
             found.append((f"the output delta multiplies y* - y by A' again ({act}+{loss} already cancels it)",
                           _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * derivative(act, I, O))))
     if act == "relu":
-        g = loss_gradient(loss, _forward(spec, p, X).O[-1], Y)
         found.append(("ReLU' of the output layer is taken as 1 at I = 0 (the contract and torch take 0)",
-                      _variant(spec, p, X, Y, out=lambda I, O: g * (I >= 0))))
-    if p.biases is not None and X.shape[0] > 1:
-        base = _variant(spec, p, X, Y)
-        found.append(("grad b is taken from the first example instead of summed over the batch",
-                      Params(base.weights, [d[0] for d in manual.deltas(spec, p, X, Y)])))
+                      _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y) * (I >= 0))))
     if act == "softmax" and not spec.canonical:
         found.append(("the softmax Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
                       _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y) * O * (1 - O))))
+    if p.biases is not None:
+        found.append(("grad b is taken from the first example instead of summed over the batch",
+                      _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0])))
+        found.append(("grad b is summed before the activation derivative A' is applied (the signal coming "
+                      "down, not delta)", _variant(spec, p, X, Y, bias=lambda l, d, pre: (d if pre is None else pre).sum(axis=0))))
+    if lr is not None and spec.depth > 1:
+        found.append(("each layer's delta is carried down through the already-updated weights of the layer above "
+                      "(every delta must come from the old weights)", _variant(spec, p, X, Y, lr=lr)))
     return found
 
 
-def _factor_name(r: float, N: int, J: int) -> str | None:
-    """Every simple factor r equals, e.g. 'a factor N = 2 (the mean's 1/N missing) or a factor 2 ...'."""
+def _within(x: list[np.ndarray], y: list[np.ndarray], room: list[np.ndarray]) -> list[bool]:
+    """Per array: every entry of x within ``room`` of y."""
+    return [x_k.shape == y_k.shape and bool(np.all(np.abs(x_k - y_k) <= r_k)) for x_k, y_k, r_k in zip(x, y, room)]
+
+
+def _simple_values(N: int, J: int) -> list[tuple[float, str | None]]:
+    """Candidate factors, the named ones first: (value, its name or None)."""
     named = [(-1.0, "a sign flip (-1 x autograd)"), (float(N), f"a factor N = {N} (the mean's 1/N missing)"),
              (1.0 / N, f"a factor 1/N = 1/{N}"), (2.0, "a factor 2 (a 1/2 missing?)"), (0.5, "a factor 1/2"),
              (float(J), f"a factor J = {J}"), (1.0 / J, f"a factor 1/J = 1/{J} (divided by the outputs too)"),
              (1.0 / (N * J), f"a factor 1/(N J) = 1/{N * J} (a torch-style mean over N x J)")]
-    hits = [text for value, text in named if value != 1.0 and abs(r - value) <= 1e-9 * max(1.0, abs(value))]
-    return " or ".join(dict.fromkeys(hits)) or None
+    plain = [(sign * value, None) for n in range(1, 65) for value in (float(n), 1.0 / n) for sign in (1, -1)]
+    return [(v, t) for v, t in named if v != 1.0] + [(v, t) for v, t in plain if v != 1.0]
 
 
-def diagnose(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, actual: Params, expected: Params) -> list[str]:
-    """Sentences naming the error's pattern; empty when none fits. All arrays float64 NumPy."""
-    a, e = _flat(actual), _flat(expected)
-    names = [n for n, _ in expected.arrays()]
-    bad = [k for k in range(len(e)) if a[k].shape != e[k].shape or not np.allclose(a[k], e[k], rtol=1e-9, atol=0)]
-    notes = []
+def _factor_text(r: float) -> str:
+    for n in range(1, 65):
+        if r == n or r == -n:
+            return f"x{int(r)}"
+        if r == 1 / n or r == -1 / n:
+            return f"x{'-' if r < 0 else ''}1/{n}"
+    return f"x{r:.6g}"
+
+
+def _fit(a: np.ndarray, e: np.ndarray, room: np.ndarray, r: float) -> bool:
+    return bool(np.all(np.abs(a - r * e) <= room * max(1.0, abs(r))))
+
+
+def _per_array(v: Verdict, names: list[str], a: list[np.ndarray], e: list[np.ndarray],
+               room: list[np.ndarray], bad: list[int]) -> list[str]:
+    """Each failing array explained on its own: zero, a factor, or the transpose; else nothing."""
+    N, J = v.case.X.shape[0], v.case.spec.sizes[-1]
+    candidates = _simple_values(N, J)
+    zero, factors, transposed, unexplained = [], {}, [], []
     for k in bad:
-        if a[k].shape != e[k].shape:
-            t = "the transpose of the slides' layout (in, out)" if a[k].shape == e[k].T.shape else f"shape {a[k].shape}"
-            notes.append(f"{names[k]} has {t}; expected shape {e[k].shape}")
-    if notes:
-        return notes
-    structural = [text for text, grads in _variants(spec, params, X, Y) if _close(a, _flat(grads))]
+        if np.all(np.abs(a[k]) <= room[k]):
+            zero.append(names[k])
+            continue
+        ee = float(np.sum(e[k] * e[k]))
+        r = float(np.sum(a[k] * e[k])) / ee if ee > 0 else 0.0
+        fitting = [(value, text) for value, text in candidates if _fit(a[k], e[k], room[k], value)]
+        if fitting:
+            factors[names[k]] = min(fitting, key=lambda x: abs(x[0] - r))
+            continue
+        if ee > 0 and int(np.sum(np.abs(e[k]) > room[k])) >= 2 and _fit(a[k], e[k], room[k], r):
+            factors[names[k]] = (r, None)
+            continue
+        if (a[k].ndim == 2 and a[k].shape[0] == a[k].shape[1] and not np.all(np.abs(e[k] - e[k].T) <= room[k])
+                and np.all(np.abs(a[k] - e[k].T) <= room[k])):
+            transposed.append(names[k])
+            continue
+        unexplained.append(names[k])
+    out = []
+    if zero:
+        out.append(f"zero where autograd is not: {', '.join(zero)}")
+    if factors:
+        values = {value for value, _ in factors.values()}
+        text = next(iter(factors.values()))[1]
+        out.append(f"{text} in {', '.join(factors)}" if len(values) == 1 and text else
+                   "constant factors per array: " + ", ".join(f"{n} {_factor_text(r)}" for n, (r, _) in factors.items()))
+    out += [f"{n} is the transpose of autograd's (square layer)" for n in transposed]
+    if out and unexplained:
+        out.append(f"no known pattern fits {', '.join(unexplained)}")
+    return out
+
+
+def diagnose(v: Verdict) -> list[str]:
+    """Sentences naming the error's pattern, each verified on the verdict's case; empty when none fits."""
+    ref = v.reference
+    spec, p, X, Y = ref.spec, ref.params, ref.X, ref.Y
+    names = [n for n, _ in ref.grads.arrays()]
+    a, e = _flat(v.actual), _flat(ref.grads)
+    room = [t + b for t, b in zip(_flat(v.allowed), _flat(v.band))]
+    bad = [k for k, ok in enumerate(_within(a, e, room)) if not ok]
+    if not bad:
+        return []
+    lr = v.case.lr if v.what == "step_fn" else None
+    structural = []
+    for text, grads in _variants(spec, p, X, Y, lr):
+        g = _flat(grads)
+        if not all(_within(g, e, room)) and all(_within(a, g, room)):
+            structural.append(text)
     if structural:
-        return structural
-    ea = sum(float(np.sum(a[k] * e[k])) for k in bad)
-    ee = sum(float(np.sum(e[k] * e[k])) for k in bad)
-    entries = sum(e[k].size for k in bad)
-    if ee > 0:
-        r = ea / ee
-        if all(np.allclose(a[k], r * e[k], rtol=1e-6, atol=1e-12 * np.abs(e[k]).max(initial=0)) for k in bad):
-            named = _factor_name(r, X.shape[0], spec.sizes[-1])
-            if named or entries > 1:  # any two single numbers are proportional: no pattern in that
-                return [f"{named or f'a constant factor {r:.6g}'} in {', '.join(names[k] for k in bad)}"]
-    if all(not np.any(a[k]) for k in bad):
-        return [f"zero where autograd is not: {', '.join(names[k] for k in bad)}"]
-    for k in bad:
-        if a[k].ndim == 2 and a[k].shape[0] == a[k].shape[1] and np.allclose(a[k], e[k].T, rtol=1e-9):
-            notes.append(f"{names[k]} is the transpose of autograd's (square layer)")
-    return notes
-
-
-def blame(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, name: str, index: tuple[int, ...],
-          derived: float, reference: float) -> str:
-    """Central finite differences of the objective (float64) at one entry: which value is right."""
-    arrays = dict(params.arrays())
-    theta = arrays[name]
-    h = float(np.finfo(np.float64).eps) ** (1 / 3) * max(1.0, abs(float(theta[index])))
-
-    def f(shift: float) -> float:
-        moved = {k: v.copy() for k, v in arrays.items()}
-        moved[name][index] += shift
-        W = [moved[f"W{l}"] for l in range(1, spec.depth + 1)]
-        b = [moved[f"b{l}"] for l in range(1, spec.depth + 1)] if spec.bias else None
-        return float(manual.objective(spec, Params(W, b), X, Y))
-
-    fd = (f(h) - f(-h)) / (2 * h)
-    fd2 = (f(2 * h) - f(-2 * h)) / (4 * h)
-    # the two step sizes estimate the truncation error; rounding adds eps |f| / h
-    err = 2 * abs(fd - fd2) + 10 * float(np.finfo(np.float64).eps) * max(abs(f(0.0)), 1.0) / h
-    where = f"{name}[{', '.join(map(str, index))}]"
-    d_ok, r_ok = abs(derived - fd) <= err, abs(reference - fd) <= err
-    if r_ok and not d_ok:
-        verdict = "autograd is right"
-    elif d_ok and not r_ok:
-        verdict = "the derivation is right (autograd disagrees: check the reference's conventions)"
-    else:
-        verdict = "inconclusive (finite differences cannot separate them here, e.g. at a ReLU kink)"
-    return (f"finite differences at {where}: {fd:.6g} (+- {err:.1g}); derivation {derived:.6g}, "
-            f"autograd {reference:.6g}: {verdict}")
+        return [" or ".join(structural)]
+    return _per_array(v, names, a, e, room, bad)

@@ -1,37 +1,39 @@
 """The oracle: does a hand derivation agree with autograd on every network it claims to cover?
 
-``check_derivation(grad_fn)`` draws networks, weights and data with Hypothesis, compares
-``grad_fn``'s gradients with :func:`torch_ref.gradients` under the derived tolerances of
-:mod:`torch_ref.tolerance`, shrinks a failure to a minimal network and raises
-:class:`DerivationMismatch` with a one-screen report. ``check_update(step_fn)`` does the same for an
-update rule against ``torch.optim.SGD``.
+``check_derivation(grad_fn)`` draws networks, weights and data with Hypothesis, classifies
+``grad_fn`` on each (:mod:`torch_ref.verdict`: agree, precision, unstable, mismatch, crash, ...),
+shrinks a failure to a minimal network and raises :class:`DerivationMismatch` with a one-screen
+report. ``check_update(step_fn)`` does the same for an update rule against ``torch.optim.SGD``.
+Precision cases pass with a :class:`PrecisionWarning` unless ``strict=True``.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from hypothesis import HealthCheck, Verbosity, given, seed as hypothesis_seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
 
-from manual import VALID_PAIRS, Params, Spec
+from manual import Params, Spec
 
-from . import autograd
-from ._convert import as_numpy64
+from ._naming import caller_names
 from ._oracle_options import Options, parse_options
-from ._oracle_report import Failure, render_failure
-from .compare import Comparison, compare
-from .strategies import HIDDEN_ACTIVATIONS, Case, case_from, cases
-from .tolerance import tolerance
+from ._oracle_report import render_failure, render_precision
+from .strategies import HIDDEN_ACTIVATIONS, Case, case_from, cases, output_pairs
+from .verdict import Verdict, check_callable, classify
 
-__all__ = ["DerivationMismatch", "OracleSummary", "check_derivation", "check_update"]
+__all__ = ["DerivationMismatch", "OracleSummary", "PrecisionWarning", "check_derivation", "check_update"]
 
 
 class DerivationMismatch(AssertionError):
-    """A derivation disagrees with autograd; the message is the report."""
+    """A derivation disagrees with autograd (or is unstable, or crashed); the message is the report."""
+
+
+class PrecisionWarning(UserWarning):
+    """A passing check met cases where the derivation agrees with autograd only to rounding level."""
 
 
 @dataclass
@@ -49,14 +51,17 @@ class OracleSummary:
     kink: bool = False
     worst_share: float = 0.0
     conventions: int = 0  # examples where a named numerical convention applied (see torch_ref.tolerance)
+    precision: int = 0  # examples that agree only to rounding level (see torch_ref.verdict)
     seconds: float = 0.0
     dtype: str = "float64"
     device: str = "cpu"
 
-    def add(self, case: Case, comparison: Comparison) -> None:
+    def add(self, verdict: Verdict) -> None:
+        case, comparison = verdict.case, verdict.comparison
         spec = case.spec
         share = comparison.worst_share
         self.conventions += bool(comparison.conventions)
+        self.precision += verdict.kind == "precision"
         self.examples += 1
         self.specs.add(spec)
         self.activations.update(spec.activations)
@@ -65,7 +70,8 @@ class OracleSummary:
         self.reductions.add(spec.reduction)
         self.batch_sizes.add(case.X.shape[0])
         self.square |= any(i == o for i, o in spec.shapes())
-        self.kink |= _hits_kink(case)
+        self.kink |= any(name == "relu" and bool(np.any(I == 0))
+                         for name, I in zip(spec.activations, verdict.reference.I))
         self.worst_share = max(self.worst_share, share)
 
     def __str__(self) -> str:
@@ -75,15 +81,8 @@ class OracleSummary:
                 f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
                 f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; ReLU kink hit "
                 f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
-                + (f"; {self.conventions} examples under a named convention" if self.conventions else ""))
-
-
-def _hits_kink(case: Case) -> bool:
-    from manual.forward import _forward
-
-    p = case.params.map(as_numpy64)
-    fwd = _forward(case.spec, p, as_numpy64(case.X))
-    return any(name == "relu" and bool(np.any(I == 0)) for name, I in zip(case.spec.activations, fwd.I))
+                + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
+                + (f"; {self.precision} agree only to rounding level" if self.precision else ""))
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -91,132 +90,67 @@ def _hits_kink(case: Case) -> bool:
 def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
     hidden activation, bias on and off, both reductions, square layers, one example and several,
-    and a ReLU input of exactly 0 (an example row of zeros, no bias)."""
+    and a ReLU input of exactly 0 in every ReLU layer."""
     hidden = [a for a in HIDDEN_ACTIVATIONS if a in opt.activations] or ["identity"]
-    pairs = [(a, loss) for loss in opt.losses for a in VALID_PAIRS[loss] if a in opt.activations]
+    outputs = output_pairs(opt.activations, opt.losses, opt.widths)
+    pairs = [(a, loss) for loss in opt.losses for a in outputs[loss]]
     w_lo, w_hi = opt.widths
     depth = min(max(2, opt.depths[0]), opt.depths[1])
     out: list[Case] = []
     for k, (act, loss) in enumerate(pairs * max(1, -(-len(hidden) // len(pairs)))):
         square = k % 2 == 0
-        sizes = tuple(min(max(3, w_lo), w_hi) if square else min(max(2 + (n % 3), w_lo), w_hi)
-                      for n in range(depth + 1))
+        sizes = [min(max(3, w_lo), w_hi) if square else min(max(2 + (n % 3), w_lo), w_hi) for n in range(depth + 1)]
+        if (act, loss) == ("softmax", "bce"):
+            sizes[-1] = max(sizes[-1], 2)
         acts = tuple(hidden[(k + n) % len(hidden)] for n in range(depth - 1)) + (act,)
         bias = opt.bias if opt.bias is not None else k % 2 == 1
-        spec = Spec(sizes, acts, loss, bias=bias, reduction=opt.reductions[k % len(opt.reductions)])
+        spec = Spec(tuple(sizes), acts, loss, bias=bias, reduction=opt.reductions[k % len(opt.reductions)])
         N = min(max(1 if k % 2 == 0 else 3, opt.batch[0]), opt.batch[1])
         out.append(case_from(spec, N=N, seed=k, gain=1.0, dtype=dtype))
-    if "relu" in hidden and depth >= 2 and opt.bias is not True:
+    if "relu" in hidden and depth >= 2:
         loss = opt.losses[0]
-        act = next(a for a in VALID_PAIRS[loss] if a in opt.activations)
-        sizes = (min(max(3, w_lo), w_hi),) * (depth + 1)
-        if sizes[0] >= 2:
-            spec = Spec(sizes, ("relu",) * (depth - 1) + (act,), loss, bias=False, reduction=opt.reductions[0])
-            out.append(case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True,
-                                 dtype=dtype, kink=True))
+        act = outputs[loss][0]
+        width = min(max(3, w_lo), w_hi)
+        sizes = (width,) * depth + ((max(2, width),) if (act, loss) == ("softmax", "bce") else (width,))
+        spec = Spec(sizes, ("relu",) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0])
+        out.append(case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True,
+                             dtype=dtype, kink=True))
     return out
 
 
-def _convert_case(case: Case, opt: Options) -> tuple[Params, Any, Any]:
-    if opt.arrays == "numpy":
-        return case.params, case.X, case.Y
-    import torch
+# ------------------------------------------------------------------------------------------ running
 
-    def move(a: np.ndarray) -> Any:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(opt.device)
-
-    return case.params.map(move), move(case.X), move(case.Y)
-
-
-# ------------------------------------------------------------------------------------------ checking
-
-def _normalise(spec: Spec, result: Any, what: str) -> tuple[Params | None, str]:
-    if isinstance(result, Params):
-        p = result
-    elif isinstance(result, (list, tuple)) and not spec.bias:
-        p = Params(result)
-    elif isinstance(result, (list, tuple)):
-        return None, (f"{what} returned a plain list, but the spec has biases: return "
-                      f"manual.Params(weights, biases)")
-    else:
-        return None, f"{what} returned {type(result).__name__}; expected manual.Params or a list of arrays"
-    if len(p.weights) != spec.depth:
-        return None, f"{what} returned {len(p.weights)} weight arrays for a network of {spec.depth} layers"
-    if spec.bias and p.biases is None:
-        return None, f"{what} returned no biases, but the spec has bias=True"
-    try:
-        return p.map(as_numpy64), ""
-    except (TypeError, ValueError) as exc:
-        return None, f"{what} returned something that is not an array: {exc}"
-
-
-def _crash(exc: BaseException, what: str) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
-    return f"{what} raised {type(exc).__name__}: {exc}{where}"
-
-
-def _check_case(case: Case, fn: Callable, opt: Options, update: bool) -> tuple[Failure | None, Comparison | None]:
-    spec = case.spec
-    params, X, Y = _convert_case(case, opt)
-    what = "step_fn" if update else "grad_fn"
-    try:
-        result = fn(spec, params, X, Y, case.lr) if update else fn(spec, params, X, Y)
-    except Exception as exc:  # noqa: BLE001 - any crash inside the user's function is the finding
-        return Failure(case, "crash", detail=_crash(exc, what)), None
-    actual, problem = _normalise(spec, result, what)
-    p64 = case.params.map(as_numpy64)
-    X64, Y64 = as_numpy64(case.X), as_numpy64(case.Y)
-    ref_grads = autograd.gradients(spec, p64, X64, Y64)
-    if actual is None:
-        return Failure(case, "type", detail=problem), None
-    names = [n for n, _ in p64.arrays()]
-    tol = tolerance(spec, p64, X64, Y64, dtype=opt.dtype, lr=case.lr if update else None)
-    expected = autograd.sgd_step(spec, p64, X64, Y64, case.lr) if update else ref_grads
-    allowed = tol.update if update else tol.grads
-    comparison = compare(names, [a for _, a in actual.arrays()], [a for _, a in expected.arrays()],
-                         [a for _, a in allowed.arrays()],
-                         title=("updated weights" if update else "gradients") + f" of {what} against autograd",
-                         conventions=tol.conventions)
-    if comparison.ok:
-        return None, comparison
-    if any(r.note.startswith("shape") for r in comparison.rows):
-        kind = "shape"
-    else:
-        kind = "mismatch"
-    implied = _implied_gradients(p64, actual, case.lr) if update and kind == "mismatch" else actual
-    return Failure(case, kind, comparison, actual=implied, expected=ref_grads), comparison
-
-
-def _implied_gradients(p: Params, updated: Params, lr: float) -> Params:
-    """(W - W_new) / lr: the gradient an update rule used."""
-    if lr == 0:
-        return updated
-    W = [(w - u) / lr for w, u in zip(p.weights, updated.weights)]
-    b = None if p.biases is None else [(w - u) / lr for w, u in zip(p.biases, updated.biases)]
-    return Params(W, b)
-
-
-def _run(fn: Callable, opt: Options, update: bool) -> OracleSummary:
+def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:
+    __tracebackhide__ = True
     dtype = np.dtype(opt.dtype)
     summary = OracleSummary(dtype=opt.dtype, device=opt.device)
-    failures: list[Failure] = []
+    failures: list[Verdict] = []
+    precise: list[Verdict] = []
     start = time.perf_counter()
 
     class _Found(Exception):
         pass
 
+    def check(case: Case) -> bool:
+        v = classify(fn, case, update=update, arrays=opt.arrays, device=opt.device)
+        if not v.passed or (opt.strict and v.kind == "precision"):
+            failures.append(v)
+            return False
+        if v.kind == "precision":
+            precise.append(v)
+        summary.add(v)
+        return True
+
     strategy = cases(dtype=dtype, batch=opt.batch, lrs=(0.01, 0.1, 0.5, 1.0), **opt.spec_options())
 
+    # no "explain" phase: the report says what matters, and that phase re-runs the derivation many times
     @settings(max_examples=opt.max_examples, deadline=None, database=None, verbosity=Verbosity.quiet,
-              suppress_health_check=list(HealthCheck), print_blob=False)
+              suppress_health_check=list(HealthCheck), print_blob=False,
+              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
     @given(strategy)
     def prop(case: Case) -> None:
-        failure, comparison = _check_case(case, fn, opt, update)
-        if failure is not None:
-            failures.append(failure)
+        if not check(case):
             raise _Found()
-        summary.add(case, comparison)
 
     if opt.seed is not None:
         prop = hypothesis_seed(opt.seed)(prop)
@@ -229,14 +163,16 @@ def _run(fn: Callable, opt: Options, update: bool) -> OracleSummary:
             raise
     if not failures:
         for case in _coverage_cases(opt, dtype):
-            failure, comparison = _check_case(case, fn, opt, update)
-            if failure is not None:
-                failures.append(failure)
+            if not check(case):
                 break
-            summary.add(case, comparison)
     summary.seconds = time.perf_counter() - start
     if failures:
-        raise DerivationMismatch(render_failure(failures[-1], opt, update, getattr(fn, "__name__", "")))
+        report = render_failure(failures[-1], fn, names, opt)
+        raise DerivationMismatch(report) from None
+    if precise:
+        worst = max(precise, key=lambda v: v.comparison.worst_share)
+        warnings.warn(PrecisionWarning(render_precision(worst, fn, names, opt, len(precise), summary.examples)),
+                      stacklevel=3)
     return summary
 
 
@@ -247,7 +183,7 @@ def check_derivation(
     *,
     max_examples: int = 100,
     seed: int | None = None,
-    dtype: str = "float64",
+    dtype: Any = "float64",
     device: str = "cpu",
     arrays: str | None = None,
     activations: Sequence[str] | None = None,
@@ -257,10 +193,11 @@ def check_derivation(
     batch: int | tuple[int, int] = (1, 5),
     bias: bool | None = None,
     reductions: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> OracleSummary:
-    """Check ``grad_fn(spec, params, X, Y) -> Params`` (or a list of weight gradients when the spec
-    has no biases) against autograd on random networks; raise :class:`DerivationMismatch` on the
-    smallest network where it fails.
+    """Check ``grad_fn(spec, params, X, Y) -> Params`` (or a ``(weights, biases)`` pair, or a list of
+    weight gradients when the spec has no biases) against autograd on random networks; raise
+    :class:`DerivationMismatch` on the smallest network where it fails.
 
     Args:
         grad_fn: the derivation: gradients of the objective (sum, or mean over N, of the per-example
@@ -273,18 +210,26 @@ def check_derivation(
             tensors on ``device``.
         activations, losses, depths, widths, batch, bias, reductions: narrow what is drawn to what
             the derivation claims to cover (defaults: everything, depth 1-4, widths 1-6, N 1-5).
+        strict: fail on *precision* too (agreement to rounding level but beyond the derived
+            bound); by default such cases pass with a :class:`PrecisionWarning`.
 
     Returns:
         An :class:`OracleSummary` of what was covered.
+
+    Raises:
+        TypeError: ``grad_fn`` is not callable with four positional arguments (before anything is drawn).
+        ValueError: an option is invalid or leaves nothing to draw.
+        DerivationMismatch: a mismatch, an unstable evaluation, a crash or a wrong return (and a
+            precision case with ``strict=True``), on the minimal case found.
 
     Example:
         >>> import manual
         >>> check_derivation(manual.gradients, max_examples=10, seed=0).examples > 10
         True
     """
-    opt = parse_options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
-                   reductions)
-    return _run(grad_fn, opt, update=False)
+    options = {k: v for k, v in locals().items() if k != "grad_fn"}  # the keyword options, as given
+    __tracebackhide__ = True
+    return _check(grad_fn, False, options)
 
 
 def check_update(
@@ -292,7 +237,7 @@ def check_update(
     *,
     max_examples: int = 100,
     seed: int | None = None,
-    dtype: str = "float64",
+    dtype: Any = "float64",
     device: str = "cpu",
     arrays: str | None = None,
     activations: Sequence[str] | None = None,
@@ -302,9 +247,18 @@ def check_update(
     batch: int | tuple[int, int] = (1, 5),
     bias: bool | None = None,
     reductions: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> OracleSummary:
     """Check an update rule ``step_fn(spec, params, X, Y, lr) -> Params`` against one step of
-    ``torch.optim.SGD`` (learning rates 0.01-1); options as :func:`check_derivation`."""
-    opt = parse_options(max_examples, seed, dtype, device, arrays, activations, losses, depths, widths, batch, bias,
-                   reductions)
-    return _run(step_fn, opt, update=True)
+    ``torch.optim.SGD`` (learning rates 0.01-1); options as :func:`check_derivation`. The rule gets
+    private copies: one that updates its arrays in place and returns them is checked like any other."""
+    options = {k: v for k, v in locals().items() if k != "step_fn"}  # the keyword options, as given
+    __tracebackhide__ = True
+    return _check(step_fn, True, options)
+
+
+def _check(fn: Callable, update: bool, options: dict[str, Any]) -> OracleSummary:
+    """Validate the callable (before anything is drawn) and the options, then run."""
+    __tracebackhide__ = True
+    check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
+    return _run(fn, parse_options(**options), update, caller_names(fn))

@@ -5,7 +5,9 @@
 
 Options: ``--oracle-device`` (default cpu), ``--oracle-dtype`` (float64 or float32),
 ``--oracle-examples`` (default 100). Keyword arguments given in the test win over the options.
-torch_ref (and torch) is imported only when a test asks for the fixture.
+Bad values are usage errors at start-up (torch is imported then only to check a device other than
+the CPU); otherwise torch_ref (and torch) is imported only when a test asks for the fixture. A
+failing check shows its report, not the oracle's frames.
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--oracle-dtype", default="float64", choices=("float64", "float32"),
                     help="dtype of the drawn networks (default float64)")
     group.addoption("--oracle-examples", type=int, default=100, help="random networks per check (default 100)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    examples = config.getoption("--oracle-examples")
+    if examples < 1:
+        raise pytest.UsageError(f"--oracle-examples must be >= 1, got {examples}")
+    device = config.getoption("--oracle-device")
+    if device != "cpu":
+        import torch
+
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise pytest.UsageError(f"--oracle-device {device!r} is not available here: {exc}") from None
 
 
 class Oracle:

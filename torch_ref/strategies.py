@@ -4,7 +4,11 @@ Values come from a ``numpy.random.Generator`` seeded by a drawn integer: drawing
 one by one would make each example slow, while the spec (depth, widths, activations, loss, N),
 which is what a minimal failing case needs, still shrinks. A drawn ``grid`` flag puts weights and
 inputs on multiples of 1/4, where sums are exact in float32 and float64 alike, so ReLU inputs of
-exactly 0 occur often and both implementations see the same kink.
+exactly 0 occur often and both implementations see the same kink; half of the grid cases with a
+ReLU layer also get a constructed kink in every ReLU layer (:func:`case_from`, ``kink=True``).
+
+Options are validated when a strategy is built, not inside a draw: a selection that leaves some loss
+without a valid output activation is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,31 @@ from hypothesis import strategies as st
 
 from manual import LOSSES, VALID_PAIRS, Params, Spec
 
-__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "params_for", "random_spec", "specs"]
+__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "output_pairs", "params_for",
+           "random_spec", "specs"]
 
 HIDDEN_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
+
+
+def _outputs(loss: str, activations: Sequence[str], max_width: int) -> list[str]:
+    # softmax + bce needs J >= 2 (manual.Spec rejects a one-unit softmax under bce)
+    return [a for a in VALID_PAIRS[loss] if a in activations and not (a == "softmax" and loss == "bce" and max_width < 2)]
+
+
+def output_pairs(activations: Sequence[str], losses: Sequence[str], widths: tuple[int, int],
+                 depths: tuple[int, int] = (1, 1)) -> dict[str, list[str]]:
+    """For each loss, the output activations a drawn network may use; ``ValueError`` when a loss has
+    none, or when deeper networks have no hidden activation to draw."""
+    pairs = {loss: _outputs(loss, activations, widths[1]) for loss in losses}
+    empty = [loss for loss, outs in pairs.items() if not outs]
+    if empty:
+        accepted = "; ".join(f"{loss} accepts {', '.join(VALID_PAIRS[loss])}" for loss in empty)
+        raise ValueError(f"losses {tuple(empty)!r} have no valid output activation among {tuple(activations)!r} "
+                         f"with widths {widths} ({accepted}; softmax with bce needs 2 or more outputs)")
+    if depths[1] > 1 and not any(a in HIDDEN_ACTIVATIONS for a in activations):
+        raise ValueError(f"depths {depths} need a hidden activation from {HIDDEN_ACTIVATIONS}, "
+                         f"got activations {tuple(activations)!r}")
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -38,12 +64,10 @@ class Case:
 
     def __repr__(self) -> str:
         return (f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
-                f"grid={self.grid}, gain={self.gain}, lr={self.lr})")
+                f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''})")
 
 
-@st.composite
 def specs(
-    draw: st.DrawFn,
     *,
     depths: tuple[int, int] = (1, 5),
     widths: tuple[int, int] = (1, 12),
@@ -51,25 +75,32 @@ def specs(
     losses: Sequence[str] = LOSSES,
     bias: bool | None = None,
     reductions: Sequence[str] = ("sum", "mean"),
-) -> Spec:
+) -> st.SearchStrategy[Spec]:
     """A valid :class:`manual.Spec`: hidden activations from ``activations`` (softmax excluded), an
-    output activation that ``loss`` accepts, depth and widths in the given inclusive ranges; about
-    one spec in four has all widths equal (square layers)."""
-    # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
-    loss = draw(st.sampled_from(list(losses)))
-    outputs = [a for a in VALID_PAIRS[loss] if a in activations]
+    output activation that the loss accepts, depth and widths in the given inclusive ranges; about
+    one spec in four has all widths equal (square layers). Raises ``ValueError`` at once when the
+    options leave a loss with nothing to draw."""
+    pairs = output_pairs(activations, losses, widths, depths)
     hidden = [a for a in activations if a in HIDDEN_ACTIVATIONS]
+    return _specs(pairs, hidden, depths, widths, bias, tuple(reductions))
+
+
+@st.composite
+def _specs(draw: st.DrawFn, pairs: dict[str, list[str]], hidden: list[str], depths: tuple[int, int],
+           widths: tuple[int, int], bias: bool | None, reductions: tuple[str, ...]) -> Spec:
+    # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
+    loss = draw(st.sampled_from(list(pairs)))
+    output = draw(st.sampled_from(pairs[loss]))
     depth = draw(st.integers(*depths))
-    if not outputs or (depth > 1 and not hidden):
-        raise ValueError(f"activations {tuple(activations)!r} leave no valid network for loss {loss!r}")
     if draw(st.integers(0, 3)) == 0:
         sizes = [draw(st.integers(*widths))] * (depth + 1)
     else:
         sizes = [draw(st.integers(*widths)) for _ in range(depth + 1)]
-    acts = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)] + [draw(st.sampled_from(outputs))]
+    if (output, loss) == ("softmax", "bce"):
+        sizes[-1] = max(sizes[-1], 2)
+    acts = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)] + [output]
     use_bias = draw(st.booleans()) if bias is None else bias
-    return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias,
-                reduction=draw(st.sampled_from(list(reductions))))
+    return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias, reduction=draw(st.sampled_from(list(reductions))))
 
 
 def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
@@ -79,11 +110,14 @@ def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
     loss = str(rng.choice(LOSSES))
     depth = int(rng.integers(depths[0], depths[1] + 1))
     if rng.integers(4) == 0:
-        sizes = (int(rng.integers(widths[0], widths[1] + 1)),) * (depth + 1)
+        sizes = [int(rng.integers(widths[0], widths[1] + 1))] * (depth + 1)
     else:
-        sizes = tuple(int(s) for s in rng.integers(widths[0], widths[1] + 1, size=depth + 1))
-    acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (str(rng.choice(VALID_PAIRS[loss])),)
-    return Spec(sizes, acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
+        sizes = [int(s) for s in rng.integers(widths[0], widths[1] + 1, size=depth + 1)]
+    output = str(rng.choice(_outputs(loss, HIDDEN_ACTIVATIONS + ("softmax",), widths[1])))
+    if (output, loss) == ("softmax", "bce"):
+        sizes[-1] = max(sizes[-1], 2)
+    acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (output,)
+    return Spec(tuple(sizes), acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
 
 
 def params_for(spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain: float = 1.0,
@@ -123,42 +157,87 @@ def data_for(spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False
     return X.astype(dtype), Y.astype(dtype)
 
 
-@st.composite
 def cases(
-    draw: st.DrawFn,
     *,
     dtype: Any = np.float64,
     batch: tuple[int, int] = (1, 8),
     gains: Sequence[float] = (0.5, 1.0, 2.0),
     lrs: Sequence[float] = (0.0, 0.01, 0.1, 0.5, 1.0),
     **spec_options: Any,
-) -> Case:
+) -> st.SearchStrategy[Case]:
     """A :class:`Case`: a spec from :func:`specs` (``spec_options`` pass through), weights (gain from
-    ``gains``), N in ``batch``, data, and a learning rate from ``lrs``."""
-    spec = draw(specs(**spec_options))
+    ``gains``), N in ``batch``, data, and a learning rate from ``lrs``; a grid case with a ReLU layer
+    gets constructed kinks in every ReLU layer half of the time."""
+    return _cases(specs(**spec_options), dtype, batch, tuple(gains), tuple(lrs))
+
+
+@st.composite
+def _cases(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], dtype: Any, batch: tuple[int, int],
+           gains: tuple[float, ...], lrs: tuple[float, ...]) -> Case:
+    spec = draw(spec_strategy)
     seed = draw(st.integers(0, 2**32 - 1))
     grid = draw(st.integers(0, 3)) == 0
     gain = draw(st.sampled_from(list(gains)))
     N = draw(st.integers(*batch))
     lr = draw(st.sampled_from(list(lrs)))
-    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype)
+    kink = grid and "relu" in spec.activations and draw(st.booleans())
+    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink)
 
 
 def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float = 1.0, lr: float = 0.1,
               dtype: Any = np.float64, kink: bool = False) -> Case:
     """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
 
-    ``kink=True`` (grid values, D >= 2, no bias) then sets the first example to (1/4, 1/4, 0, ...)
-    and the first column of W1 to (1/4, -1/4, 0, ...): unit 1 of layer 1 gets an input of exactly 0
-    from nonzero terms, so its ReLU derivative at 0 reaches the weight gradients."""
+    ``kink=True`` (grid values and a ReLU layer needed) gives unit 1 of every ReLU layer an input of
+    exactly 0 at the first example (:func:`_place_kinks`), so a wrong ReLU'(0) reaches the gradients
+    of every layer."""
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
     if kink:
-        if spec.bias or spec.sizes[0] < 2 or not grid:
-            raise ValueError(f"kink=True needs grid=True, no bias and D >= 2, got {spec} grid={grid}")
-        X[0] = 0
-        X[0, :2] = 0.25
-        params.weights[0][:, 0] = 0
-        params.weights[0][:2, 0] = (0.25, -0.25)
+        if not grid or "relu" not in spec.activations:
+            raise ValueError(f"kink=True needs grid=True and a ReLU layer, got {spec} grid={grid}")
+        _place_kinks(spec, params, X)
     return Case(spec, params, X, Y, lr, seed, grid, gain, kink)
+
+
+def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
+    """Make unit 1 of every ReLU layer receive exactly 0 at example 1, in place.
+
+    Where the layer's input is exact (grid values through ReLU and identity layers only) and example
+    1 has two nonzero inputs u_i, u_j, column 1 of W gets ``(u_j s, -u_i s)`` at (i, j) and zeros
+    elsewhere (bias 0), so I = u_i u_j s - u_j u_i s = 0 from nonzero terms, computed exactly in either
+    dtype; with one nonzero input and a bias, the bias cancels it. Otherwise the column (and bias)
+    is zero, which gives exactly 0 for every example. Either way the layer above still sees the unit.
+    """
+    dtype = X.dtype
+    u = X.astype(np.float64)
+    exact = True
+    for l, name in enumerate(spec.activations):
+        W = params.weights[l]
+        b = None if params.biases is None else params.biases[l]
+        if name == "relu":
+            W[:, 0] = 0
+            if b is not None:
+                b[0] = 0
+            nonzero = np.flatnonzero(u[0])
+            if exact and nonzero.size:
+                i = nonzero[0]
+                s = 2.0 ** -np.round(np.log2(np.abs(u[0, nonzero[:2]]).max()))
+                if nonzero.size >= 2:
+                    j = nonzero[1]
+                    column = {i: u[0, j] * s, j: -u[0, i] * s}
+                    bias = 0.0
+                elif b is not None:
+                    column, bias = {i: s}, -u[0, i] * s
+                else:
+                    column, bias = {}, 0.0
+                values = list(column.values()) + [bias]
+                if all(float(np.asarray(v, dtype=dtype)) == v for v in values):
+                    for k, v in column.items():
+                        W[k, 0] = v
+                    if b is not None:
+                        b[0] = bias
+        I = u @ W.astype(np.float64) + (0 if b is None else b.astype(np.float64))
+        u = {"relu": lambda z: np.maximum(z, 0), "identity": lambda z: z}.get(name, lambda z: z)(I)
+        exact = exact and name in ("relu", "identity")

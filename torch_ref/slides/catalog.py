@@ -94,11 +94,46 @@ def _value(f: Callable[[dict], Any], key: str, magnitude: float = 0.0) -> Evalua
     return lambda q: (_arr([f(q)]), _arr([q[key]]), _arr([magnitude]))
 
 
-def _matrix(f: Callable[[dict], Any], key: str) -> Evaluate:
+def _matrix(f: Callable[[dict], Any], key: str, magnitude: Callable[[dict], Any] | None = None) -> Evaluate:
+    """A vector-form line against ``q[key]``; ``magnitude`` gives the error magnitude of what the
+    line computes (its sums on absolute values), for lines whose sums may cancel."""
     def evaluate(q):
         value, target = np.asarray(f(q), dtype=float), np.asarray(q[key], dtype=float)
-        return value, target.reshape(value.shape), np.zeros(value.shape)
+        m = np.zeros(value.shape) if magnitude is None or not isinstance(value.flat[0], float) else \
+            np.broadcast_to(np.asarray(magnitude(q), dtype=float), value.shape)
+        return value, target.reshape(value.shape), m
     return evaluate
+
+
+# error magnitudes of the vector-form lines (sums on absolute values, errors carried on; the
+# constant C of torch_ref.slides.check absorbs the small counts)
+def _m_I1(q: dict) -> np.ndarray:
+    return np.abs(q["w1"]).T @ np.abs(_col(q["x"]))
+
+
+def _m_I2(q: dict) -> np.ndarray:
+    return np.abs(q["w2"]).T @ (np.abs(_col(q["z"])) + _m_I1(q))
+
+
+def _m_delta2(q: dict) -> np.ndarray:
+    return abs(q["y_star"]) + abs(q["y"]) + _m_I2(q)
+
+
+def _m_delta1(q: dict) -> np.ndarray:
+    z = _col(q["z"])
+    d2 = abs(q["y_star"] - q["y"])
+    return (np.abs(q["w2"]) * (_m_delta2(q) * z * (1 - z) + d2 * _m_I1(q))).T  # a row, as delta^(1)
+
+
+def _m_update_w2(q: dict) -> np.ndarray:
+    d2 = abs(q["y_star"] - q["y"])
+    return np.abs(q["w2"]) + q["xi"] * ((np.abs(_col(q["z"])) + _m_I1(q)) * d2 + np.abs(_col(q["z"])) * _m_delta2(q))
+
+
+def _m_update_w1(q: dict) -> np.ndarray:
+    z = _col(q["z"])
+    d1 = np.abs(q["w2"]) * abs(q["y_star"] - q["y"]) * z * (1 - z)
+    return np.abs(q["w1"]) + q["xi"] * np.abs(_col(q["x"])) @ (d1.T + _m_delta1(q))
 
 
 def _col(v: Any) -> np.ndarray:
@@ -264,28 +299,28 @@ FORMULAS: tuple[Formula, ...] = (
     Formula(VEC, r"\mathbf{u}^{(2)} = [z_1, z_2, \dots, z_H]^T", V.layer_input, "vector",
             _matrix(lambda q: V.layer_input(np.asarray(q["z"])), "O1"), False),
     Formula(FWD, r"\mathbf{I}^{(1)} = (\mathbf{w}^{(1)})^T \mathbf{u}^{(1)}", V.forward_I, "vector",
-            _matrix(lambda q: V.forward_I(q["w1"], _col(q["x"])), "I1"), False),
+            _matrix(lambda q: V.forward_I(q["w1"], _col(q["x"])), "I1", _m_I1), False),
     Formula(FWD, r"\mathbf{O}^{(1)} = \mathcal{A}(\mathbf{I}^{(1)}) = \mathbf{u}^{(2)}", V.forward_O, "vector",
-            _matrix(lambda q: V.forward_O(V.forward_I(q["w1"], _col(q["x"]))), "O1"), False),
+            _matrix(lambda q: V.forward_O(V.forward_I(q["w1"], _col(q["x"]))), "O1", _m_I1), False),
     Formula(FWD, r"\mathbf{I}^{(2)} = (\mathbf{w}^{(2)})^T \mathbf{u}^{(2)}", V.forward_I, "vector",
-            _matrix(lambda q: V.forward_I(q["w2"], _col(q["z"])), "I2"), False),
+            _matrix(lambda q: V.forward_I(q["w2"], _col(q["z"])), "I2", _m_I2), False),
     Formula(FWD, r"\mathbf{O}^{(2)} = \mathcal{A}(\mathbf{I}^{(2)}) = y^*", V.forward_O, "vector",
-            _matrix(lambda q: V.forward_O(V.forward_I(q["w2"], _col(q["z"]))), "O2"), False),
+            _matrix(lambda q: V.forward_O(V.forward_I(q["w2"], _col(q["z"]))), "O2", _m_I2), False),
     Formula(FWD, r"L = -y \log(y^*) - (1 - y) \log(1 - y^*)", losses.binary_cross_entropy, "vector",
             _value(lambda q: losses.binary_cross_entropy(q["y"], q["y_star"]), "L"), False),
     Formula(BWD, r"\mathbf{w}^{(2)} = \mathbf{w}^{(2)} - \xi \mathbf{u}^{(2)} \delta^{(2)}", V.backward_update_w2, "vector",
             _matrix(lambda q: V.backward_update_w2(q["w2"], _col(q["z"]),
                                                    np.array([[V.backward_delta2(q["y"], q["y_star"])]]), q["xi"]),
-                    "updated_w2"), False),
+                    "updated_w2", _m_update_w2), False),
     Formula(BWD, r"\delta^{(2)} = (y^* - y)", V.backward_delta2, "vector",
-            _matrix(lambda q: np.array([[V.backward_delta2(q["y"], q["y_star"])]]), "delta2"), False),
+            _matrix(lambda q: np.array([[V.backward_delta2(q["y"], q["y_star"])]]), "delta2", _m_delta2), False),
     Formula(BWD, r"\mathbf{w}^{(1)} = \mathbf{w}^{(1)} - \xi \mathbf{u}^{(1)} \delta^{(1)}", V.backward_update_w1, "vector",
             _matrix(lambda q: V.backward_update_w1(
                 q["w1"], _col(q["x"]),
                 V.backward_delta1(np.array([[V.backward_delta2(q["y"], q["y_star"])]]), q["w2"], _col(q["z"])), q["xi"]),
-                "updated_w1"), False),
+                "updated_w1", _m_update_w1), False),
     Formula(BWD, r"\delta^{(1)} = \left(\delta^{(2)} (\mathbf{w}^{(2)})^T \right) \odot \mathcal{Z},\ \mathcal{Z} = [z_1(1 - z_1), \dots, z_H(1 - z_H)]",
             V.backward_delta1, "vector",
             _matrix(lambda q: V.backward_delta1(np.array([[V.backward_delta2(q["y"], q["y_star"])]]), q["w2"], _col(q["z"])),
-                    "delta1"), False),
+                    "delta1", _m_delta1), False),
 )

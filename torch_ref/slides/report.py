@@ -42,8 +42,9 @@ def render(outcomes: list[Outcome], *, verbose: bool = False) -> str:
         lines += [f"DOES NOT HOLD  [{f.slide}]  manual.slides.{f.name}",
                   f"  as written: {f.formula}"]
         if o.evidence is not None:
-            lines.append(f"  evidence:   as written {o.evidence[0]:.6g}, autograd {o.evidence[1]:.6g} "
-                         f"(largest difference {o.largest_difference:.3g}); sympy identity: {_mark(o.symbolic)}")
+            lines.append(f"  evidence:   as written {o.evidence[0]:.6g}, autograd {o.evidence[1]:.6g} at the point "
+                         f"furthest off (largest difference over the {o.points} points {o.largest_difference:.3g}); "
+                         f"sympy identity: {_mark(o.symbolic)}")
         if f.why:
             lines.append(f"  what is wrong: {f.why}")
         if f.corrected:

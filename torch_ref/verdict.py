@@ -1,0 +1,392 @@
+r"""One derivation on one case, and what can truly be said of it.
+
+:func:`check_case` hands the derivation private copies of the case (so one that writes into its
+arguments cannot move the reference), runs the float64 reference before the call, and classifies:
+
+- ``agree``: every entry within the derived bound (:mod:`torch_ref.tolerance`).
+- ``precision``: beyond the derived bound but within the rounding-level band
+  (:func:`torch_ref.tolerance.rounding_band`), and central finite differences (in the coarser of
+  the check's and the result's dtype) cannot tell the derivation from autograd at the worst entry of
+  each such array: no sign of wrong math; the evaluation loses more digits than the bound allows.
+- ``unstable``: non-finite values, or differences beyond the band, only at examples whose sigmoid or
+  softmax outputs saturate (y*(1 - y*) <= sqrt of the dtype's epsilon, where 1 - y* has lost half its
+  digits), while the same derivation agrees
+  with autograd at unsaturated points of the same network (the case's other examples, or fresh
+  inputs scaled down when every example saturates). The formula holds; its evaluation overflows.
+- ``mismatch``: anything else beyond the band (wrong math), including non-finite values that the
+  saturation does not explain.
+- ``crash``, ``type``, ``shape``: the derivation raised, returned something that is not gradients,
+  or arrays of the wrong shape.
+
+``agree`` and ``precision`` pass. For an update rule the comparison is on the updated weights
+against one ``torch.optim.SGD`` step, and the band and the finite differences are taken on the
+gradient it implies, ``(W - W_new) / lr``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from manual import Params
+
+from ._result import normalise, result_dtypes
+from .blame import Estimate, finite_difference
+from .compare import Comparison, compare
+from .reference import Reference, reference
+from .strategies import Case, data_for
+from .tolerance import RTOL, Tolerance, rounding_band, tolerance
+
+__all__ = ["KINDS", "Verdict", "check_case", "classify", "prepare"]
+
+KINDS = ("agree", "precision", "unstable", "mismatch", "crash", "type", "shape")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one derivation does on one case.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        what: ``"grad_fn"`` or ``"step_fn"``.
+        case: the case (its arrays were never handed to the derivation).
+        reference: the float64 reference pass of the case.
+        comparison: the derivation's result against autograd (``None`` for crash/type).
+        actual, allowed, band: in gradient terms (for an update, the implied gradient), float64.
+        findings: sentences verified on this case that explain the kind.
+        detail: the crash or type problem.
+        result_dtype: the dtype of the derivation's arrays (e.g. ``"float32"``).
+    """
+
+    kind: str
+    what: str
+    case: Case
+    reference: Reference
+    comparison: Comparison | None = None
+    actual: Params | None = None
+    allowed: Params | None = None
+    band: Params | None = None
+    findings: tuple[str, ...] = ()
+    detail: str = ""
+    result_dtype: str | None = None
+    device: str = "cpu"
+
+    @property
+    def passed(self) -> bool:
+        return self.kind in ("agree", "precision")
+
+    @property
+    def dtype(self) -> str:
+        return np.dtype(self.case.X.dtype).name
+
+    def __str__(self) -> str:
+        head = {"agree": "agrees with autograd within the derived bound",
+                "precision": "agrees with autograd to rounding level (precision), beyond the derived bound",
+                "unstable": "is unstable: it overflows or loses its digits where the outputs saturate",
+                "mismatch": "disagrees with autograd", "crash": "raised an exception",
+                "type": "returned something that is not gradients", "shape": "returned arrays of the wrong shape"}
+        lines = [f"{self.what} {head[self.kind]} on {self.case!r}"]
+        if self.detail:
+            lines.append(f"  {self.detail}")
+        if self.comparison is not None:
+            lines.append(str(self.comparison))
+        lines += self.findings
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ handing out
+
+def hand_out(case: Case, arrays: str, device: str) -> tuple[Params, Any, Any]:
+    """Fresh copies of the case's arrays for the derivation: NumPy, or torch tensors on ``device``."""
+    if arrays == "numpy":
+        return case.params.map(np.copy), case.X.copy(), case.Y.copy()
+    import torch
+
+    def move(a: np.ndarray) -> Any:
+        return torch.from_numpy(np.array(a, copy=True)).to(device)
+
+    return case.params.map(move), move(case.X), move(case.Y)
+
+
+def _crash(exc: BaseException, what: str, arrays: str, device: str) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    text = f"{what} raised {type(exc).__name__}: {exc}{where}"
+    if arrays == "torch":
+        text += (f"\n  ({what} was given torch tensors on device {device!r}; a NumPy derivation needs "
+                 f"arrays='numpy' on the CPU)")
+    return text
+
+
+# ------------------------------------------------------------------------------------------ classifying
+
+def _names(p: Params) -> list[str]:
+    return [n for n, _ in p.arrays()]
+
+
+def _flat(p: Params) -> list[np.ndarray]:
+    return [a for _, a in p.arrays()]
+
+
+def _implied(ref: Reference, updated: Params, lr: float) -> Params:
+    """(W - W_new) / lr: the gradient an update rule used."""
+    p = ref.params
+    return Params([(w - u) / lr for w, u in zip(p.weights, updated.weights)],
+                  None if p.biases is None else [(w - u) / lr for w, u in zip(p.biases, updated.biases)])
+
+
+def _call(fn: Callable, case: Case, update: bool, arrays: str, device: str, what: str):
+    params, X, Y = hand_out(case, arrays, device)
+    try:
+        result = fn(case.spec, params, X, Y, case.lr) if update else fn(case.spec, params, X, Y)
+    except Exception as exc:  # noqa: BLE001 - any crash inside the user's function is the finding
+        return None, _crash(exc, what, arrays, device)
+    return result, ""
+
+
+def _band(case: Case, ref: Reference, tol: Tolerance) -> Params:
+    """The rounding-level band around autograd's gradients (see :func:`torch_ref.tolerance.rounding_band`)."""
+    def band(g: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return rounding_band(g, case.X.dtype, t)
+
+    g, t = ref.grads, tol.grads
+    return Params([band(a, b) for a, b in zip(g.weights, t.weights)],
+                  None if g.biases is None else [band(a, b) for a, b in zip(g.biases, t.biases)])
+
+
+def _compare(case: Case, ref: Reference, tol: Tolerance, actual: Params, band: Params, update: bool,
+             what: str) -> Comparison:
+    if update:
+        expected, allowed = ref.updated, tol.update
+        bands = [case.lr * b for b in _flat(band)]  # W - lr g: the band of g, times lr
+        title = f"updated weights of {what} against autograd (torch.optim.SGD)"
+    else:
+        expected, allowed, bands = ref.grads, tol.grads, _flat(band)
+        title = f"gradients of {what} against autograd"
+    return compare(_names(expected), _flat(actual), _flat(expected), _flat(allowed), band=bands, title=title,
+                   conventions=tol.conventions)
+
+
+def prepare(case: Case, update: bool = False) -> tuple[Reference, Tolerance]:
+    """The reference pass and the tolerance of a case (shared by every derivation checked on it)."""
+    ref = reference(case.spec, case.params, case.X, case.Y, lr=case.lr if update else None)
+    tol = tolerance(case.spec, case.params, case.X, case.Y, dtype=case.X.dtype,
+                    lr=case.lr if update else None, reference_pass=ref)
+    return ref, tol
+
+
+def _basic(fn: Callable, case: Case, update: bool, arrays: str, device: str,
+           prepared: tuple[Reference, Tolerance] | None = None) -> Verdict:
+    """Agree, precision candidate (left as "mismatch" here when beyond band), crash, type or shape."""
+    what = "step_fn" if update else "grad_fn"
+    ref, tol = prepared if prepared is not None else prepare(case, update)
+    base = Verdict("agree", what, case, ref, device=device)
+    result, crashed = _call(fn, case, update, arrays, device, what)
+    if crashed:
+        return replace(base, kind="crash", detail=crashed)
+    actual, problem, raw = normalise(case.spec, result, what)
+    if actual is None:
+        return replace(base, kind="type", detail=problem)
+    dtypes = result_dtypes(raw)
+    result_dtype = next(iter(dtypes)) if len(dtypes) == 1 else "mixed (" + ", ".join(sorted(dtypes)) + ")"
+    band = _band(case, ref, tol)
+    comparison = _compare(case, ref, tol, actual, band, update, what)
+    if update:  # in gradient terms, for the finite differences and the diagnosis
+        grads, allowed = _implied(ref, actual, case.lr), tol.update.map(lambda a: a / case.lr)
+    else:
+        grads, allowed = actual, tol.grads
+    kind = ("agree" if comparison.ok else "shape" if any(r.note.startswith("shape") for r in comparison.rows)
+            else "precision" if comparison.within_band else "mismatch")
+    check_dtype = np.dtype(case.X.dtype).name
+    findings = () if kind == "agree" or result_dtype == check_dtype else (
+        f"{what} returned {result_dtype} arrays in a {check_dtype} check.",)
+    return replace(base, kind=kind, comparison=comparison, actual=grads, allowed=allowed, band=band,
+                   result_dtype=result_dtype, findings=findings)
+
+
+def _fd_dtype(v: Verdict) -> str:
+    """The coarser of the check's dtype and the result's: the resolution the derivation works at."""
+    names = {v.dtype, v.result_dtype if v.result_dtype in ("float32", "float64") else v.dtype}
+    return "float32" if "float32" in names else "float64"
+
+
+def _precision(v: Verdict) -> Verdict:
+    """Confirm a within-band result with finite differences at the worst entry of every array beyond
+    the derived bound: precision unless they separate the derivation from autograd."""
+    ref, dtype = v.reference, _fd_dtype(v)
+    actual, expected = dict(v.actual.arrays()), dict(ref.grads.arrays())
+    estimates: list[tuple[Estimate, float, float]] = []
+    for row in v.comparison.rows:
+        if row.ok:
+            continue
+        est = finite_difference(ref.spec, ref.params, ref.X, ref.Y, row.name, row.worst, dtype)
+        estimates.append((est, float(actual[row.name][row.worst]), float(expected[row.name][row.worst])))
+    separated = [(e, d, r) for e, d, r in estimates if e.supports(r) and not e.supports(d)]
+    if separated:
+        e, d, r = separated[0]
+        return replace(v, kind="mismatch", findings=v.findings + (
+            f"Within the rounding-level band, but finite differences in {e.dtype} separate them at {e.where}: "
+            f"{e.value:.10g} (+- {e.error:.1g}) supports autograd {r:.10g}, not the derivation {d:.10g}.",))
+    worst = max((r for r in v.comparison.rows if not r.ok), key=lambda r: r.share)
+    e, d, r = next(x for x in estimates if x[0].where.startswith(worst.name + "["))
+    return replace(v, kind="precision", findings=v.findings + (
+        f"Beyond the derived bound (up to {worst.share:.3g}x, at {worst.name}{list(worst.worst)}) but within the "
+        f"rounding-level band (rtol {RTOL[v.dtype]:.2g} of each array's scale).",
+        f"Finite differences in {e.dtype} at {e.where}: {e.value:.10g} (+- {e.error:.1g}) cannot tell the "
+        f"derivation ({d:.10g}) from autograd ({r:.10g}).",
+        "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a "
+        "direct one."))
+
+
+# ------------------------------------------------------------------------------------------ saturation
+
+def _saturation_level(dtype: Any) -> float:
+    """sqrt(eps): an output y* with y*(1 - y*) below it has lost half of the dtype's digits in 1 - y*
+    (or in y*(1 - y*)), so a formula that divides by them keeps at most the other half."""
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def _saturated_examples(case: Case, ref: Reference) -> np.ndarray:
+    """Per example: whether a sigmoid or softmax output saturates (y*(1 - y*) <= sqrt(eps))."""
+    if case.spec.activations[-1] not in ("sigmoid", "softmax"):
+        return np.zeros(case.X.shape[0], dtype=bool)
+    O = ref.O[-1]
+    return np.any(O * (1 - O) <= _saturation_level(case.X.dtype), axis=-1)
+
+
+def _subcase(case: Case, rows: Any, X: np.ndarray | None = None, Y: np.ndarray | None = None) -> Case:
+    X = case.X if X is None else X
+    Y = case.Y if Y is None else Y
+    return Case(case.spec, case.params, X[rows], Y[rows], case.lr, case.seed, case.grid, case.gain, case.kink)
+
+
+def _unsaturated_candidates(case: Case):
+    """Points of the same network where the outputs may not saturate: fresh inputs scaled down, then
+    the case's inputs with every weight and bias scaled down."""
+    dtype = case.X.dtype
+    X, Y = data_for(case.spec, 8, np.random.default_rng([case.seed, 1]), grid=False, dtype=dtype)
+    for scale in (0.25, 1 / 16):
+        yield (Case(case.spec, case.params, (X * scale).astype(dtype), Y, case.lr, case.seed, False, case.gain),
+               f"network (fresh inputs scaled by {scale:g})")
+    for scale in (0.25, 1 / 16):
+        yield (Case(case.spec, case.params.map(lambda a: (a * scale).astype(dtype)), case.X, case.Y, case.lr,
+                    case.seed, False, case.gain),
+               f"architecture (the case's inputs, every weight and bias scaled by {scale:g})")
+
+
+_HINTS = {
+    ("sigmoid", "bce"): "cancel y*(1 - y*) against A' before evaluating: delta = y* - y",
+    ("softmax", "bce"): ("cancel y* before evaluating: h_j = (y*_j - y_j) / (1 - y*_j) with 1 - y*_j summed as "
+                         "sum_{k != j} y*_k, then delta = h - y* sum(h); or differentiate the loss written "
+                         "from the logits with log-sum-exp"),
+    ("sigmoid", "ce"): "cancel y* before evaluating: delta = -y (1 - y*)",
+    ("softmax", "ce"): "cancel y* before evaluating: delta = y* sum_k(y_k) - y (= y* - y for targets summing to 1)",
+}
+
+
+def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) -> Verdict:
+    """Decide between unstable and mismatch for a result beyond the band (see the module docstring)."""
+    case, ref = v.case, v.reference
+    saturated = _saturated_examples(case, ref)
+    if not saturated.any():
+        return v
+    N = case.X.shape[0]
+    per_example = [_basic(fn, _subcase(case, [n]), update, arrays, device) for n in range(N)]
+    failing = [n for n in range(N) if not per_example[n].passed]
+    if not failing or not all(saturated[n] for n in failing):
+        return v
+    holding = [n for n in range(N) if per_example[n].passed and not saturated[n]]
+    if holding:
+        check = _basic(fn, _subcase(case, holding), update, arrays, device)
+        where = f"at the unsaturated example(s) {', '.join(map(str, holding))} of this case"
+    else:
+        check, where = None, ""
+        for candidate, text in _unsaturated_candidates(case):
+            keep = ~_saturated_examples(candidate, reference(case.spec, candidate.params, candidate.X, candidate.Y))
+            if keep.any():
+                check = _basic(fn, _subcase(candidate, keep), update, arrays, device)
+                where = f"at {int(keep.sum())} unsaturated point(s) of this {text}"
+                break
+    if check is None:
+        return replace(v, findings=v.findings + (
+            "It gives values beyond rounding where outputs saturate, and no unsaturated point of this "
+            "architecture was found to tell overflow from wrong math.",))
+    if not check.passed:
+        return replace(v, findings=v.findings + (f"{where[0].upper()}{where[1:]} it disagrees with autograd too, "
+                                                 f"so this is not only overflow.",))
+    nonfinite = [f"{row.name}{list(i)}" for row in v.comparison.rows for i in row.nonfinite]
+    O = ref.O[-1]
+    n = failing[0]
+    j = int(np.argmin(O[n] * (1 - O[n])))
+    name = np.dtype(case.X.dtype).name
+    findings = [
+        (f"It gives NaN or inf at {', '.join(nonfinite[:4])}{' and more' if len(nonfinite) > 4 else ''} "
+         f"({len(nonfinite)} entries) where autograd is finite" if nonfinite else
+         "It loses its digits (beyond the rounding-level band) where autograd does not")
+        + f", from example(s) {', '.join(map(str, failing))}, whose outputs saturate: y*[{n}, {j}] = "
+          f"{O[n, j]:.17g}, y*(1 - y*) = {O[n, j] * (1 - O[n, j]):.3g} <= sqrt({name} epsilon) = "
+          f"{_saturation_level(case.X.dtype):.3g}, where 1 - y* keeps at most half of {name}'s digits.",
+        f"{where[0].upper()}{where[1:]} it {'agrees' if check.kind == 'agree' else 'agrees to rounding level'} "
+        f"with autograd: the formula holds there, and its evaluation overflows where the outputs saturate.",
+    ]
+    pair = (case.spec.activations[-1], case.spec.loss)
+    if pair in _HINTS:
+        findings.append(f"A stable form for {pair[0]}+{pair[1]}: {_HINTS[pair]}.")
+    return replace(v, kind="unstable", findings=v.findings + tuple(findings))
+
+
+# ------------------------------------------------------------------------------------------ public
+
+def classify(fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy", device: str = "cpu",
+             prepared: tuple[Reference, Tolerance] | None = None) -> Verdict:
+    """The verdict of ``fn`` on ``case`` (see the module docstring); ``fn`` is not validated here.
+    ``prepared`` is :func:`prepare`'s result for this case, when several derivations share it."""
+    v = _basic(fn, case, update, arrays, device, prepared)
+    if v.kind == "precision":
+        v = _precision(v)
+    if v.kind == "mismatch":
+        v = _unstable(v, fn, update, arrays, device)
+    return v
+
+
+def check_callable(fn: Any, what: str, nargs: int) -> None:
+    """``TypeError`` unless ``fn`` is callable with ``nargs`` positional arguments."""
+    args = "(spec, params, X, Y, lr)" if nargs == 5 else "(spec, params, X, Y)"
+    if not callable(fn):
+        raise TypeError(f"{what} must be a callable {what}{args}, got {type(fn).__name__}: {fn!r}")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: let the call decide
+    try:
+        signature.bind(*range(nargs))
+    except TypeError as exc:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise TypeError(f"{what} must accept {nargs} positional arguments {args}; {name}{signature} does not: "
+                        f"{exc}") from None
+
+
+def check_case(fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy",
+               device: str = "cpu") -> Verdict:
+    """Check ``fn`` (a ``grad_fn(spec, params, X, Y)``, or with ``update=True`` a
+    ``step_fn(spec, params, X, Y, lr)``) on one :class:`~torch_ref.strategies.Case`; ``print`` the
+    :class:`Verdict` for its report. ``arrays="torch"`` hands torch tensors on ``device``.
+
+    Example:
+        >>> import manual
+        >>> from torch_ref.strategies import case_from
+        >>> case = case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=4, seed=0)
+        >>> check_case(manual.gradients, case).kind
+        'agree'
+    """
+    check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
+    if arrays not in ("numpy", "torch"):
+        raise ValueError(f"arrays must be 'numpy' or 'torch', got {arrays!r}")
+    if update and not case.lr > 0:
+        raise ValueError(f"an update check needs case.lr > 0 (the step is compared through the gradient it "
+                         f"implies, (W - W_new) / lr), got lr={case.lr!r}")
+    return classify(fn, case, update=update, arrays=arrays, device=device)
