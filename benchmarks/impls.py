@@ -1,5 +1,7 @@
 """The training-step implementations the benchmark times, each built once per case and returning a
-zero-argument ``step()`` that runs forward, backward and the SGD update on the same batch.
+zero-argument ``step()`` that runs forward, backward and the SGD update on the same batch; its
+``step.params()`` gives the current weights in the slides' layout (for the tests that check every
+implementation takes the same step, never called while timing).
 
 - ``manual_numpy``: :class:`manual.Trainer` on NumPy arrays.
 - ``manual_torch``: :class:`manual.Trainer` on torch tensors on the device, autograd off.
@@ -32,9 +34,17 @@ def _tensors(params: Params, X: np.ndarray, Y: np.ndarray, device: str):
     return params.map(move), move(X), move(Y)
 
 
+def _with_params(step: Callable, current: Callable[[], Params]) -> Callable:
+    step.params = lambda: current().map(lambda a: a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a))
+    return step
+
+
 def manual_numpy(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float, device: str) -> Callable:
     trainer = manual.Trainer(spec, params, lr=lr)
-    return lambda: trainer.step(X, Y)
+
+    def run():
+        trainer.step(X, Y)
+    return _with_params(run, lambda: trainer.params)
 
 
 def manual_torch(spec, params, X, Y, lr, device, compiled=False):
@@ -45,7 +55,7 @@ def manual_torch(spec, params, X, Y, lr, device, compiled=False):
     def run():
         with torch.no_grad():
             step(Xt, Yt)
-    return run
+    return _with_params(run, lambda: trainer.params)
 
 
 def autograd_module(spec, params, X, Y, lr, device):
@@ -57,7 +67,7 @@ def autograd_module(spec, params, X, Y, lr, device):
         optimizer.zero_grad(set_to_none=True)
         net.objective(Xt, Yt).backward()
         optimizer.step()
-    return run
+    return _with_params(run, net.params)
 
 
 _ACT = {"identity": lambda I: I, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
@@ -95,7 +105,13 @@ def autograd_functional(spec, params, X, Y, lr, device, compiled=False):
         with torch.no_grad():
             torch._foreach_add_(leaves, grads, alpha=-lr)
 
-    return torch.compile(step) if compiled else step
+    def current() -> Params:
+        return Params([W.detach().T for W in weights], None if biases is None else [b.detach() for b in biases])
+
+    run = torch.compile(step) if compiled else step
+    if compiled:
+        return _with_params(lambda: run(), current)
+    return _with_params(run, current)
 
 
 BUILDERS: dict[str, Callable] = {

@@ -166,13 +166,45 @@ def ce_on_sigmoid_without_division(spec, p, X, Y):
     return backprop(spec, p, X, Y, output_delta=out)
 
 
+def derivative_on_the_output(spec, p, X, Y):
+    """A' evaluated on the layer's output: sigma'(sigma(z)) = s(O)(1 - s(O)), 1 - tanh(O)^2."""
+    def dA(n, I, O):
+        if n == "sigmoid":
+            return _sigmoid(O) * (1 - _sigmoid(O))
+        if n == "tanh":
+            return 1 - np.tanh(O) ** 2
+        return _dA(n, I, O)
+    return backprop(spec, p, X, Y, dA=dA)
+
+
+def bias_gradient_before_derivative(spec, p, X, Y):
+    """grad b^(l) summed from the signal coming down, delta^(l+1) W^T, before ⊙ A' is applied."""
+    g = backprop(spec, p, X, Y)
+    if p.biases is None:
+        return g
+    us, Is, Os = [X], [], []
+    for l, (W, name) in enumerate(zip(p.weights, spec.activations)):
+        Is.append(us[-1] @ W + p.biases[l])
+        Os.append(_act(name, Is[-1]))
+        us.append(Os[-1])
+    delta = _output_delta(spec, Is[-1], Os[-1], Y) / (X.shape[0] if spec.reduction == "mean" else 1)
+    biases = [None] * spec.depth
+    biases[-1] = delta.sum(axis=0)
+    for l in range(spec.depth - 2, -1, -1):
+        pre = delta @ p.weights[l + 1].T
+        biases[l] = pre.sum(axis=0)
+        delta = pre * _dA(spec.activations[l], Is[l], Os[l])
+    return Params(g.weights, biases)
+
+
 WRONG_GRADIENTS = [
     missing_hidden_activation_derivative, sign_flipped_output_delta, forgot_half_in_squared_loss,
     mean_not_divided_by_N, mean_divided_by_N_times_J, transposed_weight_gradient, W_instead_of_W_transpose,
     sigmoid_derivative_on_I, tanh_derivative_without_square, relu_subgradient_one_at_zero,
     bias_gradient_from_first_example, bias_gradient_averaged, softmax_jacobian_taken_diagonal,
     shortcut_applied_to_every_pair, output_derivative_applied_twice, weight_gradient_from_layer_output,
-    zero_bias_gradients, ce_on_sigmoid_without_division,
+    zero_bias_gradients, ce_on_sigmoid_without_division, derivative_on_the_output,
+    bias_gradient_before_derivative,
 ]
 
 
@@ -200,7 +232,27 @@ def step_forgets_biases(spec, p, X, Y, lr):
     return Params([W - lr * G for W, G in zip(p.weights, g.weights)], p.biases)
 
 
-WRONG_UPDATES = [step_adds_gradient, step_updates_layers_in_turn, step_forgets_biases]
+def step_through_updated_weights_above(spec, p, X, Y, lr):
+    """One forward pass, then from the output down: update W^(l), and carry delta down through the
+    updated W^(l) instead of the old one."""
+    us, Is, Os = [X], [], []
+    for l, (W, name) in enumerate(zip(p.weights, spec.activations)):
+        Is.append(us[-1] @ W + (p.biases[l] if p.biases is not None else 0))
+        Os.append(_act(name, Is[-1]))
+        us.append(Os[-1])
+    delta = _output_delta(spec, Is[-1], Os[-1], Y) / (X.shape[0] if spec.reduction == "mean" else 1)
+    weights, biases = list(p.weights), None if p.biases is None else list(p.biases)
+    for l in range(spec.depth - 1, -1, -1):
+        weights[l] = weights[l] - lr * us[l].T @ delta
+        if biases is not None:
+            biases[l] = biases[l] - lr * delta.sum(axis=0)
+        if l:
+            delta = (delta @ weights[l].T) * _dA(spec.activations[l - 1], Is[l - 1], Os[l - 1])
+    return Params(weights, biases)
+
+
+WRONG_UPDATES = [step_adds_gradient, step_updates_layers_in_turn, step_forgets_biases,
+                 step_through_updated_weights_above]
 
 
 # ------------------------------------------------------------------------------------------ right
@@ -260,3 +312,73 @@ def explicit_softmax_jacobian(spec, p, X, Y):
 
 RIGHT_GRADIENTS = [one_example_at_a_time_column_vectors, derivatives_from_I, general_output_delta_everywhere,
                    explicit_softmax_jacobian, manual.gradients]
+
+
+def _logsumexp(a, axis=-1):
+    m = a.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _exact_output_delta(spec, I, O, Y):
+    """dL/dI^(L) exactly, evaluated without any division by y* or 1 - y*, and without torch's floor."""
+    act, loss = spec.activations[-1], spec.loss
+    if (act, loss) in (("sigmoid", "bce"), ("identity", "squared")):
+        return O - Y
+    if (act, loss) == ("softmax", "ce"):
+        return O * Y.sum(axis=1, keepdims=True) - Y
+    if (act, loss) == ("sigmoid", "ce"):
+        return -Y * (1 - O)
+    if (act, loss) == ("softmax", "bce"):
+        # delta_j = J y*_j - y_j - sum_{k != j} (1 - y_k) q^(k)_j, with q^(k) the softmax over the units
+        # other than k: the derivative of the loss written from the logits, with no division at all
+        N, J = I.shape
+        others = np.where(np.eye(J, dtype=bool)[None], -np.inf, I[:, None, :])  # [n, k, j]: k left out
+        q = np.exp(I[:, None, :] - _logsumexp(others)[:, :, None])
+        q = np.where(np.eye(J, dtype=bool)[None], 0.0, q)
+        return J * O - Y - np.einsum("nk,nkj->nj", 1 - Y, q)
+    if act == "softmax":  # squared
+        h = O * (O - Y)
+        return h - O * h.sum(axis=1, keepdims=True)
+    return (O - Y) * _dA(act, I, O)  # squared on an elementwise output
+
+
+def exact_stable(spec, p, X, Y):
+    """Exact derivatives evaluated stably: no torch floor anywhere, no division by y* or 1 - y*."""
+    return backprop(spec, p, X, Y, output_delta=_exact_output_delta)
+
+
+def slides_general_naive(spec, p, X, Y):
+    """The slides' general formulas evaluated as written: dL/dy* = (y* - y) / (y*(1 - y*)) for bce,
+    -y / y* for ce, then ⊙ A' (softmax: O ⊙ (g - sum g O)); no shortcut, no floor, no cancellation."""
+    def out(s, I, O, Y):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g = {"squared": lambda: O - Y, "bce": lambda: (O - Y) / (O * (1 - O)), "ce": lambda: -Y / O}[s.loss]()
+            if s.activations[-1] == "softmax":
+                return O * (g - (g * O).sum(axis=1, keepdims=True))
+            return g * _dA(s.activations[-1], I, O)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return backprop(spec, p, X, Y, output_delta=out)
+
+
+def perturbed_at_rounding_level(spec, p, X, Y):
+    """manual.gradients with every entry moved by a relative 1e-13 (float64) or 1e-6 (float32),
+    alternating in sign: right math, a few digits fewer than a direct evaluation."""
+    g = manual.gradients(spec, p, X, Y)
+    rel = 1e-13 if g.weights[0].dtype == np.float64 else 1e-6
+
+    def nudge(a):
+        signs = np.where(np.indices(a.shape).sum(axis=0) % 2 == 0, 1.0, -1.0).astype(a.dtype)
+        return a * (1 + rel * signs)
+    return g.map(nudge)
+
+
+def weights_recovered_from_a_step(spec, p, X, Y):
+    """The gradient recovered from one SGD step as (w_before - w_after) / lr: right math that loses
+    the digits the subtraction cancels."""
+    lr = 1e-3
+    new = manual.sgd_step(spec, p, X, Y, lr)
+    return Params([(W - V) / lr for W, V in zip(p.weights, new.weights)],
+                  None if p.biases is None else [(b - c) / lr for b, c in zip(p.biases, new.biases)])
+
+
+RIGHT_GRADIENTS.append(exact_stable)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 from torch_ref import assert_agree
-from torch_ref.crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input,
+from torch_ref.crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_objective,
                                   crosscheck_training, crosscheck_update)
 from torch_ref.strategies import cases
 
@@ -29,6 +29,14 @@ def test_gradients_agree(dtype, data):
 def test_every_delta_agrees_with_autograd_of_I(dtype, data):
     c = data.draw(cases(dtype=dtype))
     assert_agree(crosscheck_deltas(c.spec, c.params, c.X, c.Y))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_objective_agrees_with_torchs_losses(dtype, data):
+    """The objective's value (sum, or mean over N) against torch's losses, under its own bound."""
+    c = data.draw(cases(dtype=dtype))
+    assert_agree(crosscheck_objective(c.spec, c.params, c.X, c.Y))
 
 
 @given(cases())

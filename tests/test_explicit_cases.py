@@ -98,9 +98,19 @@ def test_one_example_and_one_unit_layers():
 
 
 def test_sgd_step_takes_every_gradient_at_the_old_weights():
+    """Slides "Looking backwards: second layer" and "First layer weight updates", by hand:
+    w_j1^(2) := w_j1^(2) - xi (y* - y) z_j and w_ji^(1) := w_ji^(1) - xi w_i1^(2) (y* - y) z_i (1 - z_i) x_j,
+    both with the weights before the step."""
     rng = np.random.default_rng(11)
     params, x, y = _slides_case(rng)
-    g = manual.gradients(SLIDES, params, x, y)
-    new = manual.sgd_step(SLIDES, params, x, y, 0.3)
-    for W, G, W_new in zip(params.weights, g.weights, new.weights):
-        np.testing.assert_array_equal(W_new, W - 0.3 * G)
+    xi = 0.3
+    w1, w2 = params.weights
+    z = 1 / (1 + np.exp(-(x[0] @ w1)))
+    y_star = 1 / (1 + np.exp(-(z @ w2[:, 0])))
+    d = y_star - y[0, 0]
+    by_hand_w2 = np.array([[w2[j, 0] - xi * d * z[j]] for j in range(2)])
+    by_hand_w1 = np.array([[w1[j, i] - xi * w2[i, 0] * d * z[i] * (1 - z[i]) * x[0, j] for i in range(2)]
+                           for j in range(2)])
+    new = manual.sgd_step(SLIDES, params, x, y, xi)
+    tol = tolerance(SLIDES, params, x, y, lr=xi)
+    assert_agree(compare(["W1", "W2"], new.weights, [by_hand_w1, by_hand_w2], tol.update.weights))

@@ -89,3 +89,15 @@ def test_report_flags_exactly_the_known_wrong_formulas(tmp_path):
     assert flagged == {(f.slide, f"manual.slides.{f.name}") for f in WRONG}
     assert all(r["corrected_matches_autograd"] for r in records if r["corrected"])
     assert all(r["corrected"] is None for r in records if r["matches_autograd"])
+
+
+def test_evidence_is_the_worst_failing_point():
+    """The report's evidence pair is where the formula is furthest off, which is where the largest
+    difference it prints was measured (not the last failing point checked)."""
+    from torch_ref.slides.check import check_formula
+
+    rng = np.random.default_rng(0)
+    for formula in WRONG:
+        outcome = check_formula(formula, [draw_point(formula.net, rng) for _ in range(20)], symbolic=False)
+        as_written, autograd = outcome.evidence
+        assert abs(as_written - autograd) == outcome.largest_difference

@@ -15,13 +15,14 @@ from torch_ref.strategies import cases
 @given(data=st.data())
 def test_trainer_step_matches_sgd(library, data):
     c = data.draw(cases(lrs=(0.01, 0.1, 1.0)))
-    params = c.params if library == "numpy" else c.params.map(torch.from_numpy)
+    before = c.params.map(np.copy)
+    params = c.params if library == "numpy" else c.params.map(torch.from_numpy)  # shares c.params' memory
     X, Y = (c.X, c.Y) if library == "numpy" else (torch.from_numpy(c.X), torch.from_numpy(c.Y))
     trainer = manual.Trainer(c.spec, params, lr=c.lr)
     trainer.step(X, Y)
-    assert_agree(crosscheck_update(c.spec, c.params, c.X, c.Y, c.lr, updated=trainer.params))
-    # the trainer works on its own copies
-    assert all(np.array_equal(np.asarray(a), b) for (_, a), (_, b) in zip(params.arrays(), c.params.arrays()))
+    assert_agree(crosscheck_update(c.spec, before, c.X, c.Y, c.lr, updated=trainer.params))
+    # the trainer works on its own copies: the arrays it was given still hold the weights before the step
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(c.params.arrays(), before.arrays()))
 
 
 def test_trainer_rejects_wrong_shapes():
@@ -29,3 +30,14 @@ def test_trainer_rejects_wrong_shapes():
     trainer = manual.Trainer(spec, manual.init_params(spec, np.random.default_rng(0)), lr=0.1)
     with pytest.raises(ValueError, match=r"X must be \(N, 2\)"):
         trainer.step(np.ones((4, 3)), np.ones((4, 1)))
+
+
+def test_trainer_never_records_an_autograd_graph():
+    spec = manual.Spec((3, 4, 2), ("tanh", "softmax"), "ce", bias=True)
+    params = manual.init_params(spec, np.random.default_rng(0)).map(lambda a: torch.from_numpy(a).requires_grad_(True))
+    X = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    Y = torch.full((5, 2), 0.5, dtype=torch.float64)
+    trainer = manual.Trainer(spec, params, lr=0.1)
+    for _ in range(3):
+        trainer.step(X, Y)
+    assert all(a.grad_fn is None and not a.requires_grad for _, a in trainer.params.arrays())
