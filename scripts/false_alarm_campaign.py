@@ -1,11 +1,22 @@
-"""False-alarm campaign: many random *correct* cases, none of which may be reported as a mismatch.
+"""False-alarm campaign: many random cases on which *right* derivations are checked; none may be
+reported as wrong math.
 
 Each case draws a network (depth 1-5, widths 1-12, every activation, loss pair, bias, reduction),
 float64 or float32, in one of three regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
-and inputs on the 1/4 grid, where ReLU inputs of exactly 0 are common) and ``saturated`` (gain 4-8,
-inputs scaled by 3: sigmoid, tanh and softmax outputs that round to 0 or 1). It compares
-manual.gradients and manual.deltas with the float64 autograd reference under the derived
-tolerances. Exit status 1 if any case fails; each failure is printed with what rebuilds it.
+and inputs on the 1/4 grid, with constructed ReLU kinks in every ReLU layer half of the time) and
+``saturated`` (gain 4-8, inputs scaled by 3: sigmoid, tanh and softmax outputs that round to 0 or 1).
+
+On each case:
+
+- ``manual.gradients`` and ``manual.deltas`` against the float64 autograd reference under the derived
+  bound (:mod:`torch_ref.crosscheck`): every one must agree;
+- four right derivations classified by the oracle (:func:`torch_ref.verdict.classify`): ``manual``
+  (manual.gradients), ``exact`` (exact derivatives evaluated stably, no torch floor anywhere),
+  ``perturbed`` (manual's gradients moved by a relative 1e-13 in float64, 1e-6 in float32) and
+  ``naive`` (the slides' general formulas evaluated as written). The first three must be agree or
+  precision; ``naive`` may also be unstable, never a mismatch.
+
+Exit status 1 if any of that fails; each failure is printed with what rebuilds it.
 
     python scripts/false_alarm_campaign.py [--cases 100000] [--workers 2] [--seed 0] [--json PATH]
 """
@@ -18,15 +29,19 @@ import os
 import sys
 import time
 from multiprocessing import Pool
+from pathlib import Path
 
 REGIMES = ("normal", "grid", "saturated")
+DERIVATIONS = ("manual", "exact", "perturbed", "naive")
+ALLOWED = {"manual": {"agree", "precision"}, "exact": {"agree", "precision"}, "perturbed": {"agree", "precision"},
+           "naive": {"agree", "precision", "unstable"}}
 
 
 def draw_case(seed: int, k: int):
-    """Case ``k`` of the campaign with ``seed``: (spec, params, X, Y, label), from its own Generator."""
+    """Case ``k`` of the campaign with ``seed``, from its own Generator: a torch_ref Case and its label."""
     import numpy as np
 
-    from torch_ref.strategies import data_for, params_for, random_spec
+    from torch_ref.strategies import Case, _place_kinks, data_for, params_for, random_spec
 
     rng = np.random.default_rng([seed, k])
     spec = random_spec(rng)
@@ -39,33 +54,75 @@ def draw_case(seed: int, k: int):
         gain = float(rng.choice([4.0, 8.0]))
     else:
         gain = 1.0
-    params = params_for(spec, rng, grid=regime == "grid", gain=gain, dtype=dtype)
-    X, Y = data_for(spec, N, rng, grid=regime == "grid", dtype=dtype)
+    grid = regime == "grid"
+    params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
+    X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
+    kink = grid and "relu" in spec.activations and bool(rng.integers(2))
+    if kink:
+        _place_kinks(spec, params, X)
     if regime == "saturated":
         X = (X * 3).astype(dtype)
-    return spec, params, X, Y, f"{np.dtype(dtype).name}/{regime}"
+    return Case(spec, params, X, Y, 0.1, k, grid, gain, kink), f"{np.dtype(dtype).name}/{regime}"
+
+
+def _derivations():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import derivations as D
+
+    import manual
+
+    return {"manual": manual.gradients, "exact": D.exact_stable, "perturbed": D.perturbed_at_rounding_level,
+            "naive": D.slides_general_naive}
+
+
+def _empty() -> dict:
+    return {"cases": 0, "failures": [], "conventions": 0, "worst_share": 0.0, "by": {},
+            "verdicts": {name: {} for name in DERIVATIONS}}
 
 
 def _check_chunk(args: tuple[int, int, int]) -> dict:
     seed, start, count = args
+    import numpy as np
     import torch
 
     torch.set_num_threads(1)
     from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients
+    from torch_ref.verdict import classify, prepare
 
-    stats: dict = {"cases": 0, "failures": [], "conventions": 0, "worst_share": 0.0, "by": {}}
+    fns = _derivations()
+    stats = _empty()
     for k in range(start, start + count):
-        spec, params, X, Y, key = draw_case(seed, k)
+        case, key = draw_case(seed, k)
         stats["by"][key] = stats["by"].get(key, 0) + 1
         stats["cases"] += 1
-        for check in (crosscheck_gradients(spec, params, X, Y), crosscheck_deltas(spec, params, X, Y)):
+        rebuild = f"case {k} ({key}); rebuild it with scripts/false_alarm_campaign.py's draw_case({seed}, {k})"
+        for check in (crosscheck_gradients(case.spec, case.params, case.X, case.Y),
+                      crosscheck_deltas(case.spec, case.params, case.X, case.Y)):
             stats["worst_share"] = max(stats["worst_share"], check.worst_share)
             stats["conventions"] += bool(check.conventions)
             if not check.ok:
-                stats["failures"].append(
-                    f"case {k} ({key}); rebuild it with scripts/false_alarm_campaign.py's "
-                    f"draw_case({seed}, {k}):\n{check}")
+                stats["failures"].append(f"{rebuild}:\n{check}")
+        prepared = prepare(case)
+        with np.errstate(all="ignore"):
+            for name, fn in fns.items():
+                verdict = classify(fn, case, prepared=prepared)
+                counts = stats["verdicts"][name]
+                counts[verdict.kind] = counts.get(verdict.kind, 0) + 1
+                if verdict.kind not in ALLOWED[name]:
+                    stats["failures"].append(f"{rebuild}: {name} is {verdict.kind}:\n{verdict}")
     return stats
+
+
+def _merge(total: dict, stats: dict) -> None:
+    total["cases"] += stats["cases"]
+    total["failures"] += stats["failures"]
+    total["conventions"] += stats["conventions"]
+    total["worst_share"] = max(total["worst_share"], stats["worst_share"])
+    for key, n in stats["by"].items():
+        total["by"][key] = total["by"].get(key, 0) + n
+    for name, counts in stats["verdicts"].items():
+        for kind, n in counts.items():
+            total["verdicts"][name][kind] = total["verdicts"][name].get(kind, 0) + n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,24 +137,28 @@ def main(argv: list[str] | None = None) -> int:
     chunk = 500
     jobs = [(args.seed, s, min(chunk, args.cases - s)) for s in range(0, args.cases, chunk)]
     start = time.perf_counter()
-    total = {"cases": 0, "failures": [], "conventions": 0, "worst_share": 0.0, "by": {}}
+    total = _empty()
+    progress = sys.stderr.isatty()
     with Pool(args.workers) as pool:
-        for n, stats in enumerate(pool.imap_unordered(_check_chunk, jobs), start=1):
-            total["cases"] += stats["cases"]
-            total["failures"] += stats["failures"]
-            total["conventions"] += stats["conventions"]
-            total["worst_share"] = max(total["worst_share"], stats["worst_share"])
-            for key, count in stats["by"].items():
-                total["by"][key] = total["by"].get(key, 0) + count
-            sys.stderr.write(f"\r{total['cases']}/{args.cases} cases, {len(total['failures'])} failures")
-    sys.stderr.write("\n")
+        for stats in pool.imap_unordered(_check_chunk, jobs):
+            _merge(total, stats)
+            if progress:
+                sys.stderr.write(f"\r{total['cases']}/{args.cases} cases, {len(total['failures'])} failures")
+    if progress:
+        sys.stderr.write("\n")
     seconds = time.perf_counter() - start
     for failure in total["failures"][:10]:
         print(failure)
-    print(f"{total['cases']} cases ({', '.join(f'{k} {v}' for k, v in sorted(total['by'].items()))}), "
-          f"gradients and deltas each: {len(total['failures'])} failures; {total['conventions']} checks under a "
-          f"named convention; largest share of the tolerance used {total['worst_share']:.3g}; "
-          f"{seconds:.0f} s with {args.workers} workers")
+    print(f"{total['cases']} cases ({', '.join(f'{k} {v}' for k, v in sorted(total['by'].items()))})")
+    print(f"manual.gradients and manual.deltas under the derived bound: "
+          f"{sum('is ' not in f.split(':')[0] for f in total['failures'])} failures; {total['conventions']} checks "
+          f"under a named convention; largest share of the tolerance used {total['worst_share']:.16g}")
+    print(f"{'derivation':<10} " + " ".join(f"{kind:>9}" for kind in ("agree", "precision", "unstable", "mismatch", "crash")))
+    for name in DERIVATIONS:
+        counts = total["verdicts"][name]
+        print(f"{name:<10} " + " ".join(f"{counts.get(kind, 0):>9}" for kind in
+                                        ("agree", "precision", "unstable", "mismatch", "crash")))
+    print(f"{len(total['failures'])} failures in all; {seconds:.0f} s with {args.workers} workers")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({**total, "seconds": seconds, "workers": args.workers, "seed": args.seed}, fh, indent=1)
