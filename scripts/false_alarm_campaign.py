@@ -1,5 +1,6 @@
-"""False-alarm campaign: many random cases on which *right* derivations are checked; none may be
-reported as wrong math.
+"""False-alarm campaign: right derivations on many random cases, none of which may be called wrong.
+
+Right derivations are checked on many random cases; none may be reported as wrong math.
 
 Each case draws a network (depth 1-5, widths 1-12, every activation, loss pair, bias, reduction),
 float64 or float32, in one of three regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
@@ -127,10 +128,11 @@ def _merge(total: dict, stats: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--cases", type=int, default=100_000, help="random cases (default 100000)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes (default: one per core)")
+    parser.add_argument("--seed", type=int, default=0, help="the campaign's seed; case k is draw_case(seed, k)")
+    parser.add_argument("--json", metavar="PATH", help="also write the counts and failures as JSON")
     args = parser.parse_args(argv)
     if args.cases < 1 or args.workers < 1:
         parser.error("--cases and --workers must be >= 1")

@@ -163,3 +163,61 @@ def test_check_case_refuses_an_update_with_no_learning_rate():
     case = case_from(manual.Spec((2, 1), ("sigmoid",), "bce"), N=2, seed=0, lr=0.0)
     with pytest.raises(ValueError, match=r"needs case.lr > 0 .* got lr=0.0"):
         check_case(D.step_adds_gradient, case, update=True)
+
+
+HELPER_SCALE = 2.0
+
+
+def test_reproduce_heading_says_where_the_lines_run(monkeypatch):
+    import sys
+
+    from torch_ref._naming import naming
+
+    assert naming(doubled_list, "grad_fn", ()).where == "anywhere"  # importable from this module
+    assert naming(lambda s, p, X, Y: np.zeros(1), "grad_fn", ()).where == "anywhere"  # only np
+    uses_a_global = lambda s, p, X, Y: HELPER_SCALE * manual.gradients(s, p, X, Y)  # noqa: E731
+    assert naming(uses_a_global, "grad_fn", ("uses_a_global",)).where == "defined"
+    assert naming(uses_a_global, "grad_fn", ()).where == "bind"
+    # a function of the user's script: reachable only as __main__.my_gradients
+    script_function = type(doubled_list)(doubled_list.__code__, {"__name__": "__main__"}, "my_gradients")
+    script_function.__module__, script_function.__qualname__ = "__main__", "my_gradients"
+    monkeypatch.setattr(sys.modules["__main__"], "my_gradients", script_function, raising=False)
+    found = naming(script_function, "grad_fn", ())
+    assert (found.where, found.expression, found.setup) == ("defined", "my_gradients", ())
+
+
+def test_check_case_explains_a_mismatch_like_the_report():
+    from torch_ref import check_case
+    from torch_ref.strategies import case_from
+
+    text = str(check_case(D.missing_hidden_activation_derivative,
+                          case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=3, seed=0)))
+    assert "Parts from autograd at layer 1 of 2" in text and "Diagnosis: the activation derivative A'" in text
+    assert "Blame: finite differences in float64" in text and "ReLU" not in text
+
+
+def test_check_case_and_case_from_refuse_bad_arguments():
+    from torch_ref import check_case
+    from torch_ref.strategies import case_from
+
+    spec = manual.Spec((2, 1), ("sigmoid",), "bce")
+    with pytest.raises(TypeError, match="case must be a torch_ref.strategies.Case .* got tuple"):
+        check_case(manual.gradients, (spec, None))
+    with pytest.raises(ValueError, match="N must be an int >= 1 .* got 0"):
+        case_from(spec, N=0, seed=0)
+
+
+def test_a_step_fn_that_returns_nothing_is_told_what_to_return():
+    def forgets_to_return(spec, params, X, Y, lr):
+        manual.sgd_step(spec, params, X, Y, lr)
+
+    with pytest.raises(DerivationMismatch, match="returned something that is not updated weights"):
+        check_update(forgets_to_return, seed=0, max_examples=5)
+
+
+def test_precision_warning_points_at_the_callers_line():
+    from torch_ref import PrecisionWarning
+
+    with pytest.warns(PrecisionWarning) as record:
+        check_derivation(D.weights_recovered_from_a_step, seed=0, max_examples=10)
+    assert record[0].filename == __file__

@@ -1,18 +1,38 @@
-"""How a report's Reproduce lines can name the derivation that was checked, so that they run as
-printed, in this order: an importable function by its import; a lambda without closure variables by
-its own source; a callable object by a ``repr`` that rebuilds it; a name the caller bound it to;
-else a line that asks the reader to bind it."""
+"""How a report's Reproduce lines name the derivation that was checked, and where they run.
+
+In this order: a function importable from a module is imported (the lines run anywhere); a lambda
+whose only global names are the Reproduce lines' own imports is written out, and a callable object
+whose ``repr`` rebuilds it is rebuilt (anywhere); a function of the user's script (``__main__``) or
+a name the caller bound it to is called by that name, and the heading says to run the lines where
+that name is defined; else the first line asks the reader to bind it.
+"""
 
 from __future__ import annotations
 
 import ast
+import builtins
+import dis
 import inspect
 import sys
 import textwrap
-from types import FrameType
+from dataclasses import dataclass
+from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["caller_names", "reference_lines"]
+__all__ = ["Naming", "caller_names", "label", "naming"]
+
+# what the Reproduce lines import, so a lambda that uses only these runs there
+_IMPORTED = {"np", "manual", "torch_ref", "torch"}
+
+
+@dataclass(frozen=True)
+class Naming:
+    """``setup`` lines, the ``expression`` that names the callable, and ``where`` the lines run:
+    ``"anywhere"``, ``"defined"`` (where ``expression`` is defined) or ``"bind"`` (unknown)."""
+
+    setup: tuple[str, ...]
+    expression: str
+    where: str
 
 
 def caller_names(fn: Any) -> tuple[str, ...]:
@@ -27,45 +47,58 @@ def caller_names(fn: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _importable(fn: Any) -> tuple[list[str], str] | None:
+def label(fn: Any, names: tuple[str, ...]) -> str:
+    """How a report names the callable: its own name, else the caller's name for it, else its kind."""
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str) and name.isidentifier():
+        return repr(name)
+    if names:
+        return repr(names[0])
+    return "(a lambda)" if name == "<lambda>" else f"(a {type(fn).__name__} object)"
+
+
+def _importable(fn: Any) -> tuple[str, str] | None:
+    """``(module, qualname)`` when ``fn`` is reachable as ``module.qualname``."""
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
         return None
     target: Any = sys.modules.get(module)
     for part in qualname.split("."):
         target = getattr(target, part, None)
-    if target is not fn:
-        return None
-    if module == "__main__":
-        return [], qualname
-    return [f"from {module} import {qualname.split('.')[0]}"], qualname
+    return (module, qualname) if target is fn else None
+
+
+def _global_names(code: CodeType) -> set[str]:
+    """The global names a code object (and the lambdas inside it) reads."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def _lambda_source(fn: Any) -> str | None:
     """The source of a lambda, cut from its file by the lambda's own position."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
+    code = fn.__code__
     try:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError):
         return None
     source = textwrap.dedent("".join(lines))
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    for text in (source, "(" + source.strip().rstrip(",") + ")"):
         try:
-            tree = ast.parse("(" + source.strip().rstrip(",") + ")")
-            source = "(" + source.strip().rstrip(",") + ")"
+            tree = ast.parse(text)
+            source = text
+            break
         except SyntaxError:
-            return None
-    lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
-    positions = [p for p in getattr(code, "co_positions", lambda: [])() if p[0] is not None]
+            tree = None
+    if tree is None:
+        return None
+    lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno + start - 1 == code.co_firstlineno]
+    positions = [p for p in code.co_positions() if p[0] == code.co_firstlineno and p[2] is not None]
     for node in lambdas:
-        if node.lineno + start - 1 != code.co_firstlineno:
-            continue
         if len(lambdas) > 1 and positions and not any(node.col_offset <= p[2] and p[3] <= node.end_col_offset
-                                                      for p in positions if p[0] == code.co_firstlineno):
+                                                      for p in positions):
             continue
         segment = ast.get_source_segment(source, node)
         if segment:
@@ -73,10 +106,11 @@ def _lambda_source(fn: Any) -> str | None:
     return None
 
 
-def _rebuilt_by_repr(fn: Any) -> tuple[list[str], str] | None:
+def _rebuilt_by_repr(fn: Any) -> tuple[tuple[str, ...], str] | None:
     cls = type(fn)
     module = sys.modules.get(cls.__module__)
-    if module is None or getattr(module, cls.__qualname__.split(".")[0], None) is None:
+    top = cls.__qualname__.split(".")[0]
+    if module is None or getattr(module, top, None) is None or cls.__module__ == "__main__":
         return None
     text = repr(fn)
     try:
@@ -85,24 +119,26 @@ def _rebuilt_by_repr(fn: Any) -> tuple[list[str], str] | None:
         return None
     if type(rebuilt) is not cls or (cls.__eq__ is not object.__eq__ and rebuilt != fn):
         return None
-    setup = [] if cls.__module__ == "__main__" else [f"from {cls.__module__} import {cls.__qualname__.split('.')[0]}"]
-    return setup, text
+    return (f"from {cls.__module__} import {top}",), text
 
 
-def reference_lines(fn: Any, what: str, names: tuple[str, ...]) -> tuple[list[str], str, bool]:
-    """``(setup lines, expression, runs)``: how the Reproduce lines name ``fn``; ``runs`` is False when
-    no way was found and the lines ask the reader to bind the name."""
+def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
+    """How the Reproduce lines name ``fn`` (see the module docstring)."""
     found = _importable(fn)
-    if found is not None:
-        return found[0], found[1], True
+    if found is not None and found[0] != "__main__":
+        return Naming((f"from {found[0]} import {found[1].split('.')[0]}",), found[1], "anywhere")
     if getattr(fn, "__name__", None) == "<lambda>" and not fn.__code__.co_freevars:
-        source = _lambda_source(fn)
+        used = _global_names(fn.__code__) - set(dir(builtins))
+        source = _lambda_source(fn) if used <= _IMPORTED else None
         if source is not None:
-            return [f"{what} = {source}"], what, True
+            setup = ("import torch",) if "torch" in used else ()
+            return Naming(setup + (f"{what} = {source}",), what, "anywhere")
     if not inspect.isfunction(fn) and not inspect.ismethod(fn):
         rebuilt = _rebuilt_by_repr(fn)
         if rebuilt is not None:
-            return rebuilt[0] + [f"{what} = {rebuilt[1]}"], what, True
+            return Naming(rebuilt[0] + (f"{what} = {rebuilt[1]}",), what, "anywhere")
+    if found is not None:  # a function of the user's script
+        return Naming((), found[1], "defined")
     if names:
-        return [], names[0], True
-    return [f"{what} = ...  # the callable that was checked, {fn!r}: bind it here"], what, False
+        return Naming((), names[0], "defined")
+    return Naming((f"{what} = ...  # the callable that was checked, {fn!r}: bind it here",), what, "bind")

@@ -7,13 +7,13 @@ from typing import Any
 
 from manual import Spec
 
-from ._naming import reference_lines
+from ._naming import label, naming
 from ._oracle_options import Options
 from .blame import blame, finite_difference
 from .diagnose import diagnose
 from .verdict import Verdict
 
-__all__ = ["render_failure", "render_precision"]
+__all__ = ["explain", "render_failure", "render_precision"]
 
 
 def _spec_code(spec: Spec) -> str:
@@ -38,32 +38,36 @@ def _shape_notes(v: Verdict) -> list[str]:
     return notes
 
 
-def _label(fn: Any, names: tuple[str, ...]) -> str:
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str) and name.isidentifier():
-        return name
-    return names[0] if names else type(fn).__name__
-
-
 def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> list[str]:
     case, spec = v.case, v.case.spec
-    setup, expr, runs = reference_lines(fn, v.what, names)
+    how = naming(fn, v.what, names)
     options = (", update=True" if v.what == "step_fn" else "") + (
         f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
-    lines = ["Reproduce:" if runs else "Reproduce (bind the first line to the callable you checked):",
-             "    import numpy as np", "    import manual, torch_ref"]
-    lines += [f"    {line}" for line in setup]
+    heading = {"anywhere": "Reproduce:",
+               "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
+               "bind": "Reproduce (bind the first line to the callable you checked):"}[how.where]
+    lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
+    lines += [f"    {line}" for line in how.setup]
     lines += [f"    case = torch_ref.strategies.case_from({_spec_code(spec)}, N={case.X.shape[0]}, seed={case.seed}, "
               f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
               + (", kink=True)" if case.kink else ")"),
-              f"    print(torch_ref.check_case({expr}, case{options}))"]
+              f"    print(torch_ref.check_case({how.expression}, case{options}))"]
     return lines
 
 
-def _mismatch_lines(v: Verdict) -> list[str]:
+def explain(v: Verdict) -> list[str]:
+    """For a mismatch: the layer where it parts, the diagnosis and the finite-difference blame; for
+    a shape error, which arrays and how. Every sentence is checked on the verdict's case."""
+    if v.kind == "shape":
+        return _shape_notes(v)
+    if v.kind != "mismatch" or v.comparison is None:
+        return []
     spec, ref = v.case.spec, v.reference
     lines = []
-    failing = [row for row in v.comparison.rows if not row.within_band]
+    # the rows beyond the band; where every row is within it (finite differences separated them),
+    # the rows beyond the derived bound
+    failing = [row for row in v.comparison.rows if not row.within_band] or \
+        [row for row in v.comparison.rows if not row.ok]
     layers = sorted({int(row.name[1:]) for row in failing}, reverse=True)
     if layers:
         l = layers[0]
@@ -77,20 +81,20 @@ def _mismatch_lines(v: Verdict) -> list[str]:
         derived = float(dict(v.actual.arrays())[row.name][row.worst])
         reference = float(dict(ref.grads.arrays())[row.name][row.worst])
         estimate = finite_difference(spec, ref.params, ref.X, ref.Y, row.name, row.worst, "float64")
-        lines.append("Blame: " + blame(estimate, derived, reference))
+        lines.append("Blame: " + blame(estimate, derived, reference, kink_possible="relu" in spec.activations))
     return lines
 
 
 def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> str:
     """The report of a failing verdict (mismatch, unstable, crash, type, shape, or precision when strict)."""
     case, spec = v.case, v.case.spec
-    label = _label(fn, names)
     head = {"mismatch": "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else ""),
             "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
             "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
-            "crash": "raised an exception", "type": "returned something that is not gradients",
+            "crash": "raised an exception",
+            "type": "returned something that is not " + ("updated weights" if v.what == "step_fn" else "gradients"),
             "shape": "returned arrays of the wrong shape"}[v.kind]
-    lines = [f"{v.what} {label!r} {head}.",
+    lines = [f"{v.what} {label(fn, names)} {head}.",
              f"Minimal case: {spec}, N={case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}"
              + (f", lr={case.lr}" if v.what == "step_fn" else "")]
     if v.kind in ("crash", "type"):
@@ -98,17 +102,13 @@ def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) ->
     else:
         lines.append(str(v.comparison))
         lines += list(v.findings)
-        if v.kind == "shape":
-            lines += _shape_notes(v)
-        elif v.kind == "mismatch":
-            lines += _mismatch_lines(v)
+        lines += explain(v)
     return "\n".join(lines + _reproduce(v, fn, names, opt))
 
 
 def render_precision(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options, count: int, total: int) -> str:
     """The warning of a passing check that met precision cases."""
-    label = _label(fn, names)
-    lines = [f"{v.what} {label!r} passes, but on {count} of {total} cases it agrees with autograd only to "
+    lines = [f"{v.what} {label(fn, names)} passes, but on {count} of {total} cases it agrees with autograd only to "
              f"rounding level, beyond the derived bound (strict=True makes that a failure). The worst:",
              f"Case: {v.case.spec}, N={v.case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}",
              str(v.comparison)]

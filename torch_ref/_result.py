@@ -39,13 +39,15 @@ def normalise(spec: Spec, result: Any, what: str) -> tuple[Params | None, str, P
         return None, (f"{what} returned {type(result).__name__}; expected manual.Params, a (weights, biases) "
                       f"pair, or a list of weight arrays when the spec has no biases"), None
     if len(p.weights) != spec.depth:
-        return None, f"{what} returned {len(p.weights)} weight arrays for a network of {spec.depth} layers", None
+        return None, (f"{what} returned {len(p.weights)} weight array(s) for a network of {spec.depth} "
+                      f"layer{'s' if spec.depth != 1 else ''}"), None
     if spec.bias and p.biases is None:
         return None, f"{what} returned no biases, but the spec has bias=True", None
     if not spec.bias and p.biases is not None:
         return None, f"{what} returned biases, but the spec has bias=False", None
     if p.biases is not None and len(p.biases) != spec.depth:
-        return None, f"{what} returned {len(p.biases)} bias arrays for a network of {spec.depth} layers", None
+        return None, (f"{what} returned {len(p.biases)} bias array(s) for a network of {spec.depth} "
+                      f"layer{'s' if spec.depth != 1 else ''}"), None
     for name, a in p.arrays():
         if not _is_array(a):
             return None, f"{what} returned {type(a).__name__} for {name}; expected an array", None

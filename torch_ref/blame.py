@@ -64,14 +64,15 @@ def finite_difference(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, 
     return Estimate(where, fd, error, dtype.name)
 
 
-def blame(estimate: Estimate, derived: float, reference: float) -> str:
-    """One sentence: the estimate, both values, and which of them it supports."""
+def blame(estimate: Estimate, derived: float, reference: float, *, kink_possible: bool = False) -> str:
+    """One sentence: the estimate, both values (to 10 digits), and which of them it supports."""
     d_ok, r_ok = estimate.supports(derived), estimate.supports(reference)
     if r_ok and not d_ok:
         verdict = "autograd is right"
     elif d_ok and not r_ok:
         verdict = "the derivation is right (autograd disagrees: check the reference's conventions)"
     else:
-        verdict = "inconclusive (finite differences cannot separate them here, e.g. at a ReLU kink)"
-    return (f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value:.6g} "
-            f"(+- {estimate.error:.1g}); derivation {derived:.6g}, autograd {reference:.6g}: {verdict}")
+        verdict = "inconclusive (finite differences cannot separate them here" + (
+            ", as at a ReLU kink)" if kink_possible else ")")
+    return (f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value + 0.0:.10g} "
+            f"(+- {estimate.error:.1g}); derivation {derived + 0.0:.10g}, autograd {reference + 0.0:.10g}: {verdict}")

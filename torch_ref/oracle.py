@@ -9,6 +9,7 @@ Precision cases pass with a :class:`PrecisionWarning` unless ``strict=True``.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -120,6 +121,15 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
 
 # ------------------------------------------------------------------------------------------ running
 
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside torch_ref (the user's
+    call, also through the pytest fixture)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("torch_ref"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:
     __tracebackhide__ = True
     dtype = np.dtype(opt.dtype)
@@ -172,7 +182,7 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
     if precise:
         worst = max(precise, key=lambda v: v.comparison.worst_share)
         warnings.warn(PrecisionWarning(render_precision(worst, fn, names, opt, len(precise), summary.examples)),
-                      stacklevel=3)
+                      stacklevel=_user_stacklevel())
     return summary
 
 

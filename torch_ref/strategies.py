@@ -191,6 +191,8 @@ def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float 
     ``kink=True`` (grid values and a ReLU layer needed) gives unit 1 of every ReLU layer an input of
     exactly 0 at the first example (:func:`_place_kinks`), so a wrong ReLU'(0) reaches the gradients
     of every layer."""
+    if isinstance(N, bool) or not isinstance(N, int) or N < 1:
+        raise ValueError(f"N must be an int >= 1 (the number of examples), got {N!r}")
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)

@@ -88,13 +88,17 @@ class Verdict:
                 "precision": "agrees with autograd to rounding level (precision), beyond the derived bound",
                 "unstable": "is unstable: it overflows or loses its digits where the outputs saturate",
                 "mismatch": "disagrees with autograd", "crash": "raised an exception",
-                "type": "returned something that is not gradients", "shape": "returned arrays of the wrong shape"}
+                "type": "returned something that is not " + ("updated weights" if self.what == "step_fn" else "gradients"),
+                "shape": "returned arrays of the wrong shape"}
         lines = [f"{self.what} {head[self.kind]} on {self.case!r}"]
         if self.detail:
             lines.append(f"  {self.detail}")
         if self.comparison is not None:
             lines.append(str(self.comparison))
         lines += self.findings
+        from ._oracle_report import explain  # the report's explanation, which reads this module
+
+        lines += explain(self)
         return "\n".join(lines)
 
 
@@ -272,7 +276,7 @@ def _unsaturated_candidates(case: Case):
     for scale in (0.25, 1 / 16):
         yield (Case(case.spec, case.params, (X * scale).astype(dtype), Y, case.lr, case.seed, False, case.gain),
                f"network (fresh inputs scaled by {scale:g})")
-    for scale in (0.25, 1 / 16):
+    for scale in (0.25, 1 / 16, 1 / 64, 1 / 256, 1 / 1024):  # I -> 0 as the scale does: no saturation left
         yield (Case(case.spec, case.params.map(lambda a: (a * scale).astype(dtype)), case.X, case.Y, case.lr,
                     case.seed, False, case.gain),
                f"architecture (the case's inputs, every weight and bias scaled by {scale:g})")
@@ -384,6 +388,8 @@ def check_case(fn: Callable, case: Case, *, update: bool = False, arrays: str = 
         'agree'
     """
     check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
+    if not isinstance(case, Case):
+        raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
     if arrays not in ("numpy", "torch"):
         raise ValueError(f"arrays must be 'numpy' or 'torch', got {arrays!r}")
     if update and not case.lr > 0:
