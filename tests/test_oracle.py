@@ -174,6 +174,6 @@ def test_pytest_plugin_fixture_and_options(pytester):
                 return manual.gradients(spec, params, X, Y).map(lambda a: 2 * a)
             derivation_oracle.check_derivation(wrong)
     """)
-    result = pytester.runpytest("--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider", "-p", "no:benchmark")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*DerivationMismatch*", "*Minimal case*"])

@@ -137,7 +137,7 @@ def test_failing_fixture_check_shows_the_report_not_the_oracle(pytester):
             derivation_oracle.check_derivation(lambda s, p, X, Y: manual.gradients(s, p, X, Y).map(lambda a: 2 * a),
                                                seed=0)
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--oracle-examples=10")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-examples=10")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "Minimal case" in text and "Reproduce" in text
@@ -151,7 +151,7 @@ def test_failing_fixture_check_shows_the_report_not_the_oracle(pytester):
 ])
 def test_bad_oracle_options_are_usage_errors_at_start_up(pytester, args, message):
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
 
