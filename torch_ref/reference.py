@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from manual import Params, Spec
 
 from ._convert import as_numpy64, params_as_numpy64
-from .build import build
+from .build import _ACTIVATION_MODULES, build
 
 __all__ = ["LOG_FLOOR", "Reference", "TORCH_BCE_EPSILON", "exact_objective", "objective_in", "reference"]
 
@@ -74,9 +74,8 @@ def exact_objective(spec: Spec, I_last: torch.Tensor, Y: torch.Tensor) -> torch.
 
 
 def build_activation(name: str):
-    """torch's own function for an activation name."""
-    return {"identity": lambda I: I, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-            "softmax": lambda I: torch.softmax(I, dim=-1)}[name]
+    """torch's own activation module for a name (the table of :mod:`torch_ref.build`)."""
+    return _ACTIVATION_MODULES[name]()
 
 
 @dataclass(frozen=True)
