@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import manual
-from manual import Params
 from torch_ref import DerivationMismatch, check_derivation, check_update
 
 import derivations as D

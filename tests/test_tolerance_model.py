@@ -8,7 +8,7 @@ from hypothesis import given
 import sys
 
 import manual
-from manual import Params, Spec
+from manual import Spec
 from torch_ref import compare, tolerance
 from torch_ref.crosscheck import crosscheck_gradients, crosscheck_training
 from torch_ref.strategies import case_from, cases

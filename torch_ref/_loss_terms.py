@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference import TORCH_BCE_EPSILON
+from .reference import LOG_FLOOR, TORCH_BCE_EPSILON
 
 __all__ = ["gradient_terms", "objective_terms", "softmax_terms"]
 
@@ -51,7 +51,7 @@ def objective_terms(loss: str, output: str, I: np.ndarray, O: np.ndarray, Y: np.
         d = np.abs(O - Y)
         return 0.5 * d**2 + d * (np.abs(O) + np.abs(Y) + e_O)
     if loss == "bce":
-        floor = np.exp(-100.0)
+        floor = np.exp(LOG_FLOOR)
         p, q = np.maximum(O, floor), np.maximum(1 - O, floor)
         logs = np.abs(Y) * np.abs(np.log(p)) + np.abs(1 - Y) * np.abs(np.log(q))
         return logs + (np.abs(Y) / p + np.abs(1 - Y) / q) * (e_O + 1 + np.abs(O))

@@ -73,7 +73,6 @@ class Verdict:
     findings: tuple[str, ...] = ()
     detail: str = ""
     result_dtype: str | None = None
-    device: str = "cpu"
 
     @property
     def passed(self) -> bool:
@@ -188,7 +187,7 @@ def _basic(fn: Callable, case: Case, update: bool, arrays: str, device: str,
     """Agree, precision candidate (left as "mismatch" here when beyond band), crash, type or shape."""
     what = "step_fn" if update else "grad_fn"
     ref, tol = prepared if prepared is not None else prepare(case, update)
-    base = Verdict("agree", what, case, ref, device=device)
+    base = Verdict("agree", what, case, ref)
     result, crashed = _call(fn, case, update, arrays, device, what)
     if crashed:
         return replace(base, kind="crash", detail=crashed)
