@@ -23,6 +23,7 @@ import torch.nn.functional as F
 import manual
 import torch_ref
 from manual import Params, Spec
+from torch_ref.twins import activation_twin, loss_twin
 
 IMPLS = ("manual_numpy", "manual_torch", "autograd_module", "autograd_functional")
 COMPILED = ("manual_torch_compiled", "autograd_functional_compiled")
@@ -70,26 +71,21 @@ def autograd_module(spec, params, X, Y, lr, device):
     return _with_params(run, net.params)
 
 
-_ACT = {"identity": lambda I: I, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-        "softmax": lambda I: torch.softmax(I, dim=-1)}
-
-
 def _objective(spec: Spec, weights, biases, X, Y):
+    """The objective from torch's functional ops, each activation and loss through its torch twin
+    (:mod:`torch_ref.twins`), weights in nn.Linear's (out, in) layout."""
+    acts = [activation_twin(entry).function for entry in spec.activations]
+    loss = loss_twin(spec.loss)
+    from_logits = loss.from_logits.get(spec.activations[-1].name)
     u = X
-    for l, name in enumerate(spec.activations):
-        I = F.linear(u, weights[l], None if biases is None else biases[l])  # weights in (out, in)
-        if spec.loss == "ce" and l == spec.depth - 1:
-            if name == "softmax":
-                total = F.cross_entropy(I, Y, reduction="sum")
-            else:
-                total = -(Y * F.logsigmoid(I)).sum()
+    for l, act in enumerate(acts):
+        I = F.linear(u, weights[l], None if biases is None else biases[l])
+        if from_logits is not None and l == spec.depth - 1:
+            total = from_logits(I, Y).sum()
             break
-        u = _ACT[name](I)
+        u = act(I)
     else:
-        if spec.loss == "squared":
-            total = 0.5 * F.mse_loss(u, Y, reduction="sum")
-        else:
-            total = F.binary_cross_entropy(u, Y, reduction="sum")
+        total = loss.per_example(u, Y).sum()
     return total / X.shape[0] if spec.reduction == "mean" else total
 
 

@@ -6,24 +6,28 @@ rate). The same code runs on NumPy arrays and torch tensors (any device); it nev
 and never uses autograd.
 """
 
+from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
 from .forward import Forward, forward
 from .objective import objective
 from .params import Params, init_params
 from .sgd import sgd_step
 from .trainer import Trainer
-from .spec import ACTIVATIONS, CANONICAL_PAIRS, LOSSES, REDUCTIONS, VALID_PAIRS, Spec
+from .loss import TARGETS, Loss
+from .registry import ACTIVATIONS, LOSSES
+from .spec import REDUCTIONS, Spec
 
 __all__ = [
     "ACTIVATIONS",
-    "CANONICAL_PAIRS",
+    "Activation",
     "Forward",
     "LOSSES",
+    "Loss",
     "Params",
     "REDUCTIONS",
     "Spec",
+    "TARGETS",
     "Trainer",
-    "VALID_PAIRS",
     "deltas",
     "forward",
     "gradients",

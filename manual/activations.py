@@ -1,98 +1,209 @@
-r"""Activation functions A and their derivatives A', as on the slide "Activation function".
+r"""The built-in activations, one :class:`~manual.activation.Activation` entry each.
 
-Every function maps the pre-activation ``I`` of shape ``(N, out)`` to ``O = A(I)`` of the same shape.
-Derivatives are written in terms of the output ``O`` where the slides do so
-(sigmoid: :math:`A'(I) = O(1 - O)`, slide "Looking backwards: first layer"), which is also what
-torch's own backward formulas use, so saturated outputs give the same zeros both ways.
+The slides' three (slide "Activation function": sigmoid, tanh, ReLU), the identity, softmax for a
+probability output, and the modern ones, each with torch's own conventions so that it agrees with
+torch's function to rounding: ``leaky_relu`` (negative slope 0.01), ``elu`` (alpha 1), ``softplus``
+(beta 1, linear above 20 as torch's), ``silu`` and ``gelu`` (the tanh approximation). Derivatives are
+written through the output O where the slides do so (sigmoid :math:`O(1 - O)`, slide "Looking
+backwards: first layer"), which is also what torch's backward formulas use, so saturated outputs
+give the same zeros both ways.
+
+Functions are module-level (not lambdas) so entries pickle by reference.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any
 
 import numpy as np
 
-from ._xp import Array, namespace
+from ._xp import Array
+from .activation import Activation
 
-__all__ = ["activate", "activation_function", "derivative", "softmax_vjp"]
+__all__ = ["BUILTIN_ACTIVATIONS", "softmax_vjp"]
 
 
-def sigmoid(I: Array) -> Array:
-    r""":math:`A(z) = 1 / (1 + \exp(-z))` (slide "Sigmoid"), evaluated as written.
+def _identity(I: Array, xp: Any) -> Array:
+    return I
 
-    For z below about -709 (float64) ``exp(-z)`` overflows to inf and ``1 / (1 + inf)`` gives 0, the
-    correct limit; NumPy's overflow warning for that is silenced. Every other z is accurate to a few
-    units in the last place.
+
+def _ones(I: Array, O: Array, xp: Any) -> Array:
+    return xp.ones_like(I)
+
+
+def _identity_times(d: Array, I: Array, O: Array, xp: Any) -> None:
+    pass  # A' = 1: nothing to multiply
+
+
+def _sigmoid(I: Array, xp: Any) -> Array:
+    r""":math:`A(z) = 1 / (1 + \exp(-z))` (slide "Sigmoid"); torch's fused kernel where there is one.
+
+    Below about -709 (float64) ``exp(-z)`` overflows to inf and ``1 / (1 + inf)`` gives 0, the
+    correct limit; NumPy's overflow warning for that is silenced.
     """
-    xp = namespace(I)
+    if hasattr(xp, "sigmoid"):
+        return xp.sigmoid(I)
     with np.errstate(over="ignore"):
         return 1 / (1 + xp.exp(-I))
 
 
-def softmax(I: Array) -> Array:
-    r""":math:`A(I)_j = \exp(I_j) / \sum_k \exp(I_k)` over the last axis (the J outputs of one example).
+def _tanh(I: Array, xp: Any) -> Array:
+    return xp.tanh(I)  # slide "tanh": (exp(z) - exp(-z)) / (exp(z) + exp(-z))
 
-    The row maximum is subtracted first, which changes nothing mathematically and avoids overflow.
-    """
-    xp = namespace(I)
+
+def _relu(I: Array, xp: Any) -> Array:
+    return xp.relu(I) if hasattr(xp, "relu") else xp.clip(I, min=0)  # slide "ReLU": max(z, 0)
+
+
+def _relu_derivative(I: Array, O: Array, xp: Any) -> Array:
+    # O > 0 exactly where I > 0: the subgradient 0 at I = 0, as torch's threshold_backward
+    return xp.where(O > 0, xp.ones_like(O), xp.zeros_like(O))
+
+
+def _sigmoid_derivative(I: Array, O: Array, xp: Any) -> Array:
+    return O * (1 - O)
+
+
+def _tanh_derivative(I: Array, O: Array, xp: Any) -> Array:
+    return 1 - O * O
+
+
+def _sigmoid_times(d: Array, I: Array, O: Array, xp: Any) -> None:
+    d *= O
+    if hasattr(d, "addcmul_"):
+        d.addcmul_(d, O, value=-1)  # d O (1 - O) = d O - (d O) O, no temporary
+    else:
+        d *= 1 - O
+
+
+def _tanh_times(d: Array, I: Array, O: Array, xp: Any) -> None:
+    if hasattr(d, "addcmul_"):
+        # d (1 - O^2) = d - d O^2; O is not needed after this, so O^2 overwrites it (no temporary)
+        O.mul_(O)
+        d.addcmul_(d, O, value=-1)
+    else:
+        d *= 1 - O * O
+
+
+def _relu_times(d: Array, I: Array, O: Array, xp: Any) -> None:
+    # sign(O) is 1 where I > 0 and 0 elsewhere: a float array (a boolean mask costs a conversion)
+    d *= xp.sign(O)
+
+
+def _softmax(I: Array, xp: Any) -> Array:
+    r""":math:`A(I)_j = \exp(I_j) / \sum_k \exp(I_k)` over the last axis; the row maximum is subtracted
+    first, which changes nothing mathematically and avoids overflow."""
+    if hasattr(xp, "softmax"):
+        return xp.softmax(I, dim=-1)  # torch spells the axis ``dim``
     e = xp.exp(I - xp.max(I, axis=-1, keepdims=True))
     return e / xp.sum(e, axis=-1, keepdims=True)
 
 
-def activation_function(name: str, xp: Any) -> Callable[[Array], Array]:
-    """The function ``I -> A(I)`` for activation ``name`` in namespace ``xp``, resolved once.
-
-    Where the array library has its own fused kernel for the function (torch's ``sigmoid``, ``relu``
-    and ``softmax``), that one is used: the same function in one kernel instead of several.
-    """
-    if name == "identity":
-        return lambda I: I
-    if name == "sigmoid":
-        return xp.sigmoid if hasattr(xp, "sigmoid") else sigmoid
-    if name == "tanh":
-        return xp.tanh  # slide "tanh": (exp(z) - exp(-z)) / (exp(z) + exp(-z))
-    if name == "relu":
-        return xp.relu if hasattr(xp, "relu") else lambda I: xp.clip(I, min=0)  # slide "ReLU": max(z, 0)
-    if name == "softmax":
-        # torch spells the axis ``dim``
-        return (lambda I: xp.softmax(I, dim=-1)) if hasattr(xp, "softmax") else softmax
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def activate(name: str, I: Array) -> Array:
-    """``O = A(I)`` for the activation ``name``, elementwise except softmax (row-wise)."""
-    return activation_function(name, namespace(I))(I)
-
-
-def derivative(name: str, I: Array, O: Array) -> Array:
-    r"""The elementwise derivative :math:`A'(I)`, shape ``(N, out)``; not defined for softmax.
-
-    - identity: 1
-    - sigmoid: :math:`O (1 - O)` (slide "Looking backwards: first layer": :math:`z_i(1 - z_i)`)
-    - tanh: :math:`1 - O^2`
-    - relu: 1 where I > 0, else 0 (the subgradient 0 at I = 0, as torch's ``threshold_backward``)
-    """
-    xp = namespace(I, O)
-    if name == "identity":
-        return xp.ones_like(I)
-    if name == "sigmoid":
-        return O * (1 - O)
-    if name == "tanh":
-        return 1 - O * O
-    if name == "relu":
-        return xp.where(I > 0, xp.ones_like(I), xp.zeros_like(I))
-    if name == "softmax":
-        raise ValueError("softmax has no elementwise derivative; use softmax_vjp")
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def softmax_vjp(O: Array, h: Array) -> Array:
+def softmax_vjp(O: Array, h: Array, xp: Any) -> Array:
     r"""The vector-Jacobian product of softmax, :math:`\delta_j = O_j (g_j - \sum_k g_k O_k)`, evaluated
     as :math:`\delta = h - O \sum_k h_k` from :math:`h = O \odot g`
-    (:func:`manual.losses.output_times_gradient`, where the factor O is cancelled before evaluation).
+    (:attr:`manual.Loss.times_output`, where the factor O is cancelled before evaluation).
 
     ``O`` and ``h`` have shape ``(N, J)``; the Jacobian ``diag(O) - O O^T`` of each row is applied
     without being formed.
     """
-    xp = namespace(O, h)
     return h - O * xp.sum(h, axis=-1, keepdims=True)
+
+
+_LEAKY_SLOPE = 0.01  # torch's default negative_slope
+
+
+def _leaky_relu(I: Array, xp: Any) -> Array:
+    return xp.where(I > 0, I, _LEAKY_SLOPE * I)
+
+
+def _leaky_relu_derivative(I: Array, O: Array, xp: Any) -> Array:
+    # torch's leaky_relu_backward: 1 where I > 0, the slope elsewhere (also at 0)
+    return xp.where(I > 0, xp.ones_like(I), xp.full_like(I, _LEAKY_SLOPE))
+
+
+def _elu(I: Array, xp: Any) -> Array:
+    return xp.where(I > 0, I, xp.expm1(xp.clip(I, max=0)))
+
+
+def _elu_derivative(I: Array, O: Array, xp: Any) -> Array:
+    # torch's elu_backward on the input: exp(I) for I <= 0 (1 at 0, so alpha = 1 leaves no kink)
+    return xp.where(I > 0, xp.ones_like(I), xp.exp(xp.clip(I, max=0)))
+
+
+_SOFTPLUS_THRESHOLD = 20.0  # torch's Softplus(beta=1, threshold=20) returns I itself above it
+
+
+def _softplus(I: Array, xp: Any) -> Array:
+    return xp.where(I > _SOFTPLUS_THRESHOLD, I, xp.log1p(xp.exp(xp.clip(I, max=_SOFTPLUS_THRESHOLD))))
+
+
+def _softplus_derivative(I: Array, O: Array, xp: Any) -> Array:
+    # torch's softplus_backward: 1 above the threshold, z / (1 + z) with z = exp(I) below
+    z = xp.exp(xp.clip(I, max=_SOFTPLUS_THRESHOLD))
+    return xp.where(I > _SOFTPLUS_THRESHOLD, xp.ones_like(I), z / (1 + z))
+
+
+def _silu(I: Array, xp: Any) -> Array:
+    return I * _sigmoid(I, xp)
+
+
+def _silu_derivative(I: Array, O: Array, xp: Any) -> Array:
+    s = _sigmoid(I, xp)
+    return s * (1 + I * (1 - s))  # torch's silu_backward
+
+
+_GELU_BETA = math.sqrt(2 / math.pi)
+_GELU_KAPPA = 0.044715
+
+
+def _gelu(I: Array, xp: Any) -> Array:
+    return 0.5 * I * (1 + xp.tanh(_GELU_BETA * (I + _GELU_KAPPA * I * I * I)))
+
+
+def _gelu_derivative(I: Array, O: Array, xp: Any) -> Array:
+    # torch's gelu_backward with approximate="tanh"
+    t = xp.tanh(_GELU_BETA * (I + _GELU_KAPPA * I * I * I))
+    return 0.5 * (1 + t) + 0.5 * I * (1 - t * t) * _GELU_BETA * (1 + 3 * _GELU_KAPPA * I * I)
+
+
+def _in_place_sigmoid(I: Array) -> Array:
+    return I.sigmoid_()
+
+
+def _in_place_tanh(I: Array) -> Array:
+    return I.tanh_()
+
+
+def _in_place_relu(I: Array) -> Array:
+    return I.relu_()
+
+
+BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
+    Activation("identity", _identity, _ones, exact=True, times_derivative=_identity_times,
+               description="A(I) = I, A' = 1"),
+    Activation("sigmoid", _sigmoid, _sigmoid_derivative, through_output=True, in_place=_in_place_sigmoid,
+               times_derivative=_sigmoid_times,
+               description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')"),
+    Activation("tanh", _tanh, _tanh_derivative, through_output=True, in_place=_in_place_tanh,
+               times_derivative=_tanh_times, description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')"),
+    Activation("relu", _relu, _relu_derivative, kinks=(0.0,), exact=True, through_output=True,
+               in_place=_in_place_relu, times_derivative=_relu_times,
+               description="A(I) = max(I, 0), A' = 1 where I > 0 else 0 (the subgradient 0 at 0, as torch) "
+                           "(slide 'ReLU')"),
+    Activation("softmax", _softmax, None, vjp=softmax_vjp,
+               description="A(I)_j = exp(I_j) / sum_k exp(I_k) over the J outputs; output layer only"),
+    Activation("leaky_relu", _leaky_relu, _leaky_relu_derivative, kinks=(0.0,),
+               description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)"),
+    Activation("elu", _elu, _elu_derivative,
+               description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)"),
+    Activation("softplus", _softplus, _softplus_derivative, kinks=(_SOFTPLUS_THRESHOLD,),
+               description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
+                           "A' = exp(I) / (1 + exp(I)), 1 above 20"),
+    Activation("silu", _silu, _silu_derivative,
+               description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)"),
+    Activation("gelu", _gelu, _gelu_derivative,
+               description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
+                           "as torch's gelu(approximate='tanh')"),
+)

@@ -7,9 +7,7 @@ r"""The backward pass: the delta recursion of the slides, general to any depth.
 from __future__ import annotations
 
 from ._xp import Array, namespace
-from .activations import derivative, softmax_vjp
 from .forward import Forward, _forward
-from .losses import loss_gradient, output_times_gradient
 from .params import Params
 from .spec import Spec
 from .validate import check_inputs
@@ -21,14 +19,15 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
     r"""The output layer's delta :math:`\delta^{(L)} = \partial(\text{objective})/\partial I^{(L)}`,
     shape ``(N, J)``.
 
-    - simplified (canonical pairs only: sigmoid + bce, softmax + ce, identity + squared):
-      :math:`\delta^{(L)} = y^* - y` (slide "Weight updates: compact representation",
-      :math:`\delta^{(2)} = (y^* - y)`).
+    - simplified (canonical pairs only, :attr:`manual.Loss.canonical`: sigmoid + bce, softmax + ce,
+      identity + squared): :math:`\delta^{(L)} = y^* - y` (slide "Weight updates: compact
+      representation", :math:`\delta^{(2)} = (y^* - y)`).
+    - a cancelled form the loss's entry gives for this output (:attr:`manual.Loss.cancelled`;
+      sigmoid + ce: :math:`-y(1 - y^*)`, y* cancelled so an output that underflowed gives the limit).
     - general: :math:`\delta^{(L)} = \partial L/\partial y^* \odot \mathcal{A}'(I^{(L)})`, and for a
-      softmax output the vector-Jacobian product :math:`y^*_j (g_j - \sum_k g_k y^*_k)`,
-      :math:`g = \partial L / \partial y^*`, evaluated as :math:`h - y^* \sum_k h_k` from
-      :math:`h = y^* \odot g` with y* cancelled where the loss allows (ce: :math:`h = -y`), so an
-      output that underflowed to 0 gives the limit rather than 0 * inf.
+      vector-valued output (softmax) its vector-Jacobian product of
+      :math:`h = y^* \odot \partial L/\partial y^*` (:meth:`manual.Loss.h`, y* cancelled where the
+      loss allows, ce: :math:`h = -y`), :math:`\delta = h - y^* \sum_k h_k` for softmax.
 
     Either is divided by N for ``reduction="mean"``.
 
@@ -41,32 +40,33 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
     """
     if simplified is None:
         simplified = spec.canonical
+    out, loss = spec.activations[-1], spec.loss
     if simplified and not spec.canonical:
         raise ValueError(
-            f"simplified=True needs a canonical output/loss pair (sigmoid+bce, softmax+ce, "
-            f"identity+squared), got {spec.activations[-1]}+{spec.loss}"
+            f"simplified=True needs a canonical output/loss pair (loss {loss.name!r} declares "
+            f"{loss.canonical or 'none'}), got {out.name}+{loss.name}"
         )
+    xp = namespace(O, Y)
     if simplified:
         delta = O - Y
-    elif spec.activations[-1] == "softmax":
-        delta = softmax_vjp(O, output_times_gradient(spec.loss, O, Y))
-    elif (spec.activations[-1], spec.loss) == ("sigmoid", "ce"):
-        # the general formula (-y / y*) ⊙ y*(1 - y*) with the common factor y* cancelled before
-        # evaluation: a y* that underflowed to 0 then gives the limit -y, not 0 * inf
-        delta = -Y * (1 - O)
+    elif not out.elementwise:
+        delta = out.vjp(O, loss.h(O, Y, xp), xp)
+    elif out.name in loss.cancelled:
+        delta = loss.cancelled[out.name](I, O, Y, xp)
     else:
-        delta = loss_gradient(spec.loss, O, Y) * derivative(spec.activations[-1], I, O)
+        delta = loss.gradient(O, Y, xp) * out.derivative(I, O, xp)
     if spec.reduction == "mean":
         delta = delta / Y.shape[0]
     return delta
 
 
 def _deltas(spec: Spec, params: Params, fwd: Forward, Y: Array, simplified: bool | None) -> list[Array]:
+    xp = namespace(Y)
     delta = [output_delta(spec, fwd.I[-1], fwd.O[-1], Y, simplified=simplified)]
     for l in range(spec.depth - 2, -1, -1):
         # slide "Going backward....": delta^(l) = (delta^(l+1) (w^(l+1))^T) ⊙ A'(I^(l))
         W_next = params.weights[l + 1]
-        delta.insert(0, (delta[0] @ W_next.T) * derivative(spec.activations[l], fwd.I[l], fwd.O[l]))
+        delta.insert(0, (delta[0] @ W_next.T) * spec.activations[l].derivative(fwd.I[l], fwd.O[l], xp))
     return delta
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._xp import Array
-from .activations import activate
+from ._xp import Array, namespace
 from .params import Params
 from .spec import Spec
 from .validate import check_inputs
@@ -57,12 +56,13 @@ def forward(spec: Spec, params: Params, X: Array) -> Forward:
 
 
 def _forward(spec: Spec, params: Params, X: Array) -> Forward:
+    xp = namespace(X)
     u, I, O = [X], [], []
-    for l, (W, name) in enumerate(zip(params.weights, spec.activations)):
+    for l, (W, entry) in enumerate(zip(params.weights, spec.activations)):
         I_l = u[l] @ W
         if params.biases is not None:
             I_l = I_l + params.biases[l]
-        O_l = activate(name, I_l)
+        O_l = entry.forward(I_l, xp)
         I.append(I_l)
         O.append(O_l)
         u.append(O_l)

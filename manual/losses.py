@@ -1,17 +1,20 @@
-r"""The per-example losses of the slide "Training a neural network" and their gradients dL/dy*.
+r"""The built-in losses, one :class:`~manual.loss.Loss` entry each: the slides' three (slide "Training a
+neural network": squared, binary cross-entropy, cross-entropy) and the Huber loss.
 
-Shapes: ``O`` (the prediction y*) and ``Y`` (the target y) are ``(N, J)``. Values are returned per
-example, shape ``(N,)``, summed over the J outputs; the objective's reduction over N lives in
-:mod:`manual.objective`.
+Shapes: ``O`` (the prediction y*) and ``Y`` (the target y) are ``(N, J)``; values are per example,
+shape ``(N,)``, summed over the J outputs; gradients dL/dy* are ``(N, J)``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._xp import Array, namespace
+from ._xp import Array
+from .loss import Loss
 
-__all__ = ["BCE_EPSILON", "LOG_FLOOR", "loss_gradient", "loss_value", "output_times_gradient"]
+__all__ = ["BCE_EPSILON", "BUILTIN_LOSSES", "LOG_FLOOR"]
 
 # torch's BCELoss clamps each log at -100, so a prediction of exactly 0 or 1 gives a finite loss,
 # and its backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
@@ -22,71 +25,108 @@ LOG_FLOOR = -100.0
 BCE_EPSILON = 9.999999960041972e-13
 
 
-def _log(xp, p: Array) -> Array:
+def _log(xp: Any, p: Array) -> Array:
     # max(log p, -100), as torch's BCELoss: log(0) = -inf clamps to exactly -100 in either dtype
     # (flooring p at e^-100 first would give -99.98 in float32, where e^-100 is subnormal)
     with np.errstate(divide="ignore"):
         return xp.clip(xp.log(p), min=LOG_FLOOR)
 
 
-def loss_value(loss: str, O: Array, Y: Array) -> Array:
-    r"""Per-example loss, shape ``(N,)``.
+# ------------------------------------------------------------------------------------------ squared
 
-    - squared: :math:`L = \tfrac12 \sum_j (y_j - y^*_j)^2`
-    - bce: :math:`L = \sum_j -y_j \log y^*_j - (1 - y_j) \log(1 - y^*_j)`
-    - ce: :math:`L = -\sum_j y_j \log y^*_j`
-
-    For bce each log is floored at :data:`LOG_FLOOR` (-100), as torch's BCELoss does.
-    """
-    xp = namespace(O, Y)
-    if loss == "squared":
-        per_output = 0.5 * (Y - O) ** 2
-    elif loss == "bce":
-        per_output = -Y * _log(xp, O) - (1 - Y) * _log(xp, 1 - O)
-    elif loss == "ce":
-        per_output = -Y * xp.log(O)
-    else:
-        raise ValueError(f"unknown loss {loss!r}")
-    return xp.sum(per_output, axis=-1)
+def _squared(O: Array, Y: Array, xp: Any) -> Array:
+    r""":math:`L = \tfrac12 \sum_j (y_j - y^*_j)^2`"""
+    return xp.sum(0.5 * (Y - O) ** 2, axis=-1)
 
 
-def loss_gradient(loss: str, O: Array, Y: Array) -> Array:
-    r"""dL/dy* for one example per row, shape ``(N, J)``.
-
-    - squared: :math:`y^* - y`
-    - bce: :math:`-y / y^* + (1 - y) / (1 - y^*) = (y^* - y) / (y^*(1 - y^*))`
-      (slide "Single layer network – weight update", second line), the denominator floored at
-      :data:`BCE_EPSILON` as torch's BCELoss backward does
-    - ce: :math:`-y / y^*`
-
-    These divide by the prediction; the output-layer delta avoids them for the canonical pairs, and
-    the softmax delta takes :func:`output_times_gradient` instead.
-    """
-    if loss == "squared":
-        return O - Y
-    if loss == "bce":
-        xp = namespace(O, Y)
-        return (O - Y) / xp.maximum(O * (1 - O), xp.full_like(O, BCE_EPSILON))
-    if loss == "ce":
-        return -Y / O
-    raise ValueError(f"unknown loss {loss!r}")
+def _squared_gradient(O: Array, Y: Array, xp: Any) -> Array:
+    return O - Y  # y* - y
 
 
-def output_times_gradient(loss: str, O: Array, Y: Array) -> Array:
-    r""":math:`h = y^* \odot \partial L/\partial y^*`, shape ``(N, J)``, with the factor y* cancelled
-    before evaluation where the loss allows it, so a y* that underflowed to 0 gives the limit:
+def _squared_h(O: Array, Y: Array, xp: Any) -> Array:
+    return O * (O - Y)
 
-    - squared: :math:`y^*(y^* - y)`
-    - bce: :math:`y^*(y^* - y) / \max(y^*(1 - y^*), \epsilon)` (torch's floor, see :func:`loss_gradient`)
-    - ce: :math:`-y`
 
-    The softmax delta is :math:`h - y^* \sum_k h_k` (:func:`manual.activations.softmax_vjp`).
-    """
-    if loss == "squared":
-        return O * (O - Y)
-    if loss == "bce":
-        xp = namespace(O, Y)
-        return O * (O - Y) / xp.maximum(O * (1 - O), xp.full_like(O, BCE_EPSILON))
-    if loss == "ce":
-        return -Y
-    raise ValueError(f"unknown loss {loss!r}")
+# ------------------------------------------------------------------------------------------ bce
+
+def _bce(O: Array, Y: Array, xp: Any) -> Array:
+    r""":math:`L = \sum_j -y_j \log y^*_j - (1 - y_j) \log(1 - y^*_j)`, each log floored at -100."""
+    return xp.sum(-Y * _log(xp, O) - (1 - Y) * _log(xp, 1 - O), axis=-1)
+
+
+def _bce_denominator(O: Array, xp: Any) -> Array:
+    return xp.maximum(O * (1 - O), xp.full_like(O, BCE_EPSILON))
+
+
+def _bce_gradient(O: Array, Y: Array, xp: Any) -> Array:
+    r""":math:`-y / y^* + (1 - y) / (1 - y^*) = (y^* - y) / (y^*(1 - y^*))` (slide "Single layer
+    network – weight update", second line), the denominator floored as torch's BCELoss backward."""
+    return (O - Y) / _bce_denominator(O, xp)
+
+
+def _bce_h(O: Array, Y: Array, xp: Any) -> Array:
+    return O * (O - Y) / _bce_denominator(O, xp)
+
+
+# ------------------------------------------------------------------------------------------ ce
+
+def _ce(O: Array, Y: Array, xp: Any) -> Array:
+    r""":math:`L = -\sum_j y_j \log y^*_j`"""
+    return -xp.sum(Y * xp.log(O), axis=-1)
+
+
+def _ce_gradient(O: Array, Y: Array, xp: Any) -> Array:
+    return -Y / O
+
+
+def _ce_h(O: Array, Y: Array, xp: Any) -> Array:
+    return -Y  # y* (-y / y*), y* cancelled: an output that underflowed to 0 gives the limit
+
+
+def _ce_sigmoid_delta(I: Array, O: Array, Y: Array, xp: Any) -> Array:
+    # (-y / y*) ⊙ y*(1 - y*) with the common factor y* cancelled before evaluation
+    return -Y * (1 - O)
+
+
+def _ce_from_softmax_logits(I: Array, Y: Array, xp: Any) -> Array:
+    # log y*_j = I_j - log sum_k exp(I_k), as CrossEntropyLoss: finite where y* rounds to 0
+    m = xp.max(I, axis=-1, keepdims=True)
+    log_y_star = I - (m + xp.log(xp.sum(xp.exp(I - m), axis=-1, keepdims=True)))
+    return -xp.sum(Y * log_y_star, axis=-1)
+
+
+def _ce_from_sigmoid_logits(I: Array, Y: Array, xp: Any) -> Array:
+    # log sigma(I) = -(log(1 + e^-|I|) + max(-I, 0)), no overflow for either sign
+    log_y_star = -(xp.log1p(xp.exp(-xp.abs(I))) + xp.clip(-I, min=0))
+    return -xp.sum(Y * log_y_star, axis=-1)
+
+
+# ------------------------------------------------------------------------------------------ huber
+
+def _huber(O: Array, Y: Array, xp: Any) -> Array:
+    r""":math:`L = \sum_j \tfrac12 d_j^2` where :math:`|d_j| \le 1`, :math:`|d_j| - \tfrac12` elsewhere,
+    :math:`d = y^* - y` (torch's ``HuberLoss(delta=1)``, summed)."""
+    d = O - Y
+    a = xp.abs(d)
+    return xp.sum(xp.where(a <= 1, 0.5 * d * d, a - 0.5), axis=-1)
+
+
+def _huber_gradient(O: Array, Y: Array, xp: Any) -> Array:
+    return xp.clip(O - Y, min=-1.0, max=1.0)  # d where |d| <= 1, sign(d) elsewhere
+
+
+BUILTIN_LOSSES: tuple[Loss, ...] = (
+    Loss("squared", _squared, _squared_gradient, softmax=True, canonical=("identity",), times_output=_squared_h,
+         description="1/2 sum_j (y*_j - y_j)^2; dL/dy* = y* - y"),
+    Loss("bce", _bce, _bce_gradient, targets="unit", outputs=("sigmoid",), softmax=True, canonical=("sigmoid",),
+         times_output=_bce_h,
+         description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
+                     "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss"),
+    Loss("ce", _ce, _ce_gradient, targets="simplex", outputs=("sigmoid",), softmax=True, canonical=("softmax",),
+         times_output=_ce_h, cancelled={"sigmoid": _ce_sigmoid_delta},
+         from_logits={"softmax": _ce_from_softmax_logits, "sigmoid": _ce_from_sigmoid_logits},
+         description="-sum_j y_j log y*_j (targets on the simplex); dL/dy* = -y / y*"),
+    Loss("huber", _huber, _huber_gradient,
+         description="sum_j 1/2 d_j^2 where |d_j| <= 1, |d_j| - 1/2 elsewhere, d = y* - y (delta 1); "
+                     "dL/dy* = clip(d, -1, 1)"),
+)

@@ -8,28 +8,15 @@ once, so every later function can trust them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
-__all__ = ["ACTIVATIONS", "CANONICAL_PAIRS", "LOSSES", "REDUCTIONS", "VALID_PAIRS", "Spec"]
+from .activation import Activation
+from .loss import Loss
+from .registry import ACTIVATIONS, LOSSES, activation, loss as resolve_loss
 
-ACTIVATIONS = ("identity", "relu", "sigmoid", "softmax", "tanh")
-LOSSES = ("bce", "ce", "squared")
+__all__ = ["REDUCTIONS", "Spec"]
+
 REDUCTIONS = ("mean", "sum")
-
-# Which output activation each loss accepts. bce and ce need outputs in (0, 1); squared takes any.
-VALID_PAIRS: dict[str, tuple[str, ...]] = {
-    "squared": ("identity", "relu", "sigmoid", "softmax", "tanh"),
-    "bce": ("sigmoid", "softmax"),
-    "ce": ("sigmoid", "softmax"),
-}
-
-# Pairs where dL/dI of the output layer simplifies to y* - y (slide "Weight updates: compact
-# representation": delta^(2) = y* - y for sigmoid + bce; the same cancellation holds for
-# softmax + ce and identity + squared).
-CANONICAL_PAIRS = frozenset({("sigmoid", "bce"), ("softmax", "ce"), ("identity", "squared")})
-
-
-def _pairs_text() -> str:
-    return "; ".join(f"{loss}: {', '.join(acts)}" for loss, acts in VALID_PAIRS.items())
 
 
 @dataclass(frozen=True)
@@ -38,12 +25,13 @@ class Spec:
 
     Args:
         sizes: ``(D, H1, ..., J)``, at least two ints >= 1; layer ``l`` maps ``sizes[l-1]`` to ``sizes[l]``.
-        activations: one name per layer (``len(sizes) - 1``) from :data:`ACTIVATIONS`;
-            ``"softmax"`` only on the last layer (and not over a single unit with ``"bce"``, whose
-            objective would be infinite); ``"relu"`` takes the subgradient 0 at 0 (as torch).
-        loss: ``"squared"`` (1/2 sum_j (y*_j - y_j)^2), ``"bce"``
-            (sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j)) or ``"ce"`` (-sum_j y_j log y*_j),
-            each summed over the J outputs of one example.
+        activations: one per layer (``len(sizes) - 1``): a registered name (:data:`manual.ACTIVATIONS`)
+            or a :class:`manual.Activation` of your own; a vector-valued one (``"softmax"``) only on
+            the last layer (and not over a single unit with ``"bce"``, whose objective would be
+            infinite); ``"relu"`` takes the subgradient 0 at 0 (as torch). Stored as entries.
+        loss: a registered name (:data:`manual.LOSSES`: ``"squared"`` 1/2 sum_j (y*_j - y_j)^2,
+            ``"bce"``, ``"ce"``, ``"huber"``) or a :class:`manual.Loss`, summed over the J outputs of
+            one example; it must accept the output activation (:meth:`manual.Loss.accepts`).
         bias: whether every layer has a bias ``b`` (``I = u @ W + b``).
         reduction: ``"sum"`` is the slides' objective sum_n L; ``"mean"`` divides it by N (the number
             of examples, not N * J).
@@ -54,16 +42,16 @@ class Spec:
     """
 
     sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    loss: str
+    activations: tuple[Activation, ...]
+    loss: Loss
     bias: bool = False
     reduction: str = "sum"
 
     def __init__(
         self,
         sizes: tuple[int, ...] | list[int],
-        activations: tuple[str, ...] | list[str],
-        loss: str,
+        activations: Sequence[str | Activation],
+        loss: str | Loss,
         *,
         bias: bool = False,
         reduction: str = "sum",
@@ -72,7 +60,7 @@ class Spec:
         # frozen; values are validated before they are stored.
         sizes = _check_sizes(sizes)
         activations = _check_activations(activations, len(sizes) - 1)
-        _check_loss(loss, activations[-1], sizes[-1])
+        loss = _check_loss(loss, activations[-1], sizes[-1])
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be True or False, got {bias!r} ({type(bias).__name__})")
         if reduction not in REDUCTIONS:
@@ -88,8 +76,13 @@ class Spec:
 
     @property
     def canonical(self) -> bool:
-        """True when the output delta simplifies to ``y* - y`` (see :data:`CANONICAL_PAIRS`)."""
-        return (self.activations[-1], self.loss) in CANONICAL_PAIRS
+        """True when the output delta simplifies to ``y* - y`` (:attr:`manual.Loss.canonical`)."""
+        return self.activations[-1].name in self.loss.canonical
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The activations' names, layer by layer."""
+        return tuple(a.name for a in self.activations)
 
     def shapes(self) -> list[tuple[int, int]]:
         """The shape ``(in, out)`` of each layer's ``W``."""
@@ -98,7 +91,11 @@ class Spec:
     def __str__(self) -> str:
         arch = "-".join(map(str, self.sizes))
         extra = ", bias" if self.bias else ""
-        return f"{arch} [{','.join(self.activations)}] {self.loss}/{self.reduction}{extra}"
+        return f"{arch} [{','.join(self.names)}] {self.loss.name}/{self.reduction}{extra}"
+
+    def __repr__(self) -> str:
+        extra = ", bias=True" if self.bias else ""
+        return f"Spec({self.sizes}, {self.names}, {self.loss.name!r}{extra}, reduction={self.reduction!r})"
 
 
 def _check_sizes(sizes: object) -> tuple[int, ...]:
@@ -115,43 +112,48 @@ def _check_sizes(sizes: object) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
-def _check_activations(activations: object, depth: int) -> tuple[str, ...]:
-    if isinstance(activations, str) or not hasattr(activations, "__iter__"):
+def _check_activations(activations: object, depth: int) -> tuple[Activation, ...]:
+    if isinstance(activations, (str, Activation)) or not hasattr(activations, "__iter__"):
         raise TypeError(
-            f"activations must be a sequence of {depth} names such as {('sigmoid',) * depth}, "
-            f"got {activations!r}"
+            f"activations must be a sequence of {depth} names or manual.Activation objects such as "
+            f"{('sigmoid',) * depth}, got {activations!r}"
         )
-    activations = tuple(activations)
-    if len(activations) != depth:
+    given = tuple(activations)
+    if len(given) != depth:
         raise ValueError(
-            f"activations needs one name per layer ({depth} for {depth + 1} sizes), "
-            f"got {len(activations)}: {activations!r}"
+            f"activations needs one entry per layer ({depth} for {depth + 1} sizes), "
+            f"got {len(given)}: {given!r}"
         )
-    for k, name in enumerate(activations):
-        if name not in ACTIVATIONS:
-            raise ValueError(f"activations[{k}] must be one of {ACTIVATIONS}, got {name!r}")
-        if name == "softmax" and k != depth - 1:
+    entries = tuple(activation(a, f"activations[{k}]") for k, a in enumerate(given))
+    for k, entry in enumerate(entries):
+        if not entry.elementwise and k != depth - 1:
             raise ValueError(
-                f"activations[{k}] is 'softmax', which is accepted on the last layer only "
-                f"(index {depth - 1})"
+                f"activations[{k}] is {entry.name!r}, a vector-valued activation, which is accepted on the "
+                f"last layer only (index {depth - 1})"
             )
-    return activations
+    return entries
 
 
-def _check_loss(loss: object, output_activation: str, J: int) -> None:
-    if loss not in VALID_PAIRS:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if output_activation not in VALID_PAIRS[loss]:
+def _accepted(loss: Loss) -> str:
+    names = [a for a, entry in ACTIVATIONS.items() if loss.accepts(entry)]
+    extra = " and any elementwise activation of your own" if loss.outputs is None else ""
+    return ", ".join(names) + extra
+
+
+def _check_loss(loss: object, output: Activation, J: int) -> Loss:
+    entry = resolve_loss(loss)
+    if not entry.accepts(output):
         raise ValueError(
-            f"loss {loss!r} does not accept output activation {output_activation!r}; "
-            f"valid pairs (loss: output activations) are {_pairs_text()}"
+            f"loss {entry.name!r} does not accept output activation {output.name!r}; it accepts "
+            f"{_accepted(entry)} (registered losses: {', '.join(LOSSES)})"
         )
-    if (output_activation, loss) == ("softmax", "bce") and J == 1:
+    if entry.targets == "unit" and not output.elementwise and J == 1:
         # softmax over one unit is the constant 1: log(1 - y*) = log 0, so the objective is infinite
         # unless every target is 1, and its gradient is not defined (torch's BCELoss only returns a
         # number because it clamps the log at -100)
         raise ValueError(
-            "loss 'bce' with a one-unit 'softmax' output is not accepted: softmax over one unit is the "
-            "constant 1, so log(1 - y*) = log 0 and the objective is infinite unless every target is 1; "
+            f"loss {entry.name!r} with a one-unit {output.name!r} output is not accepted: softmax over one unit is "
+            "the constant 1, so log(1 - y*) = log 0 and the objective is infinite unless every target is 1; "
             "use 'sigmoid' for a single output, or J >= 2 units"
         )
+    return entry

@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._xp import Array, namespace
-from .activations import activation_function
+from .activation import Activation
 from .backward import output_delta
-from .losses import loss_gradient
 from .params import Params
 from .spec import Spec
 from .validate import check_lr, check_params
@@ -63,16 +62,16 @@ class Trainer:
         self.weights = [_own_copy(xp, W) for W in params.weights]
         self.biases = None if params.biases is None else [_own_copy(xp, b) for b in params.biases]
         self._fused = hasattr(params.weights[0], "addmm_")  # torch tensors
-        self._activations = [self._in_place(name) or activation_function(name, xp) for name in spec.activations]
+        self._forward = [self._in_place(entry) for entry in spec.activations]
 
-    def _in_place(self, name: str) -> Any:
-        """On torch, sigmoid, tanh and relu overwrite I with O = A(I): their derivatives here are
-        written through O alone (O(1 - O), 1 - O^2, sign(O)), so I is not needed again and a
-        layer-sized temporary is saved."""
-        if not self._fused:
-            return None
-        return {"sigmoid": lambda I: I.sigmoid_(), "tanh": lambda I: I.tanh_(),
-                "relu": lambda I: I.relu_()}.get(name)
+    def _in_place(self, entry: Activation) -> Any:
+        """``I -> O``: on torch, the entry's in-place kernel where it has one (``I`` is overwritten by
+        ``O = A(I)``; its derivative reads O only, so I is not needed again and a layer-sized
+        temporary is saved); else its forward."""
+        if self._fused and entry.in_place is not None:
+            return entry.in_place
+        xp = self._xp
+        return lambda I: entry.forward(I, xp)
 
     @property
     def params(self) -> Params:
@@ -87,29 +86,14 @@ class Trainer:
             return self._xp.addmm(self.biases[l], u, W)
         return u @ W + self.biases[l]
 
-    def _times_derivative(self, d: Array, name: str, I: Array, O: Array) -> None:
-        """d *= A'(I) in place (A' as in manual.activations.derivative). Called once per layer, after
-        the layer's output O was last used (the weight update of the layer above), so it may
+    def _times_derivative(self, d: Array, entry: Activation, I: Array, O: Array) -> None:
+        """d *= A'(I) in place, by the entry's fused form where it has one. Called once per layer,
+        after the layer's output O was last used (the weight update of the layer above), so it may
         overwrite O."""
-        if name == "sigmoid":
-            d *= O
-            if self._fused:
-                d.addcmul_(d, O, value=-1)  # d O (1 - O) = d O - (d O) O, no temporary
-            else:
-                d *= 1 - O
-        elif name == "tanh":
-            if self._fused:
-                # d (1 - O^2) = d - d O^2; O is not needed after this point, so O^2 overwrites it
-                # and no temporary is allocated
-                O.mul_(O)
-                d.addcmul_(d, O, value=-1)
-            else:
-                d *= 1 - O * O
-        elif name == "relu":
-            # O = max(I, 0), so sign(O) is 1 where I > 0 and 0 elsewhere: the subgradient 0 at 0, as a
-            # float array (multiplying by a boolean mask costs a conversion)
-            d *= O.sign() if self._fused else self._xp.sign(O)
-        # identity: A' = 1
+        if entry.times_derivative is not None:
+            entry.times_derivative(d, I, O, self._xp)
+        else:
+            d *= entry.derivative(I, O, self._xp)
 
     def step(self, X: Array, Y: Array) -> None:
         """One step on the batch ``X`` (N, D), ``Y`` (N, J); updates :attr:`weights` in place."""
@@ -119,18 +103,18 @@ class Trainer:
                              f"got {tuple(X.shape)} and {tuple(Y.shape)}")
         X, Y = _plain(X), _plain(Y)
         us, Is, Os = [X], [], []
-        for l, act in enumerate(self._activations):
+        for l, act in enumerate(self._forward):
             Is.append(self._affine(us[-1], l))
             Os.append(act(Is[-1]))
             us.append(Os[-1])
         out = spec.activations[-1]
         if spec.canonical:
             delta = Os[-1] - Y  # slide "Going backward....": delta^(2) = y* - y
-        elif out != "softmax" and (out, spec.loss) != ("sigmoid", "ce"):
-            delta = loss_gradient(spec.loss, Os[-1], Y)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
+        elif out.elementwise and out.name not in spec.loss.cancelled:
+            delta = spec.loss.gradient(Os[-1], Y, self._xp)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
             self._times_derivative(delta, out, Is[-1], Os[-1])
         else:
-            delta = None  # softmax's vector-Jacobian product, sigmoid+ce's cancelled form
+            delta = None  # softmax's vector-Jacobian product, a cancelled form
         if delta is None:
             delta = output_delta(spec, Is[-1], Os[-1], Y)  # already divided by N for "mean"
         elif spec.reduction == "mean":

@@ -7,6 +7,8 @@ import math
 from numbers import Real
 from typing import Any
 
+import numpy as np
+
 from ._xp import Array, device, is_numpy_array, is_torch_array, namespace
 from .params import Params
 from .spec import Spec
@@ -65,16 +67,12 @@ def _check_array(name: str, a: Any, shape: tuple[int | None, ...], ref: Array | 
         raise ValueError(f"{name} must have shape {shown}, got {actual}")
 
 
-def _host(a: Array):
+def _host(a: Array) -> np.ndarray:
     """A NumPy view of ``a`` for building an error message (off the hot path)."""
-    import numpy as np
-
     return np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)
 
 
-def _first(mask) -> str:
-    import numpy as np
-
+def _first(mask: np.ndarray) -> str:
     index = tuple(int(i) for i in np.argwhere(mask)[0])
     return f"{int(mask.sum())} entr{'y' if mask.sum() == 1 else 'ies'}, the first at {index}"
 
@@ -82,8 +80,6 @@ def _first(mask) -> str:
 def _check_finite(name: str, a: Array) -> None:
     xp = namespace(a)
     if not bool(xp.all(xp.isfinite(a))):
-        import numpy as np
-
         values = _host(a)
         bad = ~np.isfinite(values)
         first = values[tuple(np.argwhere(bad)[0])]
@@ -123,8 +119,9 @@ def check_inputs(spec: Spec, params: Params, X: Array, Y: Array | None = None) -
     """Check ``spec``, ``params``, ``X`` (and ``Y``) against each other.
 
     On top of :func:`check_params`: X is ``(N, D)`` with N >= 1, Y is ``(N, J)``, both of the weights'
-    library, dtype and device, with finite values; bce targets lie in [0, 1]; ce targets are rows
-    on the probability simplex (entries >= 0, row sums 1 to within ``4 * J * eps`` of the dtype).
+    library, dtype and device, with finite values; Y as the loss's ``targets`` declare: in [0, 1]
+    (``"unit"``, bce), rows on the probability simplex (``"simplex"``, ce: entries >= 0, row sums 1 to
+    within ``4 * J * eps`` of the dtype), one-hot rows (``"onehot"``), or any finite values (``"real"``).
     """
     check_params(spec, params)
     ref = params.weights[0]
@@ -140,21 +137,35 @@ def check_inputs(spec: Spec, params: Params, X: Array, Y: Array | None = None) -
 
 
 def _check_targets(spec: Spec, Y: Array) -> None:
+    """Y against the loss's declared targets (:attr:`manual.Loss.targets`)."""
     xp = namespace(Y)
-    if spec.loss == "bce" and not bool(xp.all((Y >= 0) & (Y <= 1))):
+    kind, name = spec.loss.targets, spec.loss.name
+    if kind == "real":
+        return
+    if kind == "unit" and not bool(xp.all((Y >= 0) & (Y <= 1))):
         values = _host(Y)
         bad = (values < 0) | (values > 1)
-        raise ValueError(f"Y must lie in [0, 1] for loss 'bce'; got {float(values[bad][0])} ({_first(bad)})")
-    if spec.loss == "ce":
+        raise ValueError(f"Y must lie in [0, 1] for loss {name!r}; got {float(values[bad][0])} ({_first(bad)})")
+    if kind == "onehot":
+        values = _host(Y)
+        bad = (values != 0) & (values != 1)
+        if bad.any():
+            raise ValueError(f"Y must be one-hot rows (entries 0 or 1) for loss {name!r}; got {float(values[bad][0])} "
+                             f"({_first(bad)})")
+        counts = values.sum(axis=-1)
+        if (counts != 1).any():
+            row = int(np.argmax(counts != 1))
+            raise ValueError(f"Y must have exactly one 1 per row for loss {name!r}; row {row} has {int(counts[row])}")
+    if kind == "simplex":
         eps = xp.finfo(Y.dtype).eps
         J = Y.shape[-1]
         if not bool(xp.all(Y >= 0)):
             values = _host(Y)
-            raise ValueError(f"Y rows must lie on the probability simplex for loss 'ce'; got negative entries "
+            raise ValueError(f"Y rows must lie on the probability simplex for loss {name!r}; got negative entries "
                              f"({_first(values < 0)}: {float(values[values < 0][0])})")
         worst = float(xp.max(xp.abs(xp.sum(Y, axis=-1) - 1)))
         if worst > 4 * J * eps:
             raise ValueError(
-                f"Y rows must sum to 1 for loss 'ce' (probability targets); the worst row is off by {worst:.3g} "
+                f"Y rows must sum to 1 for loss {name!r} (probability targets); the worst row is off by {worst:.3g} "
                 f"(accepted: {4 * J * eps:.3g}, 4 J eps of the dtype)"
             )

@@ -42,7 +42,7 @@ def draw_case(seed: int, k: int):
     """Case ``k`` of the campaign with ``seed``, from its own Generator: a torch_ref Case and its label."""
     import numpy as np
 
-    from torch_ref.strategies import Case, _place_kinks, data_for, params_for, random_spec
+    from torch_ref.strategies import Case, _place_kinks, kink_placeable, data_for, params_for, random_spec
 
     rng = np.random.default_rng([seed, k])
     spec = random_spec(rng)
@@ -58,7 +58,7 @@ def draw_case(seed: int, k: int):
     grid = regime == "grid"
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
-    kink = grid and "relu" in spec.activations and bool(rng.integers(2))
+    kink = grid and kink_placeable(spec) and bool(rng.integers(2))
     if kink:
         _place_kinks(spec, params, X)
     if regime == "saturated":

@@ -193,7 +193,7 @@ def relu_one_at_zero_below_the_first_layer(spec, p, X, Y):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_relu_kink_mistake_in_deeper_layers_is_caught(dtype):
-    with pytest.raises(DerivationMismatch, match="ReLU' of layer [2-9] is taken as 1 at I = 0"):
+    with pytest.raises(DerivationMismatch, match=r"A' of layer [2-9] \(relu\) at its kink I = 0 is taken as 1"):
         check_derivation(relu_one_at_zero_below_the_first_layer, activations=("relu", "identity"),
                          losses=("squared",), depths=(3, 4), dtype=dtype, seed=0)
 

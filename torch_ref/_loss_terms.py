@@ -1,64 +1,159 @@
 r"""The loss-side terms of the tolerance model, from the reference's float64 values.
 
-For each loss: ``g`` = dL/dy*, its evaluation on absolute values, and :math:`|\partial g/\partial y^*|`
-(how an error already in y* is carried on); for softmax outputs the same for
-:math:`h = y^* \odot g`, the form in which the vector-Jacobian product is evaluated. bce divides by
-:math:`\max(y^*(1 - y^*), \epsilon)`, torch's floor, in both.
+Three functions per loss, each on NumPy float64 arrays of shape ``(N, J)``:
+
+- ``gradient(O, Y, e_O) -> (g, G, c)``: ``g`` = dL/dy*; ``G`` the magnitude of its own evaluation
+  error (error <= unit * G); ``c`` how an error already in y* (magnitude ``e_O``) is carried on,
+  :math:`\sum_k |\partial g_j / \partial y^*_k| e_{O,k}`;
+- ``softmax(O, Y, e_O) -> (h, H, c)``: the same for :math:`h = y^* \odot g`, the form in which a
+  softmax output's vector-Jacobian product is evaluated;
+- ``objective(output, I, O, Y, e_I, e_O) -> M``: the magnitude of the loss value's rounding error,
+  summed over the batch by the caller.
+
+The built-in squared, bce and ce losses have hand-derived terms (below; bce divides by
+:math:`\max(y^*(1 - y^*), \epsilon)`, torch's floor). Every other loss, a user's own included, gets
+:class:`AutogradTerms`: a documented conservative model whose quantities autograd evaluates at the
+drawn points, so nobody writes error facts by hand. Its assumption is that a correct evaluation is
+as good as an exact one on inputs perturbed relatively by the rounding unit (backward stability):
+
+.. math::
+    G_j = |g_j| + \sum_k |\partial g_j/\partial y^*_k|\,|y^*_k| + \sum_k |\partial g_j/\partial y_k|\,|y_k|
+
+and for the value :math:`|L| + \sum_j |g_j| (|y^*_j| + e_{O,j}) + \sum_j |\partial L/\partial y_j|\,|y_j|`,
+the derivatives in y* and y taken by (double) autograd of the loss's per-example torch value.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+import torch
 
-from .reference import LOG_FLOOR, TORCH_BCE_EPSILON
+from manual.losses import LOG_FLOOR
 
-__all__ = ["gradient_terms", "objective_terms", "softmax_terms"]
+__all__ = ["AutogradTerms", "bce_gradient", "bce_objective", "bce_softmax", "ce_gradient", "ce_objective",
+           "ce_sigmoid_cancelled", "ce_softmax", "squared_gradient", "squared_objective", "squared_softmax"]
 
+# torch's BCELoss backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
+# binary_cross_entropy_backward), EPSILON being the float32 constant 1e-12 promoted to float64.
+TORCH_BCE_EPSILON = 9.999999960041972e-13
 
-def gradient_terms(loss: str, O: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``g = dL/dy*``, ``|g|`` evaluated on absolute values, and ``|dg/dy*|``."""
-    if loss == "squared":
-        return O - Y, np.abs(O) + np.abs(Y), np.ones_like(O)
-    if loss == "bce":
-        p = np.maximum(O * (1 - O), TORCH_BCE_EPSILON)
-        return ((O - Y) / p, (np.abs(O) + np.abs(Y)) / p,
-                (p + np.abs(O - Y) * np.abs(1 - 2 * O)) / p**2)
-    return -Y / O, np.abs(Y) / O, np.abs(Y) / O**2
+Terms = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def softmax_terms(loss: str, O: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``h = y* ⊙ dL/dy*`` with the factor y* cancelled where the loss allows, its evaluation on
-    absolute values, and ``|dh/dy*|``."""
-    if loss == "squared":
-        return O * (O - Y), O * (np.abs(O) + np.abs(Y)), np.abs(2 * O - Y)
-    if loss == "ce":
-        return -Y, np.abs(Y), np.zeros_like(O)
+# ------------------------------------------------------------------------------------------ squared
+
+def squared_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+    return O - Y, np.abs(O) + np.abs(Y), e_O
+
+
+def squared_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+    return O * (O - Y), O * (np.abs(O) + np.abs(Y)), np.abs(2 * O - Y) * e_O
+
+
+def squared_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
+                      e_O: np.ndarray) -> np.ndarray:
+    d = np.abs(O - Y)
+    return 0.5 * d**2 + d * (np.abs(O) + np.abs(Y) + e_O)
+
+
+# ------------------------------------------------------------------------------------------ bce
+
+def bce_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+    p = np.maximum(O * (1 - O), TORCH_BCE_EPSILON)
+    dg = (p + np.abs(O - Y) * np.abs(1 - 2 * O)) / p**2
+    return (O - Y) / p, (np.abs(O) + np.abs(Y)) / p, dg * e_O
+
+
+def bce_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     p = O * (1 - O)
     floored = p < TORCH_BCE_EPSILON
     q = np.maximum(p, TORCH_BCE_EPSILON)
     with np.errstate(divide="ignore", invalid="ignore"):
         dh = np.where(floored, np.abs(2 * O - Y) / TORCH_BCE_EPSILON, np.abs(1 - Y) / (1 - O) ** 2)
-    return O * (O - Y) / q, O * (np.abs(O) + np.abs(Y)) / q, dh
+    return O * (O - Y) / q, O * (np.abs(O) + np.abs(Y)) / q, dh * e_O
 
 
-def objective_terms(loss: str, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray,
-                    e_I: np.ndarray, e_O: np.ndarray) -> np.ndarray:
-    r"""Per output, the magnitude M of the loss's rounding error (error <= unit * M): the terms
-    evaluated on absolute values plus the errors of I or y* carried on. squared and bce are
-    evaluated on y* (bce's logs clamped at -100, as torch's BCELoss); ce from the logits I
-    (log-softmax, log-sigmoid)."""
-    if loss == "squared":
-        d = np.abs(O - Y)
-        return 0.5 * d**2 + d * (np.abs(O) + np.abs(Y) + e_O)
-    if loss == "bce":
-        floor = np.exp(LOG_FLOOR)
-        p, q = np.maximum(O, floor), np.maximum(1 - O, floor)
-        logs = np.abs(Y) * np.abs(np.log(p)) + np.abs(1 - Y) * np.abs(np.log(q))
-        return logs + (np.abs(Y) / p + np.abs(1 - Y) / q) * (e_O + 1 + np.abs(O))
+def bce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
+                  e_O: np.ndarray) -> np.ndarray:
+    floor = np.exp(LOG_FLOOR)
+    p, q = np.maximum(O, floor), np.maximum(1 - O, floor)
+    logs = np.abs(Y) * np.abs(np.log(p)) + np.abs(1 - Y) * np.abs(np.log(q))
+    return logs + (np.abs(Y) / p + np.abs(1 - Y) / q) * (e_O + 1 + np.abs(O))
+
+
+# ------------------------------------------------------------------------------------------ ce
+
+def ce_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+    return -Y / O, np.abs(Y) / O, np.abs(Y) / O**2 * e_O
+
+
+def ce_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+    return -Y, np.abs(Y), np.zeros_like(O)
+
+
+def ce_sigmoid_cancelled(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> np.ndarray:
+    """delta = -y (1 - y*), y* cancelled: its magnitude and y*'s error carried on."""
+    return np.abs(Y) * (1 + np.abs(O)) + np.abs(Y) * e_O
+
+
+def ce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
+                 e_O: np.ndarray) -> np.ndarray:
+    """ce is evaluated from the logits I (log-softmax, log-sigmoid)."""
     if output == "softmax":
-        lse = np.log(np.sum(np.exp(I - I.max(axis=-1, keepdims=True)), axis=-1, keepdims=True)) \
-            + I.max(axis=-1, keepdims=True)
+        m = I.max(axis=-1, keepdims=True)
+        lse = np.log(np.sum(np.exp(I - m), axis=-1, keepdims=True)) + m
         J = I.shape[-1]
         return np.abs(Y) * (np.abs(I) + 2 * np.abs(lse) + J + e_I + e_I.max(axis=-1, keepdims=True))
     log_sigmoid = -np.logaddexp(0.0, -I)
     return np.abs(Y) * (np.abs(log_sigmoid) + 1 + e_I)
+
+
+# ------------------------------------------------------------------------------------------ generic
+
+class AutogradTerms:
+    """The conservative model of the module docstring for a loss given as a torch function
+    ``per_example(O, Y) -> (N,)``; first and second derivatives by autograd at the drawn points."""
+
+    cancelled: dict = {}  # a user's cancelled delta form is bounded by the general formula's terms
+
+    def __init__(self, per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        self.per_example = per_example
+
+    def _derivatives(self, O: np.ndarray, Y: np.ndarray):
+        Ot = torch.from_numpy(np.array(O, dtype=np.float64)).requires_grad_(True)
+        Yt = torch.from_numpy(np.array(Y, dtype=np.float64)).requires_grad_(True)
+        L = self.per_example(Ot, Yt)
+        g, gY = torch.autograd.grad(L.sum(), (Ot, Yt), create_graph=True, allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(Ot)
+        J = O.shape[-1]
+        H = np.zeros(O.shape + (J,))  # H[n, j, k] = d g_j / d O_k
+        HY = np.zeros(O.shape + (J,))  # d g_j / d Y_k
+        for j in range(J):
+            if not g.requires_grad:
+                break
+            dO, dY = torch.autograd.grad(g[:, j].sum(), (Ot, Yt), retain_graph=True, allow_unused=True)
+            H[:, j, :] = 0 if dO is None else dO.detach().numpy()
+            HY[:, j, :] = 0 if dY is None else dY.detach().numpy()
+        gY_np = np.zeros_like(O) if gY is None else gY.detach().numpy()
+        return L.detach().numpy(), g.detach().numpy(), gY_np, np.abs(H), np.abs(HY)
+
+    def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+        _, g, _, H, HY = self._derivatives(O, Y)
+        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y))
+        return g, G, np.einsum("njk,nk->nj", H, e_O)
+
+    def softmax(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+        _, g, _, H, HY = self._derivatives(O, Y)
+        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y))
+        # d h_j / d O_k = [j = k] g_j + O_j H_jk
+        carried = np.abs(g) * e_O + np.abs(O) * np.einsum("njk,nk->nj", H, e_O)
+        return O * g, np.abs(O) * G + np.abs(g) * np.abs(O), carried
+
+    def objective(self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
+                  e_O: np.ndarray) -> np.ndarray:
+        L, g, gY, _, _ = self._derivatives(O, Y)
+        per_example = np.abs(L) + np.sum(np.abs(g) * (np.abs(O) + e_O) + np.abs(gY) * np.abs(Y), axis=-1)
+        return per_example

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from manual import ACTIVATIONS, LOSSES
+from manual import Activation, Loss
 
-from .strategies import output_pairs
+from .strategies import output_pairs, resolve
 
 __all__ = ["Options", "parse_dtype", "parse_options"]
 
@@ -22,8 +22,8 @@ class Options:
     dtype: str
     device: str
     arrays: str
-    activations: tuple[str, ...]
-    losses: tuple[str, ...]
+    activations: tuple[Activation, ...]
+    losses: tuple[Loss, ...]
     depths: tuple[int, int]
     widths: tuple[int, int]
     batch: tuple[int, int]
@@ -57,6 +57,11 @@ def _range(name: str, value: Any, low: int) -> tuple[int, int]:
             or value[0] < low or value[1] < value[0]):
         raise ValueError(f"{name} must be an int >= {low} or a pair (lo, hi) with {low} <= lo <= hi, got {value!r}")
     return int(value[0]), int(value[1])
+
+
+def _entries(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, (str, Activation, Loss)) and not tuple(value):
+        raise ValueError(f"{name} must be a non-empty selection of names or entries, got {value!r}")
 
 
 def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
@@ -96,13 +101,14 @@ def parse_options(*, max_examples: int, seed: int | None, dtype: Any, device: st
             torch.empty(0, device=device)
         except (RuntimeError, AssertionError) as exc:
             raise ValueError(f"device {device!r} is not available here: {exc}") from exc
-    acts = _names("activations", activations, ACTIVATIONS)
+    _entries("activations", activations)
+    _entries("losses", losses)
+    acts, loss_names = resolve(activations, losses)  # ValueError naming an unknown entry
     if bias is not None and not isinstance(bias, bool):
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
     reds = _names("reductions", reductions, ("sum", "mean"))
     d = _range("depths", depths, 1)
     w = _range("widths", widths, 1)
-    loss_names = _names("losses", losses, LOSSES)
     if losses is None:
         # every loss that the chosen activations and widths can serve
         usable = tuple(loss for loss in loss_names if _serves(acts, loss, w))
@@ -112,7 +118,7 @@ def parse_options(*, max_examples: int, seed: int | None, dtype: Any, device: st
                    bias, reds, strict)
 
 
-def _serves(activations: tuple[str, ...], loss: str, widths: tuple[int, int]) -> bool:
+def _serves(activations: tuple[Activation, ...], loss: Loss, widths: tuple[int, int]) -> bool:
     try:
         output_pairs(activations, (loss,), widths)
     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import manual
 from manual import Spec
 
 from ._naming import label, naming
@@ -16,9 +17,18 @@ from .verdict import Verdict
 __all__ = ["explain", "render_failure", "render_precision"]
 
 
+def _entry_code(entry: Any, table: Any) -> str:
+    """A built-in by its name; a user's own entry by its name as a variable (the object you pass)."""
+    return repr(entry.name) if table.get(entry.name) is entry else entry.name
+
+
+_TABLES = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
+
+
 def _spec_code(spec: Spec) -> str:
-    return (f"manual.Spec({spec.sizes}, {spec.activations}, {spec.loss!r}, bias={spec.bias}, "
-            f"reduction={spec.reduction!r})")
+    acts = ", ".join(_entry_code(a, manual.ACTIVATIONS) for a in spec.activations)
+    return (f"manual.Spec({spec.sizes}, ({acts}{',' if spec.depth == 1 else ''}), "
+            f"{_entry_code(spec.loss, manual.LOSSES)}, bias={spec.bias}, reduction={spec.reduction!r})")
 
 
 def _ordinal(k: int) -> str:
@@ -43,12 +53,18 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
     how = naming(fn, v.what, names)
     options = (", update=True" if v.what == "step_fn" else "") + (
         f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
+    own = [e.name for e in (*spec.activations, spec.loss) if _entry_code(e, _TABLES[type(e)]) == e.name]
+    needed = ([how.expression] if how.where == "defined" else []) + list(dict.fromkeys(own))
     heading = {"anywhere": "Reproduce:",
-               "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
+               "defined": "",
                "bind": "Reproduce (bind the first line to the callable you checked):"}[how.where]
+    if needed and how.where != "bind":
+        heading = (f"Reproduce (run these where {', '.join(needed)} {'is' if len(needed) == 1 else 'are'} defined, "
+                   f"e.g. at the end of your script):")
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
     lines += [f"    {line}" for line in how.setup]
-    lines += [f"    case = torch_ref.strategies.case_from({_spec_code(spec)}, N={case.X.shape[0]}, seed={case.seed}, "
+    lines += [f"    spec = {_spec_code(spec)}",
+              f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
               f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
               + (", kink=True)" if case.kink else ")"),
               f"    print(torch_ref.check_case({how.expression}, case{options}))"]
@@ -81,7 +97,7 @@ def explain(v: Verdict) -> list[str]:
         derived = float(dict(v.actual.arrays())[row.name][row.worst])
         reference = float(dict(ref.grads.arrays())[row.name][row.worst])
         estimate = finite_difference(spec, ref.params, ref.X, ref.Y, row.name, row.worst, "float64")
-        lines.append("Blame: " + blame(estimate, derived, reference, kink_possible="relu" in spec.activations))
+        lines.append("Blame: " + blame(estimate, derived, reference, kink_possible=any(a.kinks for a in spec.activations)))
     return lines
 
 

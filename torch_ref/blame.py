@@ -73,6 +73,6 @@ def blame(estimate: Estimate, derived: float, reference: float, *, kink_possible
         verdict = "the derivation is right (autograd disagrees: check the reference's conventions)"
     else:
         verdict = "inconclusive (finite differences cannot separate them here" + (
-            ", as at a ReLU kink)" if kink_possible else ")")
+            ", as at an activation's kink)" if kink_possible else ")")
     return (f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value + 0.0:.10g} "
             f"(+- {estimate.error:.1g}); derivation {derived + 0.0:.10g}, autograd {reference + 0.0:.10g}: {verdict}")

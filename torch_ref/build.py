@@ -13,17 +13,9 @@ from manual import Params, Spec
 from manual.validate import check_params
 
 from ._convert import to_torch
+from .twins import activation_twin, loss_twin
 
 __all__ = ["Network", "build"]
-
-_ACTIVATION_MODULES = {
-    "identity": nn.Identity,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "softmax": lambda: nn.Softmax(dim=-1),
-}
-
 
 def _swap_layout(W: torch.Tensor) -> torch.Tensor:
     """Slides' ``(in, out)`` <-> ``nn.Linear``'s ``(out, in)``: a transpose, its own inverse."""
@@ -31,13 +23,10 @@ def _swap_layout(W: torch.Tensor) -> torch.Tensor:
 
 
 class Network(nn.Module):
-    """``nn.Linear`` layers with torch activation modules, and the spec's objective from torch losses.
-
-    - squared: ``0.5 * MSELoss(reduction="sum")``
-    - bce: ``BCELoss(reduction="sum")`` on the outputs y*
-    - ce with softmax: ``CrossEntropyLoss(reduction="sum")`` on the logits I^(L) with probability
-      targets; ce with sigmoid: ``-(Y * logsigmoid(I^(L))).sum()`` (no torch loss module is
-      -sum_j y_j log y*_j on sigmoid outputs)
+    """``nn.Linear`` layers with each activation's torch twin, and the spec's objective from the loss's
+    twin (:mod:`torch_ref.twins`): torch's own losses for the built-ins (squared ``0.5 * MSELoss``, bce
+    ``BCELoss`` on y*, ce ``CrossEntropyLoss`` on the logits with probability targets or
+    ``-(Y * logsigmoid(I))`` on sigmoid logits, huber ``HuberLoss(delta=1)``), summed over the J outputs.
 
     The sum over the batch is divided by N for ``reduction="mean"`` (torch's own "mean" of MSELoss
     and BCELoss divides by N * J, which is not the contract's definition).
@@ -55,12 +44,9 @@ class Network(nn.Module):
                 if spec.bias:
                     linear.bias.copy_(to_torch(params.biases[l]))
             self.linears.append(linear)
-        self.activations = nn.ModuleList(_ACTIVATION_MODULES[name]() for name in spec.activations)
-        self._criterion = {
-            "squared": nn.MSELoss(reduction="sum"),
-            "bce": nn.BCELoss(reduction="sum"),
-            "ce": nn.CrossEntropyLoss(reduction="sum"),
-        }[spec.loss]
+        self.activations = nn.ModuleList(activation_twin(entry).module() for entry in spec.activations)
+        self.loss = loss_twin(spec.loss)
+        self._from_logits = self.loss.from_logits.get(spec.activations[-1].name)
 
     def forward_all(self, X: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Pre-activations ``I`` and outputs ``O`` of every layer, as lists indexed ``l - 1``."""
@@ -76,18 +62,14 @@ class Network(nn.Module):
         """The prediction y*, shape ``(N, J)``."""
         return self.forward_all(X)[1][-1]
 
-    def objective_from(self, I_last: torch.Tensor, O_last: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """The objective given the output layer's ``I`` and ``O``."""
-        spec = self.spec
-        if spec.loss == "squared":
-            total = 0.5 * self._criterion(O_last, Y)
-        elif spec.loss == "bce":
-            total = self._criterion(O_last, Y)
-        elif spec.activations[-1] == "softmax":
-            total = self._criterion(I_last, Y)
+    def objective_from(self, I_last: torch.Tensor, O_last: torch.Tensor | None, Y: torch.Tensor) -> torch.Tensor:
+        """The objective given the output layer's ``I`` and ``O`` (``O`` unused for a loss taken from
+        the logits)."""
+        if self._from_logits is not None:
+            total = self._from_logits(I_last, Y).sum()
         else:
-            total = -(Y * nn.functional.logsigmoid(I_last)).sum()
-        return total / Y.shape[0] if spec.reduction == "mean" else total
+            total = self.loss.per_example(O_last, Y).sum()
+        return total / Y.shape[0] if self.spec.reduction == "mean" else total
 
     def objective(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """The scalar objective: sum (or mean over N) of the per-example losses.
@@ -95,11 +77,10 @@ class Network(nn.Module):
         Losses that take logits (ce with softmax, ce with sigmoid) are given I^(L) and the output
         activation is not evaluated, as a user of torch's losses would write it.
         """
-        takes_logits = self.spec.loss == "ce"
         u = X
         for l, (linear, activation) in enumerate(zip(self.linears, self.activations)):
             I = linear(u)
-            if takes_logits and l == self.spec.depth - 1:
+            if self._from_logits is not None and l == self.spec.depth - 1:
                 return self.objective_from(I, None, Y)
             u = activation(I)
         return self.objective_from(I, u, Y)

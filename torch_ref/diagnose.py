@@ -25,10 +25,9 @@ from typing import Callable
 import numpy as np
 
 import manual
-from manual import Params, Spec
-from manual.activations import activate, derivative
+from manual import Activation, Params, Spec
 from manual.forward import _forward
-from manual.losses import loss_gradient
+from manual.registry import LOSSES
 
 from .verdict import Verdict
 
@@ -39,18 +38,45 @@ def _flat(p: Params) -> list[np.ndarray]:
     return [np.asarray(a, dtype=np.float64) for _, a in p.arrays()]
 
 
+def _dA(entry: Activation, I: np.ndarray, O: np.ndarray) -> np.ndarray:
+    return entry.derivative(I, O, np)
+
+
+def _at_kink(entry: Activation, k: float) -> tuple[float, float]:
+    """(A' the entry takes at the kink k, the limit from the other side)."""
+    point = np.array([[k]])
+    here = float(_dA(entry, point, entry.forward(point, np))[0, 0])
+    step = max(abs(k), 1.0) * 1e-7
+    sides = [float(_dA(entry, point + s, entry.forward(point + s, np))[0, 0]) for s in (-step, step)]
+    return here, max(sides, key=lambda v: abs(v - here))
+
+
+def _other_side(entry: Activation, I: np.ndarray, O: np.ndarray, k: float) -> np.ndarray:
+    """A' with the value at an input exactly on the kink k replaced by the limit from the side the
+    entry does not take there (ReLU at 0: 1 instead of 0)."""
+    return np.where(I == k, _at_kink(entry, k)[1], _dA(entry, I, O))
+
+
+def _kink_text(entry: Activation, k: float) -> str:
+    here, other = _at_kink(entry, k)
+    return f"at its kink I = {k:g} is taken as {other:g}, the other side's value (the contract and torch take {here:g})"
+
+
 def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
-             dA: Callable[[int, str, np.ndarray, np.ndarray], np.ndarray] | None = None,
+             dA: Callable[[int, Activation, np.ndarray, np.ndarray], np.ndarray] | None = None,
              back: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
              out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
              bias: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
              lr: float | None = None) -> Params:
     """Gradients by the delta recursion with one piece replaced. ``bias(l, delta, pre)`` gets the
     layer's delta and the signal before A' was applied; with ``lr``, each layer's delta is carried
-    down through the weights of the layer above *after* their update."""
+    down through the weights of the layer above *after* their update. The pieces not replaced are
+    the entries' own (a built-in's derivative is torch's to rounding; a user entry's is what is
+    under test, and a variant built from it is only named where it matches the derivation)."""
     fwd = _forward(spec, p, X)
-    dA = dA or (lambda l, name, I, O: derivative(name, I, O))
+    dA = dA or (lambda l, entry, I, O: _dA(entry, I, O))
     back = back or (lambda l, d, W: d @ W.T)
+    output = spec.activations[-1]
     if out is not None:
         delta = out(fwd.I[-1], fwd.O[-1])
         if spec.reduction == "mean":
@@ -59,8 +85,8 @@ def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
     else:
         delta = manual.output_delta(spec, fwd.I[-1], fwd.O[-1], Y)
         pre = None
-        if spec.activations[-1] not in ("softmax", "identity") and not spec.canonical:
-            pre = loss_gradient(spec.loss, fwd.O[-1], Y) / (X.shape[0] if spec.reduction == "mean" else 1)
+        if output.elementwise and not spec.canonical:
+            pre = spec.loss.gradient(fwd.O[-1], Y, np) / (X.shape[0] if spec.reduction == "mean" else 1)
     weights = list(p.weights)
     grads_W, grads_b = [None] * spec.depth, [None] * spec.depth
     for l in range(spec.depth - 1, -1, -1):
@@ -74,46 +100,51 @@ def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
     return Params(grads_W, None if p.biases is None else grads_b)
 
 
+def _canonical_pairs() -> str:
+    return ", ".join(f"{a}+{loss.name}" for loss in LOSSES.values() for a in loss.canonical)
+
+
 def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | None) -> list[tuple[str, Params]]:
     found: list[tuple[str, Params]] = []
 
-    def hidden(l: int, name: str, text: str, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        found.append((text, _variant(spec, p, X, Y, dA=lambda k, n, I, O: f(I, O) if k == l else derivative(n, I, O))))
+    def hidden(l: int, text: str, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        found.append((text, _variant(spec, p, X, Y, dA=lambda k, e, I, O: f(I, O) if k == l else _dA(e, I, O))))
 
+    # every variant is tried on every entry: one that changes nothing here (A' = 1, a derivative
+    # that does not read O) equals autograd and is never named
     for l in range(spec.depth - 1):
-        name = spec.activations[l]
-        if name == "identity":
-            continue
-        hidden(l, name, f"the activation derivative A' of layer {l + 1} ({name}) is missing", lambda I, O: np.ones_like(I))
-        hidden(l, name, f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
-               lambda I, O, n=name: derivative(n, I, O) ** 2)
-        if name == "relu":
-            hidden(l, name, f"ReLU' of layer {l + 1} is taken as 1 at I = 0 (the contract and torch take 0)",
-                   lambda I, O: (I >= 0).astype(I.dtype))
-        if name in ("sigmoid", "tanh"):
-            hidden(l, name, f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
-                   lambda I, O, n=name: derivative(n, I, I))
-            hidden(l, name, f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I "
-                            f"(A'(A(I)))", lambda I, O, n=name: derivative(n, O, activate(n, O)))
+        entry = spec.activations[l]
+        name = entry.name
+        hidden(l, f"the activation derivative A' of layer {l + 1} ({name}) is missing", lambda I, O: np.ones_like(I))
+        hidden(l, f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
+               lambda I, O, e=entry: _dA(e, I, O) ** 2)
+        for k in entry.kinks:
+            hidden(l, f"A' of layer {l + 1} ({name}) {_kink_text(entry, k)}",
+                   lambda I, O, e=entry, k=k: _other_side(e, I, O, k))
+        with np.errstate(all="ignore"):
+            hidden(l, f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
+                   lambda I, O, e=entry: _dA(e, I, I))
+            hidden(l, f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I "
+                      f"(A'(A(I)))", lambda I, O, e=entry: _dA(e, O, e.forward(O, np)))
     if spec.depth > 1 and all(W.shape[0] == W.shape[1] for W in p.weights[1:]):
         found.append(("the recursion multiplies by W where the slides have W^T (delta W^T)",
                       _variant(spec, p, X, Y, back=lambda l, d, W: d @ W)))
     act, loss = spec.activations[-1], spec.loss
     if not spec.canonical:
-        found.append((f"the output delta uses the shortcut y* - y, which holds for sigmoid+bce, softmax+ce "
-                      f"and identity+squared but not for {act}+{loss}", _variant(spec, p, X, Y, out=lambda I, O: O - Y)))
-    if act not in ("softmax", "identity"):
+        found.append((f"the output delta uses the shortcut y* - y, which holds for {_canonical_pairs()} "
+                      f"but not for {act.name}+{loss.name}", _variant(spec, p, X, Y, out=lambda I, O: O - Y)))
+    if act.elementwise:
         found.append(("the output layer's activation derivative A' is missing (dL/dy* used as delta)",
-                      _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y))))
+                      _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np))))
         if spec.canonical:
-            found.append((f"the output delta multiplies y* - y by A' again ({act}+{loss} already cancels it)",
-                          _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * derivative(act, I, O))))
-    if act == "relu":
-        found.append(("ReLU' of the output layer is taken as 1 at I = 0 (the contract and torch take 0)",
-                      _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y) * (I >= 0))))
-    if act == "softmax" and not spec.canonical:
-        found.append(("the softmax Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
-                      _variant(spec, p, X, Y, out=lambda I, O: loss_gradient(loss, O, Y) * O * (1 - O))))
+            found.append((f"the output delta multiplies y* - y by A' again ({act.name}+{loss.name} already cancels it)",
+                          _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * _dA(act, I, O))))
+        for k in act.kinks:
+            found.append((f"A' of the output layer ({act.name}) {_kink_text(act, k)}",
+                          _variant(spec, p, X, Y, out=lambda I, O, k=k: loss.gradient(O, Y, np) * _other_side(act, I, O, k))))
+    if not act.elementwise and not spec.canonical:
+        found.append((f"the {act.name} Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
+                      _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np) * O * (1 - O))))
     if p.biases is not None:
         found.append(("grad b is taken from the first example instead of summed over the batch",
                       _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0])))

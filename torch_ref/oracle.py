@@ -18,12 +18,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
 
+import manual
 from manual import Params, Spec
 
 from ._naming import caller_names
 from ._oracle_options import Options, parse_options
 from ._oracle_report import render_failure, render_precision
-from .strategies import HIDDEN_ACTIVATIONS, Case, case_from, cases, output_pairs
+from .strategies import Case, case_from, cases, kink_placeable, output_pairs
 from .verdict import Verdict, check_callable, classify
 
 __all__ = ["DerivationMismatch", "OracleSummary", "PrecisionWarning", "check_derivation", "check_update"]
@@ -65,14 +66,14 @@ class OracleSummary:
         self.precision += verdict.kind == "precision"
         self.examples += 1
         self.specs.add(spec)
-        self.activations.update(spec.activations)
-        self.pairs.add((spec.activations[-1], spec.loss))
+        self.activations.update(spec.names)
+        self.pairs.add((spec.activations[-1].name, spec.loss.name))
         self.bias.add(spec.bias)
         self.reductions.add(spec.reduction)
         self.batch_sizes.add(case.X.shape[0])
         self.square |= any(i == o for i, o in spec.shapes())
-        self.kink |= any(name == "relu" and bool(np.any(I == 0))
-                         for name, I in zip(spec.activations, verdict.reference.I))
+        self.kink |= any(bool(np.any(np.isin(I, entry.kinks)))
+                         for entry, I in zip(spec.activations, verdict.reference.I))
         self.worst_share = max(self.worst_share, share)
 
     def __str__(self) -> str:
@@ -80,7 +81,7 @@ class OracleSummary:
         return (f"{self.examples} examples on {len(self.specs)} networks ({self.dtype}, {self.device}) in "
                 f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
                 f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
-                f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; ReLU kink hit "
+                f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; kink hit "
                 f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
                 + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
                 + (f"; {self.precision} agree only to rounding level" if self.precision else ""))
@@ -91,8 +92,8 @@ class OracleSummary:
 def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
     hidden activation, bias on and off, both reductions, square layers, one example and several,
-    and a ReLU input of exactly 0 in every ReLU layer."""
-    hidden = [a for a in HIDDEN_ACTIVATIONS if a in opt.activations] or ["identity"]
+    and an input of exactly 0 in every layer of each activation with a kink at 0 (ReLU, leaky ReLU)."""
+    hidden = [a for a in opt.activations if a.elementwise] or [manual.ACTIVATIONS["identity"]]
     outputs = output_pairs(opt.activations, opt.losses, opt.widths)
     pairs = [(a, loss) for loss in opt.losses for a in outputs[loss]]
     w_lo, w_hi = opt.widths
@@ -101,21 +102,25 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     for k, (act, loss) in enumerate(pairs * max(1, -(-len(hidden) // len(pairs)))):
         square = k % 2 == 0
         sizes = [min(max(3, w_lo), w_hi) if square else min(max(2 + (n % 3), w_lo), w_hi) for n in range(depth + 1)]
-        if (act, loss) == ("softmax", "bce"):
+        if not act.elementwise and loss.targets == "unit":
             sizes[-1] = max(sizes[-1], 2)
         acts = tuple(hidden[(k + n) % len(hidden)] for n in range(depth - 1)) + (act,)
         bias = opt.bias if opt.bias is not None else k % 2 == 1
         spec = Spec(tuple(sizes), acts, loss, bias=bias, reduction=opt.reductions[k % len(opt.reductions)])
         N = min(max(1 if k % 2 == 0 else 3, opt.batch[0]), opt.batch[1])
         out.append(case_from(spec, N=N, seed=k, gain=1.0, dtype=dtype))
-    if "relu" in hidden and depth >= 2:
+    for kinked in (a for a in hidden if 0.0 in a.kinks):
+        if depth < 2:
+            break
         loss = opt.losses[0]
         act = outputs[loss][0]
         width = min(max(3, w_lo), w_hi)
-        sizes = (width,) * depth + ((max(2, width),) if (act, loss) == ("softmax", "bce") else (width,))
-        spec = Spec(sizes, ("relu",) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0])
-        out.append(case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True,
-                             dtype=dtype, kink=True))
+        two = not act.elementwise and loss.targets == "unit"
+        sizes = (width,) * depth + ((max(2, width),) if two else (width,))
+        spec = Spec(sizes, (kinked,) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0])
+        if kink_placeable(spec):
+            out.append(case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True,
+                                 dtype=dtype, kink=True))
     return out
 
 

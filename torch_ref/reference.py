@@ -31,51 +31,32 @@ import torch.nn.functional as F
 from manual import Params, Spec
 
 from ._convert import as_numpy64, params_as_numpy64
-from .build import _ACTIVATION_MODULES, build
+from ._loss_terms import TORCH_BCE_EPSILON
+from .build import build
+from .twins import activation_twin, loss_twin
 
 __all__ = ["LOG_FLOOR", "Reference", "TORCH_BCE_EPSILON", "exact_objective", "objective_in", "reference"]
 
-# torch's BCELoss backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
-# binary_cross_entropy_backward), EPSILON being the float32 constant 1e-12 promoted to float64:
-# 9.999999960041972e-13. Pinned here, apart from manual's copy, and checked against torch itself in
-# the tests.
-TORCH_BCE_EPSILON = 9.999999960041972e-13
 LOG_FLOOR = -100.0  # BCELoss clamps each log at -100
 
 
 def exact_objective(spec: Spec, I_last: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    r"""The objective from the output layer's pre-activation, exact and stable (no floor, no clamp).
-
-    - squared: :math:`\tfrac12\sum (y^* - y)^2`, ``y* = A(I)``
-    - bce: sigmoid :math:`\sum \operatorname{softplus}(I) - yI`; softmax
-      :math:`-\sum_j y_j \log y^*_j + (1 - y_j)\log(1 - y^*_j)` with :math:`\log y^*_j = I_j - \mathrm{lse}(I)`
-      and :math:`\log(1 - y^*_j) = \mathrm{lse}(I_{k \ne j}) - \mathrm{lse}(I)`
-    - ce: softmax :math:`-\sum_j y_j (I_j - \mathrm{lse}(I))`; sigmoid :math:`-\sum_j y_j \log\sigma(I_j)`
+    r"""The objective from the output layer's pre-activation, exact and stable (no floor, no clamp):
+    the loss twin's exact form for this output where it has one (bce: sigmoid
+    :math:`\sum \operatorname{softplus}(I) - yI`; softmax with :math:`\log y^*_j = I_j - \mathrm{lse}(I)`
+    and :math:`\log(1 - y^*_j) = \mathrm{lse}(I_{k \ne j}) - \mathrm{lse}(I)`), else its form from the
+    logits (ce: log-softmax, log-sigmoid), else its value on :math:`y^* = A(I)`.
 
     Summed over the batch, divided by N for ``reduction="mean"``.
     """
-    act = spec.activations[-1]
-    if spec.loss == "squared":
-        O = build_activation(act)(I_last)
-        total = 0.5 * ((O - Y) ** 2).sum()
-    elif spec.loss == "bce" and act == "sigmoid":
-        total = F.binary_cross_entropy_with_logits(I_last, Y, reduction="sum")
-    elif spec.loss == "bce":
-        lse = torch.logsumexp(I_last, dim=-1, keepdim=True)
-        J = I_last.shape[-1]
-        others = I_last.unsqueeze(-2).masked_fill(torch.eye(J, dtype=torch.bool, device=I_last.device), float("-inf"))
-        log_p, log_q = I_last - lse, torch.logsumexp(others, dim=-1) - lse
-        total = -(Y * log_p + (1 - Y) * log_q).sum()
-    elif act == "softmax":
-        total = -(Y * torch.log_softmax(I_last, dim=-1)).sum()
+    twin = loss_twin(spec.loss)
+    output = spec.activations[-1]
+    form = twin.exact.get(output.name) or twin.from_logits.get(output.name)
+    if form is not None:
+        total = form(I_last, Y).sum()
     else:
-        total = -(Y * F.logsigmoid(I_last)).sum()
+        total = twin.per_example(activation_twin(output).function(I_last), Y).sum()
     return total / Y.shape[0] if spec.reduction == "mean" else total
-
-
-def build_activation(name: str):
-    """torch's own activation module for a name (the table of :mod:`torch_ref.build`)."""
-    return _ACTIVATION_MODULES[name]()
 
 
 @dataclass(frozen=True)
@@ -85,9 +66,9 @@ class Reference:
     Attributes:
         u, I, O: layer inputs, pre-activations and outputs (``O[-1]`` is y*), shapes as in
             :class:`manual.Forward`.
-        dA: :math:`\\mathcal{A}'(I)` per layer by autograd (torch's subgradient 0 at a ReLU kink);
-            ``None`` for softmax.
-        delta: dObjective/dI per layer, torch's conventions.
+        dA: :math:`\\mathcal{A}'(I)` per layer by autograd of the twin (torch's subgradient 0 at a ReLU
+            kink); ``None`` for softmax.
+        d2A: :math:`\\mathcal{A}''(I)` per layer by double autograd (``None`` for softmax).
         grads: dObjective/dW and /db in the slides' layout, torch's conventions.
         input: dObjective/dX.
         objective: torch's objective value.
@@ -111,28 +92,36 @@ class Reference:
     objective: float
     floored: np.ndarray
     exact_delta: np.ndarray
+    d2A: tuple[np.ndarray | None, ...] = ()
     lr: float | None = None
     updated: Params | None = None
 
 
-def _derivatives(spec: Spec, I: list[torch.Tensor]) -> tuple[np.ndarray | None, ...]:
-    """A'(I) of every elementwise layer by one autograd call through torch's own activations
-    (``None`` for softmax)."""
-    leaves = [i.detach().clone().requires_grad_(True) for i in I]
-    elementwise = [k for k, name in enumerate(spec.activations) if name != "softmax"]
-    if not elementwise:
-        return (None,) * spec.depth
-    total = sum(build_activation(spec.activations[k])(leaves[k]).sum() for k in elementwise)
-    grads = torch.autograd.grad(total, [leaves[k] for k in elementwise], allow_unused=True)
-    found = dict(zip(elementwise, grads))
-    out = []
-    for k in range(spec.depth):
-        if k not in found:
-            out.append(None)
-        else:  # identity's derivative does not depend on I: autograd reports it unused
-            g = found[k]
-            out.append(np.ones(leaves[k].shape) if g is None else g.numpy())
-    return tuple(out)
+def _first_second(function, I: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A'(I) and A''(I) of an elementwise function by autograd (zeros where autograd reports a
+    derivative unused: identity's A' does not depend on I)."""
+    leaf = I.detach().clone().requires_grad_(True)
+    (first,) = torch.autograd.grad(function(leaf).sum(), leaf, create_graph=True, allow_unused=True)
+    if first is None:
+        return torch.zeros_like(leaf), torch.zeros_like(leaf)
+    if not first.requires_grad:
+        return first.detach(), torch.zeros_like(leaf)
+    (second,) = torch.autograd.grad(first.sum(), leaf, allow_unused=True)
+    return first.detach(), (torch.zeros_like(leaf) if second is None else second.detach())
+
+
+def _derivatives(spec: Spec, I: list[torch.Tensor]):
+    """Per layer: A' and A'' by autograd of the twin, or ``None`` for a vector-valued activation."""
+    dA, d2A = [], []
+    for entry, I_l in zip(spec.activations, I):
+        if not entry.elementwise:
+            dA.append(None)
+            d2A.append(None)
+            continue
+        first, second = _first_second(activation_twin(entry).function, I_l)
+        dA.append(first.numpy())
+        d2A.append(second.numpy())
+    return tuple(dA), tuple(d2A)
 
 
 def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = None) -> Reference:
@@ -155,9 +144,10 @@ def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = 
     grads = params_as_numpy64(net.grads())
     floored = np.zeros(Y64.shape, dtype=bool)
     exact_delta = delta[-1]
-    if spec.loss == "bce":
+    floor = net.loss.floor
+    if floor is not None:
         y_star = O_np[-1]
-        floored = y_star * (1 - y_star) < TORCH_BCE_EPSILON
+        floored = y_star * (1 - y_star) < floor
         if floored.any():
             logits = I[-1].detach().clone().requires_grad_(True)
             (exact,) = torch.autograd.grad(exact_objective(spec, logits, Yt), logits)
@@ -167,9 +157,10 @@ def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = 
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
         optimizer.step()
         updated = params_as_numpy64(net.params())
-    return Reference(spec, p, X64, Y64, tuple(u), tuple(I_np), tuple(O_np),
-                     _derivatives(spec, I),
-                     tuple(delta), grads, Xt.grad.numpy(), float(total.detach()), floored, exact_delta, lr, updated)
+    dA, d2A = _derivatives(spec, I)
+    return Reference(spec, p, X64, Y64, tuple(u), tuple(I_np), tuple(O_np), dA,
+                     tuple(delta), grads, Xt.grad.numpy(), float(total.detach()), floored, exact_delta,
+                     d2A, lr, updated)
 
 
 def objective_in(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, dtype: Any) -> float:
@@ -178,9 +169,9 @@ def objective_in(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, dtype
     u = torch.from_numpy(np.asarray(X)).to(dt)
     Yt = torch.from_numpy(np.asarray(Y)).to(dt)
     with torch.no_grad():
-        for l, name in enumerate(spec.activations):
+        for l, entry in enumerate(spec.activations):
             I = u @ torch.from_numpy(np.asarray(params.weights[l])).to(dt)
             if params.biases is not None:
                 I = I + torch.from_numpy(np.asarray(params.biases[l])).to(dt)
-            u = build_activation(name)(I)
+            u = activation_twin(entry).function(I)
         return float(exact_objective(spec, I, Yt))

@@ -5,7 +5,7 @@ one by one would make each example slow, while the spec (depth, widths, activati
 which is what a minimal failing case needs, still shrinks. A drawn ``grid`` flag puts weights and
 inputs on multiples of 1/4, where sums are exact in float32 and float64 alike, so ReLU inputs of
 exactly 0 occur often and both implementations see the same kink; half of the grid cases with a
-ReLU layer also get a constructed kink in every ReLU layer (:func:`case_from`, ``kink=True``).
+layer whose activation has a kink at 0 also get a constructed kink in every such layer (:func:`case_from`, ``kink=True``).
 
 Options are validated when a strategy is built, not inside a draw: a selection that leaves some loss
 without a valid output activation is a ``ValueError`` naming it.
@@ -17,34 +17,55 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from array_api_compat import array_namespace
 from hypothesis import strategies as st
 
-from manual import LOSSES, VALID_PAIRS, Params, Spec
+from manual import ACTIVATIONS, LOSSES, Activation, Loss, Params, Spec
+from manual.registry import activation as resolve_activation, loss as resolve_loss
 
 __all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "output_pairs", "params_for",
-           "random_spec", "specs"]
+           "kink_placeable", "random_spec", "resolve", "specs"]
 
-HIDDEN_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
-
-
-def _outputs(loss: str, activations: Sequence[str], max_width: int) -> list[str]:
-    # softmax + bce needs J >= 2 (manual.Spec rejects a one-unit softmax under bce)
-    return [a for a in VALID_PAIRS[loss] if a in activations and not (a == "softmax" and loss == "bce" and max_width < 2)]
+# every registered elementwise activation may be a hidden layer's
+HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if entry.elementwise)
 
 
-def output_pairs(activations: Sequence[str], losses: Sequence[str], widths: tuple[int, int],
-                 depths: tuple[int, int] = (1, 1)) -> dict[str, list[str]]:
+def _needs_two(output: Activation, loss: Loss) -> bool:
+    # a one-unit softmax under a [0, 1]-target loss (bce) is rejected by manual.Spec: J >= 2
+    return not output.elementwise and loss.targets == "unit"
+
+
+def _outputs(loss: Loss, activations: Sequence[Activation], max_width: int) -> list[Activation]:
+    return [a for a in activations if loss.accepts(a) and not (_needs_two(a, loss) and max_width < 2)]
+
+
+def resolve(activations: Sequence[str | Activation] | None, losses: Sequence[str | Loss] | None
+            ) -> tuple[tuple[Activation, ...], tuple[Loss, ...]]:
+    """Names or entries to entries (``None``: every registered one); ``ValueError`` for an unknown name."""
+    acts = tuple(ACTIVATIONS.values()) if activations is None else tuple(
+        resolve_activation(a, "activations") for a in ((activations,) if isinstance(activations, (str, Activation))
+                                                         else activations))
+    loss_entries = tuple(LOSSES.values()) if losses is None else tuple(
+        resolve_loss(x, "losses") for x in ((losses,) if isinstance(losses, (str, Loss)) else losses))
+    return acts, loss_entries
+
+
+def output_pairs(activations: Sequence[str | Activation], losses: Sequence[str | Loss], widths: tuple[int, int],
+                 depths: tuple[int, int] = (1, 1)) -> dict[Loss, list[Activation]]:
     """For each loss, the output activations a drawn network may use; ``ValueError`` when a loss has
     none, or when deeper networks have no hidden activation to draw."""
-    pairs = {loss: _outputs(loss, activations, widths[1]) for loss in losses}
+    acts, loss_entries = resolve(activations, losses)
+    pairs = {loss: _outputs(loss, acts, widths[1]) for loss in loss_entries}
     empty = [loss for loss, outs in pairs.items() if not outs]
     if empty:
-        accepted = "; ".join(f"{loss} accepts {', '.join(VALID_PAIRS[loss])}" for loss in empty)
-        raise ValueError(f"losses {tuple(empty)!r} have no valid output activation among {tuple(activations)!r} "
-                         f"with widths {widths} ({accepted}; softmax with bce needs 2 or more outputs)")
-    if depths[1] > 1 and not any(a in HIDDEN_ACTIVATIONS for a in activations):
-        raise ValueError(f"depths {depths} need a hidden activation from {HIDDEN_ACTIVATIONS}, "
-                         f"got activations {tuple(activations)!r}")
+        accepted = "; ".join(f"{loss.name} accepts {', '.join(a for a, e in ACTIVATIONS.items() if loss.accepts(e))}"
+                             + (" or any elementwise activation" if loss.outputs is None else "") for loss in empty)
+        raise ValueError(f"losses {tuple(x.name for x in empty)!r} have no valid output activation among "
+                         f"{tuple(a.name for a in acts)!r} with widths {widths} ({accepted}; softmax with bce needs "
+                         f"2 or more outputs)")
+    if depths[1] > 1 and not any(a.elementwise for a in acts):
+        raise ValueError(f"depths {depths} need an elementwise hidden activation (such as {HIDDEN_ACTIVATIONS}), "
+                         f"got activations {tuple(a.name for a in acts)!r}")
     return pairs
 
 
@@ -71,22 +92,24 @@ def specs(
     *,
     depths: tuple[int, int] = (1, 5),
     widths: tuple[int, int] = (1, 12),
-    activations: Sequence[str] = HIDDEN_ACTIVATIONS + ("softmax",),
-    losses: Sequence[str] = LOSSES,
+    activations: Sequence[str | Activation] | None = None,
+    losses: Sequence[str | Loss] | None = None,
     bias: bool | None = None,
     reductions: Sequence[str] = ("sum", "mean"),
 ) -> st.SearchStrategy[Spec]:
-    """A valid :class:`manual.Spec`: hidden activations from ``activations`` (softmax excluded), an
-    output activation that the loss accepts, depth and widths in the given inclusive ranges; about
-    one spec in four has all widths equal (square layers). Raises ``ValueError`` at once when the
-    options leave a loss with nothing to draw."""
+    """A valid :class:`manual.Spec`: hidden activations from ``activations`` (names or
+    :class:`manual.Activation` objects; default every registered one; vector-valued ones such as softmax
+    only on the output), losses from ``losses`` (default every registered one), an output activation
+    that the loss accepts, depth and widths in the given inclusive ranges; about one spec in four has
+    all widths equal (square layers). Raises ``ValueError`` at once when the options leave a loss
+    with nothing to draw, or name an unknown entry."""
     pairs = output_pairs(activations, losses, widths, depths)
-    hidden = [a for a in activations if a in HIDDEN_ACTIVATIONS]
+    hidden = [a for a in resolve(activations, losses)[0] if a.elementwise]
     return _specs(pairs, hidden, depths, widths, bias, tuple(reductions))
 
 
 @st.composite
-def _specs(draw: st.DrawFn, pairs: dict[str, list[str]], hidden: list[str], depths: tuple[int, int],
+def _specs(draw: st.DrawFn, pairs: dict[Loss, list[Activation]], hidden: list[Activation], depths: tuple[int, int],
            widths: tuple[int, int], bias: bool | None, reductions: tuple[str, ...]) -> Spec:
     # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
     loss = draw(st.sampled_from(list(pairs)))
@@ -96,7 +119,7 @@ def _specs(draw: st.DrawFn, pairs: dict[str, list[str]], hidden: list[str], dept
         sizes = [draw(st.integers(*widths))] * (depth + 1)
     else:
         sizes = [draw(st.integers(*widths)) for _ in range(depth + 1)]
-    if (output, loss) == ("softmax", "bce"):
+    if _needs_two(output, loss):
         sizes[-1] = max(sizes[-1], 2)
     acts = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)] + [output]
     use_bias = draw(st.booleans()) if bias is None else bias
@@ -107,14 +130,15 @@ def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
                 widths: tuple[int, int] = (1, 12)) -> Spec:
     """A valid spec drawn with a plain Generator (for scripts that run too many cases for Hypothesis):
     the same space as :func:`specs`, every activation, loss pair, bias and reduction."""
-    loss = str(rng.choice(LOSSES))
+    loss = list(LOSSES.values())[int(rng.integers(len(LOSSES)))]
     depth = int(rng.integers(depths[0], depths[1] + 1))
     if rng.integers(4) == 0:
         sizes = [int(rng.integers(widths[0], widths[1] + 1))] * (depth + 1)
     else:
         sizes = [int(s) for s in rng.integers(widths[0], widths[1] + 1, size=depth + 1)]
-    output = str(rng.choice(_outputs(loss, HIDDEN_ACTIVATIONS + ("softmax",), widths[1])))
-    if (output, loss) == ("softmax", "bce"):
+    outputs = _outputs(loss, tuple(ACTIVATIONS.values()), widths[1])
+    output = outputs[int(rng.integers(len(outputs)))]
+    if _needs_two(output, loss):
         sizes[-1] = max(sizes[-1], 2)
     acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (output,)
     return Spec(tuple(sizes), acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
@@ -139,21 +163,27 @@ def params_for(spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain
 def data_for(spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False,
              dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ``X`` (N, D) standard normal clipped to [-3, 3] (or on the 1/4 grid in [-2, 2]) and
-    targets ``Y`` (N, J) valid for the loss: any reals (squared), [0, 1] (bce), simplex rows (ce)."""
+    targets ``Y`` (N, J) as the loss's ``targets`` declare: ``"real"`` standard normal, ``"unit"``
+    uniform in [0, 1], ``"simplex"`` rows on the probability simplex, ``"onehot"`` one 1 per row."""
     D, J = spec.sizes[0], spec.sizes[-1]
     if grid:
         X = rng.integers(-8, 9, size=(N, D)) / 4
     else:
         X = np.clip(rng.standard_normal((N, D)), -3, 3)
-    if spec.loss == "squared":
+    targets = spec.loss.targets
+    if targets == "real":
         Y = rng.standard_normal((N, J))
-    elif spec.loss == "bce":
+    elif targets == "unit":
         Y = rng.uniform(0, 1, size=(N, J))
-    else:
+    elif targets == "onehot":
+        Y = np.eye(J)[rng.integers(J, size=N)]
+    elif targets == "simplex":
         # rows on the simplex with entries on the 2^-10 grid: their sums are exactly 1 in float32 and
         # float64 alike, so a float32 case and its float64 reference see the same valid targets
         Y = np.floor(rng.dirichlet(np.ones(J), size=N) * 1024) / 1024
         Y[np.arange(N), Y.argmax(axis=1)] += 1 - Y.sum(axis=1)
+    else:
+        raise ValueError(f"loss {spec.loss.name!r} declares targets {targets!r}; known: real, unit, simplex, onehot")
     return X.astype(dtype), Y.astype(dtype)
 
 
@@ -180,7 +210,7 @@ def _cases(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], dtype: Any, 
     gain = draw(st.sampled_from(list(gains)))
     N = draw(st.integers(*batch))
     lr = draw(st.sampled_from(list(lrs)))
-    kink = grid and "relu" in spec.activations and draw(st.booleans())
+    kink = grid and kink_placeable(spec) and draw(st.booleans())
     return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink)
 
 
@@ -197,16 +227,24 @@ def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float 
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
     if kink:
-        if not grid or "relu" not in spec.activations:
-            raise ValueError(f"kink=True needs grid=True and a ReLU layer, got {spec} grid={grid}")
+        if not grid or not kink_placeable(spec):
+            raise ValueError(f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), "
+                             f"got {spec} grid={grid}")
         _place_kinks(spec, params, X)
     return Case(spec, params, X, Y, lr, seed, grid, gain, kink)
 
 
-def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
-    """Make unit 1 of every ReLU layer receive exactly 0 at example 1, in place.
+def kink_placeable(spec: Spec) -> bool:
+    """Whether some layer's activation has a kink at 0 (ReLU, leaky ReLU), where grid values can put
+    an input exactly."""
+    return any(0.0 in entry.kinks for entry in spec.activations)
 
-    Where the layer's input is exact (grid values through ReLU and identity layers only) and example
+
+def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
+    """Make unit 1 of every layer with a kink at 0 (ReLU, leaky ReLU) receive exactly 0 at example 1,
+    in place.
+
+    Where the layer's input is exact (grid values through ``exact`` layers only: ReLU, identity) and example
     1 has two nonzero inputs u_i, u_j, column 1 of W gets ``(u_j s, -u_i s)`` at (i, j) and zeros
     elsewhere (bias 0), so I = u_i u_j s - u_j u_i s = 0 from nonzero terms, computed exactly in either
     dtype; with one nonzero input and a bias, the bias cancels it. Otherwise the column (and bias)
@@ -215,10 +253,11 @@ def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
     dtype = X.dtype
     u = X.astype(np.float64)
     exact = True
-    for l, name in enumerate(spec.activations):
+    xp = array_namespace(u)
+    for l, entry in enumerate(spec.activations):
         W = params.weights[l]
         b = None if params.biases is None else params.biases[l]
-        if name == "relu":
+        if 0.0 in entry.kinks:
             W[:, 0] = 0
             if b is not None:
                 b[0] = 0
@@ -241,5 +280,6 @@ def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
                     if b is not None:
                         b[0] = bias
         I = u @ W.astype(np.float64) + (0 if b is None else b.astype(np.float64))
-        u = {"relu": lambda z: np.maximum(z, 0), "identity": lambda z: z}.get(name, lambda z: z)(I)
-        exact = exact and name in ("relu", "identity")
+        with np.errstate(all="ignore"):
+            u = np.asarray(entry.forward(I, xp))
+        exact = exact and entry.exact

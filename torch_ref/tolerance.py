@@ -64,9 +64,11 @@ import numpy as np
 
 from manual import Params, Spec
 
+from manual import Activation
+
 from ._exact import exact_entries, significand_bits
-from ._loss_terms import gradient_terms, objective_terms, softmax_terms
-from .reference import TORCH_BCE_EPSILON, Reference, reference
+from .reference import Reference, reference
+from .twins import LossTwin, loss_twin
 
 __all__ = ["RTOL", "Tolerance", "rounding_band", "tolerance"]
 
@@ -106,57 +108,72 @@ def rounding_band(expected: Any, dtype: Any, allowed: Any = 0.0) -> np.ndarray:
     return RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))
 
 
-def _dA_dO(name: str, O: np.ndarray) -> np.ndarray:
-    """|d A'/d O| for the activations whose derivative is written through O (0 for relu, identity)."""
-    if name == "sigmoid":
-        return np.abs(1 - 2 * O)
-    if name == "tanh":
-        return np.abs(2 * O)
-    return np.zeros_like(O)
+def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray) -> np.ndarray:
+    r"""The magnitude of A'(I)'s error in layer l (error <= unit * magnitude), for any elementwise entry:
+
+    .. math::
+        |A''| (e_I + |I|) + \max(|A'|, 1)
+
+    I's error carried on (:math:`|A''| e_I`, A'' by double autograd of the twin); and a correct
+    formula's own rounding, modelled as an exact evaluation on I perturbed relatively
+    (:math:`|A''||I|`) whose result is accurate to the rounding unit *of the terms it is made of*,
+    which for an activation's derivative are of order 1 even where A' itself is tiny: sigmoid's
+    O(1 - O) at a saturated O, gelu's 1 + tanh(.) where tanh is near -1, silu's
+    s + I s (1 - s) where A' crosses 0. Two correct formulas (and two libraries' tanh) differ there
+    by about one unit of 1, not of A'. An ``exact`` entry (ReLU, identity) has only the first term.
+    This is conservative by design; a wrong derivative is off by the order of A' itself.
+    """
+    d2A, dA = np.abs(ref.d2A[l]), np.abs(ref.dA[l])
+    if entry.exact:
+        return d2A * e_I
+    return d2A * (e_I + np.abs(ref.I[l])) + np.maximum(dA, 1.0)
 
 
-def _bce_undetermined(spec: Spec, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
-    """1 where bce's y*(1 - y*) (general formula: softmax, or sigmoid without the shortcut) lies above
-    torch's floor but within the rounding error bound of y* itself, else 0. In float64 such outputs
-    are below the floor (both computations clamp alike); in float32 they are y* within about 1e-4
-    of 0 or 1."""
-    if spec.loss != "bce":
+def _floor_undetermined(twin: LossTwin, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
+    """1 where a floored loss's y*(1 - y*) (bce; general formula: softmax, or sigmoid without the
+    shortcut) lies above torch's floor but within the rounding error bound of y* itself, else 0. In
+    float64 such outputs are below the floor (both computations clamp alike); in float32 they are y*
+    within about 1e-4 of 0 or 1."""
+    if twin.floor is None:
         return np.zeros_like(O)
     p = O * (1 - O)
-    return ((p > 0.5 * TORCH_BCE_EPSILON) & (p <= unit * e_O)).astype(np.float64)
+    return ((p > 0.5 * twin.floor) & (p <= unit * e_O)).astype(np.float64)
 
 
-def _kink(name: str, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
-    """1 where a ReLU input lies within its own rounding error of 0, else 0.
+def _kink(entry: Activation, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.ndarray:
+    """1 where an input lies within its own rounding error of one of the activation's kinks, else 0.
 
-    There the computed sign of I, and so A'(I) in {0, 1}, depends on the order of the sums: both
-    answers are correct for the I each implementation computed, so such an entry is allowed to
-    differ by the whole of what A' multiplies. Strict: an I computed without rounding (e_I = 0) is
-    no ambiguity at all, and there the subgradient 0 is checked exactly.
+    There the computed side of the kink, and so A'(I) (ReLU: 0 or 1), depends on the order of the
+    sums: both answers are correct for the I each implementation computed, so such an entry is
+    allowed to differ by the whole of what A' multiplies. Strict: an I computed without rounding
+    (e_I = 0) is no ambiguity at all, and there the subgradient is checked exactly.
     """
-    if name != "relu":
-        return np.zeros_like(I)
-    return (np.abs(I) < unit * e_I).astype(np.float64)
+    near = np.zeros(I.shape, dtype=bool)
+    for k in entry.kinks:
+        near |= np.abs(I - k) < unit * e_I
+    return near.astype(np.float64)
 
 
-def _output_magnitude(spec: Spec, ref: Reference, e_O: np.ndarray, general: bool) -> np.ndarray:
+def _output_magnitude(spec: Spec, twin: LossTwin, ref: Reference, e_O: np.ndarray, M_dA: np.ndarray | None,
+                      general: bool) -> np.ndarray:
     """M(delta^(L)): the evaluation of the delta formula on absolute values plus y*'s error carried on."""
     O, Y = ref.O[-1], ref.Y
     if spec.canonical and not general:
         return e_O + np.abs(O) + np.abs(Y)  # delta = y* - y
-    act = spec.activations[-1]
-    if (act, spec.loss) == ("sigmoid", "ce"):
-        return np.abs(Y) * (1 + np.abs(O)) + np.abs(Y) * e_O  # delta = -y (1 - y*), y* cancelled
-    if act == "softmax":
+    out = spec.activations[-1]
+    if not out.elementwise:
         # delta = h - y* sum(h), h = y* ⊙ dL/dy*
-        h, h_abs, dh = softmax_terms(spec.loss, O, Y)
+        h, h_abs, ch = twin.terms.softmax(O, Y, e_O)
         s = np.sum(h, axis=-1, keepdims=True)
         s_abs = np.sum(h_abs, axis=-1, keepdims=True)
-        carried = e_O * (dh + np.abs(s)) + O * np.sum(dh * e_O, axis=-1, keepdims=True)
+        carried = ch + e_O * np.abs(s) + O * np.sum(ch, axis=-1, keepdims=True)
         return h_abs + O * s_abs + carried
-    g, g_abs, dg = gradient_terms(spec.loss, O, Y)
+    cancelled = twin.terms.cancelled.get(out.name)
+    if cancelled is not None and out.name in spec.loss.cancelled:
+        return cancelled(O, Y, e_O)
+    g, G, c = twin.terms.gradient(O, Y, e_O)
     dA = np.abs(ref.dA[-1])
-    return dA * g_abs + (dg * dA + np.abs(g) * _dA_dO(act, O)) * e_O
+    return dA * (G + c) + np.abs(g) * M_dA
 
 
 def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, general: bool = False,
@@ -185,23 +202,26 @@ def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, ti
     bits = significand_bits(dtype)
     underflow = tiny / unit
     e_u, e_I, e_O = [np.zeros_like(ref.X)], [], []
-    for l, name in enumerate(spec.activations):
+    for l, entry in enumerate(spec.activations):
         u, W = ref.u[l], p.weights[l]
         b = None if p.biases is None else p.biases[l]
         absW = np.abs(W)
         eI = np.abs(u) @ absW + (0 if b is None else np.abs(b)) + e_u[l] @ absW
         eI = np.where(exact_entries(u, W, b, e_u[l], bits), 0.0, eI)
         O, dA = ref.O[l], ref.dA[l]
-        if name == "softmax":
+        if not entry.elementwise:
             eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O + underflow
-        elif name in ("relu", "identity"):
+        elif entry.exact:
             # exact functions of I: no rounding and no underflow of their own
-            eO = np.maximum(np.abs(dA), _kink(name, ref.I[l], eI, unit)) * eI
+            eO = np.maximum(np.abs(dA), _kink(entry, ref.I[l], eI, unit)) * eI
         else:
-            # an output that underflows is off by up to the smallest normal number, whatever its size
+            # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
+            # terms it is made of, |O| and |I| max(|A'|, 1) (gelu's I/2 (1 + tanh(.)) where tanh is near
+            # -1 is off by about a unit of |I| while O is tiny; see _derivative_error); and an output
+            # that underflows is off by up to the smallest normal number, whatever its size
             # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
-            # in float32); the bce and ce divisions by y* can magnify that, so it is an error of its own
-            eO = np.abs(dA) * eI + np.abs(O) + underflow
+            # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
+            eO = np.abs(dA) * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(np.abs(dA), 1.0) + underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
@@ -220,23 +240,26 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
 
     # backward: error magnitudes of every delta, output first
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
+    twin = loss_twin(spec.loss)
+    M_dA = [None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l])
+            for l, entry in enumerate(spec.activations)]
     M = [None] * spec.depth
-    M[-1] = scale * _output_magnitude(spec, ref, e_O[-1], general)
+    M[-1] = scale * _output_magnitude(spec, twin, ref, e_O[-1], M_dA[-1], general)
     conventions = []
     O_L = ref.O[-1]
-    undetermined = _bce_undetermined(spec, O_L, e_O[-1], unit)
+    undetermined = _floor_undetermined(twin, O_L, e_O[-1], unit)
     if undetermined.any():
         # y*(1 - y*) is within the rounding error of y*: the division by it has no correct digit in
         # this dtype, and only torch's floor bounds the result; any value up to that bound is accepted
-        bound = (np.abs(O_L) + np.abs(Y)) / TORCH_BCE_EPSILON * O_L
-        if spec.activations[-1] == "softmax":
-            bound = O_L * ((np.abs(O_L) + np.abs(Y)) / TORCH_BCE_EPSILON + np.sum(bound, axis=-1, keepdims=True))
+        bound = (np.abs(O_L) + np.abs(Y)) / twin.floor * O_L
+        if not spec.activations[-1].elementwise:
+            bound = O_L * ((np.abs(O_L) + np.abs(Y)) / twin.floor + np.sum(bound, axis=-1, keepdims=True))
         rows = undetermined.any(axis=-1, keepdims=True)
         M[-1] = M[-1] + scale * rows * (bound + np.abs(delta[-1]) / scale) / unit
         conventions.append(
-            f"bce undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with y*(1 - y*) within the "
+            f"{spec.loss.name} undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with y*(1 - y*) within the "
             f"rounding error of y*; the division by y*(1 - y*) has no correct digit there, so any value up to "
-            f"the bound of torch's floor {TORCH_BCE_EPSILON:.3g} is accepted in those rows")
+            f"the bound of torch's floor {twin.floor:.3g} is accepted in those rows")
     if ref.floored.any():
         # torch's BCELoss backward divides by max(y*(1-y*), 1e-12): below the floor its delta lies
         # between 0 and the exact one; the exact delta (stable, from the logits) and torch's are
@@ -250,23 +273,23 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
         c = np.abs(ref.exact_delta - delta[-1])
         M[-1] = M[-1] + c / unit + c + rows * (2 * J + 1) * (1 + e_O[-1])
         conventions.append(
-            f"bce floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
-            f"{TORCH_BCE_EPSILON:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
+            f"{spec.loss.name} floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
+            f"{twin.floor:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
             f"shrinks towards 0, while the exact derivative does not; both (and anything between) are accepted")
-    if spec.activations[-1] == "relu":
-        g, g_abs, _ = gradient_terms(spec.loss, O_L, Y)
-        M[-1] = M[-1] + scale * _kink("relu", ref.I[-1], e_I[-1], unit) * (np.abs(g) / unit + g_abs)
+    if spec.activations[-1].kinks:
+        g, G, _ = twin.terms.gradient(O_L, Y, e_O[-1])
+        M[-1] = M[-1] + scale * _kink(spec.activations[-1], ref.I[-1], e_I[-1], unit) * (np.abs(g) / unit + G)
     for l in range(spec.depth - 2, -1, -1):
-        name = spec.activations[l]
+        entry = spec.activations[l]
         back = delta[l + 1] @ p.weights[l + 1].T
         carried = (M[l + 1] + np.abs(delta[l + 1])) @ absW[l + 1].T
         # at an ambiguous kink the other implementation multiplies its own back (|back| give or
         # take unit * carried) by 1 instead of 0
-        kink = _kink(name, ref.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
-        # A' is itself off by |dA'/dO| e_O, and multiplies the other implementation's signal, which
+        kink = _kink(entry, ref.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
+        # A' is itself off by unit * M_dA, and multiplies the other implementation's signal, which
         # may be larger than ours by unit * carried (first order where a convention's allowance is
         # carried, e.g. the exact delta below torch's bce floor)
-        M[l] = carried * np.abs(ref.dA[l]) + (np.abs(back) + unit * carried) * _dA_dO(name, ref.O[l]) * e_O[l] + kink
+        M[l] = carried * np.abs(ref.dA[l]) + (np.abs(back) + unit * carried) * M_dA[l] + kink
 
     # u's own error multiplies the other side's delta, |delta| + unit * M (first order only where a
     # convention's allowance is carried in M)
@@ -288,7 +311,7 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
                         None if p.biases is None else
                         [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.grads.biases)])
     # the objective: N x J terms summed, each with its own evaluation error
-    terms = objective_terms(spec.loss, spec.activations[-1], ref.I[-1], O_L, Y, e_I[-1], e_O[-1])
+    terms = twin.terms.objective(spec.activations[-1].name, ref.I[-1], O_L, Y, e_I[-1], e_O[-1])
     objective = scale * 2 * eps * max(kappa, Y.size + 5) * float(np.sum(terms)) + tiny
     return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions),
                      objective)

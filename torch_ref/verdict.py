@@ -40,6 +40,7 @@ from .compare import Comparison, compare
 from .reference import Reference, reference
 from .strategies import Case, data_for
 from .tolerance import RTOL, Tolerance, rounding_band, tolerance
+from .twins import loss_twin
 
 __all__ = ["KINDS", "Verdict", "check_case", "classify", "prepare"]
 
@@ -254,8 +255,9 @@ def _saturation_level(dtype: Any) -> float:
 
 
 def _saturated_examples(case: Case, ref: Reference) -> np.ndarray:
-    """Per example: whether a sigmoid or softmax output saturates (y*(1 - y*) <= sqrt(eps))."""
-    if case.spec.activations[-1] not in ("sigmoid", "softmax"):
+    """Per example: whether a probability output saturates (y*(1 - y*) <= sqrt(eps)); the outputs are
+    probabilities where the loss's targets are ([0, 1], the simplex, one-hot)."""
+    if case.spec.loss.targets == "real":
         return np.zeros(case.X.shape[0], dtype=bool)
     O = ref.O[-1]
     return np.any(O * (1 - O) <= _saturation_level(case.X.dtype), axis=-1)
@@ -279,16 +281,6 @@ def _unsaturated_candidates(case: Case):
         yield (Case(case.spec, case.params.map(lambda a: (a * scale).astype(dtype)), case.X, case.Y, case.lr,
                     case.seed, False, case.gain),
                f"architecture (the case's inputs, every weight and bias scaled by {scale:g})")
-
-
-_HINTS = {
-    ("sigmoid", "bce"): "cancel y*(1 - y*) against A' before evaluating: delta = y* - y",
-    ("softmax", "bce"): ("cancel y* before evaluating: h_j = (y*_j - y_j) / (1 - y*_j) with 1 - y*_j summed as "
-                         "sum_{k != j} y*_k, then delta = h - y* sum(h); or differentiate the loss written "
-                         "from the logits with log-sum-exp"),
-    ("sigmoid", "ce"): "cancel y* before evaluating: delta = -y (1 - y*)",
-    ("softmax", "ce"): "cancel y* before evaluating: delta = y* sum_k(y_k) - y (= y* - y for targets summing to 1)",
-}
 
 
 def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) -> Verdict:
@@ -336,9 +328,10 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
         f"{where[0].upper()}{where[1:]} it {'agrees' if check.kind == 'agree' else 'agrees to rounding level'} "
         f"with autograd: the formula holds there, and its evaluation overflows where the outputs saturate.",
     ]
-    pair = (case.spec.activations[-1], case.spec.loss)
-    if pair in _HINTS:
-        findings.append(f"A stable form for {pair[0]}+{pair[1]}: {_HINTS[pair]}.")
+    output, loss = case.spec.activations[-1].name, case.spec.loss
+    hint = loss_twin(loss).hints.get(output)
+    if hint is not None:
+        findings.append(f"A stable form for {output}+{loss.name}: {hint}.")
     return replace(v, kind="unstable", findings=v.findings + tuple(findings))
 
 

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 import manual
-from manual.activations import activate, derivative
-from manual.losses import loss_gradient, loss_value
+from manual import ACTIVATIONS, LOSSES
 
 from .. import autograd
 from ..build import build
@@ -141,21 +140,21 @@ def manual_quantities(p: Point) -> dict[str, Any]:
     spec = p.spec
     fwd = manual.forward(spec, p.params, p.x)
     I, O = fwd.I, fwd.O
-    dA = [derivative("sigmoid", I_l, O_l)[0] for I_l, O_l in zip(I, O)]  # A'(I^(l)) per unit
+    dA = [ACTIVATIONS["sigmoid"].derivative(I_l, O_l, np)[0] for I_l, O_l in zip(I, O)]  # A'(I^(l)) per unit
     q["y_star"] = O[-1][0, 0]
     q["L"] = float(manual.objective(spec, p.params, p.x, p.y))
     grads = manual.gradients(spec, p.params, p.x, p.y).weights
     updated = manual.sgd_step(spec, p.params, p.x, p.y, p.xi).weights
     _gradient_keys(q, p.net, list(grads), list(updated))
-    q["dL_dy_star"] = loss_gradient("bce", O[-1], p.y)[0, 0]
+    q["dL_dy_star"] = LOSSES["bce"].gradient(O[-1], p.y, np)[0, 0]
     probs = np.array([O[-1][0, 0], 1 - O[-1][0, 0]])
     targets = np.array([p.y[0, 0], 1 - p.y[0, 0]])
     q["probs"], q["targets"] = probs, targets
-    q["loss_squared"] = loss_value("squared", probs[None], targets[None])[0]
-    q["loss_bce"] = loss_value("bce", O[-1], p.y)[0]
-    q["loss_ce"] = loss_value("ce", probs[None], targets[None])[0]
+    q["loss_squared"] = LOSSES["squared"].value(probs[None], targets[None], np)[0]
+    q["loss_bce"] = LOSSES["bce"].value(O[-1], p.y, np)[0]
+    q["loss_ce"] = LOSSES["ce"].value(probs[None], targets[None], np)[0]
     v = np.array([[q["v"]]])
-    q["sigmoid"], q["tanh"], q["relu"] = (activate(a, v)[0, 0] for a in ("sigmoid", "tanh", "relu"))
+    q["sigmoid"], q["tanh"], q["relu"] = (ACTIVATIONS[a].forward(v, np)[0, 0] for a in ("sigmoid", "tanh", "relu"))
     q["dA_I"] = dA
     x = p.x[0]
     W = p.weights

@@ -1,0 +1,48 @@
+"""The registry: every built-in activation and loss by name, and the one lookup every caller uses.
+
+A name is looked up here; an :class:`~manual.Activation` or :class:`~manual.Loss` object (a user's
+own entry) is taken as it is. An unknown name is a ``ValueError`` that lists the registered ones;
+nothing falls through to a default.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+from .activation import Activation
+from .activations import BUILTIN_ACTIVATIONS
+from .loss import Loss
+from .losses import BUILTIN_LOSSES
+
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "loss"]
+
+ACTIVATIONS: Mapping[str, Activation] = MappingProxyType({a.name: a for a in BUILTIN_ACTIVATIONS})
+LOSSES: Mapping[str, Loss] = MappingProxyType({loss.name: loss for loss in BUILTIN_LOSSES})
+
+
+def _lookup(kind: str, value: object, table: Mapping, cls: type, where: str):
+    if isinstance(value, cls):
+        builtin = table.get(value.name)
+        if builtin is not None and builtin is not value:
+            raise ValueError(
+                f"{where}: a user {kind} may not take the built-in name {value.name!r}; pass the string "
+                f"{value.name!r} for the built-in, or give yours another name")
+        return value
+    if isinstance(value, str):
+        if value in table:
+            return table[value]
+        raise ValueError(f"{where}: unknown {kind} {value!r}; registered: {', '.join(table)} "
+                         f"(or pass a manual.{cls.__name__} of your own)")
+    raise TypeError(f"{where} must be a {kind} name or a manual.{cls.__name__}, got {value!r} "
+                    f"({type(value).__name__})")
+
+
+def activation(value: str | Activation, where: str = "activation") -> Activation:
+    """The :class:`Activation` for a registered name, or ``value`` itself when it is one."""
+    return _lookup("activation", value, ACTIVATIONS, Activation, where)
+
+
+def loss(value: str | Loss, where: str = "loss") -> Loss:
+    """The :class:`Loss` for a registered name, or ``value`` itself when it is one."""
+    return _lookup("loss", value, LOSSES, Loss, where)
