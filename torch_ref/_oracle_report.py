@@ -53,14 +53,15 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
     how = naming(fn, v.what, names)
     options = (", update=True" if v.what == "step_fn" else "") + (
         f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
-    own = [e.name for e in (*spec.activations, spec.loss) if _entry_code(e, _TABLES[type(e)]) == e.name]
-    needed = ([how.expression] if how.where == "defined" else []) + list(dict.fromkeys(own))
+    own = {e.name: type(e).__name__ for e in (*spec.activations, spec.loss)
+           if _entry_code(e, _TABLES[type(e)]) == e.name}
     heading = {"anywhere": "Reproduce:",
-               "defined": "",
+               "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
                "bind": "Reproduce (bind the first line to the callable you checked):"}[how.where]
-    if needed and how.where != "bind":
-        heading = (f"Reproduce (run these where {', '.join(needed)} {'is' if len(needed) == 1 else 'are'} defined, "
-                   f"e.g. at the end of your script):")
+    if own:
+        entries = ", ".join(f"{name} to your manual.{kind} {name!r}" for name, kind in own.items())
+        heading = heading[:-2] + f"; and first bind {entries}):" if heading.endswith("):") else \
+            f"Reproduce (first bind {entries}):"
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
     lines += [f"    {line}" for line in how.setup]
     lines += [f"    spec = {_spec_code(spec)}",

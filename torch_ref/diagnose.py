@@ -29,6 +29,7 @@ from manual import Activation, Params, Spec
 from manual.forward import _forward
 from manual.registry import LOSSES
 
+from ._entry_check import entry_findings
 from .verdict import Verdict
 
 __all__ = ["diagnose"]
@@ -232,6 +233,11 @@ def diagnose(v: Verdict) -> list[str]:
     bad = [k for k, ok in enumerate(_within(a, e, room)) if not ok]
     if not bad:
         return []
+    own = entry_findings(ref)
+    if own:
+        # a user entry that is itself wrong here: named first, and no pattern is fitted on top of it
+        # (the variants are built from the entries' own formulas)
+        return own
     lr = v.case.lr if v.what == "step_fn" else None
     structural = []
     for text, grads in _variants(spec, p, X, Y, lr):

@@ -1,0 +1,176 @@
+"""A user's own activation and loss: checked against autograd of their own forward/value, taken by
+every part of the project (Spec, oracle, strategies, crosscheck, Trainer), and the registry's errors."""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import manual
+import torch_ref
+from manual import Activation, Loss, Spec
+from torch_ref import DerivationMismatch, check_derivation
+from torch_ref.strategies import case_from, specs
+
+
+def _mish(I, xp):
+    return I * xp.tanh(xp.log1p(xp.exp(xp.clip(I, max=30.0))) + xp.clip(I - 30.0, min=0.0))
+
+
+def _mish_derivative(I, O, xp):
+    sp = xp.log1p(xp.exp(xp.clip(I, max=30.0))) + xp.clip(I - 30.0, min=0.0)
+    t = xp.tanh(sp)
+    s = 1 / (1 + xp.exp(-I))
+    return t + I * (1 - t * t) * s  # d/dI [I tanh(softplus(I))]
+
+
+def _mish_missing_sigmoid(I, O, xp):
+    t = xp.tanh(xp.log1p(xp.exp(xp.clip(I, max=30.0))) + xp.clip(I - 30.0, min=0.0))
+    return t + I * (1 - t * t)  # softplus' derivative sigmoid(I) forgotten
+
+
+def _log_cosh(O, Y, xp):
+    d = O - Y
+    return xp.sum(xp.abs(d) + xp.log1p(xp.exp(-2 * xp.abs(d))) - np.log(2.0), axis=-1)  # log cosh, stable
+
+
+def _log_cosh_gradient(O, Y, xp):
+    return xp.tanh(O - Y)
+
+
+MISH = Activation("mish", _mish, _mish_derivative, description="I tanh(softplus(I))")
+MISH_WRONG = Activation("mish", _mish, _mish_missing_sigmoid)
+LOG_COSH = Loss("log_cosh", _log_cosh, _log_cosh_gradient)
+LOG_COSH_WRONG = Loss("log_cosh", _log_cosh, lambda O, Y, xp: xp.tanh(Y - O))  # the sign of d flipped
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_right_user_entries_pass_against_autograd_of_their_own_functions(dtype):
+    summary = check_derivation(manual.gradients, activations=(MISH, "identity", "softmax"), losses=(LOG_COSH, "ce"),
+                               dtype=dtype, seed=0, max_examples=40, strict=True)
+    assert "mish" in summary.activations and ("mish", "log_cosh") in summary.pairs
+
+
+def test_wrong_user_derivative_is_caught_naming_the_layer():
+    with pytest.raises(DerivationMismatch) as info:
+        check_derivation(manual.gradients, activations=(MISH_WRONG, "tanh"), losses=("squared",), depths=2, seed=0)
+    text = str(info.value)
+    assert re.search(r"Diagnosis: layer [12]'s activation 'mish' \(your entry\) has a derivative that disagrees "
+                     r"with autograd of its own forward", text), text
+    assert "first bind mish to your manual.Activation 'mish'" in text
+
+
+def test_wrong_user_loss_gradient_is_caught_and_named():
+    with pytest.raises(DerivationMismatch) as info:
+        check_derivation(manual.gradients, activations=("tanh",), losses=(LOG_COSH_WRONG,), seed=0)
+    text = str(info.value)
+    assert "Diagnosis: the loss 'log_cosh' (your entry) has a gradient that disagrees with autograd of its own value" \
+        in text, text
+    assert "autograd is right" in text  # finite differences of the user's own value agree with autograd
+
+
+def test_a_derivation_of_a_user_entry_is_checked_against_the_entry_not_a_builtin():
+    """A grad_fn that differentiates mish by hand is held to autograd of mish's forward."""
+    def grad_fn(spec, p, X, Y):
+        return manual.gradients(Spec(spec.sizes, [MISH_WRONG if a == "mish" else a for a in spec.activations],
+                                     spec.loss, bias=spec.bias, reduction=spec.reduction), p, X, Y)
+
+    assert check_derivation(manual.gradients, activations=(MISH,), losses=("squared",), seed=1, max_examples=10)
+    with pytest.raises(DerivationMismatch, match="disagrees with autograd"):
+        check_derivation(grad_fn, activations=(MISH,), losses=("squared",), seed=1, max_examples=10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_trainer_and_crosschecks_take_user_entries(dtype):
+    spec = Spec((3, 5, 2), (MISH, "identity"), LOG_COSH, bias=True)
+    case = case_from(spec, N=4, seed=3, dtype=dtype)
+    for check in (torch_ref.crosscheck_gradients, torch_ref.crosscheck_deltas, torch_ref.crosscheck_objective):
+        result = check(spec, case.params, case.X, case.Y)
+        assert result.ok, result
+    trainer = manual.Trainer(spec, case.params, lr=0.1)
+    trainer.step(case.X, case.Y)
+    step = manual.sgd_step(spec, case.params, case.X, case.Y, 0.1)
+    for (name, a), (_, b) in zip(trainer.params.arrays(), step.arrays()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=64 * np.finfo(dtype).eps, err_msg=name)
+    assert torch_ref.crosscheck_update(spec, case.params, case.X, case.Y, 0.1).ok
+
+
+@settings(max_examples=20)
+@given(spec=specs(activations=(MISH, "relu"), losses=(LOG_COSH,), depths=(1, 3)))
+def test_strategies_draw_user_entries(spec):
+    assert spec.loss is LOG_COSH and all(a in (MISH, manual.ACTIVATIONS["relu"]) for a in spec.activations)
+    assert str(spec).endswith("log_cosh/" + spec.reduction) or ", bias" in str(spec)
+
+
+def test_onehot_targets_are_drawn_and_validated():
+    hinge_like = Loss("onehot_squared", lambda O, Y, xp: xp.sum((O - Y) ** 2, axis=-1) / 2, lambda O, Y, xp: O - Y,
+                      targets="onehot")
+    spec = Spec((2, 3), ("sigmoid",), hinge_like)
+    case = case_from(spec, N=6, seed=0)
+    assert set(np.unique(case.Y)) <= {0.0, 1.0} and (case.Y.sum(axis=1) == 1).all()
+    manual.gradients(spec, case.params, case.X, case.Y)
+    with pytest.raises(ValueError, match="one-hot rows"):
+        manual.gradients(spec, case.params, case.X, np.full((6, 3), 1 / 3))
+    with pytest.raises(ValueError, match="exactly one 1 per row for loss .onehot_squared.; row 0 has 2"):
+        manual.gradients(spec, case.params, case.X, np.array([[1.0, 1.0, 0.0]] * 6))
+
+
+# ------------------------------------------------------------------------------------------ the registry
+
+def test_spec_takes_names_or_entries_and_shows_names():
+    by_name = Spec((2, 3, 1), ("tanh", "sigmoid"), "bce")
+    by_entry = Spec((2, 3, 1), (manual.ACTIVATIONS["tanh"], manual.ACTIVATIONS["sigmoid"]), manual.LOSSES["bce"])
+    assert by_name == by_entry and hash(by_name) == hash(by_entry)
+    assert str(by_name) == "2-3-1 [tanh,sigmoid] bce/sum"
+    assert by_name.activations[0] is manual.ACTIVATIONS["tanh"] and by_name.loss == "bce"
+    assert str(Spec((2, 1), (MISH,), LOG_COSH)) == "2-1 [mish] log_cosh/sum"
+
+
+@pytest.mark.parametrize("make, error, pattern", [
+    pytest.param(lambda: Spec((2, 1), ("swish",), "squared"), ValueError,
+                 r"unknown activation 'swish'; registered: identity, sigmoid, tanh, relu, softmax, leaky_relu, elu, "
+                 r"softplus, silu, gelu \(or pass a manual.Activation of your own\)", id="unknown-activation"),
+    pytest.param(lambda: Spec((2, 1), ("tanh",), "hinge"), ValueError,
+                 r"unknown loss 'hinge'; registered: squared, bce, ce, huber", id="unknown-loss"),
+    pytest.param(lambda: Spec((2, 1), (Activation("tanh", _mish, _mish_derivative),), "squared"), ValueError,
+                 "may not take the built-in name 'tanh'", id="user-entry-with-a-builtin-name"),
+    pytest.param(lambda: Spec((2, 1), (3,), "squared"), TypeError, "must be a activation name or a manual.Activation",
+                 id="not-an-entry"),
+    pytest.param(lambda: Spec((2, 1), ("softmax",), "huber"), ValueError,
+                 "loss 'huber' does not accept output activation 'softmax'", id="huber-softmax"),
+    pytest.param(lambda: Spec((2, 1), (MISH,), "bce"), ValueError,
+                 "loss 'bce' does not accept output activation 'mish'; it accepts sigmoid, softmax", id="bce-user"),
+    pytest.param(lambda: Activation("x", _mish, None), ValueError, "give derivative", id="no-derivative"),
+    pytest.param(lambda: Activation("x", _mish, _mish_derivative, in_place=abs), ValueError,
+                 "needs through_output=True", id="in-place-without-output-form"),
+    pytest.param(lambda: Activation("x y", _mish, _mish_derivative), ValueError, "identifier", id="bad-name"),
+    pytest.param(lambda: Activation("x", _mish, _mish_derivative, kinks=("0",)), TypeError, "kinks", id="bad-kinks"),
+    pytest.param(lambda: Loss("x", _log_cosh, _log_cosh_gradient, targets="labels"), ValueError,
+                 r"targets must be one of \('real', 'unit', 'simplex', 'onehot'\)", id="bad-targets"),
+    pytest.param(lambda: Loss("x", _log_cosh, "grad"), TypeError, "gradient", id="gradient-not-callable"),
+])
+def test_registry_errors_name_the_problem(make, error, pattern):
+    with pytest.raises(error, match=pattern):
+        make()
+
+
+def test_oracle_options_take_entries_and_reject_unknown_names():
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        check_derivation(manual.gradients, activations=("swish",))
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        check_derivation(manual.gradients, losses=("hinge",))
+
+
+def test_a_builtin_without_a_twin_is_an_error_not_a_default(monkeypatch):
+    orphan = Activation("orphan", _mish, _mish_derivative)
+    monkeypatch.setattr(manual, "ACTIVATIONS", {**manual.ACTIVATIONS, "orphan": orphan})
+    with pytest.raises(ValueError, match="built-in activation 'orphan' has no torch twin"):
+        torch_ref.twins.activation_twin(orphan)
+
+
+def test_an_entry_equals_its_name_so_name_based_derivations_keep_working():
+    spec = Spec((2, 3, 1), ("relu", "sigmoid"), "bce")
+    assert spec.activations[0] == "relu" and spec.activations[0] != "tanh" and "relu" in spec.activations
+    assert spec.loss == "bce" and f"{spec.loss}" == "bce"
+    assert MISH != Activation("mish", _mish, _mish_derivative)  # two entries are never equal
