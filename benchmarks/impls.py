@@ -14,7 +14,7 @@ implementation takes the same step, never called while timing).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ COMPILED = ("manual_torch_compiled", "autograd_functional_compiled")
 def _tensors(params: Params, X: np.ndarray, Y: np.ndarray, device: str):
     def move(a):
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
     return params.map(move), move(X), move(Y)
 
 
@@ -45,6 +46,7 @@ def manual_numpy(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: f
 
     def run():
         trainer.step(X, Y)
+
     return _with_params(run, lambda: trainer.params)
 
 
@@ -56,6 +58,7 @@ def manual_torch(spec, params, X, Y, lr, device, compiled=False):
     def run():
         with torch.no_grad():
             step(Xt, Yt)
+
     return _with_params(run, lambda: trainer.params)
 
 
@@ -68,6 +71,7 @@ def autograd_module(spec, params, X, Y, lr, device):
         optimizer.zero_grad(set_to_none=True)
         net.objective(Xt, Yt).backward()
         optimizer.step()
+
     return _with_params(run, net.params)
 
 
@@ -111,7 +115,9 @@ def autograd_functional(spec, params, X, Y, lr, device, compiled=False):
 
 
 BUILDERS: dict[str, Callable] = {
-    "manual_numpy": manual_numpy, "manual_torch": manual_torch, "autograd_module": autograd_module,
+    "manual_numpy": manual_numpy,
+    "manual_torch": manual_torch,
+    "autograd_module": autograd_module,
     "autograd_functional": autograd_functional,
     "manual_torch_compiled": lambda *a: manual_torch(*a, compiled=True),
     "autograd_functional_compiled": lambda *a: autograd_functional(*a, compiled=True),

@@ -42,9 +42,16 @@ def oracle_cost(sizes: tuple[int, ...], N: int, *, seed: int = 0) -> dict:
     start = time.perf_counter()
     ok = torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
     gradcheck_s = time.perf_counter() - start
-    return {"network": "-".join(map(str, sizes)), "N": N, "parameters": int(n_params), "oracle_s": oracle_s,
-            "gradcheck_s": gradcheck_s, "ratio": gradcheck_s / oracle_s, "oracle_ok": comparison.ok,
-            "gradcheck_ok": bool(ok)}
+    return {
+        "network": "-".join(map(str, sizes)),
+        "N": N,
+        "parameters": int(n_params),
+        "oracle_s": oracle_s,
+        "gradcheck_s": gradcheck_s,
+        "ratio": gradcheck_s / oracle_s,
+        "oracle_ok": comparison.ok,
+        "gradcheck_ok": bool(ok),
+    }
 
 
 class _Objective(torch.nn.Module):

@@ -19,18 +19,19 @@ def timer(fn, *, min_run_time: float) -> float:
     return t.blocked_autorange(min_run_time=min_run_time).median
 
 
-def gemm_peak(dtype: str, device: str, sizes: tuple[int, ...], *, min_run_time: float,
-              pause: float) -> dict[str, float]:
+def gemm_peak(
+    dtype: str, device: str, sizes: tuple[int, ...], *, min_run_time: float, pause: float
+) -> dict[str, float]:
     """GFLOP/s of torch.mm (and numpy matmul on the CPU) at each size; 'peak' is the best of all."""
     rates: dict[str, float] = {}
     for n in sizes:
         a = torch.randn(n, n, dtype=getattr(torch, dtype), device=device)
         b = torch.randn(n, n, dtype=getattr(torch, dtype), device=device)
-        rates[f"torch_{n}"] = 2 * n**3 / timer(lambda: torch.mm(a, b), min_run_time=min_run_time) / 1e9
+        rates[f"torch_{n}"] = 2 * n**3 / timer(lambda a=a, b=b: torch.mm(a, b), min_run_time=min_run_time) / 1e9
         time.sleep(pause)
         if device == "cpu":
             an, bn = a.numpy(), b.numpy()
-            rates[f"numpy_{n}"] = 2 * n**3 / timer(lambda: an @ bn, min_run_time=min_run_time) / 1e9
+            rates[f"numpy_{n}"] = 2 * n**3 / timer(lambda an=an, bn=bn: an @ bn, min_run_time=min_run_time) / 1e9
             time.sleep(pause)
     rates["torch"] = max(v for k, v in rates.items() if k.startswith("torch_"))
     if device == "cpu":

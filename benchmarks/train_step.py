@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 from impls import BUILDERS, COMPILED, IMPLS
 from oracle_cost import oracle_cost
 from peak import gemm_peak, step_flops, timer
@@ -90,15 +89,23 @@ def run(args: argparse.Namespace) -> dict:
                 step = BUILDERS[impl](case.spec, params, X, Y, 0.01, device)
                 try:
                     median = timer(step, min_run_time=min_run)
-                except Exception as exc:  # noqa: BLE001 - torch.compile needs a working toolchain
+                except Exception as exc:
                     if impl not in COMPILED:
                         raise
                     sys.stderr.write(f"\n{impl} failed on {case.name} {dtype}: {type(exc).__name__}: {exc}\n")
                     done += 1
                     continue
-                records.append({"case": case.name, "dtype": dtype, "device": device, "impl": impl,
-                                "median_s": median, "flops": flops,
-                                "fraction_of_peak": flops / median / (peaks[dtype]["peak"] * 1e9)})
+                records.append(
+                    {
+                        "case": case.name,
+                        "dtype": dtype,
+                        "device": device,
+                        "impl": impl,
+                        "median_s": median,
+                        "flops": flops,
+                        "fraction_of_peak": flops / median / (peaks[dtype]["peak"] * 1e9),
+                    }
+                )
                 done += 1
                 time.sleep(PAUSE_S)
     oracle = None
@@ -111,11 +118,19 @@ def run(args: argparse.Namespace) -> dict:
         "records": records,
         "gemm_peak_gflops": peaks,
         "oracle_vs_gradcheck": oracle,
-        "machine": {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
-                    "torch": torch.__version__, "numpy": np.__version__, "threads": torch.get_num_threads(),
-                    "cpu_count": __import__("os").cpu_count()},
-        "settings": {"quick": args.quick, "pause_between_impls_s": PAUSE_S, "tf32": False if device == "cuda" else None,
-                     "timing": "torch.utils.benchmark blocked_autorange median, warm-up first"},
+        "machine": {
+            "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu_count": __import__("os").cpu_count(),
+        },
+        "settings": {
+            "quick": args.quick,
+            "pause_between_impls_s": PAUSE_S,
+            "tf32": False if device == "cuda" else None,
+            "timing": "torch.utils.benchmark blocked_autorange median, warm-up first",
+        },
     }
 
 
@@ -127,15 +142,20 @@ def table(result: dict) -> str:
         lines.append(f"GEMM GFLOP/s {dtype}: {parts}")
     lines.append(f"{'case':<28} {'dtype':<8} {'impl':<30} {'median':>10} {'vs module':>10} {'of peak':>8}")
     for r in rows:
-        base = next(x for x in rows if x["case"] == r["case"] and x["dtype"] == r["dtype"]
-                    and x["impl"] == "autograd_module")
-        lines.append(f"{r['case']:<28} {r['dtype']:<8} {r['impl']:<30} {r['median_s'] * 1e6:>8.1f}us "
-                     f"{r['median_s'] / base['median_s']:>9.2f}x {100 * r['fraction_of_peak']:>7.1f}%")
+        base = next(
+            x for x in rows if x["case"] == r["case"] and x["dtype"] == r["dtype"] and x["impl"] == "autograd_module"
+        )
+        lines.append(
+            f"{r['case']:<28} {r['dtype']:<8} {r['impl']:<30} {r['median_s'] * 1e6:>8.1f}us "
+            f"{r['median_s'] / base['median_s']:>9.2f}x {100 * r['fraction_of_peak']:>7.1f}%"
+        )
     o = result["oracle_vs_gradcheck"]
     if o:
-        lines.append(f"oracle vs gradcheck on {o['network']} ({o['parameters']} parameters, N={o['N']}, float64): "
-                     f"oracle {o['oracle_s'] * 1e3:.2f} ms, gradcheck {o['gradcheck_s']:.2f} s, "
-                     f"gradcheck/oracle = {o['ratio']:.0f}x")
+        lines.append(
+            f"oracle vs gradcheck on {o['network']} ({o['parameters']} parameters, N={o['N']}, float64): "
+            f"oracle {o['oracle_s'] * 1e3:.2f} ms, gradcheck {o['gradcheck_s']:.2f} s, "
+            f"gradcheck/oracle = {o['ratio']:.0f}x"
+        )
     lines.append(f"(threads: torch {result['machine']['threads']}; {PAUSE_S} s pause between implementations)")
     return "\n".join(lines)
 
@@ -154,8 +174,11 @@ def plot(result: dict, path: str) -> None:
     markers = {"float32": "o", "float64": "s"}
     for impl in impls:
         for dtype, marker in markers.items():
-            pts = sorted((r["flops"], r["median_s"], r["fraction_of_peak"]) for r in rows
-                         if r["impl"] == impl and r["dtype"] == dtype)
+            pts = sorted(
+                (r["flops"], r["median_s"], r["fraction_of_peak"])
+                for r in rows
+                if r["impl"] == impl and r["dtype"] == dtype
+            )
             if not pts:
                 continue
             x, t, f = zip(*pts)
@@ -163,8 +186,7 @@ def plot(result: dict, path: str) -> None:
             ax_f.plot(x, [100 * v for v in f], marker=marker, label=f"{impl} {dtype}")
     for name, flops in sorted({(r["case"], r["flops"]) for r in rows}, key=lambda c: c[1]):
         fastest = min(r["median_s"] for r in rows if r["case"] == name) * 1e3
-        ax_t.annotate(name, (flops, fastest), textcoords="offset points", xytext=(0, -14), fontsize=7,
-                      ha="center")
+        ax_t.annotate(name, (flops, fastest), textcoords="offset points", xytext=(0, -14), fontsize=7, ha="center")
     device = rows[0]["device"] if rows else "?"
     for ax in (ax_t, ax_f):
         ax.set_xscale("log")
@@ -182,12 +204,16 @@ def plot(result: dict, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="three smaller cases, shorter timing (about 15 s on 2 cores)")
+    parser.add_argument(
+        "--quick", action="store_true", help="three smaller cases, shorter timing (about 15 s on 2 cores)"
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--dtypes", default="float32,float64", help="comma-separated (default float32,float64)")
     parser.add_argument("--json", metavar="PATH", help="write the records as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of step time and fraction of peak (matplotlib)")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd torch steps (marked *_compiled)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile'd torch steps (marked *_compiled)"
+    )
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle vs gradcheck comparison")
     args = parser.parse_args(argv)
     args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]

@@ -9,24 +9,24 @@ and never uses autograd.
 from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
 from .forward import Forward, forward
+from .loss import TARGETS, Loss
 from .objective import objective
 from .params import Params, init_params
-from .sgd import sgd_step
-from .trainer import Trainer
-from .loss import TARGETS, Loss
 from .registry import ACTIVATIONS, LOSSES
+from .sgd import sgd_step
 from .spec import REDUCTIONS, Spec
+from .trainer import Trainer
 
 __all__ = [
     "ACTIVATIONS",
+    "LOSSES",
+    "REDUCTIONS",
+    "TARGETS",
     "Activation",
     "Forward",
-    "LOSSES",
     "Loss",
     "Params",
-    "REDUCTIONS",
     "Spec",
-    "TARGETS",
     "Trainer",
     "deltas",
     "forward",

@@ -28,6 +28,5 @@ def namespace(*arrays: Array) -> Any:
     except TypeError as exc:
         kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in present})
         raise TypeError(
-            f"arrays must all come from one library (all numpy.ndarray or all torch.Tensor), "
-            f"got {kinds}"
+            f"arrays must all come from one library (all numpy.ndarray or all torch.Tensor), got {kinds}"
         ) from exc

@@ -9,8 +9,9 @@ of its own ``forward`` (see :mod:`torch_ref`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ._entry import NamedEntry
 from ._xp import Array
@@ -83,7 +84,8 @@ class Activation(NamedEntry):
         if (self.derivative is None) == (self.vjp is None):
             raise ValueError(
                 f"Activation {self.name!r}: give derivative(I, O, xp) for an elementwise activation, or "
-                f"vjp(O, h, xp) (and derivative=None) for a vector-valued one, not both or neither")
+                f"vjp(O, h, xp) (and derivative=None) for a vector-valued one, not both or neither"
+            )
         kinks = tuple(self.kinks) if not isinstance(self.kinks, (str, bytes)) else None
         if kinks is None or not all(isinstance(k, (int, float)) and math.isfinite(k) for k in kinks):
             raise TypeError(f"Activation {self.name!r}: kinks must be a tuple of finite numbers, got {self.kinks!r}")
@@ -92,8 +94,22 @@ class Activation(NamedEntry):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"Activation {self.name!r}: {flag} must be True or False, got {getattr(self, flag)!r}")
         if self.in_place is not None and not self.through_output:
-            raise ValueError(f"Activation {self.name!r}: in_place overwrites I, so it needs through_output=True "
-                             f"(a derivative that reads O only)")
+            raise ValueError(
+                f"Activation {self.name!r}: in_place overwrites I, so it needs through_output=True "
+                f"(a derivative that reads O only)"
+            )
+
+    def prime(self, I: Array, O: Array, xp: Any) -> Array:
+        """``derivative(I, O, xp)``; ``TypeError`` for a vector-valued activation, which has none."""
+        if self.derivative is None:
+            raise TypeError(f"activation {self.name!r} is vector-valued: it has a vjp, not an elementwise derivative")
+        return self.derivative(I, O, xp)
+
+    def pullback(self, O: Array, h: Array, xp: Any) -> Array:
+        """``vjp(O, h, xp)``; ``TypeError`` for an elementwise activation (use :meth:`prime`)."""
+        if self.vjp is None:
+            raise TypeError(f"activation {self.name!r} is elementwise: it has a derivative, not a vjp")
+        return self.vjp(O, h, xp)
 
     @property
     def elementwise(self) -> bool:

@@ -181,29 +181,74 @@ def _in_place_relu(I: Array) -> Array:
 
 
 BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
-    Activation("identity", _identity, _ones, exact=True, times_derivative=_identity_times,
-               description="A(I) = I, A' = 1"),
-    Activation("sigmoid", _sigmoid, _sigmoid_derivative, through_output=True, in_place=_in_place_sigmoid,
-               times_derivative=_sigmoid_times,
-               description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')"),
-    Activation("tanh", _tanh, _tanh_derivative, through_output=True, in_place=_in_place_tanh,
-               times_derivative=_tanh_times, description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')"),
-    Activation("relu", _relu, _relu_derivative, kinks=(0.0,), exact=True, through_output=True,
-               in_place=_in_place_relu, times_derivative=_relu_times,
-               description="A(I) = max(I, 0), A' = 1 where I > 0 else 0 (the subgradient 0 at 0, as torch) "
-                           "(slide 'ReLU')"),
-    Activation("softmax", _softmax, None, vjp=softmax_vjp,
-               description="A(I)_j = exp(I_j) / sum_k exp(I_k) over the J outputs; output layer only"),
-    Activation("leaky_relu", _leaky_relu, _leaky_relu_derivative, kinks=(0.0,),
-               description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)"),
-    Activation("elu", _elu, _elu_derivative,
-               description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)"),
-    Activation("softplus", _softplus, _softplus_derivative, kinks=(_SOFTPLUS_THRESHOLD,),
-               description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
-                           "A' = exp(I) / (1 + exp(I)), 1 above 20"),
-    Activation("silu", _silu, _silu_derivative,
-               description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)"),
-    Activation("gelu", _gelu, _gelu_derivative,
-               description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
-                           "as torch's gelu(approximate='tanh')"),
+    Activation(
+        "identity", _identity, _ones, exact=True, times_derivative=_identity_times, description="A(I) = I, A' = 1"
+    ),
+    Activation(
+        "sigmoid",
+        _sigmoid,
+        _sigmoid_derivative,
+        through_output=True,
+        in_place=_in_place_sigmoid,
+        times_derivative=_sigmoid_times,
+        description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')",
+    ),
+    Activation(
+        "tanh",
+        _tanh,
+        _tanh_derivative,
+        through_output=True,
+        in_place=_in_place_tanh,
+        times_derivative=_tanh_times,
+        description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')",
+    ),
+    Activation(
+        "relu",
+        _relu,
+        _relu_derivative,
+        kinks=(0.0,),
+        exact=True,
+        through_output=True,
+        in_place=_in_place_relu,
+        times_derivative=_relu_times,
+        description="A(I) = max(I, 0), A' = 1 where I > 0 else 0 (the subgradient 0 at 0, as torch) (slide 'ReLU')",
+    ),
+    Activation(
+        "softmax",
+        _softmax,
+        None,
+        vjp=softmax_vjp,
+        description="A(I)_j = exp(I_j) / sum_k exp(I_k) over the J outputs; output layer only",
+    ),
+    Activation(
+        "leaky_relu",
+        _leaky_relu,
+        _leaky_relu_derivative,
+        kinks=(0.0,),
+        description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)",
+    ),
+    Activation(
+        "elu",
+        _elu,
+        _elu_derivative,
+        description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)",
+    ),
+    Activation(
+        "softplus",
+        _softplus,
+        _softplus_derivative,
+        kinks=(_SOFTPLUS_THRESHOLD,),
+        description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
+        "A' = exp(I) / (1 + exp(I)), 1 above 20",
+    ),
+    Activation(
+        "silu", _silu, _silu_derivative, description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)"
+    ),
+    Activation(
+        "gelu",
+        _gelu,
+        _gelu_derivative,
+        description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
+        "as torch's gelu(approximate='tanh')",
+    ),
 )

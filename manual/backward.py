@@ -50,11 +50,11 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
     if simplified:
         delta = O - Y
     elif not out.elementwise:
-        delta = out.vjp(O, loss.h(O, Y, xp), xp)
+        delta = out.pullback(O, loss.h(O, Y, xp), xp)
     elif out.name in loss.cancelled:
         delta = loss.cancelled[out.name](I, O, Y, xp)
     else:
-        delta = loss.gradient(O, Y, xp) * out.derivative(I, O, xp)
+        delta = loss.gradient(O, Y, xp) * out.prime(I, O, xp)
     if spec.reduction == "mean":
         delta = delta / Y.shape[0]
     return delta
@@ -66,7 +66,7 @@ def _deltas(spec: Spec, params: Params, fwd: Forward, Y: Array, simplified: bool
     for l in range(spec.depth - 2, -1, -1):
         # slide "Going backward....": delta^(l) = (delta^(l+1) (w^(l+1))^T) ⊙ A'(I^(l))
         W_next = params.weights[l + 1]
-        delta.insert(0, (delta[0] @ W_next.T) * spec.activations[l].derivative(fwd.I[l], fwd.O[l], xp))
+        delta.insert(0, (delta[0] @ W_next.T) * spec.activations[l].prime(fwd.I[l], fwd.O[l], xp))
     return delta
 
 

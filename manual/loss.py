@@ -6,8 +6,9 @@ its own ``value`` (see :mod:`torch_ref`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ._entry import NamedEntry
 from ._xp import Array
@@ -88,8 +89,9 @@ class Loss(NamedEntry):
         for name in ("cancelled", "from_logits"):
             table = getattr(self, name)
             if not isinstance(table, Mapping) or not all(isinstance(k, str) and callable(f) for k, f in table.items()):
-                raise TypeError(f"Loss {self.name!r}: {name} must map output activation names to callables, "
-                                f"got {table!r}")
+                raise TypeError(
+                    f"Loss {self.name!r}: {name} must map output activation names to callables, got {table!r}"
+                )
             object.__setattr__(self, name, dict(table))
 
     def accepts(self, output: Activation) -> bool:

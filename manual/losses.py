@@ -34,6 +34,7 @@ def _log(xp: Any, p: Array) -> Array:
 
 # ------------------------------------------------------------------------------------------ squared
 
+
 def _squared(O: Array, Y: Array, xp: Any) -> Array:
     r""":math:`L = \tfrac12 \sum_j (y_j - y^*_j)^2`"""
     return xp.sum(0.5 * (Y - O) ** 2, axis=-1)
@@ -48,6 +49,7 @@ def _squared_h(O: Array, Y: Array, xp: Any) -> Array:
 
 
 # ------------------------------------------------------------------------------------------ bce
+
 
 def _bce(O: Array, Y: Array, xp: Any) -> Array:
     r""":math:`L = \sum_j -y_j \log y^*_j - (1 - y_j) \log(1 - y^*_j)`, each log floored at -100."""
@@ -69,6 +71,7 @@ def _bce_h(O: Array, Y: Array, xp: Any) -> Array:
 
 
 # ------------------------------------------------------------------------------------------ ce
+
 
 def _ce(O: Array, Y: Array, xp: Any) -> Array:
     r""":math:`L = -\sum_j y_j \log y^*_j`"""
@@ -103,6 +106,7 @@ def _ce_from_sigmoid_logits(I: Array, Y: Array, xp: Any) -> Array:
 
 # ------------------------------------------------------------------------------------------ huber
 
+
 def _huber(O: Array, Y: Array, xp: Any) -> Array:
     r""":math:`L = \sum_j \tfrac12 d_j^2` where :math:`|d_j| \le 1`, :math:`|d_j| - \tfrac12` elsewhere,
     :math:`d = y^* - y` (torch's ``HuberLoss(delta=1)``, summed)."""
@@ -116,17 +120,45 @@ def _huber_gradient(O: Array, Y: Array, xp: Any) -> Array:
 
 
 BUILTIN_LOSSES: tuple[Loss, ...] = (
-    Loss("squared", _squared, _squared_gradient, softmax=True, canonical=("identity",), times_output=_squared_h,
-         description="1/2 sum_j (y*_j - y_j)^2; dL/dy* = y* - y"),
-    Loss("bce", _bce, _bce_gradient, targets="unit", outputs=("sigmoid",), softmax=True, canonical=("sigmoid",),
-         times_output=_bce_h,
-         description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
-                     "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss"),
-    Loss("ce", _ce, _ce_gradient, targets="simplex", outputs=("sigmoid",), softmax=True, canonical=("softmax",),
-         times_output=_ce_h, cancelled={"sigmoid": _ce_sigmoid_delta},
-         from_logits={"softmax": _ce_from_softmax_logits, "sigmoid": _ce_from_sigmoid_logits},
-         description="-sum_j y_j log y*_j (targets on the simplex); dL/dy* = -y / y*"),
-    Loss("huber", _huber, _huber_gradient,
-         description="sum_j 1/2 d_j^2 where |d_j| <= 1, |d_j| - 1/2 elsewhere, d = y* - y (delta 1); "
-                     "dL/dy* = clip(d, -1, 1)"),
+    Loss(
+        "squared",
+        _squared,
+        _squared_gradient,
+        softmax=True,
+        canonical=("identity",),
+        times_output=_squared_h,
+        description="1/2 sum_j (y*_j - y_j)^2; dL/dy* = y* - y",
+    ),
+    Loss(
+        "bce",
+        _bce,
+        _bce_gradient,
+        targets="unit",
+        outputs=("sigmoid",),
+        softmax=True,
+        canonical=("sigmoid",),
+        times_output=_bce_h,
+        description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
+        "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss",
+    ),
+    Loss(
+        "ce",
+        _ce,
+        _ce_gradient,
+        targets="simplex",
+        outputs=("sigmoid",),
+        softmax=True,
+        canonical=("softmax",),
+        times_output=_ce_h,
+        cancelled={"sigmoid": _ce_sigmoid_delta},
+        from_logits={"softmax": _ce_from_softmax_logits, "sigmoid": _ce_from_sigmoid_logits},
+        description="-sum_j y_j log y*_j (targets on the simplex); dL/dy* = -y / y*",
+    ),
+    Loss(
+        "huber",
+        _huber,
+        _huber_gradient,
+        description="sum_j 1/2 d_j^2 where |d_j| <= 1, |d_j| - 1/2 elsewhere, d = y* - y (delta 1); "
+        "dL/dy* = clip(d, -1, 1)",
+    ),
 )

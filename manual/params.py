@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class Params:
                 named.append((f"b{l}", self.biases[l - 1]))
         return named
 
-    def map(self, fn: Callable[[Array], Array]) -> "Params":
+    def map(self, fn: Callable[[Array], Array]) -> Params:
         """A new :class:`Params` with ``fn`` applied to every array."""
         biases = None if self.biases is None else [fn(b) for b in self.biases]
         return Params([fn(W) for W in self.weights], biases)

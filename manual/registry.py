@@ -7,8 +7,9 @@ nothing falls through to a default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
+from typing import TypeVar
 
 from .activation import Activation
 from .activations import BUILTIN_ACTIVATIONS
@@ -21,21 +22,26 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType({a.name: a for a in BUI
 LOSSES: Mapping[str, Loss] = MappingProxyType({loss.name: loss for loss in BUILTIN_LOSSES})
 
 
-def _lookup(kind: str, value: object, table: Mapping, cls: type, where: str):
+Entry = TypeVar("Entry", Activation, Loss)
+
+
+def _lookup(kind: str, value: object, table: Mapping[str, Entry], cls: type[Entry], where: str) -> Entry:
     if isinstance(value, cls):
         builtin = table.get(value.name)
         if builtin is not None and builtin is not value:
             raise ValueError(
                 f"{where}: a user {kind} may not take the built-in name {value.name!r}; pass the string "
-                f"{value.name!r} for the built-in, or give yours another name")
+                f"{value.name!r} for the built-in, or give yours another name"
+            )
         return value
     if isinstance(value, str):
         if value in table:
             return table[value]
-        raise ValueError(f"{where}: unknown {kind} {value!r}; registered: {', '.join(table)} "
-                         f"(or pass a manual.{cls.__name__} of your own)")
-    raise TypeError(f"{where} must be a {kind} name or a manual.{cls.__name__}, got {value!r} "
-                    f"({type(value).__name__})")
+        raise ValueError(
+            f"{where}: unknown {kind} {value!r}; registered: {', '.join(table)} "
+            f"(or pass a manual.{cls.__name__} of your own)"
+        )
+    raise TypeError(f"{where} must be a {kind} name or a manual.{cls.__name__}, got {value!r} ({type(value).__name__})")
 
 
 def activation(value: str | Activation, where: str = "activation") -> Activation:

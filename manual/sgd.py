@@ -26,6 +26,6 @@ def sgd_step(spec: Spec, params: Params, X: Array, Y: Array, lr: float) -> Param
     grads = _gradients(spec, params, X, Y)
     weights = [W - xi * g for W, g in zip(params.weights, grads.weights)]
     biases = None
-    if params.biases is not None:
+    if params.biases is not None and grads.biases is not None:
         biases = [b - xi * g for b, g in zip(params.biases, grads.biases)]
     return Params(weights, biases)

@@ -7,12 +7,13 @@ once, so every later function can trust them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .activation import Activation
 from .loss import Loss
-from .registry import ACTIVATIONS, LOSSES, activation, loss as resolve_loss
+from .registry import ACTIVATIONS, LOSSES, activation
+from .registry import loss as resolve_loss
 
 __all__ = ["REDUCTIONS", "Spec"]
 
@@ -65,8 +66,13 @@ class Spec:
             raise TypeError(f"bias must be True or False, got {bias!r} ({type(bias).__name__})")
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        for name, value in (("sizes", sizes), ("activations", activations), ("loss", loss),
-                            ("bias", bias), ("reduction", reduction)):
+        for name, value in (
+            ("sizes", sizes),
+            ("activations", activations),
+            ("loss", loss),
+            ("bias", bias),
+            ("reduction", reduction),
+        ):
             object.__setattr__(self, name, value)
 
     @property
@@ -105,7 +111,7 @@ def _check_sizes(sizes: object) -> tuple[int, ...]:
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least two entries (D, ..., J), got {sizes!r}")
     for k, size in enumerate(sizes):
-        if isinstance(size, bool) or not isinstance(size, int) and not hasattr(size, "__index__"):
+        if isinstance(size, bool) or (not isinstance(size, int) and not hasattr(size, "__index__")):
             raise TypeError(f"sizes[{k}] must be an int, got {size!r} ({type(size).__name__})")
         if int(size) < 1:
             raise ValueError(f"sizes[{k}] must be >= 1, got {size!r}")
@@ -121,8 +127,7 @@ def _check_activations(activations: object, depth: int) -> tuple[Activation, ...
     given = tuple(activations)
     if len(given) != depth:
         raise ValueError(
-            f"activations needs one entry per layer ({depth} for {depth + 1} sizes), "
-            f"got {len(given)}: {given!r}"
+            f"activations needs one entry per layer ({depth} for {depth + 1} sizes), got {len(given)}: {given!r}"
         )
     entries = tuple(activation(a, f"activations[{k}]") for k, a in enumerate(given))
     for k, entry in enumerate(entries):
@@ -140,7 +145,7 @@ def _accepted(loss: Loss) -> str:
     return ", ".join(names) + extra
 
 
-def _check_loss(loss: object, output: Activation, J: int) -> Loss:
+def _check_loss(loss: str | Loss, output: Activation, J: int) -> Loss:
     entry = resolve_loss(loss)
     if not entry.accepts(output):
         raise ValueError(

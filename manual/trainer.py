@@ -93,14 +93,15 @@ class Trainer:
         if entry.times_derivative is not None:
             entry.times_derivative(d, I, O, self._xp)
         else:
-            d *= entry.derivative(I, O, self._xp)
+            d *= entry.prime(I, O, self._xp)
 
     def step(self, X: Array, Y: Array) -> None:
         """One step on the batch ``X`` (N, D), ``Y`` (N, J); updates :attr:`weights` in place."""
         spec = self.spec
         if X.ndim != 2 or X.shape[1] != spec.sizes[0] or Y.shape != (X.shape[0], spec.sizes[-1]):
-            raise ValueError(f"X must be (N, {spec.sizes[0]}) and Y (N, {spec.sizes[-1]}), "
-                             f"got {tuple(X.shape)} and {tuple(Y.shape)}")
+            raise ValueError(
+                f"X must be (N, {spec.sizes[0]}) and Y (N, {spec.sizes[-1]}), got {tuple(X.shape)} and {tuple(Y.shape)}"
+            )
         X, Y = _plain(X), _plain(Y)
         us, Is, Os = [X], [], []
         for l, act in enumerate(self._forward):

@@ -52,18 +52,18 @@ def _check_array(name: str, a: Any, shape: tuple[int | None, ...], ref: Array | 
             )
         if _dtype_name(a) != _dtype_name(ref):
             raise TypeError(
-                f"{name} has dtype {_dtype_name(a)} but weights[0] has {_dtype_name(ref)}; "
-                f"cast everything to one dtype"
+                f"{name} has dtype {_dtype_name(a)} but weights[0] has {_dtype_name(ref)}; cast everything to one dtype"
             )
         if device(a) != device(ref):
             raise ValueError(
-                f"{name} is on device {device(a)} but weights[0] is on {device(ref)}; "
-                f"move every array to one device"
+                f"{name} is on device {device(a)} but weights[0] is on {device(ref)}; move every array to one device"
             )
     expected = tuple(shape)
     actual = tuple(a.shape)
     if len(actual) != len(expected) or any(e is not None and e != s for e, s in zip(expected, actual)):
-        shown = "(" + ", ".join("N" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        shown = (
+            "(" + ", ".join("N" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        )
         raise ValueError(f"{name} must have shape {shown}, got {actual}")
 
 
@@ -94,8 +94,7 @@ def check_params(spec: Spec, params: Params) -> None:
         raise TypeError(f"params must be a manual.Params, got {type(params).__name__}")
     if len(params.weights) != spec.depth:
         raise ValueError(
-            f"params.weights must hold {spec.depth} arrays (one per layer of {spec}), "
-            f"got {len(params.weights)}"
+            f"params.weights must hold {spec.depth} arrays (one per layer of {spec}), got {len(params.weights)}"
         )
     if spec.bias and params.biases is None:
         raise ValueError(f"params.biases is None but the spec has bias=True; pass {spec.depth} bias vectors")
@@ -150,8 +149,10 @@ def _check_targets(spec: Spec, Y: Array) -> None:
         values = _host(Y)
         bad = (values != 0) & (values != 1)
         if bad.any():
-            raise ValueError(f"Y must be one-hot rows (entries 0 or 1) for loss {name!r}; got {float(values[bad][0])} "
-                             f"({_first(bad)})")
+            raise ValueError(
+                f"Y must be one-hot rows (entries 0 or 1) for loss {name!r}; got {float(values[bad][0])} "
+                f"({_first(bad)})"
+            )
         counts = values.sum(axis=-1)
         if (counts != 1).any():
             row = int(np.argmax(counts != 1))
@@ -161,8 +162,10 @@ def _check_targets(spec: Spec, Y: Array) -> None:
         J = Y.shape[-1]
         if not bool(xp.all(Y >= 0)):
             values = _host(Y)
-            raise ValueError(f"Y rows must lie on the probability simplex for loss {name!r}; got negative entries "
-                             f"({_first(values < 0)}: {float(values[values < 0][0])})")
+            raise ValueError(
+                f"Y rows must lie on the probability simplex for loss {name!r}; got negative entries "
+                f"({_first(values < 0)}: {float(values[values < 0][0])})"
+            )
         worst = float(xp.max(xp.abs(xp.sum(Y, axis=-1) - 1)))
         if worst > 4 * J * eps:
             raise ValueError(

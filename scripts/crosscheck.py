@@ -46,22 +46,29 @@ def main(argv: list[str] | None = None) -> int:
         N = int(rng.integers(1, 9))
         params = params_for(spec, rng, dtype=dtype)
         X, Y = data_for(spec, N, rng, dtype=dtype)
-        checks = [crosscheck_gradients(spec, params, X, Y), crosscheck_deltas(spec, params, X, Y),
-                  crosscheck_update(spec, params, X, Y, 0.1)]
+        checks = [
+            crosscheck_gradients(spec, params, X, Y),
+            crosscheck_deltas(spec, params, X, Y),
+            crosscheck_update(spec, params, X, Y, 0.1),
+        ]
         ok = all(c.ok for c in checks)
         worst_share = max(worst_share, *(c.worst_share for c in checks))
         dt = np.dtype(dtype).name
         worst_rel[dt] = max(worst_rel[dt], _relative_error(spec, params, X, Y))
         failures += not ok
         shares = " ".join(f"{c.worst_share:8.2g}" for c in checks)
-        print(f"{str(spec):<52} {N:>2} {np.dtype(dtype).name:<8} {shares}  {'ok' if ok else 'MISMATCH'}")
+        print(f"{spec!s:<52} {N:>2} {np.dtype(dtype).name:<8} {shares}  {'ok' if ok else 'MISMATCH'}")
         for c in checks:
             if not c.ok:
                 print(c)
-    print(f"\n{args.cases - failures} of {args.cases} cases agree (columns: share of the derived tolerance used, <= 1 passes)")
+    print(
+        f"\n{args.cases - failures} of {args.cases} cases agree (columns: share of the derived tolerance used, <= 1 passes)"
+    )
     print(f"largest share of the tolerance used: {worst_share:.3g}")
-    print("largest relative gradient error, |manual - autograd| / max|autograd| per array: "
-          + ", ".join(f"{k} {v:.2g}" for k, v in worst_rel.items()))
+    print(
+        "largest relative gradient error, |manual - autograd| / max|autograd| per array: "
+        + ", ".join(f"{k} {v:.2g}" for k, v in worst_rel.items())
+    )
     return 1 if failures else 0
 
 

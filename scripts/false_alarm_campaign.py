@@ -34,15 +34,19 @@ from pathlib import Path
 
 REGIMES = ("normal", "grid", "saturated")
 DERIVATIONS = ("manual", "exact", "perturbed", "naive")
-ALLOWED = {"manual": {"agree", "precision"}, "exact": {"agree", "precision"}, "perturbed": {"agree", "precision"},
-           "naive": {"agree", "precision", "unstable"}}
+ALLOWED = {
+    "manual": {"agree", "precision"},
+    "exact": {"agree", "precision"},
+    "perturbed": {"agree", "precision"},
+    "naive": {"agree", "precision", "unstable"},
+}
 
 
 def draw_case(seed: int, k: int):
     """Case ``k`` of the campaign with ``seed``, from its own Generator: a torch_ref Case and its label."""
     import numpy as np
 
-    from torch_ref.strategies import Case, _place_kinks, kink_placeable, data_for, params_for, random_spec
+    from torch_ref.strategies import Case, _place_kinks, data_for, kink_placeable, params_for, random_spec
 
     rng = np.random.default_rng([seed, k])
     spec = random_spec(rng)
@@ -72,13 +76,23 @@ def _derivations():
 
     import manual
 
-    return {"manual": manual.gradients, "exact": D.exact_stable, "perturbed": D.perturbed_at_rounding_level,
-            "naive": D.slides_general_naive}
+    return {
+        "manual": manual.gradients,
+        "exact": D.exact_stable,
+        "perturbed": D.perturbed_at_rounding_level,
+        "naive": D.slides_general_naive,
+    }
 
 
 def _empty() -> dict:
-    return {"cases": 0, "failures": [], "conventions": 0, "worst_share": 0.0, "by": {},
-            "verdicts": {name: {} for name in DERIVATIONS}}
+    return {
+        "cases": 0,
+        "failures": [],
+        "conventions": 0,
+        "worst_share": 0.0,
+        "by": {},
+        "verdicts": {name: {} for name in DERIVATIONS},
+    }
 
 
 def _check_chunk(args: tuple[int, int, int]) -> dict:
@@ -97,8 +111,10 @@ def _check_chunk(args: tuple[int, int, int]) -> dict:
         stats["by"][key] = stats["by"].get(key, 0) + 1
         stats["cases"] += 1
         rebuild = f"case {k} ({key}); rebuild it with scripts/false_alarm_campaign.py's draw_case({seed}, {k})"
-        for check in (crosscheck_gradients(case.spec, case.params, case.X, case.Y),
-                      crosscheck_deltas(case.spec, case.params, case.X, case.Y)):
+        for check in (
+            crosscheck_gradients(case.spec, case.params, case.X, case.Y),
+            crosscheck_deltas(case.spec, case.params, case.X, case.Y),
+        ):
             stats["worst_share"] = max(stats["worst_share"], check.worst_share)
             stats["conventions"] += bool(check.conventions)
             if not check.ok:
@@ -129,8 +145,7 @@ def _merge(total: dict, stats: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000, help="random cases (default 100000)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes (default: one per core)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     parser.add_argument("--seed", type=int, default=0, help="the campaign's seed; case k is draw_case(seed, k)")
     parser.add_argument("--json", metavar="PATH", help="also write the counts and failures as JSON")
     args = parser.parse_args(argv)
@@ -152,14 +167,21 @@ def main(argv: list[str] | None = None) -> int:
     for failure in total["failures"][:10]:
         print(failure)
     print(f"{total['cases']} cases ({', '.join(f'{k} {v}' for k, v in sorted(total['by'].items()))})")
-    print(f"manual.gradients and manual.deltas under the derived bound: "
-          f"{sum('is ' not in f.split(':')[0] for f in total['failures'])} failures; {total['conventions']} checks "
-          f"under a named convention; largest share of the tolerance used {total['worst_share']:.16g}")
-    print(f"{'derivation':<10} " + " ".join(f"{kind:>9}" for kind in ("agree", "precision", "unstable", "mismatch", "crash")))
+    print(
+        f"manual.gradients and manual.deltas under the derived bound: "
+        f"{sum('is ' not in f.split(':')[0] for f in total['failures'])} failures; {total['conventions']} checks "
+        f"under a named convention; largest share of the tolerance used {total['worst_share']:.16g}"
+    )
+    print(
+        f"{'derivation':<10} "
+        + " ".join(f"{kind:>9}" for kind in ("agree", "precision", "unstable", "mismatch", "crash"))
+    )
     for name in DERIVATIONS:
         counts = total["verdicts"][name]
-        print(f"{name:<10} " + " ".join(f"{counts.get(kind, 0):>9}" for kind in
-                                        ("agree", "precision", "unstable", "mismatch", "crash")))
+        print(
+            f"{name:<10} "
+            + " ".join(f"{counts.get(kind, 0):>9}" for kind in ("agree", "precision", "unstable", "mismatch", "crash"))
+        )
     print(f"{len(total['failures'])} failures in all; {seconds:.0f} s with {args.workers} workers")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

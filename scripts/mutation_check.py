@@ -12,30 +12,174 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (name, file, text, replacement, tests that must go red)
 MUTANTS = [
-  ("M1 objective mean / (N J)", "manual/objective.py", "return total / X.shape[0] if spec.reduction", "return total / (X.shape[0] * Y.shape[1]) if spec.reduction", "tests/test_crosscheck.py::test_objective_agrees_with_torchs_losses"),
-  ("M2 objective mean dropped", "manual/objective.py", "return total / X.shape[0] if spec.reduction == \"mean\" else total", "return total", "tests/test_crosscheck.py::test_objective_agrees_with_torchs_losses"),
-  ("M3 float64 tolerance with float32 eps", "torch_ref/tolerance.py", "    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)", "    eps, tiny = float(np.finfo(np.float32).eps), float(np.finfo(dtype).tiny)", "tests/test_tolerance_model.py::test_float64_bound_rejects_a_gradient_rounded_to_float32"),
-  ("M4 compare: NaN passes against a number", "torch_ref/compare.py", "    bad = ~np.isfinite(a) | ~np.isfinite(e)", "    bad = np.isinf(a) | ~np.isfinite(e)", "tests/test_tolerance_model.py::test_a_non_finite_value_never_agrees"),
-  ("M5 compare: NaN on both sides agrees", "torch_ref/compare.py", "    bad = ~np.isfinite(a) | ~np.isfinite(e)", "    bad = (~np.isfinite(a) | ~np.isfinite(e)) & ~(np.isnan(a) & np.isnan(e))", "tests/test_tolerance_model.py::test_a_non_finite_value_never_agrees"),
-  ("M6 Trainer keeps the graph", "manual/trainer.py", "    return xp.asarray(_plain(a), copy=True)", "    return xp.asarray(a, copy=True)", "tests/test_trainer.py::test_trainer_never_records_an_autograd_graph"),
-  ("M7 Trainer steps the caller's arrays", "manual/trainer.py", "        self.weights = [_own_copy(xp, W) for W in params.weights]", "        self.weights = list(params.weights)", "tests/test_trainer.py::test_trainer_step_matches_sgd"),
-  ("M8 sgd_step takes xi twice", "manual/sgd.py", "    weights = [W - xi * g for W, g", "    weights = [W - 2 * xi * g for W, g", "tests/test_explicit_cases.py::test_sgd_step_takes_every_gradient_at_the_old_weights"),
-  ("M9 benchmark functional step climbs", "benchmarks/impls.py", "torch._foreach_add_(leaves, grads, alpha=-lr)", "torch._foreach_add_(leaves, grads, alpha=lr)", "tests/test_benchmark_smoke.py::test_every_implementation_takes_the_sgd_step"),
-  ("M10 training allowance without its own rounding", "torch_ref/crosscheck.py", "    allowed = [a * (1 + (4 * steps + 1) * _EPS64) for a in allowed]", "", "tests/test_tolerance_model.py::test_training_allowance_holds_where_the_trajectories_diverge"),
-  ("M11 oracle hands out the case's own arrays", "torch_ref/verdict.py", "        return case.params.map(np.copy), case.X.copy(), case.Y.copy()", "        return case.params, case.X, case.Y", "tests/test_verdicts.py::test_in_place_update_rule_is_checked_against_the_weights_before_the_call tests/test_verdicts.py::test_case_arrays_are_never_handed_out"),
-  ("M12 no exact sums (every kink ambiguous)", "torch_ref/_exact.py", "    return representable & (e_u @ absW == 0)", "    return representable & False", "tests/test_verdicts.py::test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught"),
-  ("M13 kinks placed in layer 1 only", "torch_ref/strategies.py", "        if name == \"relu\":\n            W[:, 0] = 0", "        if name == \"relu\" and l == 0:\n            W[:, 0] = 0", "tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught"),
-  ("M14 precision without finite differences", "torch_ref/verdict.py", "    separated = [(e, d, r) for e, d, r in estimates if e.supports(r) and not e.supports(d)]", "    separated = []", "tests/test_verdicts.py::test_within_band_but_separated_by_finite_differences_is_a_mismatch"),
-  ("M15 unstable without checking unsaturated points", "torch_ref/verdict.py", "    if not check.passed:\n        return replace(v, findings", "    if False:\n        return replace(v, findings", "tests/test_verdicts.py::test_wrong_math_at_saturation_is_still_a_mismatch"),
-  ("M16 a variant named without differing from autograd", "torch_ref/diagnose.py", "        if not all(_within(g, e, room)) and all(_within(a, g, room)):", "        if all(_within(a, g, room)):", "tests/test_verdicts.py::test_no_W_for_W_transpose_when_every_hidden_width_is_one tests/test_verdicts.py::test_no_transpose_named_for_a_one_by_one_matrix_or_a_float32_result"),
-  ("M17 wheel lists top-level packages only", "pyproject.toml", "[tool.setuptools.packages.find]\n# every subpackage (manual.slides, torch_ref.slides) goes into the wheel\ninclude = [\"manual*\", \"torch_ref*\"]", "[tool.setuptools]\npackages = [\"manual\", \"torch_ref\"]", "tests/test_packaging.py"),
-  ("M18 oracle frames shown in pytest", "torch_ref/oracle.py", "def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:\n    __tracebackhide__ = True", "def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:", "tests/test_oracle_calls.py::test_failing_fixture_check_shows_the_report_not_the_oracle"),
-  ("M19 plugin accepts --oracle-examples=0", "torch_ref/pytest_plugin.py", "    if examples < 1:", "    if examples < -1:", "tests/test_oracle_calls.py::test_bad_oracle_options_are_usage_errors_at_start_up"),
-  ("M20 ce objective as -y log y*", "manual/objective.py", "    if spec.loss != \"ce\":", "    if True:", "tests/test_numerics.py"),
-  ("M21 slide evidence = last failing point", "torch_ref/slides/check.py", "        if not ok and diff > worst_failing:", "        if not ok:", "tests/test_slides.py::test_evidence_is_the_worst_failing_point"),
-  ("M22 grad_fn signature not checked", "torch_ref/oracle.py", "    check_callable(fn, \"step_fn\" if update else \"grad_fn\", 5 if update else 4)\n", "", "tests/test_oracle_calls.py::test_bad_grad_fn_is_a_type_error_before_any_draw"),
-  ("M23 bce floor convention for sigmoid only", "torch_ref/tolerance.py", "    if ref.floored.any():", "    if ref.floored.any() and spec.activations[-1] == 'sigmoid':", "tests/test_verdicts.py::test_exact_bce_derivative_passes_where_torch_floors_softmax_outputs"),
-  ("M24 ReLU'(0) = 1 in manual", "manual/activations.py", "        return xp.where(I > 0, xp.ones_like(I), xp.zeros_like(I))", "        return xp.where(I >= 0, xp.ones_like(I), xp.zeros_like(I))", "tests/test_crosscheck.py::test_gradients_agree"),
+    (
+        "M1 objective mean / (N J)",
+        "manual/objective.py",
+        "return total / X.shape[0] if spec.reduction",
+        "return total / (X.shape[0] * Y.shape[1]) if spec.reduction",
+        "tests/test_crosscheck.py::test_objective_agrees_with_torchs_losses",
+    ),
+    (
+        "M2 objective mean dropped",
+        "manual/objective.py",
+        'return total / X.shape[0] if spec.reduction == "mean" else total',
+        "return total",
+        "tests/test_crosscheck.py::test_objective_agrees_with_torchs_losses",
+    ),
+    (
+        "M3 float64 tolerance with float32 eps",
+        "torch_ref/tolerance.py",
+        "    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)",
+        "    eps, tiny = float(np.finfo(np.float32).eps), float(np.finfo(dtype).tiny)",
+        "tests/test_tolerance_model.py::test_float64_bound_rejects_a_gradient_rounded_to_float32",
+    ),
+    (
+        "M4 compare: NaN passes against a number",
+        "torch_ref/compare.py",
+        "    bad = ~np.isfinite(a) | ~np.isfinite(e)",
+        "    bad = np.isinf(a) | ~np.isfinite(e)",
+        "tests/test_tolerance_model.py::test_a_non_finite_value_never_agrees",
+    ),
+    (
+        "M5 compare: NaN on both sides agrees",
+        "torch_ref/compare.py",
+        "    bad = ~np.isfinite(a) | ~np.isfinite(e)",
+        "    bad = (~np.isfinite(a) | ~np.isfinite(e)) & ~(np.isnan(a) & np.isnan(e))",
+        "tests/test_tolerance_model.py::test_a_non_finite_value_never_agrees",
+    ),
+    (
+        "M6 Trainer keeps the graph",
+        "manual/trainer.py",
+        "    return xp.asarray(_plain(a), copy=True)",
+        "    return xp.asarray(a, copy=True)",
+        "tests/test_trainer.py::test_trainer_never_records_an_autograd_graph",
+    ),
+    (
+        "M7 Trainer steps the caller's arrays",
+        "manual/trainer.py",
+        "        self.weights = [_own_copy(xp, W) for W in params.weights]",
+        "        self.weights = list(params.weights)",
+        "tests/test_trainer.py::test_trainer_step_matches_sgd",
+    ),
+    (
+        "M8 sgd_step takes xi twice",
+        "manual/sgd.py",
+        "    weights = [W - xi * g for W, g",
+        "    weights = [W - 2 * xi * g for W, g",
+        "tests/test_explicit_cases.py::test_sgd_step_takes_every_gradient_at_the_old_weights",
+    ),
+    (
+        "M9 benchmark functional step climbs",
+        "benchmarks/impls.py",
+        "torch._foreach_add_(leaves, grads, alpha=-lr)",
+        "torch._foreach_add_(leaves, grads, alpha=lr)",
+        "tests/test_benchmark_smoke.py::test_every_implementation_takes_the_sgd_step",
+    ),
+    (
+        "M10 training allowance without its own rounding",
+        "torch_ref/crosscheck.py",
+        "    allowed = [a * (1 + (4 * steps + 1) * _EPS64) for a in allowed]",
+        "",
+        "tests/test_tolerance_model.py::test_training_allowance_holds_where_the_trajectories_diverge",
+    ),
+    (
+        "M11 oracle hands out the case's own arrays",
+        "torch_ref/verdict.py",
+        "        return case.params.map(np.copy), case.X.copy(), case.Y.copy()",
+        "        return case.params, case.X, case.Y",
+        "tests/test_verdicts.py::test_in_place_update_rule_is_checked_against_the_weights_before_the_call tests/test_verdicts.py::test_case_arrays_are_never_handed_out",
+    ),
+    (
+        "M12 no exact sums (every kink ambiguous)",
+        "torch_ref/_exact.py",
+        "    return representable & (e_u @ absW == 0)",
+        "    return representable & False",
+        "tests/test_verdicts.py::test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught",
+    ),
+    (
+        "M13 kinks placed in layer 1 only",
+        "torch_ref/strategies.py",
+        '        if name == "relu":\n            W[:, 0] = 0',
+        '        if name == "relu" and l == 0:\n            W[:, 0] = 0',
+        "tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught",
+    ),
+    (
+        "M14 precision without finite differences",
+        "torch_ref/verdict.py",
+        "    separated = [(e, d, r) for e, d, r in estimates if e.supports(r) and not e.supports(d)]",
+        "    separated = []",
+        "tests/test_verdicts.py::test_within_band_but_separated_by_finite_differences_is_a_mismatch",
+    ),
+    (
+        "M15 unstable without checking unsaturated points",
+        "torch_ref/verdict.py",
+        "    if not check.passed:\n        return replace(v, findings",
+        "    if False:\n        return replace(v, findings",
+        "tests/test_verdicts.py::test_wrong_math_at_saturation_is_still_a_mismatch",
+    ),
+    (
+        "M16 a variant named without differing from autograd",
+        "torch_ref/diagnose.py",
+        "        if not all(_within(g, e, room)) and all(_within(a, g, room)):",
+        "        if all(_within(a, g, room)):",
+        "tests/test_verdicts.py::test_no_W_for_W_transpose_when_every_hidden_width_is_one tests/test_verdicts.py::test_no_transpose_named_for_a_one_by_one_matrix_or_a_float32_result",
+    ),
+    (
+        "M17 wheel lists top-level packages only",
+        "pyproject.toml",
+        '[tool.setuptools.packages.find]\n# every subpackage (manual.slides, torch_ref.slides) goes into the wheel\ninclude = ["manual*", "torch_ref*"]',
+        '[tool.setuptools]\npackages = ["manual", "torch_ref"]',
+        "tests/test_packaging.py",
+    ),
+    (
+        "M18 oracle frames shown in pytest",
+        "torch_ref/oracle.py",
+        "def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:\n    __tracebackhide__ = True",
+        "def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:",
+        "tests/test_oracle_calls.py::test_failing_fixture_check_shows_the_report_not_the_oracle",
+    ),
+    (
+        "M19 plugin accepts --oracle-examples=0",
+        "torch_ref/pytest_plugin.py",
+        "    if examples < 1:",
+        "    if examples < -1:",
+        "tests/test_oracle_calls.py::test_bad_oracle_options_are_usage_errors_at_start_up",
+    ),
+    (
+        "M20 ce objective as -y log y*",
+        "manual/objective.py",
+        '    if spec.loss != "ce":',
+        "    if True:",
+        "tests/test_numerics.py",
+    ),
+    (
+        "M21 slide evidence = last failing point",
+        "torch_ref/slides/check.py",
+        "        if not ok and diff > worst_failing:",
+        "        if not ok:",
+        "tests/test_slides.py::test_evidence_is_the_worst_failing_point",
+    ),
+    (
+        "M22 grad_fn signature not checked",
+        "torch_ref/oracle.py",
+        '    check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)\n',
+        "",
+        "tests/test_oracle_calls.py::test_bad_grad_fn_is_a_type_error_before_any_draw",
+    ),
+    (
+        "M23 bce floor convention for sigmoid only",
+        "torch_ref/tolerance.py",
+        "    if ref.floored.any():",
+        "    if ref.floored.any() and spec.activations[-1] == 'sigmoid':",
+        "tests/test_verdicts.py::test_exact_bce_derivative_passes_where_torch_floors_softmax_outputs",
+    ),
+    (
+        "M24 ReLU'(0) = 1 in manual",
+        "manual/activations.py",
+        "        return xp.where(I > 0, xp.ones_like(I), xp.zeros_like(I))",
+        "        return xp.where(I >= 0, xp.ones_like(I), xp.zeros_like(I))",
+        "tests/test_crosscheck.py::test_gradients_agree",
+    ),
 ]
 only = sys.argv[1:]
 survived = 0
@@ -45,11 +189,17 @@ for name, path, old, new, tests in MUTANTS:
     f = ROOT / path
     src = f.read_text()
     if src.count(old) != 1:
-        print(f"{name}: PATTERN COUNT {src.count(old)}"); continue
+        print(f"{name}: PATTERN COUNT {src.count(old)}")
+        continue
     f.write_text(src.replace(old, new))
     try:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:warnings", "-p", "no:cacheprovider", *tests.split()],
-                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:warnings", "-p", "no:cacheprovider", *tests.split()],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         last = [l for l in r.stdout.splitlines() if l.strip()][-1]
         survived += not r.returncode
         print(f"{name}: {'KILLED' if r.returncode else 'SURVIVED'} ({last})", flush=True)

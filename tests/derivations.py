@@ -25,23 +25,32 @@ def _act(name, I):
         return e / e.sum(axis=1, keepdims=True)
     if name not in _SLIDES_ACT:
         return manual.ACTIVATIONS[str(name)].forward(I, np)
-    return {"identity": lambda: I, "sigmoid": lambda: _sigmoid(I), "tanh": lambda: np.tanh(I),
-            "relu": lambda: np.maximum(I, 0)}[name]()
+    return {
+        "identity": lambda: I,
+        "sigmoid": lambda: _sigmoid(I),
+        "tanh": lambda: np.tanh(I),
+        "relu": lambda: np.maximum(I, 0),
+    }[name]()
 
 
 def _dA(name, I, O):
     if name not in _SLIDES_ACT:
         return manual.ACTIVATIONS[str(name)].derivative(I, O, np)
-    return {"identity": lambda: np.ones_like(I), "sigmoid": lambda: O * (1 - O), "tanh": lambda: 1 - O**2,
-            "relu": lambda: (I > 0).astype(I.dtype)}[name]()
+    return {
+        "identity": lambda: np.ones_like(I),
+        "sigmoid": lambda: O * (1 - O),
+        "tanh": lambda: 1 - O**2,
+        "relu": lambda: (I > 0).astype(I.dtype),
+    }[name]()
 
 
 def _g(loss, O, Y):
     # bce divides by max(y*(1 - y*), 1e-12), the documented convention (torch's BCELoss backward)
     if loss not in ("squared", "bce", "ce"):
         return manual.LOSSES[str(loss)].gradient(O, Y, np)
-    return {"squared": lambda: O - Y, "bce": lambda: (O - Y) / np.maximum(O * (1 - O), 1e-12),
-            "ce": lambda: -Y / O}[loss]()
+    return {"squared": lambda: O - Y, "bce": lambda: (O - Y) / np.maximum(O * (1 - O), 1e-12), "ce": lambda: -Y / O}[
+        loss
+    ]()
 
 
 def _output_delta(spec, I, O, Y):
@@ -53,8 +62,19 @@ def _output_delta(spec, I, O, Y):
     return g * _dA(spec.activations[-1], I, O)
 
 
-def backprop(spec, p, X, Y, *, dA=_dA, output_delta=_output_delta, back=lambda d, W: d @ W.T,
-             grad_W=lambda u, d, O: u.T @ d, grad_b=lambda d: d.sum(axis=0), mean=lambda N, J: N):
+def backprop(
+    spec,
+    p,
+    X,
+    Y,
+    *,
+    dA=_dA,
+    output_delta=_output_delta,
+    back=lambda d, W: d @ W.T,
+    grad_W=lambda u, d, O: u.T @ d,
+    grad_b=lambda d: d.sum(axis=0),
+    mean=lambda N, J: N,
+):
     """The delta recursion with every piece replaceable, so each mistake is one substitution."""
     us, Is, Os = [X], [], []
     for l, (W, name) in enumerate(zip(p.weights, spec.activations)):
@@ -75,6 +95,7 @@ def backprop(spec, p, X, Y, *, dA=_dA, output_delta=_output_delta, back=lambda d
 
 # ------------------------------------------------------------------------------------------ wrong
 
+
 def missing_hidden_activation_derivative(spec, p, X, Y):
     """Hidden deltas without the ⊙ A'(I) factor: delta^(l) = delta^(l+1) W^T."""
     return backprop(spec, p, X, Y, dA=lambda n, I, O: np.ones_like(I))
@@ -87,7 +108,7 @@ def sign_flipped_output_delta(spec, p, X, Y):
 
 def forgot_half_in_squared_loss(spec, p, X, Y):
     """d/dy* of the squared loss taken as 2 (y* - y), as if the 1/2 were not there."""
-    f = lambda s, I, O, Y: 2 * _output_delta(s, I, O, Y) if s.loss == "squared" else _output_delta(s, I, O, Y)  # noqa: E731
+    f = lambda s, I, O, Y: 2 * _output_delta(s, I, O, Y) if s.loss == "squared" else _output_delta(s, I, O, Y)
     return backprop(spec, p, X, Y, output_delta=f)
 
 
@@ -138,10 +159,12 @@ def bias_gradient_averaged(spec, p, X, Y):
 
 def softmax_jacobian_taken_diagonal(spec, p, X, Y):
     """Softmax treated elementwise, A' = O (1 - O), for non-canonical softmax outputs."""
+
     def out(s, I, O, Y):
         if s.activations[-1] == "softmax" and not s.canonical:
             return _g(s.loss, O, Y) * O * (1 - O)
         return _output_delta(s, I, O, Y)
+
     return backprop(spec, p, X, Y, output_delta=out)
 
 
@@ -152,10 +175,12 @@ def shortcut_applied_to_every_pair(spec, p, X, Y):
 
 def output_derivative_applied_twice(spec, p, X, Y):
     """For sigmoid+bce, delta = (y* - y) ⊙ y*(1 - y*): the derivative the loss already cancelled."""
+
     def out(s, I, O, Y):
         if s.canonical and s.activations[-1] == "sigmoid":
             return (O - Y) * O * (1 - O)
         return _output_delta(s, I, O, Y)
+
     return backprop(spec, p, X, Y, output_delta=out)
 
 
@@ -171,21 +196,25 @@ def zero_bias_gradients(spec, p, X, Y):
 
 def ce_on_sigmoid_without_division(spec, p, X, Y):
     """ce with sigmoid outputs: dL/dy* = -y (the 1/y* dropped)."""
+
     def out(s, I, O, Y):
         if s.loss == "ce" and s.activations[-1] == "sigmoid":
             return -Y * _dA("sigmoid", I, O)
         return _output_delta(s, I, O, Y)
+
     return backprop(spec, p, X, Y, output_delta=out)
 
 
 def derivative_on_the_output(spec, p, X, Y):
     """A' evaluated on the layer's output: sigma'(sigma(z)) = s(O)(1 - s(O)), 1 - tanh(O)^2."""
+
     def dA(n, I, O):
         if n == "sigmoid":
             return _sigmoid(O) * (1 - _sigmoid(O))
         if n == "tanh":
             return 1 - np.tanh(O) ** 2
         return _dA(n, I, O)
+
     return backprop(spec, p, X, Y, dA=dA)
 
 
@@ -210,12 +239,25 @@ def bias_gradient_before_derivative(spec, p, X, Y):
 
 
 WRONG_GRADIENTS = [
-    missing_hidden_activation_derivative, sign_flipped_output_delta, forgot_half_in_squared_loss,
-    mean_not_divided_by_N, mean_divided_by_N_times_J, transposed_weight_gradient, W_instead_of_W_transpose,
-    sigmoid_derivative_on_I, tanh_derivative_without_square, relu_subgradient_one_at_zero,
-    bias_gradient_from_first_example, bias_gradient_averaged, softmax_jacobian_taken_diagonal,
-    shortcut_applied_to_every_pair, output_derivative_applied_twice, weight_gradient_from_layer_output,
-    zero_bias_gradients, ce_on_sigmoid_without_division, derivative_on_the_output,
+    missing_hidden_activation_derivative,
+    sign_flipped_output_delta,
+    forgot_half_in_squared_loss,
+    mean_not_divided_by_N,
+    mean_divided_by_N_times_J,
+    transposed_weight_gradient,
+    W_instead_of_W_transpose,
+    sigmoid_derivative_on_I,
+    tanh_derivative_without_square,
+    relu_subgradient_one_at_zero,
+    bias_gradient_from_first_example,
+    bias_gradient_averaged,
+    softmax_jacobian_taken_diagonal,
+    shortcut_applied_to_every_pair,
+    output_derivative_applied_twice,
+    weight_gradient_from_layer_output,
+    zero_bias_gradients,
+    ce_on_sigmoid_without_division,
+    derivative_on_the_output,
     bias_gradient_before_derivative,
 ]
 
@@ -223,8 +265,10 @@ WRONG_GRADIENTS = [
 def step_adds_gradient(spec, p, X, Y, lr):
     """w + xi grad: the update climbs."""
     g = manual.gradients(spec, p, X, Y)
-    return Params([W + lr * G for W, G in zip(p.weights, g.weights)],
-                  None if p.biases is None else [b + lr * G for b, G in zip(p.biases, g.biases)])
+    return Params(
+        [W + lr * G for W, G in zip(p.weights, g.weights)],
+        None if p.biases is None else [b + lr * G for b, G in zip(p.biases, g.biases)],
+    )
 
 
 def step_updates_layers_in_turn(spec, p, X, Y, lr):
@@ -263,11 +307,16 @@ def step_through_updated_weights_above(spec, p, X, Y, lr):
     return Params(weights, biases)
 
 
-WRONG_UPDATES = [step_adds_gradient, step_updates_layers_in_turn, step_forgets_biases,
-                 step_through_updated_weights_above]
+WRONG_UPDATES = [
+    step_adds_gradient,
+    step_updates_layers_in_turn,
+    step_forgets_biases,
+    step_through_updated_weights_above,
+]
 
 
 # ------------------------------------------------------------------------------------------ right
+
 
 def one_example_at_a_time_column_vectors(spec, p, X, Y):
     """Per example, column vectors and (out, in) weights: I = W u, delta = A' ⊙ (W_next^T delta_next)."""
@@ -297,6 +346,7 @@ def one_example_at_a_time_column_vectors(spec, p, X, Y):
 
 def derivatives_from_I(spec, p, X, Y):
     """A' evaluated from I: sigmoid(I)(1 - sigmoid(I)), 1 - tanh(I)^2, [I > 0]."""
+
     def dA(n, I, O):
         if n == "sigmoid":
             s = _sigmoid(I)
@@ -304,6 +354,7 @@ def derivatives_from_I(spec, p, X, Y):
         if n == "tanh":
             return 1 - np.tanh(I) ** 2
         return _dA(n, I, O)
+
     return backprop(spec, p, X, Y, dA=dA)
 
 
@@ -314,16 +365,23 @@ def general_output_delta_everywhere(spec, p, X, Y):
 
 def explicit_softmax_jacobian(spec, p, X, Y):
     """Softmax outputs through the full Jacobian diag(p) - p p^T, built per example."""
+
     def out(s, I, O, Y):
         if s.activations[-1] != "softmax" or s.canonical:
             return _output_delta(s, I, O, Y)
         g = _g(s.loss, O, Y)
         return np.stack([(np.diag(o) - np.outer(o, o)) @ gn for o, gn in zip(O, g)])
+
     return backprop(spec, p, X, Y, output_delta=out)
 
 
-RIGHT_GRADIENTS = [one_example_at_a_time_column_vectors, derivatives_from_I, general_output_delta_everywhere,
-                   explicit_softmax_jacobian, manual.gradients]
+RIGHT_GRADIENTS = [
+    one_example_at_a_time_column_vectors,
+    derivatives_from_I,
+    general_output_delta_everywhere,
+    explicit_softmax_jacobian,
+    manual.gradients,
+]
 
 
 def _logsumexp(a, axis=-1):
@@ -343,7 +401,7 @@ def _exact_output_delta(spec, I, O, Y):
     if (act, loss) == ("softmax", "bce"):
         # delta_j = J y*_j - y_j - sum_{k != j} (1 - y_k) q^(k)_j, with q^(k) the softmax over the units
         # other than k: the derivative of the loss written from the logits, with no division at all
-        N, J = I.shape
+        J = I.shape[1]
         others = np.where(np.eye(J, dtype=bool)[None], -np.inf, I[:, None, :])  # [n, k, j]: k left out
         q = np.exp(I[:, None, :] - _logsumexp(others)[:, :, None])
         q = np.where(np.eye(J, dtype=bool)[None], 0.0, q)
@@ -362,12 +420,14 @@ def exact_stable(spec, p, X, Y):
 def slides_general_naive(spec, p, X, Y):
     """The slides' general formulas evaluated as written: dL/dy* = (y* - y) / (y*(1 - y*)) for bce,
     -y / y* for ce, then ⊙ A' (softmax: O ⊙ (g - sum g O)); no shortcut, no floor, no cancellation."""
+
     def out(s, I, O, Y):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             g = {"bce": lambda: (O - Y) / (O * (1 - O)), "ce": lambda: -Y / O}.get(s.loss, lambda: _g(s.loss, O, Y))()
             if s.activations[-1] == "softmax":
                 return O * (g - (g * O).sum(axis=1, keepdims=True))
             return g * _dA(s.activations[-1], I, O)
+
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return backprop(spec, p, X, Y, output_delta=out)
 
@@ -381,6 +441,7 @@ def perturbed_at_rounding_level(spec, p, X, Y):
     def nudge(a):
         signs = np.where(np.indices(a.shape).sum(axis=0) % 2 == 0, 1.0, -1.0).astype(a.dtype)
         return a * (1 + rel * signs)
+
     return g.map(nudge)
 
 
@@ -389,8 +450,10 @@ def weights_recovered_from_a_step(spec, p, X, Y):
     the digits the subtraction cancels."""
     lr = 1e-3
     new = manual.sgd_step(spec, p, X, Y, lr)
-    return Params([(W - V) / lr for W, V in zip(p.weights, new.weights)],
-                  None if p.biases is None else [(b - c) / lr for b, c in zip(p.biases, new.biases)])
+    return Params(
+        [(W - V) / lr for W, V in zip(p.weights, new.weights)],
+        None if p.biases is None else [(b - c) / lr for b, c in zip(p.biases, new.biases)],
+    )
 
 
 RIGHT_GRADIENTS.append(exact_stable)

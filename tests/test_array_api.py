@@ -17,11 +17,15 @@ def test_import_manual_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("spec", [
-    manual.Spec((3, 5, 4, 2), ("tanh", "relu", "softmax"), "ce", bias=True),
-    manual.Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce", reduction="mean"),
-    manual.Spec((4, 3, 3), ("sigmoid", "identity"), "squared"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        manual.Spec((3, 5, 4, 2), ("tanh", "relu", "softmax"), "ce", bias=True),
+        manual.Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce", reduction="mean"),
+        manual.Spec((4, 3, 3), ("sigmoid", "identity"), "squared"),
+    ],
+    ids=str,
+)
 def test_manual_on_torch_tensors_without_autograd(spec, monkeypatch):
     rng = np.random.default_rng(5)
     params = params_for(spec, rng)
@@ -43,8 +47,14 @@ def test_manual_on_torch_tensors_without_autograd(spec, monkeypatch):
     on_numpy = manual.gradients(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y)
     names = [n for n, _ in on_numpy.arrays()]
-    assert_agree(compare(names, [a for _, a in on_torch.arrays()], [a for _, a in on_numpy.arrays()],
-                         [a for _, a in tol.grads.arrays()]))
+    assert_agree(
+        compare(
+            names,
+            [a for _, a in on_torch.arrays()],
+            [a for _, a in on_numpy.arrays()],
+            [a for _, a in tol.grads.arrays()],
+        )
+    )
 
 
 def test_torch_ref_returns_the_kind_it_was_given():

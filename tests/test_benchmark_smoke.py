@@ -11,10 +11,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import manual  # noqa: E402
-from impls import BUILDERS, IMPLS, _objective  # noqa: E402
-from peak import step_flops  # noqa: E402
-from torch_ref.strategies import data_for, params_for  # noqa: E402
+from impls import BUILDERS, IMPLS, _objective
+from peak import step_flops
+
+import manual
+from torch_ref.strategies import data_for, params_for
 
 
 def test_step_flops_counts_the_matrix_products():
@@ -24,11 +25,15 @@ def test_step_flops_counts_the_matrix_products():
     assert step_flops(spec, N) == (2 * N * 12 * 2 + 2 * 12) + (2 * N * 8 * 3 + 2 * 8)
 
 
-@pytest.mark.parametrize("spec", [
-    manual.Spec((3, 4, 2), ("tanh", "softmax"), "ce", bias=True, reduction="mean"),
-    manual.Spec((3, 4, 2), ("relu", "tanh"), "squared", bias=True),
-    manual.Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce", bias=True, reduction="mean"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        manual.Spec((3, 4, 2), ("tanh", "softmax"), "ce", bias=True, reduction="mean"),
+        manual.Spec((3, 4, 2), ("relu", "tanh"), "squared", bias=True),
+        manual.Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce", bias=True, reduction="mean"),
+    ],
+    ids=str,
+)
 def test_functional_objective_is_the_reference_objective(spec):
     import torch_ref
     from torch_ref import assert_agree, compare
@@ -40,15 +45,22 @@ def test_functional_objective_is_the_reference_objective(spec):
     biases = [torch.from_numpy(b) for b in params.biases]
     ours = _objective(spec, weights, biases, torch.from_numpy(X), torch.from_numpy(Y)).item()
     tol = torch_ref.tolerance(spec, params, X, Y)
-    assert_agree(compare(["objective"], [np.array(ours)], [np.array(float(torch_ref.objective(spec, params, X, Y)))],
-                         [tol.objective]))
+    assert_agree(
+        compare(
+            ["objective"], [np.array(ours)], [np.array(float(torch_ref.objective(spec, params, X, Y)))], [tol.objective]
+        )
+    )
 
 
-@pytest.mark.parametrize("spec", [
-    manual.Spec((3, 4, 2), ("relu", "softmax"), "ce", bias=True, reduction="mean"),
-    manual.Spec((3, 5, 2), ("tanh", "sigmoid"), "bce", bias=True),
-    manual.Spec((2, 3, 3), ("sigmoid", "identity"), "squared"),
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        manual.Spec((3, 4, 2), ("relu", "softmax"), "ce", bias=True, reduction="mean"),
+        manual.Spec((3, 5, 2), ("tanh", "sigmoid"), "bce", bias=True),
+        manual.Spec((2, 3, 3), ("sigmoid", "identity"), "squared"),
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_every_implementation_takes_the_sgd_step(impl, spec):
     """The timed step is the step: its weights after one step agree with torch.optim.SGD's."""

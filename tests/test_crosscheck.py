@@ -7,11 +7,18 @@ widths 1-12 (square layers too), batch 1-8, float64 and float32. Tolerances come
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from torch_ref import assert_agree
-from torch_ref.crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_objective,
-                                  crosscheck_training, crosscheck_update)
+from torch_ref.crosscheck import (
+    crosscheck_deltas,
+    crosscheck_gradients,
+    crosscheck_input,
+    crosscheck_objective,
+    crosscheck_training,
+    crosscheck_update,
+)
 from torch_ref.strategies import cases
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]

@@ -29,8 +29,9 @@ def test_slides_2_2_1_matches_the_scalar_formulas():
     z = 1 / (1 + np.exp(-(x[0] @ w1)))
     y_star = 1 / (1 + np.exp(-(z @ w2[:, 0])))
     by_hand_w2 = np.array([[(y_star - y[0, 0]) * z[j]] for j in range(2)])
-    by_hand_w1 = np.array([[(y_star - y[0, 0]) * z[i] * (1 - z[i]) * w2[i, 0] * x[0, j] for i in range(2)]
-                           for j in range(2)])
+    by_hand_w1 = np.array(
+        [[(y_star - y[0, 0]) * z[i] * (1 - z[i]) * w2[i, 0] * x[0, j] for i in range(2)] for j in range(2)]
+    )
     ours = manual.gradients(SLIDES, params, x, y)
     tol = tolerance(SLIDES, params, x, y)
     assert_agree(compare(["W1", "W2"], ours.weights, [by_hand_w1, by_hand_w2], tol.grads.weights))
@@ -66,8 +67,9 @@ def test_relu_kink_inside_deeper_layers_with_grid_values():
     assert_agree(crosscheck_gradients(spec, params, X, Y))
 
 
-@pytest.mark.parametrize("loss,out", [("bce", "sigmoid"), ("squared", "sigmoid"), ("ce", "sigmoid"),
-                                      ("bce", "softmax")])
+@pytest.mark.parametrize(
+    "loss,out", [("bce", "sigmoid"), ("squared", "sigmoid"), ("ce", "sigmoid"), ("bce", "softmax")]
+)
 def test_saturated_outputs_short_of_the_clamp(loss, out):
     """|I| about 20: y*(1 - y*) near 2e-9, far into saturation but above torch's 1e-12 floor."""
     spec = Spec((1, 2), (out,), loss)
@@ -109,8 +111,9 @@ def test_sgd_step_takes_every_gradient_at_the_old_weights():
     y_star = 1 / (1 + np.exp(-(z @ w2[:, 0])))
     d = y_star - y[0, 0]
     by_hand_w2 = np.array([[w2[j, 0] - xi * d * z[j]] for j in range(2)])
-    by_hand_w1 = np.array([[w1[j, i] - xi * w2[i, 0] * d * z[i] * (1 - z[i]) * x[0, j] for i in range(2)]
-                           for j in range(2)])
+    by_hand_w1 = np.array(
+        [[w1[j, i] - xi * w2[i, 0] * d * z[i] * (1 - z[i]) * x[0, j] for i in range(2)] for j in range(2)]
+    )
     new = manual.sgd_step(SLIDES, params, x, y, xi)
     tol = tolerance(SLIDES, params, x, y, lr=xi)
     assert_agree(compare(["W1", "W2"], new.weights, [by_hand_w1, by_hand_w2], tol.update.weights))

@@ -56,7 +56,7 @@ def test_float32_saturation_checked_against_float64_reference():
 
 def test_softmax_over_a_single_unit_under_bce_is_rejected():
     """y* = softmax of one logit is the constant 1: log(1 - y*) = log 0, the objective is infinite."""
-    with pytest.raises(ValueError, match="one-unit 'softmax' output is not accepted.*log 0"):
+    with pytest.raises(ValueError, match=r"one-unit 'softmax' output is not accepted.*log 0"):
         Spec((3, 4, 1), ("tanh", "softmax"), "bce")
 
 
@@ -100,8 +100,11 @@ def test_same_seed_gives_bitwise_identical_results():
 
     def run():
         c = case_from(Spec((4, 6, 3), ("relu", "softmax"), "ce", bias=True), N=5, seed=7)
-        return (manual.gradients(c.spec, c.params, c.X, c.Y), torch_ref.gradients(c.spec, c.params, c.X, c.Y),
-                torch_ref.sgd_step(c.spec, c.params, c.X, c.Y, 0.1))
+        return (
+            manual.gradients(c.spec, c.params, c.X, c.Y),
+            torch_ref.gradients(c.spec, c.params, c.X, c.Y),
+            torch_ref.sgd_step(c.spec, c.params, c.X, c.Y, 0.1),
+        )
 
     first, second = run(), run()
     for a, b in zip(first, second):
@@ -112,8 +115,9 @@ def test_same_seed_gives_bitwise_identical_results():
 def test_a_case_repr_names_every_draw_and_they_rebuild_it():
     from torch_ref.strategies import case_from
 
-    c = case_from(Spec((2, 3, 2), ("relu", "sigmoid"), "bce", bias=True), N=3, seed=11, grid=True, gain=2.0, lr=0.5,
-                  kink=True)
+    c = case_from(
+        Spec((2, 3, 2), ("relu", "sigmoid"), "bce", bias=True), N=3, seed=11, grid=True, gain=2.0, lr=0.5, kink=True
+    )
     text = repr(c)
     for field in ("seed=11", "grid=True", "gain=2.0", "lr=0.5", "N=3", "kink=True", "float64"):
         assert field in text
@@ -123,6 +127,7 @@ def test_a_case_repr_names_every_draw_and_they_rebuild_it():
 
 
 # ------------------------------------------------------------------ probabilities that underflow
+
 
 def test_objective_of_softmax_ce_with_an_underflowed_probability_is_torchs():
     spec = Spec((1, 2), ("softmax",), "ce")

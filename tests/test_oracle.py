@@ -1,6 +1,7 @@
 """The oracle catches every catalogued wrong derivation with default settings, passes correct ones
 written differently, and reports failures on one screen."""
 
+import derivations as D
 import pytest
 
 import manual
@@ -10,10 +11,6 @@ from torch_ref import DerivationMismatch, check_derivation, check_update
 # written for
 SLIDES_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softmax")
 SLIDES_LOSSES = ("squared", "bce", "ce")
-
-import derivations as D
-
-
 
 # the pattern each catalogued mistake must be diagnosed as (on the minimal case found with seed=0)
 PATTERNS = {
@@ -64,8 +61,10 @@ def test_correct_derivation_passes(grad_fn):
 def test_correct_update_passes():
     def per_layer_step(spec, params, X, Y, lr):
         g = D.one_example_at_a_time_column_vectors(spec, params, X, Y)
-        return manual.Params([W - lr * G for W, G in zip(params.weights, g.weights)],
-                             None if params.biases is None else [b - lr * G for b, G in zip(params.biases, g.biases)])
+        return manual.Params(
+            [W - lr * G for W, G in zip(params.weights, g.weights)],
+            None if params.biases is None else [b - lr * G for b, G in zip(params.biases, g.biases)],
+        )
 
     check_update(manual.sgd_step)
     check_update(per_layer_step)
@@ -73,8 +72,9 @@ def test_correct_update_passes():
 
 def test_report_names_case_layer_pattern_and_fits_one_screen():
     with pytest.raises(DerivationMismatch) as info:
-        check_derivation(D.missing_hidden_activation_derivative, activations=SLIDES_ACTIVATIONS, losses=SLIDES_LOSSES,
-                         seed=3)
+        check_derivation(
+            D.missing_hidden_activation_derivative, activations=SLIDES_ACTIVATIONS, losses=SLIDES_LOSSES, seed=3
+        )
     text = str(info.value)
     lines = text.splitlines()
     assert len(lines) <= 30 and max(map(len, lines)) <= 200
@@ -95,7 +95,7 @@ def test_reproduction_lines_rebuild_the_failing_case():
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(code.replace("\n    ", "\n").strip(), namespace)  # noqa: S102 - our own generated code
+        exec(code.replace("\n    ", "\n").strip(), namespace)
     assert "MISMATCH" in out.getvalue()
 
 
@@ -111,9 +111,13 @@ def test_wrong_return_type_and_count_are_reported():
     with pytest.raises(DerivationMismatch, match="returned float"):
         check_derivation(lambda s, p, X, Y: 0.0, max_examples=5)
     with pytest.raises(DerivationMismatch, match=r"weight array\(s\) for a network of"):
-        check_derivation(lambda s, p, X, Y: manual.Params(manual.gradients(s, p, X, Y).weights[:-1] or [],
-                                                          manual.gradients(s, p, X, Y).biases),
-                         max_examples=5, depths=2)
+        check_derivation(
+            lambda s, p, X, Y: manual.Params(
+                manual.gradients(s, p, X, Y).weights[:-1] or [], manual.gradients(s, p, X, Y).biases
+            ),
+            max_examples=5,
+            depths=2,
+        )
 
 
 def test_transpose_is_diagnosed_as_such():
@@ -122,8 +126,16 @@ def test_transpose_is_diagnosed_as_such():
 
 
 def test_narrowed_options_only_draw_what_they_allow():
-    summary = check_derivation(manual.gradients, activations=("sigmoid",), losses=("bce",), depths=(1, 2),
-                               bias=False, reductions=("sum",), max_examples=20, seed=0)
+    summary = check_derivation(
+        manual.gradients,
+        activations=("sigmoid",),
+        losses=("bce",),
+        depths=(1, 2),
+        bias=False,
+        reductions=("sum",),
+        max_examples=20,
+        seed=0,
+    )
     assert summary.activations == {"sigmoid"} and summary.pairs == {("sigmoid", "bce")}
     assert summary.bias == {False} and summary.reductions == {"sum"}
     assert all(s.depth <= 2 for s in summary.specs)
@@ -143,25 +155,28 @@ def test_same_seed_same_minimal_case():
     assert messages[0] == messages[1]
 
 
-@pytest.mark.parametrize("options", [
-    pytest.param({"max_examples": 0}, id="max_examples-zero"),
-    pytest.param({"seed": 1.5}, id="seed-float"),
-    pytest.param({"dtype": "float16"}, id="dtype-float16"),
-    pytest.param({"device": "tpu:9"}, id="device-unknown"),
-    pytest.param({"arrays": "jax"}, id="arrays-unknown"),
-    pytest.param({"device": "cuda", "arrays": "numpy"}, id="numpy-off-cpu"),
-    pytest.param({"activations": ("swish",)}, id="activation-unknown"),
-    pytest.param({"activations": ()}, id="activations-empty"),
-    pytest.param({"losses": ("hinge",)}, id="loss-unknown"),
-    pytest.param({"losses": ("bce",), "activations": ("tanh",)}, id="no-valid-output"),
-    pytest.param({"depths": (0, 2)}, id="depth-zero"),
-    pytest.param({"depths": (3, 2)}, id="depths-reversed"),
-    pytest.param({"widths": (1.5, 2)}, id="width-float"),
-    pytest.param({"batch": 0}, id="batch-zero"),
-    pytest.param({"bias": "yes"}, id="bias-string"),
-    pytest.param({"reductions": ("median",)}, id="reduction-unknown"),
-    pytest.param({"depths": (2, 3), "activations": ("softmax",), "losses": ("ce",)}, id="no-hidden-activation"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"max_examples": 0}, id="max_examples-zero"),
+        pytest.param({"seed": 1.5}, id="seed-float"),
+        pytest.param({"dtype": "float16"}, id="dtype-float16"),
+        pytest.param({"device": "tpu:9"}, id="device-unknown"),
+        pytest.param({"arrays": "jax"}, id="arrays-unknown"),
+        pytest.param({"device": "cuda", "arrays": "numpy"}, id="numpy-off-cpu"),
+        pytest.param({"activations": ("swish",)}, id="activation-unknown"),
+        pytest.param({"activations": ()}, id="activations-empty"),
+        pytest.param({"losses": ("hinge",)}, id="loss-unknown"),
+        pytest.param({"losses": ("bce",), "activations": ("tanh",)}, id="no-valid-output"),
+        pytest.param({"depths": (0, 2)}, id="depth-zero"),
+        pytest.param({"depths": (3, 2)}, id="depths-reversed"),
+        pytest.param({"widths": (1.5, 2)}, id="width-float"),
+        pytest.param({"batch": 0}, id="batch-zero"),
+        pytest.param({"bias": "yes"}, id="bias-string"),
+        pytest.param({"reductions": ("median",)}, id="reduction-unknown"),
+        pytest.param({"depths": (2, 3), "activations": ("softmax",), "losses": ("ce",)}, id="no-hidden-activation"),
+    ],
+)
 def test_invalid_options_are_value_errors(options):
     with pytest.raises(ValueError, match=next(iter(options))):
         check_derivation(manual.gradients, **options)
@@ -180,6 +195,8 @@ def test_pytest_plugin_fixture_and_options(pytester):
                 return manual.gradients(spec, params, X, Y).map(lambda a: 2 * a)
             derivation_oracle.check_derivation(wrong)
     """)
-    result = pytester.runpytest("--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider", "-p", "no:benchmark")
+    result = pytester.runpytest(
+        "--oracle-dtype=float32", "--oracle-examples=7", "-p", "no:cacheprovider", "-p", "no:benchmark"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*DerivationMismatch*", "*Minimal case*"])

@@ -5,6 +5,7 @@ import contextlib
 import io
 from dataclasses import dataclass
 
+import derivations as D
 import numpy as np
 import pytest
 import torch
@@ -12,14 +13,12 @@ import torch
 import manual
 from torch_ref import DerivationMismatch, check_derivation, check_update
 
-import derivations as D
-
 
 def _reproduce(text: str, namespace: dict) -> str:
     code = text.split("Reproduce:\n", 1)[1]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(code.replace("\n    ", "\n").strip(), namespace)  # noqa: S102 - the report's own lines
+        exec(code.replace("\n    ", "\n").strip(), namespace)
     return out.getvalue()
 
 
@@ -43,13 +42,18 @@ class Scaled:
         return manual.gradients(spec, params, X, Y).map(lambda a: self.factor * a)
 
 
-@pytest.mark.parametrize("fn,options", [
-    pytest.param(doubled_list, {"bias": False}, id="plain-list"),
-    pytest.param(D.sign_flipped_output_delta, {}, id="params"),
-    pytest.param(doubled_on_tensors, {"arrays": "torch"}, id="torch-tensors"),
-    pytest.param(lambda spec, params, X, Y: manual.gradients(spec, params, X, Y).map(lambda a: -a), {}, id="lambda"),
-    pytest.param(Scaled(3.0), {}, id="callable-object"),
-])
+@pytest.mark.parametrize(
+    "fn,options",
+    [
+        pytest.param(doubled_list, {"bias": False}, id="plain-list"),
+        pytest.param(D.sign_flipped_output_delta, {}, id="params"),
+        pytest.param(doubled_on_tensors, {"arrays": "torch"}, id="torch-tensors"),
+        pytest.param(
+            lambda spec, params, X, Y: manual.gradients(spec, params, X, Y).map(lambda a: -a), {}, id="lambda"
+        ),
+        pytest.param(Scaled(3.0), {}, id="callable-object"),
+    ],
+)
 def test_reproduce_lines_run_as_printed(fn, options):
     with pytest.raises(DerivationMismatch) as info:
         check_derivation(fn, seed=0, max_examples=20, **options)
@@ -65,11 +69,15 @@ def test_reproduce_lines_of_an_update_run_as_printed():
 
 # ------------------------------------------------------------------------------------------ bad calls
 
-@pytest.mark.parametrize("fn,message", [
-    pytest.param(42, "grad_fn must be a callable grad_fn\\(spec, params, X, Y\\), got int", id="not-callable"),
-    pytest.param(lambda spec, params: None, "grad_fn must accept 4 positional arguments", id="two-arguments"),
-    pytest.param(lambda spec, params, X, Y, lr: None, "must accept 4 positional arguments", id="five-arguments"),
-])
+
+@pytest.mark.parametrize(
+    "fn,message",
+    [
+        pytest.param(42, "grad_fn must be a callable grad_fn\\(spec, params, X, Y\\), got int", id="not-callable"),
+        pytest.param(lambda spec, params: None, "grad_fn must accept 4 positional arguments", id="two-arguments"),
+        pytest.param(lambda spec, params, X, Y, lr: None, "must accept 4 positional arguments", id="five-arguments"),
+    ],
+)
 def test_bad_grad_fn_is_a_type_error_before_any_draw(fn, message):
     with pytest.raises(TypeError, match=message):
         check_derivation(fn)
@@ -89,9 +97,12 @@ def test_a_weights_biases_pair_is_accepted():
 
 
 def test_a_plain_list_with_biases_says_what_to_return():
-    with pytest.raises(DerivationMismatch, match=r"return manual.Params\(weights, biases\) or a \(weights, biases\) pair"):
-        check_derivation(lambda s, p, X, Y: list(manual.gradients(s, p, X, Y).weights), bias=True, seed=0,
-                         max_examples=5)
+    with pytest.raises(
+        DerivationMismatch, match=r"return manual.Params\(weights, biases\) or a \(weights, biases\) pair"
+    ):
+        check_derivation(
+            lambda s, p, X, Y: list(manual.gradients(s, p, X, Y).weights), bias=True, seed=0, max_examples=5
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), torch.float32, "float32"], ids=str)
@@ -108,12 +119,20 @@ def test_a_numpy_derivation_given_tensors_is_told_so():
         check_derivation(numpy_only, arrays="torch", seed=0, max_examples=5)
 
 
-@pytest.mark.parametrize("options,message", [
-    pytest.param({"activations": ("tanh",), "losses": ("bce", "squared")}, r"losses \('bce',\) have no valid output",
-                 id="bce-without-sigmoid"),
-    pytest.param({"activations": ("tanh",), "losses": ("ce",)}, r"losses \('ce',\) have no valid output", id="ce-tanh"),
-    pytest.param({"strict": "yes"}, "strict must be True or False", id="strict-string"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        pytest.param(
+            {"activations": ("tanh",), "losses": ("bce", "squared")},
+            r"losses \('bce',\) have no valid output",
+            id="bce-without-sigmoid",
+        ),
+        pytest.param(
+            {"activations": ("tanh",), "losses": ("ce",)}, r"losses \('ce',\) have no valid output", id="ce-tanh"
+        ),
+        pytest.param({"strict": "yes"}, "strict must be True or False", id="strict-string"),
+    ],
+)
 def test_options_that_leave_nothing_to_draw_fail_up_front(options, message):
     calls = []
     with pytest.raises(ValueError, match=message):
@@ -127,6 +146,7 @@ def test_default_losses_narrow_to_what_the_activations_serve():
 
 
 # ------------------------------------------------------------------------------------------ pytest
+
 
 def test_failing_fixture_check_shows_the_report_not_the_oracle(pytester):
     pytester.makepyfile("""
@@ -143,11 +163,14 @@ def test_failing_fixture_check_shows_the_report_not_the_oracle(pytester):
     assert "torch_ref/oracle.py" not in text and "hypothesis/" not in text and "_run" not in text
 
 
-@pytest.mark.parametrize("args,message", [
-    pytest.param(["--oracle-examples=0"], "--oracle-examples must be >= 1", id="examples-zero"),
-    pytest.param(["--oracle-device=tpu:9"], "--oracle-device 'tpu:9' is not available", id="device-unknown"),
-    pytest.param(["--oracle-dtype=float16"], "invalid choice", id="dtype-float16"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        pytest.param(["--oracle-examples=0"], "--oracle-examples must be >= 1", id="examples-zero"),
+        pytest.param(["--oracle-device=tpu:9"], "--oracle-device 'tpu:9' is not available", id="device-unknown"),
+        pytest.param(["--oracle-dtype=float16"], "invalid choice", id="dtype-float16"),
+    ],
+)
 def test_bad_oracle_options_are_usage_errors_at_start_up(pytester, args, message):
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
@@ -174,7 +197,7 @@ def test_reproduce_heading_says_where_the_lines_run(monkeypatch):
 
     assert naming(doubled_list, "grad_fn", ()).where == "anywhere"  # importable from this module
     assert naming(lambda s, p, X, Y: np.zeros(1), "grad_fn", ()).where == "anywhere"  # only np
-    uses_a_global = lambda s, p, X, Y: HELPER_SCALE * manual.gradients(s, p, X, Y)  # noqa: E731
+    uses_a_global = lambda s, p, X, Y: HELPER_SCALE * manual.gradients(s, p, X, Y)
     assert naming(uses_a_global, "grad_fn", ("uses_a_global",)).where == "defined"
     assert naming(uses_a_global, "grad_fn", ()).where == "bind"
     # a function of the user's script: reachable only as __main__.my_gradients
@@ -189,8 +212,12 @@ def test_check_case_explains_a_mismatch_like_the_report():
     from torch_ref import check_case
     from torch_ref.strategies import case_from
 
-    text = str(check_case(D.missing_hidden_activation_derivative,
-                          case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=3, seed=0)))
+    text = str(
+        check_case(
+            D.missing_hidden_activation_derivative,
+            case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=3, seed=0),
+        )
+    )
     assert "Parts from autograd at layer 1 of 2" in text and "Diagnosis: the activation derivative A'" in text
     assert "Blame: finite differences in float64" in text and "ReLU" not in text
 
@@ -200,9 +227,9 @@ def test_check_case_and_case_from_refuse_bad_arguments():
     from torch_ref.strategies import case_from
 
     spec = manual.Spec((2, 1), ("sigmoid",), "bce")
-    with pytest.raises(TypeError, match="case must be a torch_ref.strategies.Case .* got tuple"):
+    with pytest.raises(TypeError, match=r"case must be a torch_ref.strategies.Case .* got tuple"):
         check_case(manual.gradients, (spec, None))
-    with pytest.raises(ValueError, match="N must be an int >= 1 .* got 0"):
+    with pytest.raises(ValueError, match=r"N must be an int >= 1 .* got 0"):
         case_from(spec, N=0, seed=0)
 
 

@@ -12,7 +12,8 @@ operations (under 8 roundings each), differ by at most 16 of those units.
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import manual
 import torch_ref
@@ -61,8 +62,9 @@ def _assert_entry_matches_torch(entry: Activation, I: np.ndarray) -> None:
             dA = np.asarray(entry.derivative(arr, entry.forward(arr, xp), xp))
         assert O.dtype == I.dtype and dA.dtype == I.dtype, (name, O.dtype, dA.dtype)
         np.testing.assert_array_less(np.abs(O - O_t), C * eps * scale_O + 1e-300, err_msg=f"{entry.name} A on {name}")
-        np.testing.assert_array_less(np.abs(dA - dA_t), C * eps * scale_dA + 1e-300,
-                                     err_msg=f"{entry.name} A' on {name}")
+        np.testing.assert_array_less(
+            np.abs(dA - dA_t), C * eps * scale_dA + 1e-300, err_msg=f"{entry.name} A' on {name}"
+        )
     for k in entry.kinks:  # exactly on a kink: torch's subgradient, bit for bit
         at = I == k
         if at.any():
@@ -117,6 +119,7 @@ def test_loss_value_and_gradient_agree_with_torchs_function(loss, dtype, seed, J
 
 # ------------------------------------------------------------------------------------------ networks
 
+
 def _pairs(entry):
     """Options that draw ``entry`` as a hidden layer and, where a loss accepts it, as the output."""
     losses = tuple(name for name, loss in manual.LOSSES.items() if loss.accepts(entry)) or ("squared",)
@@ -129,10 +132,13 @@ def test_every_activation_agrees_on_random_networks(entry, dtype):
     if entry.elementwise:
         options = _pairs(entry)
     else:  # softmax: output only, under every loss that takes it
-        options = dict(activations=(entry.name, "tanh"),
-                       losses=tuple(n for n, loss in manual.LOSSES.items() if loss.accepts(entry)))
-    summary = torch_ref.check_derivation(manual.gradients, dtype=dtype, seed=0, max_examples=15, strict=True,
-                                         depths=(1, 3), **options)
+        options = dict(
+            activations=(entry.name, "tanh"),
+            losses=tuple(n for n, loss in manual.LOSSES.items() if loss.accepts(entry)),
+        )
+    summary = torch_ref.check_derivation(
+        manual.gradients, dtype=dtype, seed=0, max_examples=15, strict=True, depths=(1, 3), **options
+    )
     assert entry.name in summary.activations
     if 0.0 in entry.kinks:
         assert summary.kink  # an input exactly on the kink was drawn, in some layer
@@ -154,8 +160,9 @@ def test_every_activation_agrees_where_it_saturates(entry, dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_agrees_on_random_networks(loss, dtype):
-    summary = torch_ref.check_derivation(manual.gradients, losses=(loss.name,), dtype=dtype, seed=0, max_examples=15,
-                                         strict=True)
+    summary = torch_ref.check_derivation(
+        manual.gradients, losses=(loss.name,), dtype=dtype, seed=0, max_examples=15, strict=True
+    )
     assert {pair[1] for pair in summary.pairs} == {loss.name}
 
 

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from torch_ref.slides import FORMULAS, draw_point, points
 from torch_ref.slides.check import holds, symbolic_identity
@@ -29,7 +30,7 @@ _EXAMPLES = max(10, settings.default.max_examples // 6)
 @given(data=st.data())
 def test_formula_matches_autograd_and_manual(formula, data):
     p = data.draw(points(formula.net))
-    ok, diff, share, evidence = holds(formula.evaluate, autograd_quantities(p))
+    ok, _, share, evidence = holds(formula.evaluate, autograd_quantities(p))
     assert ok, f"{formula.name}: as written {evidence[0]!r}, autograd {evidence[1]!r} ({share:.3g} of tolerance)"
     try:
         ok = holds(formula.evaluate, manual_quantities(p))[0]
@@ -63,11 +64,23 @@ def test_symbolic(formula):
 def test_every_slide_with_a_formula_is_covered():
     slides = {f.slide for f in FORMULAS}
     assert slides == {
-        "Training a neural network", "Single layer network", "Sigmoid", "tanh", "ReLU",
-        "Single layer network – weight update", "2 layer network", "3 layer network",
-        "2 layer network with sigmoid activation", "Looking backwards....", "Looking backwards: second layer",
-        "Looking backwards: first layer", "First layer weight updates", "Weight updates: compact representation",
-        "Representation in vector form", "Going forward....", "Going backward....",
+        "Training a neural network",
+        "Single layer network",
+        "Sigmoid",
+        "tanh",
+        "ReLU",
+        "Single layer network – weight update",
+        "2 layer network",
+        "3 layer network",
+        "2 layer network with sigmoid activation",
+        "Looking backwards....",
+        "Looking backwards: second layer",
+        "Looking backwards: first layer",
+        "First layer weight updates",
+        "Weight updates: compact representation",
+        "Representation in vector form",
+        "Going forward....",
+        "Going backward....",
     }
 
 
@@ -76,7 +89,8 @@ def test_report_flags_exactly_the_known_wrong_formulas(tmp_path):
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "check_slides", Path(__file__).resolve().parents[1] / "scripts" / "check_slides.py")
+        "check_slides", Path(__file__).resolve().parents[1] / "scripts" / "check_slides.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "slides.json"

@@ -1,11 +1,11 @@
 """The tolerance model and the comparison: tight enough to reject float32 rounding in a float64
 check, never satisfied by a non-finite value, and built from the reference alone."""
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
-
-import sys
 
 import manual
 from manual import Spec
@@ -25,12 +25,17 @@ def test_float64_bound_rejects_a_gradient_rounded_to_float32(c):
     assert not crosscheck_gradients(c.spec, c.params, c.X, c.Y, rounded).ok
 
 
-@pytest.mark.parametrize("actual,expected,note", [
-    pytest.param([np.nan, 1.0], [0.5, 1.0], "non-finite value nan at (0,) where 0.5 was expected", id="nan-vs-number"),
-    pytest.param([np.nan, 1.0], [np.nan, 1.0], "non-finite on both sides", id="nan-vs-nan"),
-    pytest.param([np.inf], [np.inf], "non-finite on both sides", id="inf-vs-inf"),
-    pytest.param([0.5], [np.inf], "the reference is inf", id="number-vs-inf"),
-])
+@pytest.mark.parametrize(
+    "actual,expected,note",
+    [
+        pytest.param(
+            [np.nan, 1.0], [0.5, 1.0], "non-finite value nan at (0,) where 0.5 was expected", id="nan-vs-number"
+        ),
+        pytest.param([np.nan, 1.0], [np.nan, 1.0], "non-finite on both sides", id="nan-vs-nan"),
+        pytest.param([np.inf], [np.inf], "non-finite on both sides", id="inf-vs-inf"),
+        pytest.param([0.5], [np.inf], "the reference is inf", id="number-vs-inf"),
+    ],
+)
 def test_a_non_finite_value_never_agrees(actual, expected, note):
     result = compare(["W1"], [np.array(actual)], [np.array(expected)], [np.inf])
     assert not result.ok and note in str(result)
@@ -45,8 +50,11 @@ def test_tolerance_does_not_read_the_code_under_test(monkeypatch):
         raise AssertionError("the tolerance model called manual")
 
     model = sys.modules["torch_ref.tolerance"]  # the module (the package re-exports a function of that name)
-    for module, name in [("manual.forward", "_forward"), ("manual.backward", "_deltas"),
-                         ("manual.backward", "_gradients")]:
+    for module, name in [
+        ("manual.forward", "_forward"),
+        ("manual.backward", "_deltas"),
+        ("manual.backward", "_gradients"),
+    ]:
         monkeypatch.setattr(sys.modules[module], name, broken)
         if hasattr(model, name):  # a name imported from manual into the model
             monkeypatch.setattr(model, name, broken)

@@ -47,8 +47,15 @@ LOG_COSH_WRONG = Loss("log_cosh", _log_cosh, lambda O, Y, xp: xp.tanh(Y - O))  #
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_right_user_entries_pass_against_autograd_of_their_own_functions(dtype):
-    summary = check_derivation(manual.gradients, activations=(MISH, "identity", "softmax"), losses=(LOG_COSH, "ce"),
-                               dtype=dtype, seed=0, max_examples=40, strict=True)
+    summary = check_derivation(
+        manual.gradients,
+        activations=(MISH, "identity", "softmax"),
+        losses=(LOG_COSH, "ce"),
+        dtype=dtype,
+        seed=0,
+        max_examples=40,
+        strict=True,
+    )
     assert "mish" in summary.activations and ("mish", "log_cosh") in summary.pairs
 
 
@@ -56,8 +63,11 @@ def test_wrong_user_derivative_is_caught_naming_the_layer():
     with pytest.raises(DerivationMismatch) as info:
         check_derivation(manual.gradients, activations=(MISH_WRONG, "tanh"), losses=("squared",), depths=2, seed=0)
     text = str(info.value)
-    assert re.search(r"Diagnosis: layer [12]'s activation 'mish' \(your entry\) has a derivative that disagrees "
-                     r"with autograd of its own forward", text), text
+    assert re.search(
+        r"Diagnosis: layer [12]'s activation 'mish' \(your entry\) has a derivative that disagrees "
+        r"with autograd of its own forward",
+        text,
+    ), text
     assert "first bind mish to your manual.Activation 'mish'" in text
 
 
@@ -65,16 +75,29 @@ def test_wrong_user_loss_gradient_is_caught_and_named():
     with pytest.raises(DerivationMismatch) as info:
         check_derivation(manual.gradients, activations=("tanh",), losses=(LOG_COSH_WRONG,), seed=0)
     text = str(info.value)
-    assert "Diagnosis: the loss 'log_cosh' (your entry) has a gradient that disagrees with autograd of its own value" \
-        in text, text
+    assert (
+        "Diagnosis: the loss 'log_cosh' (your entry) has a gradient that disagrees with autograd of its own value"
+        in text
+    ), text
     assert "autograd is right" in text  # finite differences of the user's own value agree with autograd
 
 
 def test_a_derivation_of_a_user_entry_is_checked_against_the_entry_not_a_builtin():
     """A grad_fn that differentiates mish by hand is held to autograd of mish's forward."""
+
     def grad_fn(spec, p, X, Y):
-        return manual.gradients(Spec(spec.sizes, [MISH_WRONG if a == "mish" else a for a in spec.activations],
-                                     spec.loss, bias=spec.bias, reduction=spec.reduction), p, X, Y)
+        return manual.gradients(
+            Spec(
+                spec.sizes,
+                [MISH_WRONG if a == "mish" else a for a in spec.activations],
+                spec.loss,
+                bias=spec.bias,
+                reduction=spec.reduction,
+            ),
+            p,
+            X,
+            Y,
+        )
 
     assert check_derivation(manual.gradients, activations=(MISH,), losses=("squared",), seed=1, max_examples=10)
     with pytest.raises(DerivationMismatch, match="disagrees with autograd"):
@@ -104,19 +127,21 @@ def test_strategies_draw_user_entries(spec):
 
 
 def test_onehot_targets_are_drawn_and_validated():
-    hinge_like = Loss("onehot_squared", lambda O, Y, xp: xp.sum((O - Y) ** 2, axis=-1) / 2, lambda O, Y, xp: O - Y,
-                      targets="onehot")
+    hinge_like = Loss(
+        "onehot_squared", lambda O, Y, xp: xp.sum((O - Y) ** 2, axis=-1) / 2, lambda O, Y, xp: O - Y, targets="onehot"
+    )
     spec = Spec((2, 3), ("sigmoid",), hinge_like)
     case = case_from(spec, N=6, seed=0)
     assert set(np.unique(case.Y)) <= {0.0, 1.0} and (case.Y.sum(axis=1) == 1).all()
     manual.gradients(spec, case.params, case.X, case.Y)
     with pytest.raises(ValueError, match="one-hot rows"):
         manual.gradients(spec, case.params, case.X, np.full((6, 3), 1 / 3))
-    with pytest.raises(ValueError, match="exactly one 1 per row for loss .onehot_squared.; row 0 has 2"):
+    with pytest.raises(ValueError, match=r"exactly one 1 per row for loss .onehot_squared.; row 0 has 2"):
         manual.gradients(spec, case.params, case.X, np.array([[1.0, 1.0, 0.0]] * 6))
 
 
 # ------------------------------------------------------------------------------------------ the registry
+
 
 def test_spec_takes_names_or_entries_and_shows_names():
     by_name = Spec((2, 3, 1), ("tanh", "sigmoid"), "bce")
@@ -127,29 +152,66 @@ def test_spec_takes_names_or_entries_and_shows_names():
     assert str(Spec((2, 1), (MISH,), LOG_COSH)) == "2-1 [mish] log_cosh/sum"
 
 
-@pytest.mark.parametrize("make, error, pattern", [
-    pytest.param(lambda: Spec((2, 1), ("swish",), "squared"), ValueError,
-                 r"unknown activation 'swish'; registered: identity, sigmoid, tanh, relu, softmax, leaky_relu, elu, "
-                 r"softplus, silu, gelu \(or pass a manual.Activation of your own\)", id="unknown-activation"),
-    pytest.param(lambda: Spec((2, 1), ("tanh",), "hinge"), ValueError,
-                 r"unknown loss 'hinge'; registered: squared, bce, ce, huber", id="unknown-loss"),
-    pytest.param(lambda: Spec((2, 1), (Activation("tanh", _mish, _mish_derivative),), "squared"), ValueError,
-                 "may not take the built-in name 'tanh'", id="user-entry-with-a-builtin-name"),
-    pytest.param(lambda: Spec((2, 1), (3,), "squared"), TypeError, "must be a activation name or a manual.Activation",
-                 id="not-an-entry"),
-    pytest.param(lambda: Spec((2, 1), ("softmax",), "huber"), ValueError,
-                 "loss 'huber' does not accept output activation 'softmax'", id="huber-softmax"),
-    pytest.param(lambda: Spec((2, 1), (MISH,), "bce"), ValueError,
-                 "loss 'bce' does not accept output activation 'mish'; it accepts sigmoid, softmax", id="bce-user"),
-    pytest.param(lambda: Activation("x", _mish, None), ValueError, "give derivative", id="no-derivative"),
-    pytest.param(lambda: Activation("x", _mish, _mish_derivative, in_place=abs), ValueError,
-                 "needs through_output=True", id="in-place-without-output-form"),
-    pytest.param(lambda: Activation("x y", _mish, _mish_derivative), ValueError, "identifier", id="bad-name"),
-    pytest.param(lambda: Activation("x", _mish, _mish_derivative, kinks=("0",)), TypeError, "kinks", id="bad-kinks"),
-    pytest.param(lambda: Loss("x", _log_cosh, _log_cosh_gradient, targets="labels"), ValueError,
-                 r"targets must be one of \('real', 'unit', 'simplex', 'onehot'\)", id="bad-targets"),
-    pytest.param(lambda: Loss("x", _log_cosh, "grad"), TypeError, "gradient", id="gradient-not-callable"),
-])
+@pytest.mark.parametrize(
+    "make, error, pattern",
+    [
+        pytest.param(
+            lambda: Spec((2, 1), ("swish",), "squared"),
+            ValueError,
+            r"unknown activation 'swish'; registered: identity, sigmoid, tanh, relu, softmax, leaky_relu, elu, "
+            r"softplus, silu, gelu \(or pass a manual.Activation of your own\)",
+            id="unknown-activation",
+        ),
+        pytest.param(
+            lambda: Spec((2, 1), ("tanh",), "hinge"),
+            ValueError,
+            r"unknown loss 'hinge'; registered: squared, bce, ce, huber",
+            id="unknown-loss",
+        ),
+        pytest.param(
+            lambda: Spec((2, 1), (Activation("tanh", _mish, _mish_derivative),), "squared"),
+            ValueError,
+            "may not take the built-in name 'tanh'",
+            id="user-entry-with-a-builtin-name",
+        ),
+        pytest.param(
+            lambda: Spec((2, 1), (3,), "squared"),
+            TypeError,
+            "must be a activation name or a manual.Activation",
+            id="not-an-entry",
+        ),
+        pytest.param(
+            lambda: Spec((2, 1), ("softmax",), "huber"),
+            ValueError,
+            "loss 'huber' does not accept output activation 'softmax'",
+            id="huber-softmax",
+        ),
+        pytest.param(
+            lambda: Spec((2, 1), (MISH,), "bce"),
+            ValueError,
+            "loss 'bce' does not accept output activation 'mish'; it accepts sigmoid, softmax",
+            id="bce-user",
+        ),
+        pytest.param(lambda: Activation("x", _mish, None), ValueError, "give derivative", id="no-derivative"),
+        pytest.param(
+            lambda: Activation("x", _mish, _mish_derivative, in_place=abs),
+            ValueError,
+            "needs through_output=True",
+            id="in-place-without-output-form",
+        ),
+        pytest.param(lambda: Activation("x y", _mish, _mish_derivative), ValueError, "identifier", id="bad-name"),
+        pytest.param(
+            lambda: Activation("x", _mish, _mish_derivative, kinks=("0",)), TypeError, "kinks", id="bad-kinks"
+        ),
+        pytest.param(
+            lambda: Loss("x", _log_cosh, _log_cosh_gradient, targets="labels"),
+            ValueError,
+            r"targets must be one of \('real', 'unit', 'simplex', 'onehot'\)",
+            id="bad-targets",
+        ),
+        pytest.param(lambda: Loss("x", _log_cosh, "grad"), TypeError, "gradient", id="gradient-not-callable"),
+    ],
+)
 def test_registry_errors_name_the_problem(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()

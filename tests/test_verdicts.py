@@ -3,6 +3,7 @@ and *unstable*, no miss in deeper layers, and report sentences that hold on the 
 
 import warnings
 
+import derivations as D
 import numpy as np
 import pytest
 
@@ -13,14 +14,13 @@ from torch_ref.crosscheck import crosscheck_gradients
 from torch_ref.diagnose import diagnose
 from torch_ref.strategies import Case, case_from
 
-import derivations as D
-
 
 def _case(spec, params, X, Y, lr=0.1):
     return Case(spec, params, np.asarray(X, dtype=float), np.asarray(Y, dtype=float), lr, 0, False)
 
 
 # ------------------------------------------------------------------------------------------ false alarms
+
 
 def in_place_step(spec, params, X, Y, lr):
     """A right update rule that changes its arrays in place and returns them."""
@@ -94,6 +94,7 @@ def test_one_unit_softmax_under_bce_is_never_drawn_and_never_accepted():
 
 # ------------------------------------------------------------------------------------------ precision
 
+
 def test_rounding_level_loss_is_precision_a_warning_not_a_mismatch():
     """(w_before - w_after) / lr in float64 loses digits beyond the derived bound, not the math."""
     case = case_from(Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=4, seed=0)
@@ -137,19 +138,31 @@ def test_within_band_but_separated_by_finite_differences_is_a_mismatch():
 
 # ------------------------------------------------------------------------------------------ unstable
 
+
 def _saturated_softmax_bce():
     spec = Spec((2, 3, 2), ("tanh", "softmax"), "bce", bias=True)
     c = case_from(spec, N=3, seed=0)
-    return Case(spec, Params([c.params.weights[0], c.params.weights[1] * 400], c.params.biases), c.X, c.Y, 0.1, 0, False)
+    return Case(
+        spec, Params([c.params.weights[0], c.params.weights[1] * 400], c.params.biases), c.X, c.Y, 0.1, 0, False
+    )
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(_saturated_softmax_bce, id="softmax+bce, every example saturated"),
-    pytest.param(lambda: _case(Spec((1, 1), ("sigmoid",), "ce"), Params([np.array([[-800.0]])]), [[1.0]], [[1.0]]),
-                 id="sigmoid+ce, y* = 0"),
-    pytest.param(lambda: _case(Spec((1, 1), ("sigmoid",), "bce"), Params([np.array([[40.0]])]), [[1.0], [0.5]],
-                               [[0.25], [0.5]]), id="sigmoid+bce, one of two examples saturated"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(_saturated_softmax_bce, id="softmax+bce, every example saturated"),
+        pytest.param(
+            lambda: _case(Spec((1, 1), ("sigmoid",), "ce"), Params([np.array([[-800.0]])]), [[1.0]], [[1.0]]),
+            id="sigmoid+ce, y* = 0",
+        ),
+        pytest.param(
+            lambda: _case(
+                Spec((1, 1), ("sigmoid",), "bce"), Params([np.array([[40.0]])]), [[1.0], [0.5]], [[0.25], [0.5]]
+            ),
+            id="sigmoid+bce, one of two examples saturated",
+        ),
+    ],
+)
 def test_naive_general_formula_is_unstable_not_wrong(make):
     verdict = check_case(D.slides_general_naive, make())
     text = str(verdict)
@@ -163,8 +176,20 @@ def test_oracle_reports_unstable_with_the_verified_sentences():
     from torch_ref._oracle_options import parse_options
     from torch_ref._oracle_report import render_failure
 
-    opt = parse_options(max_examples=1, seed=0, dtype="float64", device="cpu", arrays=None, activations=None,
-                        losses=None, depths=(1, 4), widths=(1, 6), batch=(1, 5), bias=None, reductions=None)
+    opt = parse_options(
+        max_examples=1,
+        seed=0,
+        dtype="float64",
+        device="cpu",
+        arrays=None,
+        activations=None,
+        losses=None,
+        depths=(1, 4),
+        widths=(1, 6),
+        batch=(1, 5),
+        bias=None,
+        reductions=None,
+    )
     text = render_failure(check_case(D.slides_general_naive, _saturated_softmax_bce()), D.slides_general_naive, (), opt)
     assert text.startswith("grad_fn 'slides_general_naive' is unstable")
     assert "disagrees" not in text and "Diagnosis" not in text and "Blame" not in text
@@ -173,6 +198,7 @@ def test_oracle_reports_unstable_with_the_verified_sentences():
 
 def test_wrong_math_at_saturation_is_still_a_mismatch():
     """NaN where outputs saturate, but wrong at the unsaturated points too: not 'unstable'."""
+
     def naive_and_wrong(spec, p, X, Y):
         return D.slides_general_naive(spec, p, X, Y).map(lambda a: 2 * a)
 
@@ -183,19 +209,29 @@ def test_wrong_math_at_saturation_is_still_a_mismatch():
 
 # ------------------------------------------------------------------------------------------ misses
 
+
 def relu_one_at_zero_below_the_first_layer(spec, p, X, Y):
     """ReLU'(0) taken as 1 in every ReLU layer except the first."""
-    def dA(name, I, O, _layers=iter(range(spec.depth - 2, -1, -1))):
-        l = next(_layers)
+    layers = iter(range(spec.depth - 2, -1, -1))
+
+    def dA(name, I, O):
+        l = next(layers)
         return (I >= 0).astype(I.dtype) if name == "relu" and l >= 1 else D._dA(name, I, O)
+
     return D.backprop(spec, p, X, Y, dA=dA)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_relu_kink_mistake_in_deeper_layers_is_caught(dtype):
     with pytest.raises(DerivationMismatch, match=r"A' of layer [2-9] \(relu\) at its kink I = 0 is taken as 1"):
-        check_derivation(relu_one_at_zero_below_the_first_layer, activations=("relu", "identity"),
-                         losses=("squared",), depths=(3, 4), dtype=dtype, seed=0)
+        check_derivation(
+            relu_one_at_zero_below_the_first_layer,
+            activations=("relu", "identity"),
+            losses=("squared",),
+            depths=(3, 4),
+            dtype=dtype,
+            seed=0,
+        )
 
 
 def test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly():
@@ -203,6 +239,7 @@ def test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly():
     case = case_from(spec, N=3, seed=4, grid=True, kink=True)
     from torch_ref.reference import reference
     from torch_ref.tolerance import tolerance
+
     ref = reference(spec, case.params, case.X, case.Y)
     assert ref.I[1][0, 0] == 0 and np.any(case.params.weights[1][:, 0] != 0)  # zero from nonzero terms
     tol = tolerance(spec, case.params, case.X, case.Y, reference_pass=ref)
@@ -210,6 +247,7 @@ def test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly():
 
 
 # ------------------------------------------------------------------------------------------ sentences
+
 
 def _mismatch(fn, case):
     verdict = check_case(fn, case)
@@ -219,7 +257,9 @@ def _mismatch(fn, case):
 
 def test_no_transpose_named_for_a_one_by_one_matrix_or_a_float32_result():
     case = case_from(Spec((1, 1), ("sigmoid",), "bce"), N=2, seed=0)
-    assert not any("transpose" in d for d in _mismatch(lambda s, p, X, Y: [3 * manual.gradients(s, p, X, Y).weights[0]], case))
+    assert not any(
+        "transpose" in d for d in _mismatch(lambda s, p, X, Y: [3 * manual.gradients(s, p, X, Y).weights[0]], case)
+    )
     case = case_from(Spec((3, 3), ("tanh",), "squared"), N=1, seed=0, grid=True)
     found = _mismatch(lambda s, p, X, Y: [(2 * manual.gradients(s, p, X, Y).weights[0]).astype(np.float32)], case)
     assert found == ["a factor 2 (a 1/2 missing?) in W1"]

@@ -1,12 +1,18 @@
 """The reference: the networks of :mod:`manual` built from torch modules and differentiated by
 autograd, and the comparison and the oracle that check a derivation against it."""
 
+from . import strategies
 from .autograd import deltas, gradients, input_gradient, objective, sgd_step
 from .build import Network, build
-from . import strategies
 from .compare import Comparison, Row, assert_agree, compare
-from .crosscheck import (crosscheck_deltas, crosscheck_gradients, crosscheck_input, crosscheck_objective,
-                         crosscheck_training, crosscheck_update)
+from .crosscheck import (
+    crosscheck_deltas,
+    crosscheck_gradients,
+    crosscheck_input,
+    crosscheck_objective,
+    crosscheck_training,
+    crosscheck_update,
+)
 from .oracle import DerivationMismatch, OracleSummary, PrecisionWarning, check_derivation, check_update
 from .reference import Reference, reference
 from .tolerance import Tolerance, rounding_band, tolerance

@@ -38,16 +38,18 @@ def entry_findings(ref: Reference) -> list[str]:
             continue
         I, O = ref.I[l], ref.O[l]
         with np.errstate(all="ignore"):
-            d = np.asarray(entry.derivative(I.copy(), O.copy(), np), dtype=np.float64)
-        a = ref.dA[l]
-        room = _C * (np.abs(ref.d2A[l]) * np.abs(I) + np.maximum(np.abs(a), 1.0))
+            d = np.asarray(entry.prime(I.copy(), O.copy(), np), dtype=np.float64)
+        a = ref.first(l)
+        room = _C * (np.abs(ref.second(l)) * np.abs(I) + np.maximum(np.abs(a), 1.0))
         bad = ~(np.abs(d - a) <= room) if d.shape == a.shape else np.ones(a.shape, dtype=bool)
         if bad.any():
             k = _where(bad)
             got = d[k] if d.shape == a.shape else f"an array of shape {d.shape}"
-            out.append(f"layer {l + 1}'s activation {entry.name!r} (your entry) has a derivative that disagrees with "
-                       f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I[k]:.10g}: "
-                       f"derivative(I, O) = {got:.10g}, autograd A'(I) = {a[k]:.10g}")
+            out.append(
+                f"layer {l + 1}'s activation {entry.name!r} (your entry) has a derivative that disagrees with "
+                f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I[k]:.10g}: "
+                f"derivative(I, O) = {got:.10g}, autograd A'(I) = {a[k]:.10g}"
+            )
     loss = spec.loss
     if manual.LOSSES.get(loss.name) is not loss:
         O, Y = ref.O[-1], ref.Y
@@ -58,7 +60,9 @@ def entry_findings(ref: Reference) -> list[str]:
         if bad.any():
             k = _where(bad)
             got = f"{g[k]:.10g}" if g.shape == g_ref.shape else f"an array of shape {g.shape}"
-            out.append(f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own "
-                       f"value at {int(bad.sum())} of {bad.size} outputs, e.g. y* = {O[k]:.10g}, y = {Y[k]:.10g}: "
-                       f"gradient(O, Y) = {got}, autograd dL/dy* = {g_ref[k]:.10g}")
+            out.append(
+                f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own "
+                f"value at {int(bad.sum())} of {bad.size} outputs, e.g. y* = {O[k]:.10g}, y = {Y[k]:.10g}: "
+                f"gradient(O, Y) = {got}, autograd dL/dy* = {g_ref[k]:.10g}"
+            )
     return out

@@ -33,8 +33,7 @@ def _exponent(a: np.ndarray) -> float:
     return float(np.max(53 - e - lowest))
 
 
-def exact_entries(u: np.ndarray, W: np.ndarray, b: np.ndarray | None, e_u: np.ndarray,
-                  bits: int) -> np.ndarray:
+def exact_entries(u: np.ndarray, W: np.ndarray, b: np.ndarray | None, e_u: np.ndarray, bits: int) -> np.ndarray:
     """(N, out) booleans: the entries of ``u @ W + b`` computed exactly with a ``bits``-bit significand,
     given that ``u`` carries the error magnitudes ``e_u`` (an entry fed by an inexact input is not exact)."""
     absW = np.abs(W)

@@ -25,15 +25,29 @@ the derivatives in y* and y taken by (double) autograd of the loss's per-example
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from manual.losses import LOG_FLOOR
 
-__all__ = ["AutogradTerms", "bce_gradient", "bce_objective", "bce_softmax", "ce_gradient", "ce_objective",
-           "ce_sigmoid_cancelled", "ce_softmax", "squared_gradient", "squared_objective", "squared_softmax"]
+__all__ = [
+    "AutogradTerms",
+    "HandTerms",
+    "LossTerms",
+    "bce_gradient",
+    "bce_objective",
+    "bce_softmax",
+    "ce_gradient",
+    "ce_objective",
+    "ce_sigmoid_cancelled",
+    "ce_softmax",
+    "squared_gradient",
+    "squared_objective",
+    "squared_softmax",
+]
 
 # torch's BCELoss backward divides by max(y*(1 - y*), EPSILON) (aten/src/ATen/native/Loss.cpp,
 # binary_cross_entropy_backward), EPSILON being the float32 constant 1e-12 promoted to float64.
@@ -42,7 +56,49 @@ TORCH_BCE_EPSILON = 9.999999960041972e-13
 Terms = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+class LossTerms(Protocol):
+    """What the tolerance model reads of a loss (see the module docstring)."""
+
+    @property
+    def cancelled(self) -> Mapping[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]]: ...
+
+    def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms: ...
+
+    def softmax(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms: ...
+
+    def objective(
+        self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+    ) -> np.ndarray: ...
+
+
+class HandTerms:
+    """Hand-derived terms of a built-in loss; ``cancelled`` maps an output name to the magnitude of the
+    entry's cancelled delta form, ``(O, Y, e_O) -> M``."""
+
+    def __init__(
+        self,
+        gradient: Callable[..., Terms],
+        softmax: Callable[..., Terms],
+        objective: Callable[..., np.ndarray],
+        cancelled: Mapping[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] | None = None,
+    ) -> None:
+        self._gradient, self._softmax, self._objective = gradient, softmax, objective
+        self.cancelled = dict(cancelled or {})
+
+    def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+        return self._gradient(O, Y, e_O)
+
+    def softmax(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
+        return self._softmax(O, Y, e_O)
+
+    def objective(
+        self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+    ) -> np.ndarray:
+        return self._objective(output, I, O, Y, e_I, e_O)
+
+
 # ------------------------------------------------------------------------------------------ squared
+
 
 def squared_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     return O - Y, np.abs(O) + np.abs(Y), e_O
@@ -52,13 +108,15 @@ def squared_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     return O * (O - Y), O * (np.abs(O) + np.abs(Y)), np.abs(2 * O - Y) * e_O
 
 
-def squared_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
-                      e_O: np.ndarray) -> np.ndarray:
+def squared_objective(
+    output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+) -> np.ndarray:
     d = np.abs(O - Y)
     return 0.5 * d**2 + d * (np.abs(O) + np.abs(Y) + e_O)
 
 
 # ------------------------------------------------------------------------------------------ bce
+
 
 def bce_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     p = np.maximum(O * (1 - O), TORCH_BCE_EPSILON)
@@ -75,8 +133,9 @@ def bce_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     return O * (O - Y) / q, O * (np.abs(O) + np.abs(Y)) / q, dh * e_O
 
 
-def bce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
-                  e_O: np.ndarray) -> np.ndarray:
+def bce_objective(
+    output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+) -> np.ndarray:
     floor = np.exp(LOG_FLOOR)
     p, q = np.maximum(O, floor), np.maximum(1 - O, floor)
     logs = np.abs(Y) * np.abs(np.log(p)) + np.abs(1 - Y) * np.abs(np.log(q))
@@ -84,6 +143,7 @@ def bce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I:
 
 
 # ------------------------------------------------------------------------------------------ ce
+
 
 def ce_gradient(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     return -Y / O, np.abs(Y) / O, np.abs(Y) / O**2 * e_O
@@ -98,8 +158,9 @@ def ce_sigmoid_cancelled(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> np.nd
     return np.abs(Y) * (1 + np.abs(O)) + np.abs(Y) * e_O
 
 
-def ce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
-                 e_O: np.ndarray) -> np.ndarray:
+def ce_objective(
+    output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+) -> np.ndarray:
     """ce is evaluated from the logits I (log-softmax, log-sigmoid)."""
     if output == "softmax":
         m = I.max(axis=-1, keepdims=True)
@@ -112,14 +173,15 @@ def ce_objective(output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: 
 
 # ------------------------------------------------------------------------------------------ generic
 
+
 class AutogradTerms:
     """The conservative model of the module docstring for a loss given as a torch function
     ``per_example(O, Y) -> (N,)``; first and second derivatives by autograd at the drawn points."""
 
-    cancelled: dict = {}  # a user's cancelled delta form is bounded by the general formula's terms
-
     def __init__(self, per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         self.per_example = per_example
+        # a user's cancelled delta form is bounded by the general formula's terms: no entries
+        self.cancelled: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {}
 
     def _derivatives(self, O: np.ndarray, Y: np.ndarray):
         Ot = torch.from_numpy(np.array(O, dtype=np.float64)).requires_grad_(True)
@@ -129,8 +191,8 @@ class AutogradTerms:
         if g is None:
             g = torch.zeros_like(Ot)
         J = O.shape[-1]
-        H = np.zeros(O.shape + (J,))  # H[n, j, k] = d g_j / d O_k
-        HY = np.zeros(O.shape + (J,))  # d g_j / d Y_k
+        H = np.zeros((*O.shape, J))  # H[n, j, k] = d g_j / d O_k
+        HY = np.zeros((*O.shape, J))  # d g_j / d Y_k
         for j in range(J):
             if not g.requires_grad:
                 break
@@ -152,8 +214,9 @@ class AutogradTerms:
         carried = np.abs(g) * e_O + np.abs(O) * np.einsum("njk,nk->nj", H, e_O)
         return O * g, np.abs(O) * G + np.abs(g) * np.abs(O), carried
 
-    def objective(self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray,
-                  e_O: np.ndarray) -> np.ndarray:
+    def objective(
+        self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
+    ) -> np.ndarray:
         L, g, gY, _, _ = self._derivatives(O, Y)
         per_example = np.abs(L) + np.sum(np.abs(g) * (np.abs(O) + e_O) + np.abs(gY) * np.abs(Y), axis=-1)
         return per_example

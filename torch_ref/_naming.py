@@ -84,11 +84,20 @@ def _lambda_source(fn: Any) -> str | None:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError):
         return None
-    source = textwrap.dedent("".join(lines))
-    for text in (source, "(" + source.strip().rstrip(",") + ")"):
+    raw = "".join(lines)
+    source = textwrap.dedent(raw)
+    indent = len(raw) - len(raw.lstrip())
+    # the lines as they stand, as one parenthesised expression, or as a call's arguments (a lambda
+    # inside pytest.param(..., id=...)); shift maps the parsed text's columns back to the file's
+    shift = 0
+    for prefix, text in (
+        ("", source),
+        ("(", "(" + source.strip().rstrip(",") + ")"),
+        ("f(", "f(" + source.strip().rstrip(",") + ")"),
+    ):
         try:
             tree = ast.parse(text)
-            source = text
+            source, shift = text, len(prefix) - indent
             break
         except SyntaxError:
             tree = None
@@ -97,8 +106,14 @@ def _lambda_source(fn: Any) -> str | None:
     lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno + start - 1 == code.co_firstlineno]
     positions = [p for p in code.co_positions() if p[0] == code.co_firstlineno and p[2] is not None]
     for node in lambdas:
-        if len(lambdas) > 1 and positions and not any(node.col_offset <= p[2] and p[3] <= node.end_col_offset
-                                                      for p in positions):
+        if (
+            len(lambdas) > 1
+            and positions
+            and not any(
+                node.col_offset - shift <= (p[2] or 0) and (p[3] or 0) <= (node.end_col_offset or 0) - shift
+                for p in positions
+            )
+        ):
             continue
         segment = ast.get_source_segment(source, node)
         if segment:
@@ -114,8 +129,8 @@ def _rebuilt_by_repr(fn: Any) -> tuple[tuple[str, ...], str] | None:
         return None
     text = repr(fn)
     try:
-        rebuilt = eval(text, dict(vars(module)))  # noqa: S307 - the object's own repr, evaluated in its module
-    except Exception:  # noqa: BLE001 - any failure means the repr does not rebuild it
+        rebuilt = eval(text, dict(vars(module)))
+    except Exception:
         return None
     if type(rebuilt) is not cls or (cls.__eq__ is not object.__eq__ and rebuilt != fn):
         return None
@@ -132,7 +147,7 @@ def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
         source = _lambda_source(fn) if used <= _IMPORTED else None
         if source is not None:
             setup = ("import torch",) if "torch" in used else ()
-            return Naming(setup + (f"{what} = {source}",), what, "anywhere")
+            return Naming((*setup, f"{what} = {source}"), what, "anywhere")
     if not inspect.isfunction(fn) and not inspect.ismethod(fn):
         rebuilt = _rebuilt_by_repr(fn)
         if rebuilt is not None:

@@ -3,8 +3,9 @@ before anything is drawn."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,14 @@ class Options:
     strict: bool = False
 
     def spec_options(self) -> dict[str, Any]:
-        return dict(depths=self.depths, widths=self.widths, activations=self.activations, losses=self.losses,
-                    bias=self.bias, reductions=self.reductions)
+        return dict(
+            depths=self.depths,
+            widths=self.widths,
+            activations=self.activations,
+            losses=self.losses,
+            bias=self.bias,
+            reductions=self.reductions,
+        )
 
 
 def parse_dtype(dtype: Any) -> str:
@@ -52,9 +59,13 @@ def parse_dtype(dtype: Any) -> str:
 def _range(name: str, value: Any, low: int) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or value[0] < low or value[1] < value[0]):
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or value[0] < low
+        or value[1] < value[0]
+    ):
         raise ValueError(f"{name} must be an int >= {low} or a pair (lo, hi) with {low} <= lo <= hi, got {value!r}")
     return int(value[0]), int(value[1])
 
@@ -76,9 +87,22 @@ def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
     return value
 
 
-def parse_options(*, max_examples: int, seed: int | None, dtype: Any, device: str, arrays: str | None,
-                  activations: Any, losses: Any, depths: Any, widths: Any, batch: Any, bias: Any,
-                  reductions: Any, strict: Any = False) -> Options:
+def parse_options(
+    *,
+    max_examples: int,
+    seed: int | None,
+    dtype: Any,
+    device: str,
+    arrays: str | None,
+    activations: Any,
+    losses: Any,
+    depths: Any,
+    widths: Any,
+    batch: Any,
+    bias: Any,
+    reductions: Any,
+    strict: Any = False,
+) -> Options:
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -114,8 +138,9 @@ def parse_options(*, max_examples: int, seed: int | None, dtype: Any, device: st
         usable = tuple(loss for loss in loss_names if _serves(acts, loss, w))
         loss_names = usable or loss_names
     output_pairs(acts, loss_names, w, d)  # ValueError naming what leaves nothing to draw
-    return Options(max_examples, seed, dtype, device, arrays, acts, loss_names, d, w, _range("batch", batch, 1),
-                   bias, reds, strict)
+    return Options(
+        max_examples, seed, dtype, device, arrays, acts, loss_names, d, w, _range("batch", batch, 1), bias, reds, strict
+    )
 
 
 def _serves(activations: tuple[Activation, ...], loss: Loss, widths: tuple[int, int]) -> bool:

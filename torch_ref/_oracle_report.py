@@ -27,8 +27,10 @@ _TABLES = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
 
 def _spec_code(spec: Spec) -> str:
     acts = ", ".join(_entry_code(a, manual.ACTIVATIONS) for a in spec.activations)
-    return (f"manual.Spec({spec.sizes}, ({acts}{',' if spec.depth == 1 else ''}), "
-            f"{_entry_code(spec.loss, manual.LOSSES)}, bias={spec.bias}, reduction={spec.reduction!r})")
+    return (
+        f"manual.Spec({spec.sizes}, ({acts}{',' if spec.depth == 1 else ''}), "
+        f"{_entry_code(spec.loss, manual.LOSSES)}, bias={spec.bias}, reduction={spec.reduction!r})"
+    )
 
 
 def _ordinal(k: int) -> str:
@@ -37,14 +39,16 @@ def _ordinal(k: int) -> str:
 
 def _shape_notes(v: Verdict) -> list[str]:
     notes = []
-    for row in v.comparison.rows:
+    for row in v.checked.rows:
         if not row.note.startswith("shape"):
             continue
         expected = dict(v.reference.grads.arrays())[row.name].shape
         got = row.note.split("shape ", 1)[1].split(", expected")[0]
         transposed = got == str(expected[::-1]) and expected[::-1] != expected
-        notes.append(f"{row.name} has {'the transpose of the slides layout (in, out)' if transposed else 'shape ' + got}; "
-                     f"expected shape {expected}")
+        notes.append(
+            f"{row.name} has {'the transpose of the slides layout (in, out)' if transposed else 'shape ' + got}; "
+            f"expected shape {expected}"
+        )
     return notes
 
 
@@ -52,23 +56,32 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
     case, spec = v.case, v.case.spec
     how = naming(fn, v.what, names)
     options = (", update=True" if v.what == "step_fn" else "") + (
-        f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
-    own = {e.name: type(e).__name__ for e in (*spec.activations, spec.loss)
-           if _entry_code(e, _TABLES[type(e)]) == e.name}
-    heading = {"anywhere": "Reproduce:",
-               "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
-               "bind": "Reproduce (bind the first line to the callable you checked):"}[how.where]
+        f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else ""
+    )
+    own = {
+        e.name: type(e).__name__ for e in (*spec.activations, spec.loss) if _entry_code(e, _TABLES[type(e)]) == e.name
+    }
+    heading = {
+        "anywhere": "Reproduce:",
+        "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
+        "bind": "Reproduce (bind the first line to the callable you checked):",
+    }[how.where]
     if own:
         entries = ", ".join(f"{name} to your manual.{kind} {name!r}" for name, kind in own.items())
-        heading = heading[:-2] + f"; and first bind {entries}):" if heading.endswith("):") else \
-            f"Reproduce (first bind {entries}):"
+        heading = (
+            heading[:-2] + f"; and first bind {entries}):"
+            if heading.endswith("):")
+            else f"Reproduce (first bind {entries}):"
+        )
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
     lines += [f"    {line}" for line in how.setup]
-    lines += [f"    spec = {_spec_code(spec)}",
-              f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
-              f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
-              + (", kink=True)" if case.kink else ")"),
-              f"    print(torch_ref.check_case({how.expression}, case{options}))"]
+    lines += [
+        f"    spec = {_spec_code(spec)}",
+        f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
+        f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
+        + (", kink=True)" if case.kink else ")"),
+        f"    print(torch_ref.check_case({how.expression}, case{options}))",
+    ]
     return lines
 
 
@@ -83,37 +96,44 @@ def explain(v: Verdict) -> list[str]:
     lines = []
     # the rows beyond the band; where every row is within it (finite differences separated them),
     # the rows beyond the derived bound
-    failing = [row for row in v.comparison.rows if not row.within_band] or \
-        [row for row in v.comparison.rows if not row.ok]
+    failing = [row for row in v.checked.rows if not row.within_band] or [row for row in v.checked.rows if not row.ok]
     layers = sorted({int(row.name[1:]) for row in failing}, reverse=True)
     if layers:
         l = layers[0]
         k = spec.depth - l + 1
-        lines.append(f"Parts from autograd at layer {l} of {spec.depth} "
-                     f"({'the output layer' if k == 1 else f'the {_ordinal(k)} counting from the output'})")
+        lines.append(
+            f"Parts from autograd at layer {l} of {spec.depth} "
+            f"({'the output layer' if k == 1 else f'the {_ordinal(k)} counting from the output'})"
+        )
     patterns = diagnose(v)
     lines.append("Diagnosis: " + ("; ".join(patterns) if patterns else "no known pattern fits"))
     row = failing[0] if failing else None
     if row is not None and row.worst:
-        derived = float(dict(v.actual.arrays())[row.name][row.worst])
+        derived = float(dict(v.arrays[0].arrays())[row.name][row.worst])
         reference = float(dict(ref.grads.arrays())[row.name][row.worst])
         estimate = finite_difference(spec, ref.params, ref.X, ref.Y, row.name, row.worst, "float64")
-        lines.append("Blame: " + blame(estimate, derived, reference, kink_possible=any(a.kinks for a in spec.activations)))
+        lines.append(
+            "Blame: " + blame(estimate, derived, reference, kink_possible=any(a.kinks for a in spec.activations))
+        )
     return lines
 
 
 def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> str:
     """The report of a failing verdict (mismatch, unstable, crash, type, shape, or precision when strict)."""
     case, spec = v.case, v.case.spec
-    head = {"mismatch": "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else ""),
-            "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
-            "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
-            "crash": "raised an exception",
-            "type": "returned something that is not " + ("updated weights" if v.what == "step_fn" else "gradients"),
-            "shape": "returned arrays of the wrong shape"}[v.kind]
-    lines = [f"{v.what} {label(fn, names)} {head}.",
-             f"Minimal case: {spec}, N={case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}"
-             + (f", lr={case.lr}" if v.what == "step_fn" else "")]
+    head = {
+        "mismatch": "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else ""),
+        "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
+        "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
+        "crash": "raised an exception",
+        "type": "returned something that is not " + ("updated weights" if v.what == "step_fn" else "gradients"),
+        "shape": "returned arrays of the wrong shape",
+    }[v.kind]
+    lines = [
+        f"{v.what} {label(fn, names)} {head}.",
+        f"Minimal case: {spec}, N={case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}"
+        + (f", lr={case.lr}" if v.what == "step_fn" else ""),
+    ]
     if v.kind in ("crash", "type"):
         lines.append(f"  {v.detail}")
     else:
@@ -125,8 +145,10 @@ def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) ->
 
 def render_precision(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options, count: int, total: int) -> str:
     """The warning of a passing check that met precision cases."""
-    lines = [f"{v.what} {label(fn, names)} passes, but on {count} of {total} cases it agrees with autograd only to "
-             f"rounding level, beyond the derived bound (strict=True makes that a failure). The worst:",
-             f"Case: {v.case.spec}, N={v.case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}",
-             str(v.comparison)]
+    lines = [
+        f"{v.what} {label(fn, names)} passes, but on {count} of {total} cases it agrees with autograd only to "
+        f"rounding level, beyond the derived bound (strict=True makes that a failure). The worst:",
+        f"Case: {v.case.spec}, N={v.case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}",
+        str(v.comparison),
+    ]
     return "\n".join(lines + list(v.findings) + _reproduce(v, fn, names, opt))

@@ -35,8 +35,9 @@ class Estimate:
         return abs(x - self.value) <= self.error
 
 
-def finite_difference(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, name: str,
-                      index: tuple[int, ...], dtype: Any = np.float64) -> Estimate:
+def finite_difference(
+    spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, name: str, index: tuple[int, ...], dtype: Any = np.float64
+) -> Estimate:
     """d(objective)/d(params[name][index]) by central differences in ``dtype`` (float64 arrays in)."""
     dtype = np.dtype(dtype)
     eps = float(np.finfo(dtype).eps)
@@ -73,6 +74,9 @@ def blame(estimate: Estimate, derived: float, reference: float, *, kink_possible
         verdict = "the derivation is right (autograd disagrees: check the reference's conventions)"
     else:
         verdict = "inconclusive (finite differences cannot separate them here" + (
-            ", as at an activation's kink)" if kink_possible else ")")
-    return (f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value + 0.0:.10g} "
-            f"(+- {estimate.error:.1g}); derivation {derived + 0.0:.10g}, autograd {reference + 0.0:.10g}: {verdict}")
+            ", as at an activation's kink)" if kink_possible else ")"
+        )
+    return (
+        f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value + 0.0:.10g} "
+        f"(+- {estimate.error:.1g}); derivation {derived + 0.0:.10g}, autograd {reference + 0.0:.10g}: {verdict}"
+    )

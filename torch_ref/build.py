@@ -6,6 +6,8 @@ This is the one place where the slides' weight layout ``W: (in, out)`` meets ``n
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -16,6 +18,12 @@ from ._convert import to_torch
 from .twins import activation_twin, loss_twin
 
 __all__ = ["Network", "build"]
+
+
+def _grad(t: torch.Tensor) -> torch.Tensor:
+    """``t.grad``, which a backward pass has filled (zeros where it has not)."""
+    return t.grad if t.grad is not None else torch.zeros_like(t)
+
 
 def _swap_layout(W: torch.Tensor) -> torch.Tensor:
     """Slides' ``(in, out)`` <-> ``nn.Linear``'s ``(out, in)``: a transpose, its own inverse."""
@@ -41,7 +49,7 @@ class Network(nn.Module):
             linear = nn.Linear(fan_in, fan_out, bias=spec.bias, dtype=W0.dtype, device=W0.device)
             with torch.no_grad():
                 linear.weight.copy_(_swap_layout(to_torch(params.weights[l])))
-                if spec.bias:
+                if linear.bias is not None and params.biases is not None:
                     linear.bias.copy_(to_torch(params.biases[l]))
             self.linears.append(linear)
         self.activations = nn.ModuleList(activation_twin(entry).module() for entry in spec.activations)
@@ -62,13 +70,17 @@ class Network(nn.Module):
         """The prediction y*, shape ``(N, J)``."""
         return self.forward_all(X)[1][-1]
 
-    def objective_from(self, I_last: torch.Tensor, O_last: torch.Tensor | None, Y: torch.Tensor) -> torch.Tensor:
-        """The objective given the output layer's ``I`` and ``O`` (``O`` unused for a loss taken from
-        the logits)."""
+    def objective_from(self, I_last: torch.Tensor | None, O_last: torch.Tensor | None, Y: torch.Tensor) -> torch.Tensor:
+        """The objective given the output layer's ``I`` and ``O``: a loss taken from the logits reads
+        ``I`` only, every other ``O`` only (the other may be ``None``)."""
         if self._from_logits is not None:
+            if I_last is None:
+                raise ValueError(f"loss {self.spec.loss.name!r} is taken from the logits: pass the output layer's I")
             total = self._from_logits(I_last, Y).sum()
-        else:
+        elif O_last is not None:
             total = self.loss.per_example(O_last, Y).sum()
+        else:
+            raise ValueError(f"loss {self.spec.loss.name!r} is taken on y*: pass the output layer's O")
         return total / Y.shape[0] if self.spec.reduction == "mean" else total
 
     def objective(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -85,16 +97,20 @@ class Network(nn.Module):
             u = activation(I)
         return self.objective_from(I, u, Y)
 
+    def layers(self) -> list[nn.Linear]:
+        """The ``nn.Linear`` layers, first to last."""
+        return [cast(nn.Linear, linear) for linear in self.linears]
+
     def params(self) -> Params:
         """The current weights in the slides' layout, detached tensors."""
-        weights = [_swap_layout(linear.weight.detach()) for linear in self.linears]
-        biases = [linear.bias.detach() for linear in self.linears] if self.spec.bias else None
+        weights = [_swap_layout(linear.weight.detach()) for linear in self.layers()]
+        biases = [cast(torch.Tensor, linear.bias).detach() for linear in self.layers()] if self.spec.bias else None
         return Params(weights, biases)
 
     def grads(self) -> Params:
         """The ``.grad`` of every parameter in the slides' layout."""
-        weights = [_swap_layout(linear.weight.grad) for linear in self.linears]
-        biases = [linear.bias.grad for linear in self.linears] if self.spec.bias else None
+        weights = [_swap_layout(_grad(linear.weight)) for linear in self.layers()]
+        biases = [_grad(cast(torch.Tensor, linear.bias)) for linear in self.layers()] if self.spec.bias else None
         return Params(weights, biases)
 
 

@@ -11,8 +11,9 @@ demands the tolerance alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,8 +65,10 @@ class Row:
         status = self.status
         if self.note:
             return f"{self.name:>8}  {status:<8}  {self.note}"
-        return (f"{self.name:>8}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
-                f"{str(self.worst):>10}  {self.share:9.3g}")
+        return (
+            f"{self.name:>8}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
+            f"{self.worst!s:>10}  {self.share:9.3g}"
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,7 @@ class Comparison:
         return next((row for row in self.rows if not row.ok), None)
 
     def __str__(self) -> str:
-        head = (f"{'array':>8}  {'status':<9}  {'max abs':>10}  {'max rel':>10}  "
-                f"{'worst at':>10}  {'diff/tol':>9}")
+        head = f"{'array':>8}  {'status':<9}  {'max abs':>10}  {'max rel':>10}  {'worst at':>10}  {'diff/tol':>9}"
         lines = [self.title] if self.title else []
         lines += [head] + [row.line() for row in self.rows]
         lines += [f"  convention: {text}" for text in self.conventions]
@@ -113,8 +115,11 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         where = tuple(tuple(int(i) for i in k) for k in np.argwhere(~np.isfinite(a) & np.isfinite(e)))
         x, y = float(a[idx]), float(e[idx])
         if not np.isfinite(y):
-            note = (f"non-finite on both sides: {x!r} at {idx}, the reference {y!r}" if not np.isfinite(x)
-                    else f"the reference is {y!r} at {idx} (got {x!r})")
+            note = (
+                f"non-finite on both sides: {x!r} at {idx}, the reference {y!r}"
+                if not np.isfinite(x)
+                else f"the reference is {y!r} at {idx} (got {x!r})"
+            )
         else:
             note = f"non-finite value {x!r} at {idx} where {y!r} was expected"
         return Row(name, np.inf, np.inf, idx, np.inf, note, nonfinite=where)
@@ -127,8 +132,14 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         if band is not None:
             band_share = float(np.max(np.where(diff == 0, 0.0, diff / (tol + np.broadcast_to(band, e.shape)))))
     flat = int(np.argmax(share))
-    return Row(name, float(diff.max()), float(rel.max()),
-               tuple(int(i) for i in np.unravel_index(flat, e.shape)), float(share.flat[flat]), band_share=band_share)
+    return Row(
+        name,
+        float(diff.max()),
+        float(rel.max()),
+        tuple(int(i) for i in np.unravel_index(flat, e.shape)),
+        float(share.flat[flat]),
+        band_share=band_share,
+    )
 
 
 def compare(
@@ -158,4 +169,5 @@ def assert_agree(comparison: Comparison) -> None:
     """Raise ``AssertionError`` with the whole report when any row fails."""
     __tracebackhide__ = True
     if not comparison.ok:
-        raise AssertionError(f"first mismatch: {comparison.first_mismatch().name}\n{comparison}")
+        first = comparison.first_mismatch()
+        raise AssertionError(f"first mismatch: {first.name if first else '(none)'}\n{comparison}")

@@ -21,8 +21,14 @@ from .compare import Comparison, compare
 from .reference import reference
 from .tolerance import tolerance
 
-__all__ = ["crosscheck_deltas", "crosscheck_gradients", "crosscheck_input", "crosscheck_objective",
-           "crosscheck_training", "crosscheck_update"]
+__all__ = [
+    "crosscheck_deltas",
+    "crosscheck_gradients",
+    "crosscheck_input",
+    "crosscheck_objective",
+    "crosscheck_training",
+    "crosscheck_update",
+]
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -34,11 +40,18 @@ def _as_params(spec: Spec, value: Any, what: str) -> Params:
     return p
 
 
-def _params_compare(actual: Params, expected: Params, allowed: Params, title: str,
-                    conventions: tuple[str, ...] = ()) -> Comparison:
+def _params_compare(
+    actual: Params, expected: Params, allowed: Params, title: str, conventions: tuple[str, ...] = ()
+) -> Comparison:
     names = [n for n, _ in expected.arrays()]
-    return compare(names, [a for _, a in actual.arrays()], [a for _, a in expected.arrays()],
-                   [a for _, a in allowed.arrays()], title=title, conventions=conventions)
+    return compare(
+        names,
+        [a for _, a in actual.arrays()],
+        [a for _, a in expected.arrays()],
+        [a for _, a in allowed.arrays()],
+        title=title,
+        conventions=conventions,
+    )
 
 
 def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Any = None) -> Comparison:
@@ -47,8 +60,9 @@ def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Any 
     grads = manual.gradients(spec, params, X, Y) if grads is None else _as_params(spec, grads, "grads")
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return _params_compare(grads, ref.grads, tol.grads, f"gradients, {spec}, N={X.shape[0]}, {X.dtype}",
-                           tol.conventions)
+    return _params_compare(
+        grads, ref.grads, tol.grads, f"gradients, {spec}, N={X.shape[0]}, {X.dtype}", tol.conventions
+    )
 
 
 def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified: bool | None = None) -> Comparison:
@@ -57,25 +71,42 @@ def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified:
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, general=simplified is False, reference_pass=ref)
     names = [f"delta{l}" for l in range(1, spec.depth + 1)]
-    return compare(names, ours, ref.delta, tol.deltas, title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
-                   conventions=tol.conventions)
+    return compare(
+        names,
+        ours,
+        ref.delta,
+        tol.deltas,
+        title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
+        conventions=tol.conventions,
+    )
 
 
 def crosscheck_input(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.input_gradient`` against autograd's dObjective/dX."""
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return compare(["dX"], [manual.input_gradient(spec, params, X, Y)], [ref.input], [tol.input],
-                   title=f"input gradient, {spec}, N={X.shape[0]}, {X.dtype}", conventions=tol.conventions)
+    return compare(
+        ["dX"],
+        [manual.input_gradient(spec, params, X, Y)],
+        [ref.input],
+        [tol.input],
+        title=f"input gradient, {spec}, N={X.shape[0]}, {X.dtype}",
+        conventions=tol.conventions,
+    )
 
 
 def crosscheck_objective(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.objective`` against the value of torch's losses (``BCELoss``, ``CrossEntropyLoss``, ...)."""
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return compare(["objective"], [np.asarray(as_numpy64(manual.objective(spec, params, X, Y)))],
-                   [np.asarray(ref.objective)], [tol.objective],
-                   title=f"objective, {spec}, N={X.shape[0]}, {X.dtype}", conventions=tol.conventions)
+    return compare(
+        ["objective"],
+        [np.asarray(as_numpy64(manual.objective(spec, params, X, Y)))],
+        [np.asarray(ref.objective)],
+        [tol.objective],
+        title=f"objective, {spec}, N={X.shape[0]}, {X.dtype}",
+        conventions=tol.conventions,
+    )
 
 
 def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float, updated: Any = None) -> Comparison:
@@ -83,8 +114,10 @@ def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float, upd
     updated = manual.sgd_step(spec, params, X, Y, lr) if updated is None else _as_params(spec, updated, "updated")
     ref = reference(spec, params, X, Y, lr=lr)
     tol = tolerance(spec, params, X, Y, lr=lr, reference_pass=ref)
-    return _params_compare(updated, ref.updated, tol.update, f"one SGD step, lr={lr}, {spec}, {X.dtype}",
-                           tol.conventions)
+    assert ref.updated is not None and tol.update is not None  # both computed when lr is given
+    return _params_compare(
+        updated, ref.updated, tol.update, f"one SGD step, lr={lr}, {spec}, {X.dtype}", tol.conventions
+    )
 
 
 def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, steps: int) -> Comparison:
@@ -114,11 +147,19 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
         g_W = manual.gradients(spec, W, X, Y)
         g_V = manual.gradients(spec, V, X, Y)
         tol = tolerance(spec, V, X, Y, lr=lr)
-        allowed = [t + lr * np.abs(as_numpy64(a) - as_numpy64(b)) + u
-                   for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), tol.update.arrays())]
+        assert tol.update is not None  # computed when lr is given
+        allowed = [
+            t + lr * np.abs(as_numpy64(a) - as_numpy64(b)) + u
+            for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), tol.update.arrays())
+        ]
         W = manual.sgd_step(spec, W, X, Y, lr)
         V = autograd.sgd_step(spec, V, X, Y, lr)
     allowed = [a * (1 + (4 * steps + 1) * _EPS64) for a in allowed]
     names = [n for n, _ in params.arrays()]
-    return compare(names, [a for _, a in W.arrays()], [a for _, a in V.arrays()], allowed,
-                   title=f"{steps} SGD steps, lr={lr}, {spec}")
+    return compare(
+        names,
+        [a for _, a in W.arrays()],
+        [a for _, a in V.arrays()],
+        allowed,
+        title=f"{steps} SGD steps, lr={lr}, {spec}",
+    )

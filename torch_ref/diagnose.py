@@ -20,12 +20,14 @@ named: "no known pattern fits" is better than a confident wrong sentence.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 import manual
-from manual import Activation, Params, Spec
+from manual import Activation, Loss, Params, Spec
 from manual.forward import _forward
 from manual.registry import LOSSES
 
@@ -40,7 +42,7 @@ def _flat(p: Params) -> list[np.ndarray]:
 
 
 def _dA(entry: Activation, I: np.ndarray, O: np.ndarray) -> np.ndarray:
-    return entry.derivative(I, O, np)
+    return entry.prime(I, O, np)
 
 
 def _at_kink(entry: Activation, k: float) -> tuple[float, float]:
@@ -50,6 +52,24 @@ def _at_kink(entry: Activation, k: float) -> tuple[float, float]:
     step = max(abs(k), 1.0) * 1e-7
     sides = [float(_dA(entry, point + s, entry.forward(point + s, np))[0, 0]) for s in (-step, step)]
     return here, max(sides, key=lambda v: abs(v - here))
+
+
+def _twice(entry: Activation, I: np.ndarray, O: np.ndarray) -> np.ndarray:
+    return _dA(entry, I, O) ** 2
+
+
+def _on_I(entry: Activation, I: np.ndarray, O: np.ndarray) -> np.ndarray:
+    return _dA(entry, I, I)  # A' handed I where it reads O
+
+
+def _on_O(entry: Activation, I: np.ndarray, O: np.ndarray) -> np.ndarray:
+    return _dA(entry, O, entry.forward(O, np))  # A'(A(I))
+
+
+def _output_other_side(
+    loss: Loss, act: Activation, Y: np.ndarray, k: float, I: np.ndarray, O: np.ndarray
+) -> np.ndarray:
+    return loss.gradient(O, Y, np) * _other_side(act, I, O, k=k)
 
 
 def _other_side(entry: Activation, I: np.ndarray, O: np.ndarray, k: float) -> np.ndarray:
@@ -63,12 +83,18 @@ def _kink_text(entry: Activation, k: float) -> str:
     return f"at its kink I = {k:g} is taken as {other:g}, the other side's value (the contract and torch take {here:g})"
 
 
-def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
-             dA: Callable[[int, Activation, np.ndarray, np.ndarray], np.ndarray] | None = None,
-             back: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
-             out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-             bias: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
-             lr: float | None = None) -> Params:
+def _variant(
+    spec: Spec,
+    p: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    dA: Callable[[int, Activation, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    back: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    bias: Callable[[int, np.ndarray, np.ndarray | None], np.ndarray] | None = None,
+    lr: float | None = None,
+) -> Params:
     """Gradients by the delta recursion with one piece replaced. ``bias(l, delta, pre)`` gets the
     layer's delta and the signal before A' was applied; with ``lr``, each layer's delta is carried
     down through the weights of the layer above *after* their update. The pieces not replaced are
@@ -82,14 +108,15 @@ def _variant(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, *,
         delta = out(fwd.I[-1], fwd.O[-1])
         if spec.reduction == "mean":
             delta = delta / X.shape[0]
-        pre = delta
+        pre: np.ndarray | None = delta
     else:
         delta = manual.output_delta(spec, fwd.I[-1], fwd.O[-1], Y)
         pre = None
         if output.elementwise and not spec.canonical:
             pre = spec.loss.gradient(fwd.O[-1], Y, np) / (X.shape[0] if spec.reduction == "mean" else 1)
     weights = list(p.weights)
-    grads_W, grads_b = [None] * spec.depth, [None] * spec.depth
+    grads_W: list[Any] = [None] * spec.depth
+    grads_b: list[Any] = [None] * spec.depth
     for l in range(spec.depth - 1, -1, -1):
         grads_W[l] = fwd.u[l].T @ delta
         grads_b[l] = bias(l, delta, pre) if bias is not None else delta.sum(axis=0)
@@ -117,43 +144,93 @@ def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | N
         entry = spec.activations[l]
         name = entry.name
         hidden(l, f"the activation derivative A' of layer {l + 1} ({name}) is missing", lambda I, O: np.ones_like(I))
-        hidden(l, f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
-               lambda I, O, e=entry: _dA(e, I, O) ** 2)
+        hidden(
+            l,
+            f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
+            partial(_twice, entry),
+        )
         for k in entry.kinks:
-            hidden(l, f"A' of layer {l + 1} ({name}) {_kink_text(entry, k)}",
-                   lambda I, O, e=entry, k=k: _other_side(e, I, O, k))
+            hidden(
+                l,
+                f"A' of layer {l + 1} ({name}) {_kink_text(entry, k)}",
+                partial(_other_side, entry, k=k),
+            )
         with np.errstate(all="ignore"):
-            hidden(l, f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
-                   lambda I, O, e=entry: _dA(e, I, I))
-            hidden(l, f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I "
-                      f"(A'(A(I)))", lambda I, O, e=entry: _dA(e, O, e.forward(O, np)))
+            hidden(
+                l,
+                f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
+                partial(_on_I, entry),
+            )
+            hidden(
+                l,
+                f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I (A'(A(I)))",
+                partial(_on_O, entry),
+            )
     if spec.depth > 1 and all(W.shape[0] == W.shape[1] for W in p.weights[1:]):
-        found.append(("the recursion multiplies by W where the slides have W^T (delta W^T)",
-                      _variant(spec, p, X, Y, back=lambda l, d, W: d @ W)))
+        found.append(
+            (
+                "the recursion multiplies by W where the slides have W^T (delta W^T)",
+                _variant(spec, p, X, Y, back=lambda l, d, W: d @ W),
+            )
+        )
     act, loss = spec.activations[-1], spec.loss
     if not spec.canonical:
-        found.append((f"the output delta uses the shortcut y* - y, which holds for {_canonical_pairs()} "
-                      f"but not for {act.name}+{loss.name}", _variant(spec, p, X, Y, out=lambda I, O: O - Y)))
+        found.append(
+            (
+                f"the output delta uses the shortcut y* - y, which holds for {_canonical_pairs()} "
+                f"but not for {act.name}+{loss.name}",
+                _variant(spec, p, X, Y, out=lambda I, O: O - Y),
+            )
+        )
     if act.elementwise:
-        found.append(("the output layer's activation derivative A' is missing (dL/dy* used as delta)",
-                      _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np))))
+        found.append(
+            (
+                "the output layer's activation derivative A' is missing (dL/dy* used as delta)",
+                _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np)),
+            )
+        )
         if spec.canonical:
-            found.append((f"the output delta multiplies y* - y by A' again ({act.name}+{loss.name} already cancels it)",
-                          _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * _dA(act, I, O))))
+            found.append(
+                (
+                    f"the output delta multiplies y* - y by A' again ({act.name}+{loss.name} already cancels it)",
+                    _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * _dA(act, I, O)),
+                )
+            )
         for k in act.kinks:
-            found.append((f"A' of the output layer ({act.name}) {_kink_text(act, k)}",
-                          _variant(spec, p, X, Y, out=lambda I, O, k=k: loss.gradient(O, Y, np) * _other_side(act, I, O, k))))
+            found.append(
+                (
+                    f"A' of the output layer ({act.name}) {_kink_text(act, k)}",
+                    _variant(spec, p, X, Y, out=partial(_output_other_side, loss, act, Y, k)),
+                )
+            )
     if not act.elementwise and not spec.canonical:
-        found.append((f"the {act.name} Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
-                      _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np) * O * (1 - O))))
+        found.append(
+            (
+                f"the {act.name} Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
+                _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np) * O * (1 - O)),
+            )
+        )
     if p.biases is not None:
-        found.append(("grad b is taken from the first example instead of summed over the batch",
-                      _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0])))
-        found.append(("grad b is summed before the activation derivative A' is applied (the signal coming "
-                      "down, not delta)", _variant(spec, p, X, Y, bias=lambda l, d, pre: (d if pre is None else pre).sum(axis=0))))
+        found.append(
+            (
+                "grad b is taken from the first example instead of summed over the batch",
+                _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0]),
+            )
+        )
+        found.append(
+            (
+                "grad b is summed before the activation derivative A' is applied (the signal coming down, not delta)",
+                _variant(spec, p, X, Y, bias=lambda l, d, pre: (d if pre is None else pre).sum(axis=0)),
+            )
+        )
     if lr is not None and spec.depth > 1:
-        found.append(("each layer's delta is carried down through the already-updated weights of the layer above "
-                      "(every delta must come from the old weights)", _variant(spec, p, X, Y, lr=lr)))
+        found.append(
+            (
+                "each layer's delta is carried down through the already-updated weights of the layer above "
+                "(every delta must come from the old weights)",
+                _variant(spec, p, X, Y, lr=lr),
+            )
+        )
     return found
 
 
@@ -164,10 +241,16 @@ def _within(x: list[np.ndarray], y: list[np.ndarray], room: list[np.ndarray]) ->
 
 def _simple_values(N: int, J: int) -> list[tuple[float, str | None]]:
     """Candidate factors, the named ones first: (value, its name or None)."""
-    named = [(-1.0, "a sign flip (-1 x autograd)"), (float(N), f"a factor N = {N} (the mean's 1/N missing)"),
-             (1.0 / N, f"a factor 1/N = 1/{N}"), (2.0, "a factor 2 (a 1/2 missing?)"), (0.5, "a factor 1/2"),
-             (float(J), f"a factor J = {J}"), (1.0 / J, f"a factor 1/J = 1/{J} (divided by the outputs too)"),
-             (1.0 / (N * J), f"a factor 1/(N J) = 1/{N * J} (a torch-style mean over N x J)")]
+    named = [
+        (-1.0, "a sign flip (-1 x autograd)"),
+        (float(N), f"a factor N = {N} (the mean's 1/N missing)"),
+        (1.0 / N, f"a factor 1/N = 1/{N}"),
+        (2.0, "a factor 2 (a 1/2 missing?)"),
+        (0.5, "a factor 1/2"),
+        (float(J), f"a factor J = {J}"),
+        (1.0 / J, f"a factor 1/J = 1/{J} (divided by the outputs too)"),
+        (1.0 / (N * J), f"a factor 1/(N J) = 1/{N * J} (a torch-style mean over N x J)"),
+    ]
     plain = [(sign * value, None) for n in range(1, 65) for value in (float(n), 1.0 / n) for sign in (1, -1)]
     return [(v, t) for v, t in named if v != 1.0] + [(v, t) for v, t in plain if v != 1.0]
 
@@ -185,8 +268,9 @@ def _fit(a: np.ndarray, e: np.ndarray, room: np.ndarray, r: float) -> bool:
     return bool(np.all(np.abs(a - r * e) <= room * max(1.0, abs(r))))
 
 
-def _per_array(v: Verdict, names: list[str], a: list[np.ndarray], e: list[np.ndarray],
-               room: list[np.ndarray], bad: list[int]) -> list[str]:
+def _per_array(
+    v: Verdict, names: list[str], a: list[np.ndarray], e: list[np.ndarray], room: list[np.ndarray], bad: list[int]
+) -> list[str]:
     """Each failing array explained on its own: zero, a factor, or the transpose; else nothing."""
     N, J = v.case.X.shape[0], v.case.spec.sizes[-1]
     candidates = _simple_values(N, J)
@@ -204,8 +288,12 @@ def _per_array(v: Verdict, names: list[str], a: list[np.ndarray], e: list[np.nda
         if ee > 0 and int(np.sum(np.abs(e[k]) > room[k])) >= 2 and _fit(a[k], e[k], room[k], r):
             factors[names[k]] = (r, None)
             continue
-        if (a[k].ndim == 2 and a[k].shape[0] == a[k].shape[1] and not np.all(np.abs(e[k] - e[k].T) <= room[k])
-                and np.all(np.abs(a[k] - e[k].T) <= room[k])):
+        if (
+            a[k].ndim == 2
+            and a[k].shape[0] == a[k].shape[1]
+            and not np.all(np.abs(e[k] - e[k].T) <= room[k])
+            and np.all(np.abs(a[k] - e[k].T) <= room[k])
+        ):
             transposed.append(names[k])
             continue
         unexplained.append(names[k])
@@ -215,8 +303,11 @@ def _per_array(v: Verdict, names: list[str], a: list[np.ndarray], e: list[np.nda
     if factors:
         values = {value for value, _ in factors.values()}
         text = next(iter(factors.values()))[1]
-        out.append(f"{text} in {', '.join(factors)}" if len(values) == 1 and text else
-                   "constant factors per array: " + ", ".join(f"{n} {_factor_text(r)}" for n, (r, _) in factors.items()))
+        out.append(
+            f"{text} in {', '.join(factors)}"
+            if len(values) == 1 and text
+            else "constant factors per array: " + ", ".join(f"{n} {_factor_text(r)}" for n, (r, _) in factors.items())
+        )
     out += [f"{n} is the transpose of autograd's (square layer)" for n in transposed]
     if out and unexplained:
         out.append(f"no known pattern fits {', '.join(unexplained)}")
@@ -228,8 +319,9 @@ def diagnose(v: Verdict) -> list[str]:
     ref = v.reference
     spec, p, X, Y = ref.spec, ref.params, ref.X, ref.Y
     names = [n for n, _ in ref.grads.arrays()]
-    a, e = _flat(v.actual), _flat(ref.grads)
-    room = [t + b for t, b in zip(_flat(v.allowed), _flat(v.band))]
+    actual, allowed, band = v.arrays
+    a, e = _flat(actual), _flat(ref.grads)
+    room = [t + b for t, b in zip(_flat(allowed), _flat(band))]
     bad = [k for k, ok in enumerate(_within(a, e, room)) if not ok]
     if not bad:
         return []

@@ -12,11 +12,13 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hypothesis_seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 
 import manual
 from manual import Params, Spec
@@ -59,7 +61,7 @@ class OracleSummary:
     device: str = "cpu"
 
     def add(self, verdict: Verdict) -> None:
-        case, comparison = verdict.case, verdict.comparison
+        case, comparison = verdict.case, verdict.checked
         spec = case.spec
         share = comparison.worst_share
         self.conventions += bool(comparison.conventions)
@@ -72,22 +74,26 @@ class OracleSummary:
         self.reductions.add(spec.reduction)
         self.batch_sizes.add(case.X.shape[0])
         self.square |= any(i == o for i, o in spec.shapes())
-        self.kink |= any(bool(np.any(np.isin(I, entry.kinks)))
-                         for entry, I in zip(spec.activations, verdict.reference.I))
+        self.kink |= any(
+            bool(np.any(np.isin(I, entry.kinks))) for entry, I in zip(spec.activations, verdict.reference.I)
+        )
         self.worst_share = max(self.worst_share, share)
 
     def __str__(self) -> str:
         pairs = ", ".join(f"{a}+{l}" for a, l in sorted(self.pairs))
-        return (f"{self.examples} examples on {len(self.specs)} networks ({self.dtype}, {self.device}) in "
-                f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
-                f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
-                f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; kink hit "
-                f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
-                + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
-                + (f"; {self.precision} agree only to rounding level" if self.precision else ""))
+        return (
+            f"{self.examples} examples on {len(self.specs)} networks ({self.dtype}, {self.device}) in "
+            f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
+            f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
+            f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; kink hit "
+            f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
+            + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
+            + (f"; {self.precision} agree only to rounding level" if self.precision else "")
+        )
 
 
 # ------------------------------------------------------------------------------------------ cases
+
 
 def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
@@ -104,7 +110,7 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
         sizes = [min(max(3, w_lo), w_hi) if square else min(max(2 + (n % 3), w_lo), w_hi) for n in range(depth + 1)]
         if not act.elementwise and loss.targets == "unit":
             sizes[-1] = max(sizes[-1], 2)
-        acts = tuple(hidden[(k + n) % len(hidden)] for n in range(depth - 1)) + (act,)
+        acts = (*tuple(hidden[(k + n) % len(hidden)] for n in range(depth - 1)), act)
         bias = opt.bias if opt.bias is not None else k % 2 == 1
         spec = Spec(tuple(sizes), acts, loss, bias=bias, reduction=opt.reductions[k % len(opt.reductions)])
         N = min(max(1 if k % 2 == 0 else 3, opt.batch[0]), opt.batch[1])
@@ -116,20 +122,25 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
         act = outputs[loss][0]
         width = min(max(3, w_lo), w_hi)
         two = not act.elementwise and loss.targets == "unit"
-        sizes = (width,) * depth + ((max(2, width),) if two else (width,))
-        spec = Spec(sizes, (kinked,) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0])
+        kink_sizes = (width,) * depth + ((max(2, width),) if two else (width,))
+        spec = Spec(
+            kink_sizes, (kinked,) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0]
+        )
         if kink_placeable(spec):
-            out.append(case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True,
-                                 dtype=dtype, kink=True))
+            out.append(
+                case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True, dtype=dtype, kink=True)
+            )
     return out
 
 
 # ------------------------------------------------------------------------------------------ running
 
+
 def _user_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside torch_ref (the user's
     call, also through the pytest fixture)."""
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("torch_ref"):
         frame, level = frame.f_back, level + 1
     return level
@@ -159,9 +170,15 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
     strategy = cases(dtype=dtype, batch=opt.batch, lrs=(0.01, 0.1, 0.5, 1.0), **opt.spec_options())
 
     # no "explain" phase: the report says what matters, and that phase re-runs the derivation many times
-    @settings(max_examples=opt.max_examples, deadline=None, database=None, verbosity=Verbosity.quiet,
-              suppress_health_check=list(HealthCheck), print_blob=False,
-              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
+    @settings(
+        max_examples=opt.max_examples,
+        deadline=None,
+        database=None,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
     @given(strategy)
     def prop(case: Case) -> None:
         if not check(case):
@@ -185,13 +202,16 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
         report = render_failure(failures[-1], fn, names, opt)
         raise DerivationMismatch(report) from None
     if precise:
-        worst = max(precise, key=lambda v: v.comparison.worst_share)
-        warnings.warn(PrecisionWarning(render_precision(worst, fn, names, opt, len(precise), summary.examples)),
-                      stacklevel=_user_stacklevel())
+        worst = max(precise, key=lambda v: v.checked.worst_share)
+        warnings.warn(
+            PrecisionWarning(render_precision(worst, fn, names, opt, len(precise), summary.examples)),
+            stacklevel=_user_stacklevel(),
+        )
     return summary
 
 
 # ------------------------------------------------------------------------------------------ public
+
 
 def check_derivation(
     grad_fn: Callable[[Spec, Params, Any, Any], Any],

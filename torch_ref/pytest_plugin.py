@@ -12,7 +12,8 @@ failing check shows its report, not the oracle's frames.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,12 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("backprop-crosscheck", "derivation oracle (torch_ref.check_derivation)")
     group.addoption("--oracle-device", default="cpu", help="device the derivation receives tensors on (default cpu)")
-    group.addoption("--oracle-dtype", default="float64", choices=("float64", "float32"),
-                    help="dtype of the drawn networks (default float64)")
+    group.addoption(
+        "--oracle-dtype",
+        default="float64",
+        choices=("float64", "float32"),
+        help="dtype of the drawn networks (default float64)",
+    )
     group.addoption("--oracle-examples", type=int, default=100, help="random networks per check (default 100)")
 
 
@@ -62,5 +67,6 @@ class Oracle:
 def derivation_oracle(request: pytest.FixtureRequest) -> Oracle:
     """The derivation oracle, configured by ``--oracle-device``, ``--oracle-dtype``, ``--oracle-examples``."""
     config = request.config
-    return Oracle(config.getoption("--oracle-device"), config.getoption("--oracle-dtype"),
-                  config.getoption("--oracle-examples"))
+    return Oracle(
+        config.getoption("--oracle-device"), config.getoption("--oracle-dtype"), config.getoption("--oracle-examples")
+    )

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from manual import Params, Spec
 
@@ -35,7 +34,7 @@ from ._loss_terms import TORCH_BCE_EPSILON
 from .build import build
 from .twins import activation_twin, loss_twin
 
-__all__ = ["LOG_FLOOR", "Reference", "TORCH_BCE_EPSILON", "exact_objective", "objective_in", "reference"]
+__all__ = ["LOG_FLOOR", "TORCH_BCE_EPSILON", "Reference", "exact_objective", "objective_in", "reference"]
 
 LOG_FLOOR = -100.0  # BCELoss clamps each log at -100
 
@@ -96,6 +95,25 @@ class Reference:
     lr: float | None = None
     updated: Params | None = None
 
+    def first(self, l: int) -> np.ndarray:
+        """A'(I) of layer index l (an elementwise activation; ``TypeError`` for softmax)."""
+        return _elementwise(self.dA[l], self.spec, l)
+
+    def second(self, l: int) -> np.ndarray:
+        """A''(I) of layer index l (an elementwise activation; ``TypeError`` for softmax)."""
+        return _elementwise(self.d2A[l], self.spec, l)
+
+
+def _elementwise(a: np.ndarray | None, spec: Spec, l: int) -> np.ndarray:
+    if a is None:
+        raise TypeError(f"layer {l + 1}'s activation {spec.activations[l].name!r} is vector-valued: no A'(I)")
+    return a
+
+
+def _grad_of(t: torch.Tensor) -> np.ndarray:
+    """``t.grad`` as NumPy (zeros where the objective does not depend on t)."""
+    return (t.grad if t.grad is not None else torch.zeros_like(t)).numpy()
+
 
 def _first_second(function, I: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A'(I) and A''(I) of an elementwise function by autograd (zeros where autograd reports a
@@ -112,7 +130,8 @@ def _first_second(function, I: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 def _derivatives(spec: Spec, I: list[torch.Tensor]):
     """Per layer: A' and A'' by autograd of the twin, or ``None`` for a vector-valued activation."""
-    dA, d2A = [], []
+    dA: list[np.ndarray | None] = []
+    d2A: list[np.ndarray | None] = []
     for entry, I_l in zip(spec.activations, I):
         if not entry.elementwise:
             dA.append(None)
@@ -140,7 +159,7 @@ def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = 
     u = [X64] + [o.detach().numpy() for o in O[:-1]]
     I_np = [i.detach().numpy() for i in I]
     O_np = [o.detach().numpy() for o in O]
-    delta = [i.grad.numpy() for i in I]
+    delta = [_grad_of(i) for i in I]
     grads = params_as_numpy64(net.grads())
     floored = np.zeros(Y64.shape, dtype=bool)
     exact_delta = delta[-1]
@@ -158,9 +177,25 @@ def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = 
         optimizer.step()
         updated = params_as_numpy64(net.params())
     dA, d2A = _derivatives(spec, I)
-    return Reference(spec, p, X64, Y64, tuple(u), tuple(I_np), tuple(O_np), dA,
-                     tuple(delta), grads, Xt.grad.numpy(), float(total.detach()), floored, exact_delta,
-                     d2A, lr, updated)
+    return Reference(
+        spec,
+        p,
+        X64,
+        Y64,
+        tuple(u),
+        tuple(I_np),
+        tuple(O_np),
+        dA,
+        tuple(delta),
+        grads,
+        _grad_of(Xt),
+        float(total.detach()),
+        floored,
+        exact_delta,
+        d2A,
+        lr,
+        updated,
+    )
 
 
 def objective_in(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, dtype: Any) -> float:

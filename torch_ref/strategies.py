@@ -13,18 +13,31 @@ without a valid output activation is a ``ValueError`` naming it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 from hypothesis import strategies as st
 
 from manual import ACTIVATIONS, LOSSES, Activation, Loss, Params, Spec
-from manual.registry import activation as resolve_activation, loss as resolve_loss
+from manual.registry import activation as resolve_activation
+from manual.registry import loss as resolve_loss
 
-__all__ = ["Case", "HIDDEN_ACTIVATIONS", "case_from", "cases", "data_for", "output_pairs", "params_for",
-           "kink_placeable", "random_spec", "resolve", "specs"]
+__all__ = [
+    "HIDDEN_ACTIVATIONS",
+    "Case",
+    "case_from",
+    "cases",
+    "data_for",
+    "kink_placeable",
+    "output_pairs",
+    "params_for",
+    "random_spec",
+    "resolve",
+    "specs",
+]
 
 # every registered elementwise activation may be a hidden layer's
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if entry.elementwise)
@@ -39,33 +52,53 @@ def _outputs(loss: Loss, activations: Sequence[Activation], max_width: int) -> l
     return [a for a in activations if loss.accepts(a) and not (_needs_two(a, loss) and max_width < 2)]
 
 
-def resolve(activations: Sequence[str | Activation] | None, losses: Sequence[str | Loss] | None
-            ) -> tuple[tuple[Activation, ...], tuple[Loss, ...]]:
+def resolve(
+    activations: Sequence[str | Activation] | None, losses: Sequence[str | Loss] | None
+) -> tuple[tuple[Activation, ...], tuple[Loss, ...]]:
     """Names or entries to entries (``None``: every registered one); ``ValueError`` for an unknown name."""
-    acts = tuple(ACTIVATIONS.values()) if activations is None else tuple(
-        resolve_activation(a, "activations") for a in ((activations,) if isinstance(activations, (str, Activation))
-                                                         else activations))
-    loss_entries = tuple(LOSSES.values()) if losses is None else tuple(
-        resolve_loss(x, "losses") for x in ((losses,) if isinstance(losses, (str, Loss)) else losses))
+    acts = (
+        tuple(ACTIVATIONS.values())
+        if activations is None
+        else tuple(
+            resolve_activation(a, "activations")
+            for a in ((activations,) if isinstance(activations, (str, Activation)) else activations)
+        )
+    )
+    loss_entries = (
+        tuple(LOSSES.values())
+        if losses is None
+        else tuple(resolve_loss(x, "losses") for x in ((losses,) if isinstance(losses, (str, Loss)) else losses))
+    )
     return acts, loss_entries
 
 
-def output_pairs(activations: Sequence[str | Activation], losses: Sequence[str | Loss], widths: tuple[int, int],
-                 depths: tuple[int, int] = (1, 1)) -> dict[Loss, list[Activation]]:
+def output_pairs(
+    activations: Sequence[str | Activation] | None,
+    losses: Sequence[str | Loss] | None,
+    widths: tuple[int, int],
+    depths: tuple[int, int] = (1, 1),
+) -> dict[Loss, list[Activation]]:
     """For each loss, the output activations a drawn network may use; ``ValueError`` when a loss has
     none, or when deeper networks have no hidden activation to draw."""
     acts, loss_entries = resolve(activations, losses)
     pairs = {loss: _outputs(loss, acts, widths[1]) for loss in loss_entries}
     empty = [loss for loss, outs in pairs.items() if not outs]
     if empty:
-        accepted = "; ".join(f"{loss.name} accepts {', '.join(a for a, e in ACTIVATIONS.items() if loss.accepts(e))}"
-                             + (" or any elementwise activation" if loss.outputs is None else "") for loss in empty)
-        raise ValueError(f"losses {tuple(x.name for x in empty)!r} have no valid output activation among "
-                         f"{tuple(a.name for a in acts)!r} with widths {widths} ({accepted}; softmax with bce needs "
-                         f"2 or more outputs)")
+        accepted = "; ".join(
+            f"{loss.name} accepts {', '.join(a for a, e in ACTIVATIONS.items() if loss.accepts(e))}"
+            + (" or any elementwise activation" if loss.outputs is None else "")
+            for loss in empty
+        )
+        raise ValueError(
+            f"losses {tuple(x.name for x in empty)!r} have no valid output activation among "
+            f"{tuple(a.name for a in acts)!r} with widths {widths} ({accepted}; softmax with bce needs "
+            f"2 or more outputs)"
+        )
     if depths[1] > 1 and not any(a.elementwise for a in acts):
-        raise ValueError(f"depths {depths} need an elementwise hidden activation (such as {HIDDEN_ACTIVATIONS}), "
-                         f"got activations {tuple(a.name for a in acts)!r}")
+        raise ValueError(
+            f"depths {depths} need an elementwise hidden activation (such as {HIDDEN_ACTIVATIONS}), "
+            f"got activations {tuple(a.name for a in acts)!r}"
+        )
     return pairs
 
 
@@ -84,8 +117,10 @@ class Case:
     kink: bool = False
 
     def __repr__(self) -> str:
-        return (f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
-                f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''})")
+        return (
+            f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
+            f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''})"
+        )
 
 
 def specs(
@@ -109,8 +144,15 @@ def specs(
 
 
 @st.composite
-def _specs(draw: st.DrawFn, pairs: dict[Loss, list[Activation]], hidden: list[Activation], depths: tuple[int, int],
-           widths: tuple[int, int], bias: bool | None, reductions: tuple[str, ...]) -> Spec:
+def _specs(
+    draw: st.DrawFn,
+    pairs: dict[Loss, list[Activation]],
+    hidden: list[Activation],
+    depths: tuple[int, int],
+    widths: tuple[int, int],
+    bias: bool | None,
+    reductions: tuple[str, ...],
+) -> Spec:
     # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
     loss = draw(st.sampled_from(list(pairs)))
     output = draw(st.sampled_from(pairs[loss]))
@@ -126,8 +168,9 @@ def _specs(draw: st.DrawFn, pairs: dict[Loss, list[Activation]], hidden: list[Ac
     return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias, reduction=draw(st.sampled_from(list(reductions))))
 
 
-def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
-                widths: tuple[int, int] = (1, 12)) -> Spec:
+def random_spec(
+    rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5), widths: tuple[int, int] = (1, 12)
+) -> Spec:
     """A valid spec drawn with a plain Generator (for scripts that run too many cases for Hypothesis):
     the same space as :func:`specs`, every activation, loss pair, bias and reduction."""
     loss = list(LOSSES.values())[int(rng.integers(len(LOSSES)))]
@@ -140,14 +183,16 @@ def random_spec(rng: np.random.Generator, *, depths: tuple[int, int] = (1, 5),
     output = outputs[int(rng.integers(len(outputs)))]
     if _needs_two(output, loss):
         sizes[-1] = max(sizes[-1], 2)
-    acts = tuple(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)) + (output,)
+    acts: tuple[str | Activation, ...] = (*(str(a) for a in rng.choice(HIDDEN_ACTIVATIONS, size=depth - 1)), output)
     return Spec(tuple(sizes), acts, loss, bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
 
 
-def params_for(spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain: float = 1.0,
-               dtype: Any = np.float64) -> Params:
+def params_for(
+    spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain: float = 1.0, dtype: Any = np.float64
+) -> Params:
     """Weights uniform in ``[-gain/sqrt(in), gain/sqrt(in)]``, or on the 1/4 grid in [-1, 1] scaled
     by the power of two nearest ``1/sqrt(in)`` (a power of two keeps the grid's sums exact)."""
+
     def draw(shape: tuple[int, ...], fan_in: int) -> np.ndarray:
         if grid:
             scale = 2.0 ** -round(np.log2(np.sqrt(fan_in)))
@@ -160,8 +205,9 @@ def params_for(spec: Spec, rng: np.random.Generator, *, grid: bool = False, gain
     return Params(weights, biases)
 
 
-def data_for(spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False,
-             dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+def data_for(
+    spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False, dtype: Any = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ``X`` (N, D) standard normal clipped to [-3, 3] (or on the 1/4 grid in [-2, 2]) and
     targets ``Y`` (N, J) as the loss's ``targets`` declare: ``"real"`` standard normal, ``"unit"``
     uniform in [0, 1], ``"simplex"`` rows on the probability simplex, ``"onehot"`` one 1 per row."""
@@ -202,8 +248,14 @@ def cases(
 
 
 @st.composite
-def _cases(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], dtype: Any, batch: tuple[int, int],
-           gains: tuple[float, ...], lrs: tuple[float, ...]) -> Case:
+def _cases(
+    draw: st.DrawFn,
+    spec_strategy: st.SearchStrategy[Spec],
+    dtype: Any,
+    batch: tuple[int, int],
+    gains: tuple[float, ...],
+    lrs: tuple[float, ...],
+) -> Case:
     spec = draw(spec_strategy)
     seed = draw(st.integers(0, 2**32 - 1))
     grid = draw(st.integers(0, 3)) == 0
@@ -214,8 +266,17 @@ def _cases(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], dtype: Any, 
     return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink)
 
 
-def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float = 1.0, lr: float = 0.1,
-              dtype: Any = np.float64, kink: bool = False) -> Case:
+def case_from(
+    spec: Spec,
+    *,
+    N: int,
+    seed: int,
+    grid: bool = False,
+    gain: float = 1.0,
+    lr: float = 0.1,
+    dtype: Any = np.float64,
+    kink: bool = False,
+) -> Case:
     """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
 
     ``kink=True`` (grid values and a ReLU layer needed) gives unit 1 of every ReLU layer an input of
@@ -228,8 +289,9 @@ def case_from(spec: Spec, *, N: int, seed: int, grid: bool = False, gain: float 
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
     if kink:
         if not grid or not kink_placeable(spec):
-            raise ValueError(f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), "
-                             f"got {spec} grid={grid}")
+            raise ValueError(
+                f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), got {spec} grid={grid}"
+            )
         _place_kinks(spec, params, X)
     return Case(spec, params, X, Y, lr, seed, grid, gain, kink)
 
@@ -273,7 +335,7 @@ def _place_kinks(spec: Spec, params: Params, X: np.ndarray) -> None:
                     column, bias = {i: s}, -u[0, i] * s
                 else:
                     column, bias = {}, 0.0
-                values = list(column.values()) + [bias]
+                values = [*list(column.values()), bias]
                 if all(float(np.asarray(v, dtype=dtype)) == v for v in values):
                     for k, v in column.items():
                         W[k, 0] = v

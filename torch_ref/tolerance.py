@@ -62,9 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from manual import Params, Spec
-
-from manual import Activation
+from manual import Activation, Params, Spec
 
 from ._exact import exact_entries, significand_bits
 from .reference import Reference, reference
@@ -123,7 +121,7 @@ def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray
     by about one unit of 1, not of A'. An ``exact`` entry (ReLU, identity) has only the first term.
     This is conservative by design; a wrong derivative is off by the order of A' itself.
     """
-    d2A, dA = np.abs(ref.d2A[l]), np.abs(ref.dA[l])
+    d2A, dA = np.abs(ref.second(l)), np.abs(ref.first(l))
     if entry.exact:
         return d2A * e_I
     return d2A * (e_I + np.abs(ref.I[l])) + np.maximum(dA, 1.0)
@@ -154,8 +152,9 @@ def _kink(entry: Activation, I: np.ndarray, e_I: np.ndarray, unit: float) -> np.
     return near.astype(np.float64)
 
 
-def _output_magnitude(spec: Spec, twin: LossTwin, ref: Reference, e_O: np.ndarray, M_dA: np.ndarray | None,
-                      general: bool) -> np.ndarray:
+def _output_magnitude(
+    spec: Spec, twin: LossTwin, ref: Reference, e_O: np.ndarray, M_dA: np.ndarray | None, general: bool
+) -> np.ndarray:
     """M(delta^(L)): the evaluation of the delta formula on absolute values plus y*'s error carried on."""
     O, Y = ref.O[-1], ref.Y
     if spec.canonical and not general:
@@ -172,12 +171,21 @@ def _output_magnitude(spec: Spec, twin: LossTwin, ref: Reference, e_O: np.ndarra
     if cancelled is not None and out.name in spec.loss.cancelled:
         return cancelled(O, Y, e_O)
     g, G, c = twin.terms.gradient(O, Y, e_O)
-    dA = np.abs(ref.dA[-1])
+    dA = np.abs(ref.first(spec.depth - 1))
     return dA * (G + c) + np.abs(g) * M_dA
 
 
-def tolerance(spec: Spec, params: Params, X: Any, Y: Any, *, dtype: Any = None, general: bool = False,
-              lr: float | None = None, reference_pass: Reference | None = None) -> Tolerance:
+def tolerance(
+    spec: Spec,
+    params: Params,
+    X: Any,
+    Y: Any,
+    *,
+    dtype: Any = None,
+    general: bool = False,
+    lr: float | None = None,
+    reference_pass: Reference | None = None,
+) -> Tolerance:
     """The allowed differences between two correct computations of the gradients, deltas, input
     gradient and objective of ``spec`` at ``params`` on ``(X, Y)``, in ``dtype`` (default: that of ``X``).
 
@@ -208,12 +216,12 @@ def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, ti
         absW = np.abs(W)
         eI = np.abs(u) @ absW + (0 if b is None else np.abs(b)) + e_u[l] @ absW
         eI = np.where(exact_entries(u, W, b, e_u[l], bits), 0.0, eI)
-        O, dA = ref.O[l], ref.dA[l]
+        O = ref.O[l]
         if not entry.elementwise:
             eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O + underflow
         elif entry.exact:
             # exact functions of I: no rounding and no underflow of their own
-            eO = np.maximum(np.abs(dA), _kink(entry, ref.I[l], eI, unit)) * eI
+            eO = np.maximum(np.abs(ref.first(l)), _kink(entry, ref.I[l], eI, unit)) * eI
         else:
             # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
             # terms it is made of, |O| and |I| max(|A'|, 1) (gelu's I/2 (1 + tanh(.)) where tanh is near
@@ -221,7 +229,8 @@ def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, ti
             # that underflows is off by up to the smallest normal number, whatever its size
             # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
             # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
-            eO = np.abs(dA) * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(np.abs(dA), 1.0) + underflow
+            dA = np.abs(ref.first(l))
+            eO = dA * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(dA, 1.0) + underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
@@ -241,9 +250,11 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
     # backward: error magnitudes of every delta, output first
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
     twin = loss_twin(spec.loss)
-    M_dA = [None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l])
-            for l, entry in enumerate(spec.activations)]
-    M = [None] * spec.depth
+    M_dA = [
+        None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l])
+        for l, entry in enumerate(spec.activations)
+    ]
+    M: list[Any] = [None] * spec.depth
     M[-1] = scale * _output_magnitude(spec, twin, ref, e_O[-1], M_dA[-1], general)
     conventions = []
     O_L = ref.O[-1]
@@ -259,7 +270,8 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
         conventions.append(
             f"{spec.loss.name} undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with y*(1 - y*) within the "
             f"rounding error of y*; the division by y*(1 - y*) has no correct digit there, so any value up to "
-            f"the bound of torch's floor {twin.floor:.3g} is accepted in those rows")
+            f"the bound of torch's floor {twin.floor:.3g} is accepted in those rows"
+        )
     if ref.floored.any():
         # torch's BCELoss backward divides by max(y*(1-y*), 1e-12): below the floor its delta lies
         # between 0 and the exact one; the exact delta (stable, from the logits) and torch's are
@@ -275,7 +287,8 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
         conventions.append(
             f"{spec.loss.name} floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
             f"{twin.floor:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
-            f"shrinks towards 0, while the exact derivative does not; both (and anything between) are accepted")
+            f"shrinks towards 0, while the exact derivative does not; both (and anything between) are accepted"
+        )
     if spec.activations[-1].kinks:
         g, G, _ = twin.terms.gradient(O_L, Y, e_O[-1])
         M[-1] = M[-1] + scale * _kink(spec.activations[-1], ref.I[-1], e_I[-1], unit) * (np.abs(g) / unit + G)
@@ -289,7 +302,7 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
         # A' is itself off by unit * M_dA, and multiplies the other implementation's signal, which
         # may be larger than ours by unit * carried (first order where a convention's allowance is
         # carried, e.g. the exact delta below torch's bce floor)
-        M[l] = carried * np.abs(ref.dA[l]) + (np.abs(back) + unit * carried) * M_dA[l] + kink
+        M[l] = carried * np.abs(ref.first(l)) + (np.abs(back) + unit * carried) * M_dA[l] + kink
 
     # u's own error multiplies the other side's delta, |delta| + unit * M (first order only where a
     # convention's allowance is carried in M)
@@ -307,11 +320,15 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
         def step(W: np.ndarray, G: np.ndarray, g: np.ndarray) -> np.ndarray:
             return lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny
 
-        update = Params([step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.grads.weights)],
-                        None if p.biases is None else
-                        [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.grads.biases)])
+        update = Params(
+            [step(W, G, g) for W, G, g in zip(p.weights, grads.weights, ref.grads.weights)],
+            None
+            if p.biases is None or grads.biases is None or ref.grads.biases is None
+            else [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, ref.grads.biases)],
+        )
     # the objective: N x J terms summed, each with its own evaluation error
     terms = twin.terms.objective(spec.activations[-1].name, ref.I[-1], O_L, Y, e_I[-1], e_O[-1])
     objective = scale * 2 * eps * max(kappa, Y.size + 5) * float(np.sum(terms)) + tiny
-    return Tolerance(grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions),
-                     objective)
+    return Tolerance(
+        grads, tuple(allow(m) for m in M), allow(grad_input), eps, kappa, update, tuple(conventions), objective
+    )

@@ -13,9 +13,9 @@ the table here; nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +25,22 @@ from torch import nn
 import manual
 from manual import Activation, Loss
 
-from ._loss_terms import (TORCH_BCE_EPSILON, AutogradTerms, bce_gradient, bce_objective, bce_softmax, ce_gradient,
-                          ce_objective, ce_sigmoid_cancelled, ce_softmax, squared_gradient, squared_objective,
-                          squared_softmax)
+from ._loss_terms import (
+    TORCH_BCE_EPSILON,
+    AutogradTerms,
+    HandTerms,
+    LossTerms,
+    bce_gradient,
+    bce_objective,
+    bce_softmax,
+    ce_gradient,
+    ce_objective,
+    ce_sigmoid_cancelled,
+    ce_softmax,
+    squared_gradient,
+    squared_objective,
+    squared_softmax,
+)
 
 __all__ = ["ActivationTwin", "LossTwin", "activation_twin", "loss_twin"]
 
@@ -76,26 +89,17 @@ class LossTwin:
 
     entry: Loss
     per_example: Callable[[Tensor, Tensor], Tensor]
-    terms: object
+    terms: LossTerms
     from_logits: Mapping[str, Callable[[Tensor, Tensor], Tensor]] = field(default_factory=dict)
     exact: Mapping[str, Callable[[Tensor, Tensor], Tensor]] = field(default_factory=dict)
     floor: float | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
 
 
-class _Terms:
-    """Hand-derived terms of a built-in loss; ``cancelled`` maps an output name to the magnitude of the
-    entry's cancelled delta form, ``(O, Y, e_O) -> M``."""
-
-    def __init__(self, gradient, softmax, objective, cancelled=None) -> None:
-        self.gradient, self.softmax, self.objective = gradient, softmax, objective
-        self.cancelled = cancelled or {}
-
-
 # ------------------------------------------------------------------------------------------ built-ins
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "identity": nn.Identity(),
+    "identity": lambda I: I,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "relu": torch.relu,
@@ -129,24 +133,37 @@ def _ce_sigmoid_logits(I: Tensor, Y: Tensor) -> Tensor:
 def _builtin_losses() -> dict[str, LossTwin]:
     L = manual.LOSSES
     return {
-        "squared": LossTwin(L["squared"], lambda O, Y: 0.5 * F.mse_loss(O, Y, reduction="none").sum(-1),
-                            _Terms(squared_gradient, squared_softmax, squared_objective)),
+        "squared": LossTwin(
+            L["squared"],
+            lambda O, Y: 0.5 * F.mse_loss(O, Y, reduction="none").sum(-1),
+            HandTerms(squared_gradient, squared_softmax, squared_objective),
+        ),
         "bce": LossTwin(
-            L["bce"], lambda O, Y: F.binary_cross_entropy(O, Y, reduction="none").sum(-1),
-            _Terms(bce_gradient, bce_softmax, bce_objective),
-            exact={"sigmoid": lambda I, Y: F.binary_cross_entropy_with_logits(I, Y, reduction="none").sum(-1),
-                   "softmax": _bce_softmax_exact},
+            L["bce"],
+            lambda O, Y: F.binary_cross_entropy(O, Y, reduction="none").sum(-1),
+            HandTerms(bce_gradient, bce_softmax, bce_objective),
+            exact={
+                "sigmoid": lambda I, Y: F.binary_cross_entropy_with_logits(I, Y, reduction="none").sum(-1),
+                "softmax": _bce_softmax_exact,
+            },
             floor=TORCH_BCE_EPSILON,
-            hints={"sigmoid": "cancel y*(1 - y*) against A' before evaluating: delta = y* - y",
-                   "softmax": "cancel y* before evaluating: h_j = (y*_j - y_j) / (1 - y*_j) with 1 - y*_j summed "
-                              "as sum_{k != j} y*_k, then delta = h - y* sum(h); or differentiate the loss written "
-                              "from the logits with log-sum-exp"}),
+            hints={
+                "sigmoid": "cancel y*(1 - y*) against A' before evaluating: delta = y* - y",
+                "softmax": "cancel y* before evaluating: h_j = (y*_j - y_j) / (1 - y*_j) with 1 - y*_j summed "
+                "as sum_{k != j} y*_k, then delta = h - y* sum(h); or differentiate the loss written "
+                "from the logits with log-sum-exp",
+            },
+        ),
         "ce": LossTwin(
-            L["ce"], lambda O, Y: -(Y * torch.log(O)).sum(-1), _Terms(ce_gradient, ce_softmax, ce_objective, {"sigmoid": ce_sigmoid_cancelled}),
+            L["ce"],
+            lambda O, Y: -(Y * torch.log(O)).sum(-1),
+            HandTerms(ce_gradient, ce_softmax, ce_objective, {"sigmoid": ce_sigmoid_cancelled}),
             from_logits={"softmax": _ce_softmax_logits, "sigmoid": _ce_sigmoid_logits},
-            hints={"sigmoid": "cancel y* before evaluating: delta = -y (1 - y*)",
-                   "softmax": "cancel y* before evaluating: delta = y* sum_k(y_k) - y (= y* - y for targets "
-                              "summing to 1)"}),
+            hints={
+                "sigmoid": "cancel y* before evaluating: delta = -y (1 - y*)",
+                "softmax": "cancel y* before evaluating: delta = y* sum_k(y_k) - y (= y* - y for targets summing to 1)",
+            },
+        ),
         "huber": LossTwin(L["huber"], _huber, AutogradTerms(_huber)),
     }
 
@@ -159,6 +176,7 @@ _LOSSES = _builtin_losses()
 
 
 # ------------------------------------------------------------------------------------------ lookup
+
 
 def activation_twin(entry: Activation) -> ActivationTwin:
     """torch's function for a built-in entry; the entry's own ``forward`` on torch tensors for a

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import inspect
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +78,20 @@ class Verdict:
     result_dtype: str | None = None
 
     @property
+    def checked(self) -> Comparison:
+        """The comparison; every verdict but crash and type has one (``ValueError`` for those)."""
+        if self.comparison is None:
+            raise ValueError(f"a {self.kind!r} verdict has no comparison")
+        return self.comparison
+
+    @property
+    def arrays(self) -> tuple[Params, Params, Params]:
+        """``(actual, allowed, band)`` in gradient terms; ``ValueError`` for crash and type."""
+        if self.actual is None or self.allowed is None or self.band is None:
+            raise ValueError(f"a {self.kind!r} verdict has no result arrays")
+        return self.actual, self.allowed, self.band
+
+    @property
     def passed(self) -> bool:
         return self.kind in ("agree", "precision")
 
@@ -84,12 +100,15 @@ class Verdict:
         return np.dtype(self.case.X.dtype).name
 
     def __str__(self) -> str:
-        head = {"agree": "agrees with autograd within the derived bound",
-                "precision": "agrees with autograd to rounding level (precision), beyond the derived bound",
-                "unstable": "is unstable: it overflows or loses its digits where the outputs saturate",
-                "mismatch": "disagrees with autograd", "crash": "raised an exception",
-                "type": "returned something that is not " + ("updated weights" if self.what == "step_fn" else "gradients"),
-                "shape": "returned arrays of the wrong shape"}
+        head = {
+            "agree": "agrees with autograd within the derived bound",
+            "precision": "agrees with autograd to rounding level (precision), beyond the derived bound",
+            "unstable": "is unstable: it overflows or loses its digits where the outputs saturate",
+            "mismatch": "disagrees with autograd",
+            "crash": "raised an exception",
+            "type": "returned something that is not " + ("updated weights" if self.what == "step_fn" else "gradients"),
+            "shape": "returned arrays of the wrong shape",
+        }
         lines = [f"{self.what} {head[self.kind]} on {self.case!r}"]
         if self.detail:
             lines.append(f"  {self.detail}")
@@ -103,6 +122,7 @@ class Verdict:
 
 
 # ------------------------------------------------------------------------------------------ handing out
+
 
 def hand_out(case: Case, arrays: str, device: str) -> tuple[Params, Any, Any]:
     """Fresh copies of the case's arrays for the derivation: NumPy, or torch tensors on ``device``."""
@@ -121,12 +141,15 @@ def _crash(exc: BaseException, what: str, arrays: str, device: str) -> str:
     where = f" at {frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
     text = f"{what} raised {type(exc).__name__}: {exc}{where}"
     if arrays == "torch":
-        text += (f"\n  ({what} was given torch tensors on device {device!r}; a NumPy derivation needs "
-                 f"arrays='numpy' on the CPU)")
+        text += (
+            f"\n  ({what} was given torch tensors on device {device!r}; a NumPy derivation needs "
+            f"arrays='numpy' on the CPU)"
+        )
     return text
 
 
 # ------------------------------------------------------------------------------------------ classifying
+
 
 def _names(p: Params) -> list[str]:
     return [n for n, _ in p.arrays()]
@@ -139,52 +162,75 @@ def _flat(p: Params) -> list[np.ndarray]:
 def _implied(ref: Reference, updated: Params, lr: float) -> Params:
     """(W - W_new) / lr: the gradient an update rule used."""
     p = ref.params
-    return Params([(w - u) / lr for w, u in zip(p.weights, updated.weights)],
-                  None if p.biases is None else [(w - u) / lr for w, u in zip(p.biases, updated.biases)])
+    return Params(
+        [(w - u) / lr for w, u in zip(p.weights, updated.weights)],
+        None
+        if p.biases is None or updated.biases is None
+        else [(w - u) / lr for w, u in zip(p.biases, updated.biases)],
+    )
 
 
 def _call(fn: Callable, case: Case, update: bool, arrays: str, device: str, what: str):
     params, X, Y = hand_out(case, arrays, device)
     try:
         result = fn(case.spec, params, X, Y, case.lr) if update else fn(case.spec, params, X, Y)
-    except Exception as exc:  # noqa: BLE001 - any crash inside the user's function is the finding
+    except Exception as exc:
         return None, _crash(exc, what, arrays, device)
     return result, ""
 
 
 def _band(case: Case, ref: Reference, tol: Tolerance) -> Params:
     """The rounding-level band around autograd's gradients (see :func:`torch_ref.tolerance.rounding_band`)."""
+
     def band(g: np.ndarray, t: np.ndarray) -> np.ndarray:
         return rounding_band(g, case.X.dtype, t)
 
     g, t = ref.grads, tol.grads
-    return Params([band(a, b) for a, b in zip(g.weights, t.weights)],
-                  None if g.biases is None else [band(a, b) for a, b in zip(g.biases, t.biases)])
+    return Params(
+        [band(a, b) for a, b in zip(g.weights, t.weights)],
+        None if g.biases is None or t.biases is None else [band(a, b) for a, b in zip(g.biases, t.biases)],
+    )
 
 
-def _compare(case: Case, ref: Reference, tol: Tolerance, actual: Params, band: Params, update: bool,
-             what: str) -> Comparison:
+def _compare(
+    case: Case, ref: Reference, tol: Tolerance, actual: Params, band: Params, update: bool, what: str
+) -> Comparison:
     if update:
+        assert ref.updated is not None and tol.update is not None  # prepared with the case's lr
         expected, allowed = ref.updated, tol.update
         bands = [case.lr * b for b in _flat(band)]  # W - lr g: the band of g, times lr
         title = f"updated weights of {what} against autograd (torch.optim.SGD)"
     else:
         expected, allowed, bands = ref.grads, tol.grads, _flat(band)
         title = f"gradients of {what} against autograd"
-    return compare(_names(expected), _flat(actual), _flat(expected), _flat(allowed), band=bands, title=title,
-                   conventions=tol.conventions)
+    return compare(
+        _names(expected),
+        _flat(actual),
+        _flat(expected),
+        _flat(allowed),
+        band=bands,
+        title=title,
+        conventions=tol.conventions,
+    )
 
 
 def prepare(case: Case, update: bool = False) -> tuple[Reference, Tolerance]:
     """The reference pass and the tolerance of a case (shared by every derivation checked on it)."""
     ref = reference(case.spec, case.params, case.X, case.Y, lr=case.lr if update else None)
-    tol = tolerance(case.spec, case.params, case.X, case.Y, dtype=case.X.dtype,
-                    lr=case.lr if update else None, reference_pass=ref)
+    tol = tolerance(
+        case.spec, case.params, case.X, case.Y, dtype=case.X.dtype, lr=case.lr if update else None, reference_pass=ref
+    )
     return ref, tol
 
 
-def _basic(fn: Callable, case: Case, update: bool, arrays: str, device: str,
-           prepared: tuple[Reference, Tolerance] | None = None) -> Verdict:
+def _basic(
+    fn: Callable,
+    case: Case,
+    update: bool,
+    arrays: str,
+    device: str,
+    prepared: tuple[Reference, Tolerance] | None = None,
+) -> Verdict:
     """Agree, precision candidate (left as "mismatch" here when beyond band), crash, type or shape."""
     what = "step_fn" if update else "grad_fn"
     ref, tol = prepared if prepared is not None else prepare(case, update)
@@ -193,23 +239,42 @@ def _basic(fn: Callable, case: Case, update: bool, arrays: str, device: str,
     if crashed:
         return replace(base, kind="crash", detail=crashed)
     actual, problem, raw = normalise(case.spec, result, what)
-    if actual is None:
+    if actual is None or raw is None:
         return replace(base, kind="type", detail=problem)
     dtypes = result_dtypes(raw)
     result_dtype = next(iter(dtypes)) if len(dtypes) == 1 else "mixed (" + ", ".join(sorted(dtypes)) + ")"
     band = _band(case, ref, tol)
     comparison = _compare(case, ref, tol, actual, band, update, what)
     if update:  # in gradient terms, for the finite differences and the diagnosis
+        assert tol.update is not None  # prepared with the case's lr
         grads, allowed = _implied(ref, actual, case.lr), tol.update.map(lambda a: a / case.lr)
     else:
         grads, allowed = actual, tol.grads
-    kind = ("agree" if comparison.ok else "shape" if any(r.note.startswith("shape") for r in comparison.rows)
-            else "precision" if comparison.within_band else "mismatch")
+    kind = (
+        "agree"
+        if comparison.ok
+        else "shape"
+        if any(r.note.startswith("shape") for r in comparison.rows)
+        else "precision"
+        if comparison.within_band
+        else "mismatch"
+    )
     check_dtype = np.dtype(case.X.dtype).name
-    findings = () if kind == "agree" or result_dtype == check_dtype else (
-        f"{what} returned {result_dtype} arrays in a {check_dtype} check.",)
-    return replace(base, kind=kind, comparison=comparison, actual=grads, allowed=allowed, band=band,
-                   result_dtype=result_dtype, findings=findings)
+    findings = (
+        ()
+        if kind == "agree" or result_dtype == check_dtype
+        else (f"{what} returned {result_dtype} arrays in a {check_dtype} check.",)
+    )
+    return replace(
+        base,
+        kind=kind,
+        comparison=comparison,
+        actual=grads,
+        allowed=allowed,
+        band=band,
+        result_dtype=result_dtype,
+        findings=findings,
+    )
 
 
 def _fd_dtype(v: Verdict) -> str:
@@ -222,9 +287,9 @@ def _precision(v: Verdict) -> Verdict:
     """Confirm a within-band result with finite differences at the worst entry of every array beyond
     the derived bound: precision unless they separate the derivation from autograd."""
     ref, dtype = v.reference, _fd_dtype(v)
-    actual, expected = dict(v.actual.arrays()), dict(ref.grads.arrays())
+    actual, expected = dict(v.arrays[0].arrays()), dict(ref.grads.arrays())
     estimates: list[tuple[Estimate, float, float]] = []
-    for row in v.comparison.rows:
+    for row in v.checked.rows:
         if row.ok:
             continue
         est = finite_difference(ref.spec, ref.params, ref.X, ref.Y, row.name, row.worst, dtype)
@@ -232,21 +297,33 @@ def _precision(v: Verdict) -> Verdict:
     separated = [(e, d, r) for e, d, r in estimates if e.supports(r) and not e.supports(d)]
     if separated:
         e, d, r = separated[0]
-        return replace(v, kind="mismatch", findings=v.findings + (
-            f"Within the rounding-level band, but finite differences in {e.dtype} separate them at {e.where}: "
-            f"{e.value:.10g} (+- {e.error:.1g}) supports autograd {r:.10g}, not the derivation {d:.10g}.",))
-    worst = max((r for r in v.comparison.rows if not r.ok), key=lambda r: r.share)
+        return replace(
+            v,
+            kind="mismatch",
+            findings=(
+                *v.findings,
+                f"Within the rounding-level band, but finite differences in {e.dtype} separate them at {e.where}: "
+                f"{e.value:.10g} (+- {e.error:.1g}) supports autograd {r:.10g}, not the derivation {d:.10g}.",
+            ),
+        )
+    worst = max((r for r in v.checked.rows if not r.ok), key=lambda r: r.share)
     e, d, r = next(x for x in estimates if x[0].where.startswith(worst.name + "["))
-    return replace(v, kind="precision", findings=v.findings + (
-        f"Beyond the derived bound (up to {worst.share:.3g}x, at {worst.name}{list(worst.worst)}) but within the "
-        f"rounding-level band (rtol {RTOL[v.dtype]:.2g} of each array's scale).",
-        f"Finite differences in {e.dtype} at {e.where}: {e.value:.10g} (+- {e.error:.1g}) cannot tell the "
-        f"derivation ({d:.10g}) from autograd ({r:.10g}).",
-        "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a "
-        "direct one."))
+    return replace(
+        v,
+        kind="precision",
+        findings=(
+            *v.findings,
+            f"Beyond the derived bound (up to {worst.share:.3g}x, at {worst.name}{list(worst.worst)}) but within the "
+            f"rounding-level band (rtol {RTOL[v.dtype]:.2g} of each array's scale).",
+            f"Finite differences in {e.dtype} at {e.where}: {e.value:.10g} (+- {e.error:.1g}) cannot tell the "
+            f"derivation ({d:.10g}) from autograd ({r:.10g}).",
+            "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a direct one.",
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ saturation
+
 
 def _saturation_level(dtype: Any) -> float:
     """sqrt(eps): an output y* with y*(1 - y*) below it has lost half of the dtype's digits in 1 - y*
@@ -269,18 +346,34 @@ def _subcase(case: Case, rows: Any, X: np.ndarray | None = None, Y: np.ndarray |
     return Case(case.spec, case.params, X[rows], Y[rows], case.lr, case.seed, case.grid, case.gain, case.kink)
 
 
+def _scaled(a: np.ndarray, scale: float, dtype: Any) -> np.ndarray:
+    return (a * scale).astype(dtype)
+
+
 def _unsaturated_candidates(case: Case):
     """Points of the same network where the outputs may not saturate: fresh inputs scaled down, then
     the case's inputs with every weight and bias scaled down."""
     dtype = case.X.dtype
     X, Y = data_for(case.spec, 8, np.random.default_rng([case.seed, 1]), grid=False, dtype=dtype)
     for scale in (0.25, 1 / 16):
-        yield (Case(case.spec, case.params, (X * scale).astype(dtype), Y, case.lr, case.seed, False, case.gain),
-               f"network (fresh inputs scaled by {scale:g})")
+        yield (
+            Case(case.spec, case.params, (X * scale).astype(dtype), Y, case.lr, case.seed, False, case.gain),
+            f"network (fresh inputs scaled by {scale:g})",
+        )
     for scale in (0.25, 1 / 16, 1 / 64, 1 / 256, 1 / 1024):  # I -> 0 as the scale does: no saturation left
-        yield (Case(case.spec, case.params.map(lambda a: (a * scale).astype(dtype)), case.X, case.Y, case.lr,
-                    case.seed, False, case.gain),
-               f"architecture (the case's inputs, every weight and bias scaled by {scale:g})")
+        yield (
+            Case(
+                case.spec,
+                case.params.map(partial(_scaled, scale=scale, dtype=dtype)),
+                case.X,
+                case.Y,
+                case.lr,
+                case.seed,
+                False,
+                case.gain,
+            ),
+            f"architecture (the case's inputs, every weight and bias scaled by {scale:g})",
+        )
 
 
 def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) -> Verdict:
@@ -307,24 +400,37 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
                 where = f"at {int(keep.sum())} unsaturated point(s) of this {text}"
                 break
     if check is None:
-        return replace(v, findings=v.findings + (
-            "It gives values beyond rounding where outputs saturate, and no unsaturated point of this "
-            "architecture was found to tell overflow from wrong math.",))
+        return replace(
+            v,
+            findings=(
+                *v.findings,
+                "It gives values beyond rounding where outputs saturate, and no unsaturated point of this "
+                "architecture was found to tell overflow from wrong math.",
+            ),
+        )
     if not check.passed:
-        return replace(v, findings=v.findings + (f"{where[0].upper()}{where[1:]} it disagrees with autograd too, "
-                                                 f"so this is not only overflow.",))
-    nonfinite = [f"{row.name}{list(i)}" for row in v.comparison.rows for i in row.nonfinite]
+        return replace(
+            v,
+            findings=(
+                *v.findings,
+                f"{where[0].upper()}{where[1:]} it disagrees with autograd too, so this is not only overflow.",
+            ),
+        )
+    nonfinite = [f"{row.name}{list(i)}" for row in v.checked.rows for i in row.nonfinite]
     O = ref.O[-1]
     n = failing[0]
     j = int(np.argmin(O[n] * (1 - O[n])))
     name = np.dtype(case.X.dtype).name
     findings = [
-        (f"It gives NaN or inf at {', '.join(nonfinite[:4])}{' and more' if len(nonfinite) > 4 else ''} "
-         f"({len(nonfinite)} entries) where autograd is finite" if nonfinite else
-         "It loses its digits (beyond the rounding-level band) where autograd does not")
+        (
+            f"It gives NaN or inf at {', '.join(nonfinite[:4])}{' and more' if len(nonfinite) > 4 else ''} "
+            f"({len(nonfinite)} entries) where autograd is finite"
+            if nonfinite
+            else "It loses its digits (beyond the rounding-level band) where autograd does not"
+        )
         + f", from example(s) {', '.join(map(str, failing))}, whose outputs saturate: y*[{n}, {j}] = "
-          f"{O[n, j]:.17g}, y*(1 - y*) = {O[n, j] * (1 - O[n, j]):.3g} <= sqrt({name} epsilon) = "
-          f"{_saturation_level(case.X.dtype):.3g}, where 1 - y* keeps at most half of {name}'s digits.",
+        f"{O[n, j]:.17g}, y*(1 - y*) = {O[n, j] * (1 - O[n, j]):.3g} <= sqrt({name} epsilon) = "
+        f"{_saturation_level(case.X.dtype):.3g}, where 1 - y* keeps at most half of {name}'s digits.",
         f"{where[0].upper()}{where[1:]} it {'agrees' if check.kind == 'agree' else 'agrees to rounding level'} "
         f"with autograd: the formula holds there, and its evaluation overflows where the outputs saturate.",
     ]
@@ -337,8 +443,16 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
 
 # ------------------------------------------------------------------------------------------ public
 
-def classify(fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy", device: str = "cpu",
-             prepared: tuple[Reference, Tolerance] | None = None) -> Verdict:
+
+def classify(
+    fn: Callable,
+    case: Case,
+    *,
+    update: bool = False,
+    arrays: str = "numpy",
+    device: str = "cpu",
+    prepared: tuple[Reference, Tolerance] | None = None,
+) -> Verdict:
     """The verdict of ``fn`` on ``case`` (see the module docstring); ``fn`` is not validated here.
     ``prepared`` is :func:`prepare`'s result for this case, when several derivations share it."""
     v = _basic(fn, case, update, arrays, device, prepared)
@@ -362,12 +476,14 @@ def check_callable(fn: Any, what: str, nargs: int) -> None:
         signature.bind(*range(nargs))
     except TypeError as exc:
         name = getattr(fn, "__name__", type(fn).__name__)
-        raise TypeError(f"{what} must accept {nargs} positional arguments {args}; {name}{signature} does not: "
-                        f"{exc}") from None
+        raise TypeError(
+            f"{what} must accept {nargs} positional arguments {args}; {name}{signature} does not: {exc}"
+        ) from None
 
 
-def check_case(fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy",
-               device: str = "cpu") -> Verdict:
+def check_case(
+    fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy", device: str = "cpu"
+) -> Verdict:
     """Check ``fn`` (a ``grad_fn(spec, params, X, Y)``, or with ``update=True`` a
     ``step_fn(spec, params, X, Y, lr)``) on one :class:`~torch_ref.strategies.Case`; ``print`` the
     :class:`Verdict` for its report. ``arrays="torch"`` hands torch tensors on ``device``.
@@ -385,6 +501,8 @@ def check_case(fn: Callable, case: Case, *, update: bool = False, arrays: str = 
     if arrays not in ("numpy", "torch"):
         raise ValueError(f"arrays must be 'numpy' or 'torch', got {arrays!r}")
     if update and not case.lr > 0:
-        raise ValueError(f"an update check needs case.lr > 0 (the step is compared through the gradient it "
-                         f"implies, (W - W_new) / lr), got lr={case.lr!r}")
+        raise ValueError(
+            f"an update check needs case.lr > 0 (the step is compared through the gradient it "
+            f"implies, (W - W_new) / lr), got lr={case.lr!r}"
+        )
     return classify(fn, case, update=update, arrays=arrays, device=device)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._ops import exp, relu as _relu
+from ._ops import exp
+from ._ops import relu as _relu
 
 __all__ = ["relu", "sigmoid", "sigmoid_derivative", "sigmoid_derivative_from_output", "tanh"]
 

@@ -6,20 +6,22 @@ j = 1..J where the slide sums over j.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from ._ops import log
 
 __all__ = ["binary_cross_entropy", "cross_entropy", "gradient_descent", "objective", "squared_loss"]
 
+Vector = Any  # indexable as v[i]: a list, a NumPy array, a torch tensor or sympy symbols
 
-def objective(L: Sequence[Any]) -> Any:
+
+def objective(L: Vector) -> Any:
     r"""Slide "Training a neural network": :math:`\sum_{n=1}^N L(\mathbf{y}^{(n)}, \mathbf{y}^{*(n)})`,
     the quantity minimised over w; ``L`` holds the N per-example losses."""
     return sum(L[n] for n in range(len(L)))
 
 
-def squared_loss(y: Sequence[Any], y_star: Sequence[Any]) -> Any:
+def squared_loss(y: Vector, y_star: Vector) -> Any:
     r"""Slide "Training a neural network", squared loss:
     :math:`L = \frac{1}{2} \sum_{j=1}^J (y_j - y^*_j)^2`."""
     return sum((y[j] - y_star[j]) ** 2 for j in range(len(y))) / 2
@@ -31,7 +33,7 @@ def binary_cross_entropy(y: Any, y_star: Any) -> Any:
     return -y * log(y_star) - (1 - y) * log(1 - y_star)
 
 
-def cross_entropy(y: Sequence[Any], y_star: Sequence[Any]) -> Any:
+def cross_entropy(y: Vector, y_star: Vector) -> Any:
     r"""Slide "Training a neural network", cross-entropy loss:
     :math:`L = -\sum_{j=1}^J y_j \log y^*_j`."""
     return -sum(y[j] * log(y_star[j]) for j in range(len(y)))

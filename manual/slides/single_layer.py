@@ -8,18 +8,28 @@ the function takes that factor as an argument.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from .activations import sigmoid
 from .losses import binary_cross_entropy
 
 __all__ = [
-    "gradient_line2", "gradient_line3", "gradient_line4", "gradient_line5", "loss_of_weights",
-    "output_sum", "output_vector", "update", "update_closed_form", "update_vector",
+    "gradient_line2",
+    "gradient_line3",
+    "gradient_line4",
+    "gradient_line5",
+    "loss_of_weights",
+    "output_sum",
+    "output_vector",
+    "update",
+    "update_closed_form",
+    "update_vector",
 ]
 
+Vector = Any  # indexable as v[i]: a list, a NumPy array, a torch tensor or sympy symbols
 
-def output_sum(w: Sequence[Any], x: Sequence[Any]) -> Any:
+
+def output_sum(w: Vector, x: Vector) -> Any:
     r"""Slide "Single layer network": :math:`y^* = \mathcal{A}(w_1x_1 + w_2x_2 + \dots + w_Dx_D)`."""
     return sigmoid(sum(w[d] * x[d] for d in range(len(x))))
 
@@ -30,7 +40,7 @@ def output_vector(w: Any, x: Any) -> Any:
     return sigmoid(w @ x)
 
 
-def loss_of_weights(w: Sequence[Any], x: Sequence[Any], y: Any) -> Any:
+def loss_of_weights(w: Vector, x: Vector, y: Any) -> Any:
     r"""Slide "Single layer network – weight update", first line of the derivation: the loss
     :math:`-y \log(y^*) - (1 - y) \log(1 - y^*)` as a function of the weights, whose
     :math:`\partial/\partial w_i` the line writes (autograd or sympy takes that derivative)."""

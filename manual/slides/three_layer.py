@@ -13,8 +13,9 @@ from typing import Any
 __all__ = ["path_sum_w22", "path_sum_w22_corrected"]
 
 
-def path_sum_w22(dL_dy: Any, dy__dz2_2: Any, dz2_2__dz2_1: Any, dz2_1__dw22: Any,
-                 dy__dz1_2: Any, dz1_2__dz1_1: Any, dz1_1__dw22: Any) -> Any:
+def path_sum_w22(
+    dL_dy: Any, dy__dz2_2: Any, dz2_2__dz2_1: Any, dz2_1__dw22: Any, dy__dz1_2: Any, dz1_2__dz1_1: Any, dz1_1__dw22: Any
+) -> Any:
     r"""Slide "3 layer network", as written:
 
     .. math::
@@ -32,8 +33,9 @@ def path_sum_w22(dL_dy: Any, dy__dz2_2: Any, dz2_2__dz2_1: Any, dz2_1__dw22: Any
     return blue + red
 
 
-def path_sum_w22_corrected(dL_dy: Any, dy__dz2_2: Any, dz2_2__dz2_1: Any, dz2_1__dw22: Any,
-                           dy__dz1_2: Any, dz1_2__dz2_1: Any) -> Any:
+def path_sum_w22_corrected(
+    dL_dy: Any, dy__dz2_2: Any, dz2_2__dz2_1: Any, dz2_1__dw22: Any, dy__dz1_2: Any, dz1_2__dz2_1: Any
+) -> Any:
     r"""Slide "3 layer network", corrected: both paths leave :math:`w_{22}^{(1)}` through
     :math:`z_2^{(1)}` and part at the second hidden layer, so the red path's last two factors are
     :math:`\frac{\partial z_1^{(2)}}{\partial z_2^{(1)}} \frac{\partial z_2^{(1)}}{\partial w_{22}^{(1)}}`:

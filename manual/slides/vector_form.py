@@ -12,8 +12,15 @@ from typing import Any
 
 from .activations import sigmoid
 
-__all__ = ["backward_delta1", "backward_delta2", "backward_update_w1", "backward_update_w2",
-           "forward_I", "forward_O", "layer_input"]
+__all__ = [
+    "backward_delta1",
+    "backward_delta2",
+    "backward_update_w1",
+    "backward_update_w2",
+    "forward_I",
+    "forward_O",
+    "layer_input",
+]
 
 
 def layer_input(values: Any) -> Any:

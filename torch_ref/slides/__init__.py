@@ -6,5 +6,15 @@ from .check import Outcome, check_all, check_formula
 from .points import NETWORKS, Point, draw_point, points
 from .report import render
 
-__all__ = ["FORMULAS", "Formula", "NETWORKS", "Outcome", "Point", "check_all", "check_formula", "draw_point",
-           "points", "render"]
+__all__ = [
+    "FORMULAS",
+    "NETWORKS",
+    "Formula",
+    "Outcome",
+    "Point",
+    "check_all",
+    "check_formula",
+    "draw_point",
+    "points",
+    "render",
+]

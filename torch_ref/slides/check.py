@@ -21,8 +21,9 @@ what it leaves goes to ``simplify``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from .catalog import FORMULAS, Formula
 from .points import Point, draw_point
 from .quantities import autograd_quantities, manual_quantities, sympy_quantities
 
-__all__ = ["C", "Outcome", "check_formula", "check_all", "holds", "symbolic_identity"]
+__all__ = ["C", "Outcome", "check_all", "check_formula", "holds", "symbolic_identity"]
 
 C = 64
 _EPS = float(np.finfo(np.float64).eps)
@@ -56,16 +57,23 @@ class Outcome:
     def record(self) -> dict[str, Any]:
         f = self.formula
         return {
-            "slide": f.slide, "formula": f.formula, "function": f"manual.slides.{f.name}", "network": f.net,
-            "matches_autograd": self.matches_autograd, "matches_manual": self.matches_manual,
-            "symbolic": self.symbolic, "largest_difference": self.largest_difference,
+            "slide": f.slide,
+            "formula": f.formula,
+            "function": f"manual.slides.{f.name}",
+            "network": f.net,
+            "matches_autograd": self.matches_autograd,
+            "matches_manual": self.matches_manual,
+            "symbolic": self.symbolic,
+            "largest_difference": self.largest_difference,
             "largest_share_of_tolerance": self.largest_share,
             "as_written_value": None if self.evidence is None else self.evidence[0],
             "autograd_value": None if self.evidence is None else self.evidence[1],
-            "corrected": f.corrected, "why": f.why,
+            "corrected": f.corrected,
+            "why": f.why,
             "corrected_matches_autograd": self.corrected_matches_autograd,
             "corrected_largest_difference": self.corrected_largest_difference,
-            "corrected_symbolic": self.corrected_symbolic, "points": self.points,
+            "corrected_symbolic": self.corrected_symbolic,
+            "points": self.points,
         }
 
 
@@ -79,8 +87,12 @@ def holds(evaluate: Callable[[dict], tuple], q: dict) -> tuple[bool, float, floa
     allowed = 2 * _EPS * (C + c) * (np.abs(value) + np.abs(target) + magnitude)
     share = np.where(diff == 0, 0.0, diff / np.where(allowed > 0, allowed, np.inf))
     k = int(np.argmax(diff)) if diff.size else 0
-    return bool(np.all(share <= 1)), float(diff.max(initial=0.0)), float(share.max(initial=0.0)), \
-        (float(value.flat[k]), float(target.flat[k]))
+    return (
+        bool(np.all(share <= 1)),
+        float(diff.max(initial=0.0)),
+        float(share.max(initial=0.0)),
+        (float(value.flat[k]), float(target.flat[k])),
+    )
 
 
 def symbolic_identity(evaluate: Callable[[dict], tuple], net: str) -> bool:
@@ -129,8 +141,9 @@ def check_formula(formula: Formula, points: list[Point], *, symbolic: bool = Tru
             manual_applies = False
         if formula.evaluate_corrected is not None:
             ok_c, diff_c, _, _ = holds(formula.evaluate_corrected, qa)
-            out.corrected_matches_autograd = ok_c if out.corrected_matches_autograd is None else \
-                out.corrected_matches_autograd and ok_c
+            out.corrected_matches_autograd = (
+                ok_c if out.corrected_matches_autograd is None else out.corrected_matches_autograd and ok_c
+            )
             out.corrected_largest_difference = max(out.corrected_largest_difference or 0.0, diff_c)
     if not manual_applies:
         out.matches_manual = None

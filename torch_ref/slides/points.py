@@ -8,6 +8,7 @@ bias, float64.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,7 @@ from manual import Params, Spec
 
 __all__ = ["NETWORKS", "Point", "draw_point", "points"]
 
-NETWORKS: dict[str, tuple[int, ...]] = {"single": (3, 1), "two": (2, 2, 1), "three": (2, 2, 2, 1),
-                                        "vector": (3, 4, 1)}
+NETWORKS: dict[str, tuple[int, ...]] = {"single": (3, 1), "two": (2, 2, 1), "three": (2, 2, 2, 1), "vector": (3, 4, 1)}
 _BOUND = 2.0  # weights and inputs in [-2, 2]: |I| <= 8 on the 2-input layers, no saturation
 
 
@@ -50,7 +50,7 @@ class Point:
 def draw_point(net: str, rng: np.random.Generator) -> Point:
     """A point with entries uniform in [-2, 2], y from {0, 1, uniform(0, 1)}, xi uniform in [0.01, 1]."""
     sizes = NETWORKS[net]
-    weights = tuple(rng.uniform(-_BOUND, _BOUND, size=s) for s in zip(sizes[:-1], sizes[1:]))
+    weights = tuple(rng.uniform(-_BOUND, _BOUND, size=s) for s in itertools.pairwise(sizes))
     x = rng.uniform(-_BOUND, _BOUND, size=(1, sizes[0]))
     y = np.array([[[0.0, 1.0, rng.uniform()][rng.integers(3)]]])
     return Point(net, weights, x, y, float(rng.uniform(0.01, 1.0)))
@@ -65,7 +65,7 @@ def points(draw: st.DrawFn, net: str) -> Point:
     def matrix(rows: int, cols: int) -> np.ndarray:
         return np.array(draw(st.lists(st.lists(value, min_size=cols, max_size=cols), min_size=rows, max_size=rows)))
 
-    weights = tuple(matrix(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+    weights = tuple(matrix(i, o) for i, o in itertools.pairwise(sizes))
     x = matrix(1, sizes[0])
     y = np.array([[draw(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1)))]])
     return Point(net, weights, x, y, draw(st.floats(0.01, 1.0)))

@@ -14,7 +14,8 @@ flavours also carry ``scale_...``: the tolerance model's error magnitude of each
 
 from __future__ import annotations
 
-from functools import lru_cache
+import itertools
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ def _gradient_keys(q: dict[str, Any], net: str, grads: list[np.ndarray], updated
 
 # ---------------------------------------------------------------- autograd
 
+
 def _grad(out: torch.Tensor, wrt: torch.Tensor) -> np.ndarray:
     (g,) = torch.autograd.grad(out, wrt, retain_graph=True, allow_unused=True)
     return np.zeros(tuple(wrt.shape)) if g is None else g.detach().numpy()
@@ -72,7 +74,7 @@ def autograd_quantities(p: Point) -> dict[str, Any]:
     X, Y = torch.from_numpy(p.x), torch.from_numpy(p.y)
     I, O = net.forward_all(X)
     L = net.objective_from(I[-1], O[-1], Y)
-    W = [lin.weight for lin in net.linears]  # (out, in): entry [i, j] is w_ji
+    W = [lin.weight for lin in net.layers()]  # (out, in): entry [i, j] is w_ji
     q["y_star"], q["L"] = O[-1].item(), L.item()
     grads = autograd.gradients(spec, p.params, p.x, p.y).weights
     updated = autograd.sgd_step(spec, p.params, p.x, p.y, p.xi).weights
@@ -135,12 +137,13 @@ def _transcription_gradient(p: Point) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------- manual
 
+
 def manual_quantities(p: Point) -> dict[str, Any]:
     q = _common(p)
     spec = p.spec
     fwd = manual.forward(spec, p.params, p.x)
     I, O = fwd.I, fwd.O
-    dA = [ACTIVATIONS["sigmoid"].derivative(I_l, O_l, np)[0] for I_l, O_l in zip(I, O)]  # A'(I^(l)) per unit
+    dA = [ACTIVATIONS["sigmoid"].prime(I_l, O_l, np)[0] for I_l, O_l in zip(I, O)]  # A'(I^(l)) per unit
     q["y_star"] = O[-1][0, 0]
     q["L"] = float(manual.objective(spec, p.params, p.x, p.y))
     grads = manual.gradients(spec, p.params, p.x, p.y).weights
@@ -183,7 +186,8 @@ def manual_quantities(p: Point) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- sympy
 
-@lru_cache(maxsize=None)
+
+@cache
 def sympy_quantities(net: str) -> dict[str, Any]:
     """Exact expressions for network ``net`` in symbols x_j, w_ji^(l), y, xi (cached)."""
     import sympy as sp
@@ -194,8 +198,10 @@ def sympy_quantities(net: str) -> dict[str, Any]:
     sizes = NETWORKS[net]
     x = sp.symbols(f"x1:{sizes[0] + 1}", real=True)
     y, xi, s = sp.symbols("y xi s", real=True)
-    W = [sp.Matrix(i, o, lambda j, k, l=l: sp.Symbol(f"w{j + 1}{k + 1}_{l}", real=True))
-         for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1)]
+    W = [
+        sp.Matrix(i, o, lambda j, k, l=l: sp.Symbol(f"w{j + 1}{k + 1}_{l}", real=True))
+        for l, (i, o) in enumerate(itertools.pairwise(sizes), start=1)
+    ]
 
     def layer(Wl: Any, u: list) -> list:
         return [sigmoid(sum(Wl[j, k] * u[j] for j in range(len(u)))) for k in range(Wl.shape[1])]
