@@ -80,7 +80,7 @@ SPEC_CASES = [
     pytest.param(
         lambda: Spec((2, 1), ("sigmoid",), "hinge"),
         ValueError,
-        "unknown loss 'hinge'; registered: squared, bce, ce, huber",
+        "unknown loss 'hinge'; registered: " + ", ".join(manual.LOSSES),
         id="loss-unknown",
     ),
     pytest.param(

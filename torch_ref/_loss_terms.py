@@ -14,12 +14,15 @@ The built-in squared, bce and ce losses have hand-derived terms (below; bce divi
 :math:`\max(y^*(1 - y^*), \epsilon)`, torch's floor). Every other loss, a user's own included, gets
 :class:`AutogradTerms`: a documented conservative model whose quantities autograd evaluates at the
 drawn points, so nobody writes error facts by hand. Its assumption is that a correct evaluation is
-as good as an exact one on inputs perturbed relatively by the rounding unit (backward stability):
+as good as an exact one on inputs perturbed relatively by the rounding unit (backward stability),
+plus one rounding unit of the formula's intermediate terms, taken to be of order 1 (as for the
+activations, :func:`torch_ref.tolerance._derivative_error`): log(cosh(d)) near d = 0 rounds cosh to
+1 and is off by about one unit of 1 while L is of order d^2:
 
 .. math::
-    G_j = |g_j| + \sum_k |\partial g_j/\partial y^*_k|\,|y^*_k| + \sum_k |\partial g_j/\partial y_k|\,|y_k|
+    G_j = |g_j| + \sum_k |\partial g_j/\partial y^*_k|\,|y^*_k| + \sum_k |\partial g_j/\partial y_k|\,|y_k| + 1
 
-and for the value :math:`|L| + \sum_j |g_j| (|y^*_j| + e_{O,j}) + \sum_j |\partial L/\partial y_j|\,|y_j|`,
+and for the value :math:`|L| + \sum_j \left(|g_j| (|y^*_j| + e_{O,j}) + |\partial L/\partial y_j|\,|y_j| + 1\right)`,
 the derivatives in y* and y taken by (double) autograd of the loss's per-example torch value.
 """
 
@@ -204,12 +207,12 @@ class AutogradTerms:
 
     def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
         _, g, _, H, HY = self._derivatives(O, Y)
-        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y))
+        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y)) + 1
         return g, G, np.einsum("njk,nk->nj", H, e_O)
 
     def softmax(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
         _, g, _, H, HY = self._derivatives(O, Y)
-        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y))
+        G = np.abs(g) + np.einsum("njk,nk->nj", H, np.abs(O)) + np.einsum("njk,nk->nj", HY, np.abs(Y)) + 1
         # d h_j / d O_k = [j = k] g_j + O_j H_jk
         carried = np.abs(g) * e_O + np.abs(O) * np.einsum("njk,nk->nj", H, e_O)
         return O * g, np.abs(O) * G + np.abs(g) * np.abs(O), carried
@@ -218,5 +221,5 @@ class AutogradTerms:
         self, output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
     ) -> np.ndarray:
         L, g, gY, _, _ = self._derivatives(O, Y)
-        per_example = np.abs(L) + np.sum(np.abs(g) * (np.abs(O) + e_O) + np.abs(gY) * np.abs(Y), axis=-1)
+        per_example = np.abs(L) + np.sum(np.abs(g) * (np.abs(O) + e_O) + np.abs(gY) * np.abs(Y) + 1, axis=-1)
         return per_example
