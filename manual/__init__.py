@@ -4,6 +4,10 @@ The slides' notation throughout: ``u`` (layer input), ``I`` (pre-activation), ``
 ``delta`` (dObjective/dI), ``W`` of shape ``(in, out)`` with ``I = u @ W (+ b)``, ``xi`` (learning
 rate). The same code runs on NumPy arrays and torch tensors (any device); it never imports torch
 and never uses autograd.
+
+Every activation and loss is one registry entry (:class:`Activation`, :class:`Loss`;
+:data:`ACTIVATIONS`, :data:`LOSSES` by name); every function reads the entry, and a user's own entry
+goes wherever a name does.
 """
 
 from .activation import Activation

@@ -48,6 +48,10 @@ class Activation(NamedEntry):
             kernels (torch's ``Tensor.sigmoid_``); ``None`` where there is none. Needs ``through_output``.
         times_derivative: ``times_derivative(d, I, O, xp)`` multiplies ``d`` by ``A'(I)`` in place
             and may overwrite ``O`` (a fused form for the Trainer); by default ``d *= derivative(I, O, xp)``.
+        derivative_terms: ``derivative_terms(I, xp)``: the derivative formula evaluated on absolute
+            values (the size of the terms it adds up, e.g. gelu's, which grow like I^3 where they
+            cancel); the tolerance model reads it as the rounding scale of A'. By default
+            ``max(|A'|, 1) (1 + |I|)``, A' by autograd (see :mod:`torch_ref.tolerance`).
         description: the formula in words, shown in the documentation of the registry.
 
     Raises:
@@ -70,12 +74,13 @@ class Activation(NamedEntry):
     through_output: bool = False
     in_place: Callable[[Array], Array] | None = None
     times_derivative: Callable[[Array, Array, Array, Any], None] | None = None
+    derivative_terms: Callable[[Array, Any], Array] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"Activation name must be an identifier such as 'mish', got {self.name!r}")
-        for field in ("forward", "derivative", "vjp", "in_place", "times_derivative"):
+        for field in ("forward", "derivative", "vjp", "in_place", "times_derivative", "derivative_terms"):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"Activation {self.name!r}: {field} must be callable or None, got {value!r}")

@@ -168,6 +168,23 @@ def _gelu_derivative(I: Array, O: Array, xp: Any) -> Array:
     return 0.5 * (1 + t) + 0.5 * I * (1 - t * t) * _GELU_BETA * (1 + 3 * _GELU_KAPPA * I * I)
 
 
+def _terms_one(I: Array, xp: Any) -> Array:
+    # every term of the derivative formula is at most 1 in size (O(1 - O), 1 - O^2, exp(I) for
+    # I <= 0, z / (1 + z), the constants of leaky ReLU), a couple of them added
+    return xp.full_like(I, 2.0)
+
+
+def _silu_terms(I: Array, xp: Any) -> Array:
+    s = _sigmoid(I, xp)
+    return s + xp.abs(I) * s * (1 + s)  # s (1 + I (1 - s)) on absolute values
+
+
+def _gelu_terms(I: Array, xp: Any) -> Array:
+    # 0.5 (1 + t) + 0.5 I (1 - t^2) beta (1 + 3 kappa I^2) on absolute values, |t| <= 1: the second
+    # term cancels the first where tanh is near -1, with a factor growing like I^3
+    return 1 + xp.abs(I) * _GELU_BETA * (1 + 3 * _GELU_KAPPA * I * I)
+
+
 def _in_place_sigmoid(I: Array) -> Array:
     return I.sigmoid_()
 
@@ -191,6 +208,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         through_output=True,
         in_place=_in_place_sigmoid,
         times_derivative=_sigmoid_times,
+        derivative_terms=_terms_one,
         description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')",
     ),
     Activation(
@@ -200,6 +218,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         through_output=True,
         in_place=_in_place_tanh,
         times_derivative=_tanh_times,
+        derivative_terms=_terms_one,
         description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')",
     ),
     Activation(
@@ -225,12 +244,14 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _leaky_relu,
         _leaky_relu_derivative,
         kinks=(0.0,),
+        derivative_terms=_terms_one,
         description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)",
     ),
     Activation(
         "elu",
         _elu,
         _elu_derivative,
+        derivative_terms=_terms_one,
         description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)",
     ),
     Activation(
@@ -238,16 +259,22 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _softplus,
         _softplus_derivative,
         kinks=(_SOFTPLUS_THRESHOLD,),
+        derivative_terms=_terms_one,
         description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
         "A' = exp(I) / (1 + exp(I)), 1 above 20",
     ),
     Activation(
-        "silu", _silu, _silu_derivative, description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)"
+        "silu",
+        _silu,
+        _silu_derivative,
+        derivative_terms=_silu_terms,
+        description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)",
     ),
     Activation(
         "gelu",
         _gelu,
         _gelu_derivative,
+        derivative_terms=_gelu_terms,
         description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
         "as torch's gelu(approximate='tanh')",
     ),

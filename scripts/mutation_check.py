@@ -99,8 +99,8 @@ MUTANTS = [
     (
         "M13 kinks placed in layer 1 only",
         "torch_ref/strategies.py",
-        '        if name == "relu":\n            W[:, 0] = 0',
-        '        if name == "relu" and l == 0:\n            W[:, 0] = 0',
+        "        if 0.0 in entry.kinks:\n            W[:, 0] = 0",
+        "        if 0.0 in entry.kinks and l == 0:\n            W[:, 0] = 0",
         "tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught",
     ),
     (
@@ -113,8 +113,8 @@ MUTANTS = [
     (
         "M15 unstable without checking unsaturated points",
         "torch_ref/verdict.py",
-        "    if not check.passed:\n        return replace(v, findings",
-        "    if False:\n        return replace(v, findings",
+        "    if not check.passed:\n        return replace(\n",
+        "    if False:\n        return replace(\n",
         "tests/test_verdicts.py::test_wrong_math_at_saturation_is_still_a_mismatch",
     ),
     (
@@ -148,8 +148,8 @@ MUTANTS = [
     (
         "M20 ce objective as -y log y*",
         "manual/objective.py",
-        '    if spec.loss != "ce":',
-        "    if True:",
+        "    if from_logits is not None:\n        return from_logits(I, Y, xp)",
+        "    if False:\n        return from_logits(I, Y, xp)",
         "tests/test_numerics.py",
     ),
     (
@@ -176,9 +176,37 @@ MUTANTS = [
     (
         "M24 ReLU'(0) = 1 in manual",
         "manual/activations.py",
-        "        return xp.where(I > 0, xp.ones_like(I), xp.zeros_like(I))",
-        "        return xp.where(I >= 0, xp.ones_like(I), xp.zeros_like(I))",
+        "    return xp.where(O > 0, xp.ones_like(O), xp.zeros_like(O))",
+        "    return xp.where(I >= 0, xp.ones_like(O), xp.zeros_like(O))",
         "tests/test_crosscheck.py::test_gradients_agree",
+    ),
+    (
+        "M25 leaky ReLU' at 0 from the right",
+        "manual/activations.py",
+        "    return xp.where(I > 0, xp.ones_like(I), xp.full_like(I, _LEAKY_SLOPE))",
+        "    return xp.where(I >= 0, xp.ones_like(I), xp.full_like(I, _LEAKY_SLOPE))",
+        "tests/test_registry.py",
+    ),
+    (
+        "M26 softplus without torch's threshold",
+        "manual/activations.py",
+        "_SOFTPLUS_THRESHOLD = 20.0",
+        "_SOFTPLUS_THRESHOLD = 40.0",
+        "tests/test_registry.py",
+    ),
+    (
+        "M27 a user entry's own findings dropped",
+        "torch_ref/_entry_check.py",
+        "    return out\n",
+        "    return []\n",
+        "tests/test_user_entries.py",
+    ),
+    (
+        "M28 a user activation's twin is not its own forward",
+        "torch_ref/twins.py",
+        "    return ActivationTwin(entry, lambda I: entry.forward(I, array_namespace(I)))",
+        "    return ActivationTwin(entry, torch.tanh)",
+        "tests/test_user_entries.py",
     ),
 ]
 only = sys.argv[1:]

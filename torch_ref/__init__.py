@@ -1,7 +1,12 @@
 """The reference: the networks of :mod:`manual` built from torch modules and differentiated by
-autograd, and the comparison and the oracle that check a derivation against it."""
+autograd, and the comparison and the oracle that check a derivation against it.
 
-from . import strategies
+Three roles: the autograd twin (:mod:`.twins` for each registry entry, :mod:`.build`,
+:mod:`.reference`, :mod:`.autograd`); the numerics (:mod:`.tolerance`, :mod:`.compare`); the oracle
+(:mod:`.oracle`, :mod:`.verdict`, :mod:`.diagnose`, :mod:`.blame`, the report, :mod:`.strategies`, the
+pytest plugin). The arrow points one way: torch_ref imports manual, never the reverse."""
+
+from . import strategies, twins
 from .autograd import deltas, gradients, input_gradient, objective, sgd_step
 from .build import Network, build
 from .compare import Comparison, Row, assert_agree, compare
@@ -49,4 +54,5 @@ __all__ = [
     "sgd_step",
     "strategies",
     "tolerance",
+    "twins",
 ]

@@ -6,8 +6,8 @@ torch's function by the project's tests). A finding is a verified fact about the
 points, so the report can say which layer's activation (or the loss) is wrong before anything else.
 
 The allowance, in float64 at the reference's own I (or y*), follows the tolerance model's evaluation
-model (:mod:`torch_ref.tolerance`): a correct derivative is accurate to
-:math:`c\\,\\varepsilon (|A''||I| + \\max(|A'|, 1))`, a correct gradient to :math:`c\\,\\varepsilon G`
+model (:mod:`torch_ref.tolerance`): a correct derivative is accurate to :math:`c\\,\\varepsilon` times
+the model's magnitude of A''s error (``_derivative_error``), a correct gradient to :math:`c\\,\\varepsilon G`
 (:class:`torch_ref._loss_terms.AutogradTerms`), with c = 64 for the few operations of one formula.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 import manual
 
 from .reference import Reference
+from .tolerance import _derivative_error
 from .twins import loss_twin
 
 __all__ = ["entry_findings"]
@@ -40,7 +41,7 @@ def entry_findings(ref: Reference) -> list[str]:
         with np.errstate(all="ignore"):
             d = np.asarray(entry.prime(I.copy(), O.copy(), np), dtype=np.float64)
         a = ref.first(l)
-        room = _C * (np.abs(ref.second(l)) * np.abs(I) + np.maximum(np.abs(a), 1.0))
+        room = _C * _derivative_error(entry, ref, l, np.zeros_like(I))
         bad = ~(np.abs(d - a) <= room) if d.shape == a.shape else np.ones(a.shape, dtype=bool)
         if bad.any():
             k = _where(bad)

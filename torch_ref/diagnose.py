@@ -11,6 +11,10 @@ already-updated weights of the layer above; ...). A variant is named only when, 
    ``W^T`` with widths of 1), and
 2. it matches the derivation within the tolerance plus the band on every entry.
 
+First of all, a user's own activation or loss (not a built-in) is checked on its own at the case's
+points (:mod:`torch_ref._entry_check`): a derivative that disagrees with autograd of its own forward
+is named with its layer, and nothing is fitted on top of it.
+
 When no whole-network variant fits, each failing array is explained on its own where it can be: a
 constant factor (fitted per array, named per array: "W2 x2, b1 x1/4"), zero where autograd is not,
 or the transpose of autograd's. A non-simple factor is named only for an array with at least two

@@ -110,21 +110,29 @@ def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray
     r"""The magnitude of A'(I)'s error in layer l (error <= unit * magnitude), for any elementwise entry:
 
     .. math::
-        |A''| (e_I + |I|) + \max(|A'|, 1)
+        |A''| (e_I + |I|) + T(I)
 
     I's error carried on (:math:`|A''| e_I`, A'' by double autograd of the twin); and a correct
     formula's own rounding, modelled as an exact evaluation on I perturbed relatively
-    (:math:`|A''||I|`) whose result is accurate to the rounding unit *of the terms it is made of*,
-    which for an activation's derivative are of order 1 even where A' itself is tiny: sigmoid's
-    O(1 - O) at a saturated O, gelu's 1 + tanh(.) where tanh is near -1, silu's
-    s + I s (1 - s) where A' crosses 0. Two correct formulas (and two libraries' tanh) differ there
-    by about one unit of 1, not of A'. An ``exact`` entry (ReLU, identity) has only the first term.
-    This is conservative by design; a wrong derivative is off by the order of A' itself.
+    (:math:`|A''||I|`) whose result is accurate to the rounding unit of *the terms it adds up*,
+    :math:`T(I)`, which can be far larger than A' itself: sigmoid's O(1 - O) at a saturated O, gelu's
+    0.5 (1 + t) + 0.5 I (1 - t^2) ... where tanh is near -1 (terms of order I^3 that cancel), silu's
+    s (1 + I (1 - s)). Two correct formulas (and two libraries' tanh) differ there by about a unit of
+    T, not of A'. T is the entry's ``derivative_terms`` where it declares one (every built-in
+    does), else :math:`\max(|A'|, 1)(1 + |I|)`: terms of the order of the derivative's scale, times
+    the input, as in most formulas written from I. An ``exact`` entry (ReLU, identity) has only the
+    first term. This is conservative by design; a wrong derivative is off by the order of A' itself.
     """
-    d2A, dA = np.abs(ref.second(l)), np.abs(ref.first(l))
+    d2A, dA, I = np.abs(ref.second(l)), np.abs(ref.first(l)), ref.I[l]
     if entry.exact:
         return d2A * e_I
-    return d2A * (e_I + np.abs(ref.I[l])) + np.maximum(dA, 1.0)
+    default = np.maximum(dA, 1.0) * (1 + np.abs(I))
+    terms = default
+    if entry.derivative_terms is not None:
+        with np.errstate(all="ignore"):
+            declared = np.abs(np.asarray(entry.derivative_terms(I, np), dtype=np.float64))
+        terms = np.where(np.isfinite(declared), declared, default)
+    return d2A * (e_I + np.abs(I)) + np.maximum(terms, dA)
 
 
 def _floor_undetermined(twin: LossTwin, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
