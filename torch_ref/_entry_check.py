@@ -41,7 +41,7 @@ def entry_findings(ref: Reference) -> list[str]:
         with np.errstate(all="ignore"):
             d = np.asarray(entry.prime(I.copy(), O.copy(), np), dtype=np.float64)
         a = ref.first(l)
-        room = _C * _derivative_error(entry, ref, l, np.zeros_like(I))
+        room = _C * _derivative_error(entry, ref, l, np.zeros_like(I), 0.0)
         bad = ~(np.abs(d - a) <= room) if d.shape == a.shape else np.ones(a.shape, dtype=bool)
         if bad.any():
             k = _where(bad)

@@ -106,11 +106,11 @@ def rounding_band(expected: Any, dtype: Any, allowed: Any = 0.0) -> np.ndarray:
     return RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))
 
 
-def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray) -> np.ndarray:
+def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray, underflow: float) -> np.ndarray:
     r"""The magnitude of A'(I)'s error in layer l (error <= unit * magnitude), for any elementwise entry:
 
     .. math::
-        |A''| (e_I + |I|) + T(I)
+        |A''| (e_I + |I|) + T(I) + (1 + |I|)\,\text{tiny} / \text{unit}
 
     I's error carried on (:math:`|A''| e_I`, A'' by double autograd of the twin); and a correct
     formula's own rounding, modelled as an exact evaluation on I perturbed relatively
@@ -121,7 +121,11 @@ def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray
     T, not of A'. T is the entry's ``derivative_terms`` where it declares one (every built-in
     does), else :math:`\max(|A'|, 1)(1 + |I|)`: terms of the order of the derivative's scale, times
     the input, as in most formulas written from I. An ``exact`` entry (ReLU, identity) has only the
-    first term. This is conservative by design; a wrong derivative is off by the order of A' itself.
+    first term. And, like an output, an intermediate that underflows is off by up to the dtype's
+    smallest normal number whatever its size, which the formula may multiply by a factor of order
+    1 + |I|: silu' = s (1 + I (1 - s)) at I = -88.9 in float32 is 0 both in NumPy (1 / (1 + exp(88.9))
+    = 1/inf) and in torch, while it is -2.2e-37, a normal number. This is conservative by design; a
+    wrong derivative is off by the order of A' itself.
     """
     d2A, dA, I = np.abs(ref.second(l)), np.abs(ref.first(l)), ref.I[l]
     if entry.exact:
@@ -132,7 +136,7 @@ def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray
         with np.errstate(all="ignore"):
             declared = np.abs(np.asarray(entry.derivative_terms(I, np), dtype=np.float64))
         terms = np.where(np.isfinite(declared), declared, default)
-    return d2A * (e_I + np.abs(I)) + np.maximum(terms, dA)
+    return d2A * (e_I + np.abs(I)) + np.maximum(terms, dA) + (1 + np.abs(I)) * underflow
 
 
 def _floor_undetermined(twin: LossTwin, O: np.ndarray, e_O: np.ndarray, unit: float) -> np.ndarray:
@@ -234,11 +238,12 @@ def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, ti
             # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
             # terms it is made of, |O| and |I| max(|A'|, 1) (gelu's I/2 (1 + tanh(.)) where tanh is near
             # -1 is off by about a unit of |I| while O is tiny; see _derivative_error); and an output
-            # that underflows is off by up to the smallest normal number, whatever its size
+            # that underflows is off by up to the smallest normal number, whatever its size, times a
+            # factor of order 1 + |I| where the formula multiplies the underflowed part (silu's I s)
             # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
             # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
             dA = np.abs(ref.first(l))
-            eO = dA * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(dA, 1.0) + underflow
+            eO = dA * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(dA, 1.0) + (1 + np.abs(ref.I[l])) * underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
@@ -259,7 +264,7 @@ def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: f
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
     twin = loss_twin(spec.loss)
     M_dA = [
-        None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l])
+        None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l], tiny / unit)
         for l, entry in enumerate(spec.activations)
     ]
     M: list[Any] = [None] * spec.depth
