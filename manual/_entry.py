@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
-__all__ = ["NamedEntry"]
+import inspect
+from typing import Any
+
+__all__ = ["NamedEntry", "check_signature"]
+
+
+def check_signature(kind: str, name: str, field: str, fn: Any, params: str) -> None:
+    """TypeError unless ``fn`` can be called with the positional arguments ``params`` names
+    (``"I, xp"``); a callable whose signature Python cannot read (a NumPy ufunc) is taken on trust."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*params.split(", "))
+    except TypeError:
+        raise TypeError(
+            f"{kind} {name!r}: {field} must take ({params}), positionally; got a callable with signature "
+            f"{signature}"
+            + (
+                " (xp is the arrays' namespace: use xp.exp, xp.tanh, ... so it runs on NumPy and torch)"
+                if "xp" in params
+                else ""
+            )
+        ) from None
 
 
 class NamedEntry:
@@ -28,3 +52,13 @@ class NamedEntry:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # a built-in pickles as its name, so it unpickles as the registry's own entry (a Spec sent to
+        # another process stays equal to itself); a user's entry pickles field by field
+        from . import registry
+
+        table = registry.ACTIVATIONS if type(self).__name__ == "Activation" else registry.LOSSES
+        if table.get(self.name) is self:
+            return (registry.builtin, (type(self).__name__, self.name))
+        return super().__reduce_ex__(protocol)

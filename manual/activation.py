@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
-from ._entry import NamedEntry
+from ._entry import NamedEntry, check_signature
 from ._xp import Array
 
 __all__ = ["Activation"]
@@ -48,6 +48,9 @@ class Activation(NamedEntry):
             kernels (torch's ``Tensor.sigmoid_``); ``None`` where there is none. Needs ``through_output``.
         times_derivative: ``times_derivative(d, I, O, xp)`` multiplies ``d`` by ``A'(I)`` in place
             and may overwrite ``O`` (a fused form for the Trainer); by default ``d *= derivative(I, O, xp)``.
+        forward_terms: ``forward_terms(I, xp)``: the size of the terms ``forward`` adds up, where it
+            cancels (gelu's I/2 (1 + tanh(.)) near tanh = -1); the tolerance model reads it as the
+            rounding scale of A(I). By default ``|O| + |I| max(|A'|, 1)``.
         derivative_terms: ``derivative_terms(I, xp)``: the derivative formula evaluated on absolute
             values (the size of the terms it adds up, e.g. gelu's, which grow like I^3 where they
             cancel); the tolerance model reads it as the rounding scale of A'. By default
@@ -74,18 +77,38 @@ class Activation(NamedEntry):
     through_output: bool = False
     in_place: Callable[[Array], Array] | None = None
     times_derivative: Callable[[Array, Array, Array, Any], None] | None = None
+    forward_terms: Callable[[Array, Any], Array] | None = None
     derivative_terms: Callable[[Array, Any], Array] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"Activation name must be an identifier such as 'mish', got {self.name!r}")
-        for field in ("forward", "derivative", "vjp", "in_place", "times_derivative", "derivative_terms"):
+        for field in (
+            "forward",
+            "derivative",
+            "vjp",
+            "in_place",
+            "times_derivative",
+            "forward_terms",
+            "derivative_terms",
+        ):
             value = getattr(self, field)
             if value is not None and not callable(value):
                 raise TypeError(f"Activation {self.name!r}: {field} must be callable or None, got {value!r}")
         if not callable(self.forward):
             raise TypeError(f"Activation {self.name!r}: forward(I, xp) must be callable")
+        for field, params in (
+            ("forward", "I, xp"),
+            ("derivative", "I, O, xp"),
+            ("vjp", "O, h, xp"),
+            ("in_place", "I"),
+            ("times_derivative", "d, I, O, xp"),
+            ("forward_terms", "I, xp"),
+            ("derivative_terms", "I, xp"),
+        ):
+            if getattr(self, field) is not None:
+                check_signature("Activation", self.name, field, getattr(self, field), params)
         if (self.derivative is None) == (self.vjp is None):
             raise ValueError(
                 f"Activation {self.name!r}: give derivative(I, O, xp) for an elementwise activation, or "

@@ -14,6 +14,7 @@ Functions are module-level (not lambdas) so entries pickle by reference.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -174,6 +175,15 @@ def _terms_one(I: Array, xp: Any) -> Array:
     return xp.full_like(I, 2.0)
 
 
+def _size_of(forward: Any, I: Array, xp: Any) -> Array:
+    """forward_terms of a function evaluated to a few units of its own size (no cancellation)."""
+    return xp.abs(forward(I, xp))
+
+
+def _gelu_forward_terms(I: Array, xp: Any) -> Array:
+    return xp.abs(I)  # I/2 (1 + tanh(.)): I/2 times terms of size up to 2
+
+
 def _silu_terms(I: Array, xp: Any) -> Array:
     s = _sigmoid(I, xp)
     return s + xp.abs(I) * s * (1 + s)  # s (1 + I (1 - s)) on absolute values
@@ -208,6 +218,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         through_output=True,
         in_place=_in_place_sigmoid,
         times_derivative=_sigmoid_times,
+        forward_terms=partial(_size_of, _sigmoid),
         derivative_terms=_terms_one,
         description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')",
     ),
@@ -218,6 +229,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         through_output=True,
         in_place=_in_place_tanh,
         times_derivative=_tanh_times,
+        forward_terms=partial(_size_of, _tanh),
         derivative_terms=_terms_one,
         description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')",
     ),
@@ -244,6 +256,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _leaky_relu,
         _leaky_relu_derivative,
         kinks=(0.0,),
+        forward_terms=partial(_size_of, _leaky_relu),
         derivative_terms=_terms_one,
         description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)",
     ),
@@ -251,6 +264,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         "elu",
         _elu,
         _elu_derivative,
+        forward_terms=partial(_size_of, _elu),
         derivative_terms=_terms_one,
         description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)",
     ),
@@ -259,6 +273,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _softplus,
         _softplus_derivative,
         kinks=(_SOFTPLUS_THRESHOLD,),
+        forward_terms=partial(_size_of, _softplus),
         derivative_terms=_terms_one,
         description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
         "A' = exp(I) / (1 + exp(I)), 1 above 20",
@@ -267,6 +282,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         "silu",
         _silu,
         _silu_derivative,
+        forward_terms=partial(_size_of, _silu),
         derivative_terms=_silu_terms,
         description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)",
     ),
@@ -274,6 +290,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         "gelu",
         _gelu,
         _gelu_derivative,
+        forward_terms=_gelu_forward_terms,
         derivative_terms=_gelu_terms,
         description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
         "as torch's gelu(approximate='tanh')",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from ._entry import NamedEntry
+from ._entry import NamedEntry, check_signature
 from ._xp import Array
 from .activation import Activation
 
@@ -77,6 +77,8 @@ class Loss(NamedEntry):
         for name in ("value", "gradient"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"Loss {self.name!r}: {name}(O, Y, xp) must be callable, got {getattr(self, name)!r}")
+        for name, params in (("value", "O, Y, xp"), ("gradient", "O, Y, xp")):
+            check_signature("Loss", self.name, name, getattr(self, name), params)
         if self.times_output is not None and not callable(self.times_output):
             raise TypeError(f"Loss {self.name!r}: times_output must be callable or None, got {self.times_output!r}")
         if self.targets not in TARGETS:
@@ -93,6 +95,12 @@ class Loss(NamedEntry):
                     f"Loss {self.name!r}: {name} must map output activation names to callables, got {table!r}"
                 )
             object.__setattr__(self, name, dict(table))
+        if self.times_output is not None:
+            check_signature("Loss", self.name, "times_output", self.times_output, "O, Y, xp")
+        for output, delta_fn in self.cancelled.items():
+            check_signature("Loss", self.name, f"cancelled[{output!r}]", delta_fn, "I, O, Y, xp")
+        for output, logit_fn in self.from_logits.items():
+            check_signature("Loss", self.name, f"from_logits[{output!r}]", logit_fn, "I, Y, xp")
 
     def accepts(self, output: Activation) -> bool:
         """Whether ``output`` may be the output activation under this loss."""

@@ -16,7 +16,7 @@ from .activations import BUILTIN_ACTIVATIONS
 from .loss import Loss
 from .losses import BUILTIN_LOSSES
 
-__all__ = ["ACTIVATIONS", "LOSSES", "activation", "loss"]
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "builtin", "loss"]
 
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType({a.name: a for a in BUILTIN_ACTIVATIONS})
 LOSSES: Mapping[str, Loss] = MappingProxyType({loss.name: loss for loss in BUILTIN_LOSSES})
@@ -41,7 +41,15 @@ def _lookup(kind: str, value: object, table: Mapping[str, Entry], cls: type[Entr
             f"{where}: unknown {kind} {value!r}; registered: {', '.join(table)} "
             f"(or pass a manual.{cls.__name__} of your own)"
         )
-    raise TypeError(f"{where} must be a {kind} name or a manual.{cls.__name__}, got {value!r} ({type(value).__name__})")
+    article = "an" if kind[0] in "aeiou" else "a"
+    raise TypeError(
+        f"{where} must be {article} {kind} name or a manual.{cls.__name__}, got {value!r} ({type(value).__name__})"
+    )
+
+
+def builtin(kind: str, name: str) -> Activation | Loss:
+    """The registered ``"Activation"`` or ``"Loss"`` of that name (how a built-in entry unpickles)."""
+    return ACTIVATIONS[name] if kind == "Activation" else LOSSES[name]
 
 
 def activation(value: str | Activation, where: str = "activation") -> Activation:

@@ -68,7 +68,8 @@ def test_wrong_user_derivative_is_caught_naming_the_layer():
         r"with autograd of its own forward",
         text,
     ), text
-    assert "first bind my_mish to your manual.Activation 'my_mish'" in text
+    # the Reproduce lines use the caller's own variable for the entry that was checked
+    assert "run these where MISH_WRONG is defined" in text and "(MISH_WRONG, MISH_WRONG)" in text
 
 
 def test_wrong_user_loss_gradient_is_caught_and_named():
@@ -177,7 +178,7 @@ def test_spec_takes_names_or_entries_and_shows_names():
         pytest.param(
             lambda: Spec((2, 1), (3,), "squared"),
             TypeError,
-            "must be a activation name or a manual.Activation",
+            "must be an activation name or a manual.Activation",
             id="not-an-entry",
         ),
         pytest.param(
@@ -210,11 +211,64 @@ def test_spec_takes_names_or_entries_and_shows_names():
             id="bad-targets",
         ),
         pytest.param(lambda: Loss("x", _log_cosh, "grad"), TypeError, "gradient", id="gradient-not-callable"),
+        pytest.param(
+            lambda: Activation("noxp", lambda I: I, _mish_derivative),
+            TypeError,
+            r"forward must take \(I, xp\), positionally; got a callable with signature \(I\)",
+            id="forward-without-xp",
+        ),
+        pytest.param(
+            lambda: Activation("noO", _mish, lambda I, xp: I),
+            TypeError,
+            r"derivative must take \(I, O, xp\)",
+            id="derivative-without-O",
+        ),
+        pytest.param(
+            lambda: Loss("x", _log_cosh, lambda O, Y: O - Y),
+            TypeError,
+            r"gradient must take \(O, Y, xp\)",
+            id="gradient-without-xp",
+        ),
     ],
 )
 def test_registry_errors_name_the_problem(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()
+
+
+def _softsign(I, xp):
+    return I / (1 + xp.abs(I))
+
+
+@pytest.mark.parametrize(
+    "entries, pattern",
+    [
+        pytest.param(
+            dict(losses=(Loss("per_output", lambda O, Y, xp: 0.5 * (O - Y) ** 2, lambda O, Y, xp: O - Y),)),
+            r"Loss 'per_output': value\(O, Y, xp\) must return the per-example loss, shape \(N,\)",
+            id="loss-value-per-output",
+        ),
+        pytest.param(
+            dict(activations=(Activation("npy", lambda I, xp: np.tanh(I), lambda I, O, xp: 1 - O * O),)),
+            r"Activation 'npy': forward\(I, xp\) failed on torch tensors.*not NumPy's",
+            id="numpy-inside-forward",
+        ),
+        pytest.param(
+            dict(activations=(MISH, Activation("my_mish", _mish, _mish_missing_sigmoid))),
+            "activations holds two different entries named 'my_mish'",
+            id="two-entries-one-name",
+        ),
+    ],
+)
+def test_a_malformed_user_entry_is_an_error_naming_it(entries, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        check_derivation(manual.gradients, **({"losses": ("squared",)} | entries), seed=0, max_examples=5)
+
+
+def test_a_derivative_of_the_wrong_shape_is_named_not_a_crash_of_the_report():
+    summed = Activation("summed", _softsign, lambda I, O, xp: xp.sum(I, axis=-1))
+    with pytest.raises(DerivationMismatch, match=r"'summed' \(your entry\) has a derivative of shape"):
+        check_derivation(manual.gradients, activations=(summed,), losses=("squared",), seed=0, max_examples=5)
 
 
 def test_oracle_options_take_entries_and_reject_unknown_names():
@@ -236,3 +290,13 @@ def test_an_entry_equals_its_name_so_name_based_derivations_keep_working():
     assert spec.activations[0] == "relu" and spec.activations[0] != "tanh" and "relu" in spec.activations
     assert spec.loss == "bce" and f"{spec.loss}" == "bce"
     assert MISH != Activation("my_mish", _mish, _mish_derivative)  # two entries are never equal
+
+
+def test_a_spec_pickles_to_an_equal_spec():
+    """Built-ins unpickle as the registry's own entries (by name), user entries field by field."""
+    import pickle
+
+    spec = Spec((2, 3, 4, 1), ("gelu", MISH, "sigmoid"), "bce", bias=True)
+    again = pickle.loads(pickle.dumps(spec))
+    assert again.activations[0] is manual.ACTIVATIONS["gelu"] and again.loss is manual.LOSSES["bce"]
+    assert again.activations[1].name == "my_mish" and again.activations[1].derivative is _mish_derivative

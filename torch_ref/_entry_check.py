@@ -42,14 +42,19 @@ def entry_findings(ref: Reference) -> list[str]:
             d = np.asarray(entry.prime(I.copy(), O.copy(), np), dtype=np.float64)
         a = ref.first(l)
         room = _C * _derivative_error(entry, ref, l, np.zeros_like(I), 0.0)
-        bad = ~(np.abs(d - a) <= room) if d.shape == a.shape else np.ones(a.shape, dtype=bool)
+        if d.shape != a.shape:
+            out.append(
+                f"layer {l + 1}'s activation {entry.name!r} (your entry) has a derivative of shape {d.shape} "
+                f"where I has shape {a.shape}: derivative(I, O, xp) must be elementwise"
+            )
+            continue
+        bad = ~(np.abs(d - a) <= room)
         if bad.any():
             k = _where(bad)
-            got = d[k] if d.shape == a.shape else f"an array of shape {d.shape}"
             out.append(
                 f"layer {l + 1}'s activation {entry.name!r} (your entry) has a derivative that disagrees with "
                 f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I[k]:.10g}: "
-                f"derivative(I, O) = {got:.10g}, autograd A'(I) = {a[k]:.10g}"
+                f"derivative(I, O) = {d[k]:.10g}, autograd A'(I) = {a[k]:.10g}"
             )
     loss = spec.loss
     if manual.LOSSES.get(loss.name) is not loss:
@@ -57,13 +62,18 @@ def entry_findings(ref: Reference) -> list[str]:
         g_ref, G, _ = loss_twin(loss).terms.gradient(O, Y, np.zeros_like(O))
         with np.errstate(all="ignore"):
             g = np.asarray(loss.gradient(O.copy(), Y.copy(), np), dtype=np.float64)
-        bad = ~(np.abs(g - g_ref) <= _C * G) if g.shape == g_ref.shape else np.ones(O.shape, dtype=bool)
+        if g.shape != g_ref.shape:
+            out.append(
+                f"the loss {loss.name!r} (your entry) has a gradient of shape {g.shape} where y* has shape "
+                f"{g_ref.shape}: gradient(O, Y, xp) is dL/dy*, one entry per output"
+            )
+            return out
+        bad = ~(np.abs(g - g_ref) <= _C * G)
         if bad.any():
             k = _where(bad)
-            got = f"{g[k]:.10g}" if g.shape == g_ref.shape else f"an array of shape {g.shape}"
             out.append(
                 f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own "
                 f"value at {int(bad.sum())} of {bad.size} outputs, e.g. y* = {O[k]:.10g}, y = {Y[k]:.10g}: "
-                f"gradient(O, Y) = {got}, autograd dL/dy* = {g_ref[k]:.10g}"
+                f"gradient(O, Y) = {g[k]:.10g}, autograd dL/dy* = {g_ref[k]:.10g}"
             )
     return out

@@ -31,6 +31,8 @@ class Options:
     bias: bool | None
     reductions: tuple[str, ...]
     strict: bool = False
+    # the caller's variable for each user entry (id -> name), so the Reproduce lines can name it
+    entry_vars: tuple[tuple[int, str], ...] = ()
 
     def spec_options(self) -> dict[str, Any]:
         return dict(

@@ -17,19 +17,22 @@ from .verdict import Verdict
 __all__ = ["explain", "render_failure", "render_precision"]
 
 
-def _entry_code(entry: Any, table: Any) -> str:
-    """A built-in by its name; a user's own entry by its name as a variable (the object you pass)."""
-    return repr(entry.name) if table.get(entry.name) is entry else entry.name
+def _entry_code(entry: Any, table: Any, variables: dict[int, str] | None = None) -> str:
+    """A built-in by its name; a user's own entry by the caller's variable for it, else by its name
+    used as a variable (the object to pass)."""
+    if table.get(entry.name) is entry:
+        return repr(entry.name)
+    return (variables or {}).get(id(entry), entry.name)
 
 
 _TABLES = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
 
 
-def _spec_code(spec: Spec) -> str:
-    acts = ", ".join(_entry_code(a, manual.ACTIVATIONS) for a in spec.activations)
+def _spec_code(spec: Spec, variables: dict[int, str] | None = None) -> str:
+    acts = ", ".join(_entry_code(a, manual.ACTIVATIONS, variables) for a in spec.activations)
     return (
         f"manual.Spec({spec.sizes}, ({acts}{',' if spec.depth == 1 else ''}), "
-        f"{_entry_code(spec.loss, manual.LOSSES)}, bias={spec.bias}, reduction={spec.reduction!r})"
+        f"{_entry_code(spec.loss, manual.LOSSES, variables)}, bias={spec.bias}, reduction={spec.reduction!r})"
     )
 
 
@@ -58,16 +61,24 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
     options = (", update=True" if v.what == "step_fn" else "") + (
         f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else ""
     )
-    own = {
-        e.name: type(e).__name__ for e in (*spec.activations, spec.loss) if _entry_code(e, _TABLES[type(e)]) == e.name
-    }
+    variables = dict(opt.entry_vars)
+    own = [e for e in dict.fromkeys((*spec.activations, spec.loss)) if _TABLES[type(e)].get(e.name) is not e]
+    defined = ([how.expression] if how.where == "defined" else []) + [
+        variables[id(e)] for e in own if id(e) in variables
+    ]
+    unbound = [e for e in own if id(e) not in variables]
     heading = {
         "anywhere": "Reproduce:",
-        "defined": f"Reproduce (run these where {how.expression} is defined, e.g. at the end of your script):",
+        "defined": "Reproduce:",
         "bind": "Reproduce (bind the first line to the callable you checked):",
     }[how.where]
-    if own:
-        entries = ", ".join(f"{name} to your manual.{kind} {name!r}" for name, kind in own.items())
+    if defined:
+        heading = (
+            f"Reproduce (run these where {', '.join(dict.fromkeys(defined))} "
+            f"{'is' if len(set(defined)) == 1 else 'are'} defined, e.g. at the end of your script):"
+        )
+    if unbound:
+        entries = ", ".join(f"{e.name} to your manual.{type(e).__name__} {e.name!r}" for e in unbound)
         heading = (
             heading[:-2] + f"; and first bind {entries}):"
             if heading.endswith("):")
@@ -76,7 +87,7 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
     lines += [f"    {line}" for line in how.setup]
     lines += [
-        f"    spec = {_spec_code(spec)}",
+        f"    spec = {_spec_code(spec, variables)}",
         f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
         f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
         + (", kink=True)" if case.kink else ")"),

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,8 @@ from ._oracle_options import Options, parse_options
 from ._oracle_report import render_failure, render_precision
 from .strategies import Case, case_from, cases, kink_placeable, output_pairs
 from .verdict import Verdict, check_callable, classify
+
+_TABLES: dict[type, Any] = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
 
 __all__ = ["DerivationMismatch", "OracleSummary", "PrecisionWarning", "check_derivation", "check_update"]
 
@@ -296,4 +298,7 @@ def _check(fn: Callable, update: bool, options: dict[str, Any]) -> OracleSummary
     """Validate the callable (before anything is drawn) and the options, then run."""
     __tracebackhide__ = True
     check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
-    return _run(fn, parse_options(**options), update, caller_names(fn))
+    opt = parse_options(**options)
+    own = [e for e in (*opt.activations, *opt.losses) if _TABLES[type(e)].get(e.name) is not e]
+    found = [(id(e), names[0]) for e in own if (names := caller_names(e))]
+    return _run(fn, replace(opt, entry_vars=tuple(found)), update, caller_names(fn))

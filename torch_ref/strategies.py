@@ -55,20 +55,23 @@ def _outputs(loss: Loss, activations: Sequence[Activation], max_width: int) -> l
 def resolve(
     activations: Sequence[str | Activation] | None, losses: Sequence[str | Loss] | None
 ) -> tuple[tuple[Activation, ...], tuple[Loss, ...]]:
-    """Names or entries to entries (``None``: every registered one); ``ValueError`` for an unknown name."""
-    acts = (
-        tuple(ACTIVATIONS.values())
-        if activations is None
-        else tuple(
-            resolve_activation(a, "activations")
-            for a in ((activations,) if isinstance(activations, (str, Activation)) else activations)
-        )
-    )
-    loss_entries = (
-        tuple(LOSSES.values())
-        if losses is None
-        else tuple(resolve_loss(x, "losses") for x in ((losses,) if isinstance(losses, (str, Loss)) else losses))
-    )
+    """Names or entries to entries (``None``: every registered one); ``ValueError`` for an unknown name
+    or for two different entries of one name (a report could not tell them apart)."""
+    if activations is None:
+        acts = tuple(ACTIVATIONS.values())
+    else:
+        given = (activations,) if isinstance(activations, (str, Activation)) else tuple(activations)
+        acts = tuple(dict.fromkeys(resolve_activation(a, f"activations[{k}]") for k, a in enumerate(given)))
+    if losses is None:
+        loss_entries = tuple(LOSSES.values())
+    else:
+        given_losses = (losses,) if isinstance(losses, (str, Loss)) else tuple(losses)
+        loss_entries = tuple(dict.fromkeys(resolve_loss(x, f"losses[{k}]") for k, x in enumerate(given_losses)))
+    for kind, entries in (("activations", acts), ("losses", loss_entries)):
+        names = [e.name for e in entries]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{kind} holds two different entries named {twice[0]!r}; give each its own name")
     return acts, loss_entries
 
 

@@ -106,6 +106,17 @@ def rounding_band(expected: Any, dtype: Any, allowed: Any = 0.0) -> np.ndarray:
     return RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))
 
 
+def _forward_terms(entry: Activation, I: np.ndarray, O: np.ndarray, dA: np.ndarray) -> np.ndarray:
+    """The rounding scale of A(I): the entry's ``forward_terms`` where it declares them (every
+    built-in does), else |O| + |I| max(|A'|, 1) (see the comment where it is used)."""
+    default = np.abs(O) + np.abs(I) * np.maximum(dA, 1.0)
+    if entry.forward_terms is None:
+        return default
+    with np.errstate(all="ignore"):
+        declared = np.abs(np.asarray(entry.forward_terms(I, np), dtype=np.float64))
+    return np.where(np.isfinite(declared), np.maximum(declared, np.abs(O)), default)
+
+
 def _derivative_error(entry: Activation, ref: Reference, l: int, e_I: np.ndarray, underflow: float) -> np.ndarray:
     r"""The magnitude of A'(I)'s error in layer l (error <= unit * magnitude), for any elementwise entry:
 
@@ -236,14 +247,14 @@ def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, ti
             eO = np.maximum(np.abs(ref.first(l)), _kink(entry, ref.I[l], eI, unit)) * eI
         else:
             # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
-            # terms it is made of, |O| and |I| max(|A'|, 1) (gelu's I/2 (1 + tanh(.)) where tanh is near
-            # -1 is off by about a unit of |I| while O is tiny; see _derivative_error); and an output
+            # terms it adds up (_forward_terms: |O| for most, |I| for gelu's I/2 (1 + tanh(.)), which
+            # is off by about a unit of |I| near tanh = -1 while O is tiny); and an output
             # that underflows is off by up to the smallest normal number, whatever its size, times a
             # factor of order 1 + |I| where the formula multiplies the underflowed part (silu's I s)
             # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
             # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
             dA = np.abs(ref.first(l))
-            eO = dA * eI + np.abs(O) + np.abs(ref.I[l]) * np.maximum(dA, 1.0) + (1 + np.abs(ref.I[l])) * underflow
+            eO = dA * eI + _forward_terms(entry, ref.I[l], O, dA) + (1 + np.abs(ref.I[l])) * underflow
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)

@@ -185,7 +185,44 @@ def activation_twin(entry: Activation) -> ActivationTwin:
         if entry.name not in _ACTIVATIONS:
             raise ValueError(f"built-in activation {entry.name!r} has no torch twin in torch_ref.twins")
         return ActivationTwin(entry, _ACTIVATIONS[entry.name])
-    return ActivationTwin(entry, lambda I: entry.forward(I, array_namespace(I)))
+    return ActivationTwin(entry, partial(_user_forward, entry))
+
+
+def _user_forward(entry: Activation, I: Tensor) -> Tensor:
+    """A user's ``forward`` on torch tensors, where the reference differentiates it by autograd; a
+    failure or a wrong shape is an error that names the entry and the rule."""
+    try:
+        O = entry.forward(I, array_namespace(I))
+    except Exception as exc:
+        raise ValueError(
+            f"Activation {entry.name!r}: forward(I, xp) failed on torch tensors, where the reference runs it to "
+            f"differentiate it by autograd ({type(exc).__name__}: {exc}); write it with xp's functions (xp.exp, "
+            f"xp.tanh, ...), not NumPy's"
+        ) from exc
+    if not isinstance(O, Tensor) or O.shape != I.shape:
+        raise ValueError(
+            f"Activation {entry.name!r}: forward(I, xp) must return an array of I's shape {tuple(I.shape)} "
+            f"(elementwise), got {type(O).__name__} of shape {tuple(getattr(O, 'shape', ()))}"
+        )
+    return O
+
+
+def _user_value(entry: Loss, O: Tensor, Y: Tensor) -> Tensor:
+    """A user's ``value`` on torch tensors (see :func:`_user_forward`); it must be per example, (N,)."""
+    try:
+        L = entry.value(O, Y, array_namespace(O, Y))
+    except Exception as exc:
+        raise ValueError(
+            f"Loss {entry.name!r}: value(O, Y, xp) failed on torch tensors, where the reference runs it to "
+            f"differentiate it by autograd ({type(exc).__name__}: {exc}); write it with xp's functions, not NumPy's"
+        ) from exc
+    if not isinstance(L, Tensor) or L.shape != O.shape[:1]:
+        raise ValueError(
+            f"Loss {entry.name!r}: value(O, Y, xp) must return the per-example loss, shape (N,) = "
+            f"{tuple(O.shape[:1])}, summed over the J outputs (e.g. xp.sum(..., axis=-1)); got "
+            f"{type(L).__name__} of shape {tuple(getattr(L, 'shape', ()))}"
+        )
+    return L
 
 
 def loss_twin(entry: Loss) -> LossTwin:
@@ -195,7 +232,5 @@ def loss_twin(entry: Loss) -> LossTwin:
             raise ValueError(f"built-in loss {entry.name!r} has no torch twin in torch_ref.twins")
         return _LOSSES[entry.name]
 
-    def per_example(O: Tensor, Y: Tensor) -> Tensor:
-        return entry.value(O, Y, array_namespace(O, Y))
-
+    per_example = partial(_user_value, entry)
     return LossTwin(entry, per_example, AutogradTerms(per_example))
