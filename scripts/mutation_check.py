@@ -101,7 +101,8 @@ MUTANTS = [
         "torch_ref/strategies.py",
         "        if 0.0 in entry.kinks:\n            W[:, 0] = 0",
         "        if 0.0 in entry.kinks and l == 0:\n            W[:, 0] = 0",
-        "tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught",
+        "tests/test_verdicts.py::test_relu_kink_mistake_in_deeper_layers_is_caught "
+        "tests/test_verdicts.py::test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly",
     ),
     (
         "M14 precision without finite differences",
