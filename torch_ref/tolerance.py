@@ -22,8 +22,13 @@ M is 0 (a ReLU whose input is below 0 gives an exact 0 both ways). Second-order 
 (:math:`\varepsilon^2`) are left out; the absolute floor ``kappa * tiny`` covers underflow.
 
 Every quantity comes from the float64 autograd pass of :mod:`torch_ref.reference` (u, I, O,
-:math:`\mathcal{A}'` by autograd, the deltas), never from :mod:`manual`, so the code under test
-cannot loosen its own check.
+:math:`\mathcal{A}'` and :math:`\mathcal{A}''` by autograd of each activation's torch twin, the
+deltas), never from :mod:`manual`'s code, so the code under test cannot loosen its own check. What an
+entry declares about itself is read as a fact about its formula's rounding: whether it is exact, its
+kinks, and the size of the terms its formulas add up (``forward_terms``, ``derivative_terms``, see
+:func:`_forward_terms` and :func:`_derivative_error`: one evaluation model for every activation,
+built-in or a user's). A loss's terms are hand-derived for squared, bce and ce and modelled by
+autograd for any other (:mod:`torch_ref._loss_terms`).
 
 Exact sums (:mod:`torch_ref._exact`): where ``u @ W + b`` is computed without rounding (grid values,
 inputs exact), I has error 0; ReLU and identity add no rounding of their own, so such exactness
@@ -37,8 +42,8 @@ between the two, measured on the reference, is allowed and carried through the r
 derivation that follows torch and one that is exact both pass, and the case is named in
 ``conventions``.
 
-One place is not smooth: a ReLU input within its rounding error of 0 may come out on either side of
-the kink, so A' may be 0 in one implementation and 1 in the other. Such entries (:func:`_kink`) get
+One place is not smooth: an input within its rounding error of a kink (ReLU, leaky ReLU at 0) may
+come out on either side of it, so A' may be 0 in one implementation and 1 in the other (ReLU). Such entries (:func:`_kink`) get
 an allowance of the whole term that A' multiplies, carried on through the recursion.
 
 The objective gets a bound of its own (``objective``): each output's loss term evaluated on absolute
