@@ -10,16 +10,18 @@ Every activation and loss is one registry entry (:class:`Activation`, :class:`Lo
 goes wherever a name does.
 """
 
+from . import optim
 from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
 from .forward import Forward, forward
 from .loss import TARGETS, Loss
 from .objective import objective
 from .params import Params, init_params
+from .per_example import per_example_gradients
 from .registry import ACTIVATIONS, LOSSES
 from .sgd import sgd_step
 from .spec import REDUCTIONS, Spec
-from .trainer import Trainer
+from .trainer import AdamTrainer, Trainer
 
 __all__ = [
     "ACTIVATIONS",
@@ -27,6 +29,7 @@ __all__ = [
     "REDUCTIONS",
     "TARGETS",
     "Activation",
+    "AdamTrainer",
     "Forward",
     "Loss",
     "Params",
@@ -38,6 +41,8 @@ __all__ = [
     "init_params",
     "input_gradient",
     "objective",
+    "optim",
     "output_delta",
+    "per_example_gradients",
     "sgd_step",
 ]

@@ -11,6 +11,10 @@ arranged to do no work autograd would not do:
   ``A'`` in place;
 - ``I = u W + b`` uses a fused ``addmm`` where the library has one.
 
+With momentum or weight decay (:class:`manual.optim.SGD`) or Adam (:class:`AdamTrainer`,
+:class:`manual.optim.Adam`) the gradient of each parameter is formed (``u^T delta``) and handed to
+the rule, which keeps its state per parameter and updates the parameter in place.
+
 Validation happens once, in the constructor; :meth:`Trainer.step` checks only shapes, so NaN or
 infinite data passed to ``step`` is not caught there (use :func:`manual.sgd_step` for a checked,
 functional step).
@@ -23,11 +27,12 @@ from typing import Any
 from ._xp import Array, namespace
 from .activation import Activation
 from .backward import output_delta
+from .optim import SGD, Adam
 from .params import Params
 from .spec import Spec
 from .validate import check_lr, check_params
 
-__all__ = ["Trainer"]
+__all__ = ["AdamTrainer", "Trainer"]
 
 
 def _plain(a: Array) -> Array:
@@ -41,7 +46,14 @@ def _own_copy(xp: Any, a: Array) -> Array:
 
 
 class Trainer:
-    """Owns a copy of the weights and steps them in place.
+    r"""Owns a copy of the weights and steps them in place: full-batch gradient descent with
+    ``torch.optim.SGD``'s options (see :class:`manual.optim.SGD` for the update, written out).
+
+    Args:
+        spec, params: the network and its starting weights (copied).
+        lr: the learning rate :math:`\xi`.
+        momentum, dampening, nesterov, weight_decay: as ``torch.optim.SGD`` (defaults: none, the
+            slides' plain rule, done by fused in-place products).
 
     Example:
         >>> import numpy as np
@@ -53,10 +65,28 @@ class Trainer:
         (2, 2)
     """
 
-    def __init__(self, spec: Spec, params: Params, *, lr: float) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        params: Params,
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self._setup(
+            spec,
+            params,
+            SGD(check_lr(lr), momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
+        )
+
+    def _setup(self, spec: Spec, params: Params, rule: SGD | Adam) -> None:
         check_params(spec, params)
         self.spec = spec
-        self.lr = check_lr(lr)
+        self.rule = rule
+        self.lr = rule.lr
         xp = namespace(params.weights[0])
         self._xp = xp
         self.weights = [_own_copy(xp, W) for W in params.weights]
@@ -121,16 +151,22 @@ class Trainer:
         elif spec.reduction == "mean":
             delta /= X.shape[0]
         xi = self.lr
+        rule = self.rule
+        rule.begin_step()
         for l in range(spec.depth - 1, -1, -1):
             W = self.weights[l]
             back = delta @ W.T if l > 0 else None  # from the old W^(l)
-            if self._fused:
+            if not rule.plain:
+                rule.update(("W", l), W, us[l].T @ delta)  # grad W^(l) = u^(l)T delta^(l)
+                if self.biases is not None:
+                    rule.update(("b", l), self.biases[l], self._xp.sum(delta, axis=0))
+            elif self._fused:
                 W.addmm_(us[l].T, delta, alpha=-xi)
             else:
                 g = us[l].T @ delta
                 g *= xi
                 W -= g
-            if self.biases is not None:
+            if self.biases is not None and rule.plain:
                 if self._fused:
                     self.biases[l].sub_(delta.sum(0), alpha=xi)
                 else:
@@ -138,3 +174,33 @@ class Trainer:
             if back is not None:
                 self._times_derivative(back, spec.activations[l - 1], Is[l - 1], Os[l - 1])
                 delta = back
+
+
+class AdamTrainer(Trainer):
+    r"""A :class:`Trainer` whose update is ``torch.optim.Adam`` (``decoupled=False``: weight decay as
+    an L2 term in the gradient) or ``torch.optim.AdamW`` (``decoupled=True``); the update is written
+    out in :class:`manual.optim.Adam`.
+
+    Example:
+        >>> import numpy as np
+        >>> from manual import Spec, init_params
+        >>> spec = Spec((2, 3, 1), ("tanh", "identity"), "squared", bias=True)
+        >>> t = AdamTrainer(spec, init_params(spec, np.random.default_rng(0)), lr=0.01)
+        >>> t.step(np.ones((4, 2)), np.zeros((4, 1))); t.rule.t
+        1
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        params: Params,
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
+        self._setup(
+            spec, params, Adam(check_lr(lr), betas=betas, eps=eps, weight_decay=weight_decay, decoupled=decoupled)
+        )

@@ -1,6 +1,8 @@
 """The oracle catches every catalogued wrong derivation with default settings, passes correct ones
 written differently, and reports failures on one screen."""
 
+import json
+
 import derivations as D
 import pytest
 
@@ -200,3 +202,32 @@ def test_pytest_plugin_fixture_and_options(pytester):
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*DerivationMismatch*", "*Minimal case*"])
+
+
+_PLUGIN_TESTS = """
+import manual
+
+def test_right(derivation_oracle):
+    derivation_oracle.check_per_example(manual.per_example_gradients, max_examples=3, seed=0)
+
+def test_wrong(derivation_oracle):
+    derivation_oracle.check_deltas(lambda s, p, X, Y: [2 * d for d in manual.deltas(s, p, X, Y)], max_examples=3, seed=0)
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_plugin_summary_and_oracle_report(pytester, workers):
+    """Every check's outcome reaches pytest's terminal summary without -s, and --oracle-report
+    writes them all, also when xdist workers ran the checks."""
+    pytester.makepyfile(_PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--oracle-report", "oracle.json", *workers)
+    result.assert_outcomes(passed=1, failed=1)
+    for line in (
+        "*= derivation oracle =*",
+        "*test_right: passed; per-example: * examples on *",
+        "*test_wrong: FAILED (deltas: mismatch) on *Diagnosis: *times 2*",
+    ):  # one by one: xdist reports the tests in the order they finish
+        result.stdout.fnmatch_lines([line])
+    records = json.loads((pytester.path / "oracle.json").read_text())
+    assert sorted(r["passed"] for r in records) == [False, True]
+    assert all(r["test"].startswith("test_plugin_summary_and_oracle_report") for r in records)

@@ -175,21 +175,9 @@ def test_naive_general_formula_is_unstable_not_wrong(make):
 def test_oracle_reports_unstable_with_the_verified_sentences():
     from torch_ref._oracle_options import parse_options
     from torch_ref._oracle_report import render_failure
+    from torch_ref.oracle import _DEFAULTS
 
-    opt = parse_options(
-        max_examples=1,
-        seed=0,
-        dtype="float64",
-        device="cpu",
-        arrays=None,
-        activations=None,
-        losses=None,
-        depths=(1, 4),
-        widths=(1, 6),
-        batch=(1, 5),
-        bias=None,
-        reductions=None,
-    )
+    opt = parse_options(**{**_DEFAULTS, "max_examples": 1, "seed": 0})
     text = render_failure(check_case(D.slides_general_naive, _saturated_softmax_bce()), D.slides_general_naive, (), opt)
     assert text.startswith("grad_fn 'slides_general_naive' is unstable")
     assert "disagrees" not in text and "Diagnosis" not in text and "Blame" not in text

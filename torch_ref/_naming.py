@@ -137,8 +137,30 @@ def _rebuilt_by_repr(fn: Any) -> tuple[tuple[str, ...], str] | None:
     return (f"from {cls.__module__} import {top}",), text
 
 
+def _partial(fn: Any) -> Naming | None:
+    """A ``functools.partial`` of an importable callable with literal arguments, as that call."""
+    import functools
+
+    if not isinstance(fn, functools.partial):
+        return None
+    found = _importable(fn.func)
+    literal = (bool, int, float, str, tuple, type(None))
+    if (
+        found is None
+        or found[0] == "__main__"
+        or not all(isinstance(v, literal) for v in (*fn.args, *fn.keywords.values()))
+    ):
+        return None
+    args = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+    code = f"functools.partial({found[1]}{''.join(', ' + a for a in args)})"
+    return Naming(("import functools", f"from {found[0]} import {found[1].split('.')[0]}"), code, "anywhere")
+
+
 def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
     """How the Reproduce lines name ``fn`` (see the module docstring)."""
+    partial = _partial(fn)
+    if partial is not None:
+        return partial
     found = _importable(fn)
     if found is not None and found[0] != "__main__":
         return Naming((f"from {found[0]} import {found[1].split('.')[0]}",), found[1], "anywhere")
@@ -157,3 +179,28 @@ def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
     if names:
         return Naming((), names[0], "defined")
     return Naming((f"{what} = ...  # the callable that was checked, {fn!r}: bind it here",), what, "bind")
+
+
+def optimizer_naming(optimizer: Any, names: tuple[str, ...]) -> Naming:
+    """How the Reproduce lines name an optimizer factory: a ``torch.optim`` class by its path, a
+    ``functools.partial`` of one with literal arguments as that call, else as :func:`naming` does."""
+    import functools
+    import importlib
+
+    def path(cls: Any) -> str | None:
+        if not isinstance(cls, type) or not cls.__module__.startswith("torch.optim"):
+            return None
+        public = f"torch.optim.{cls.__name__}"
+        return public if getattr(importlib.import_module("torch.optim"), cls.__name__, None) is cls else None
+
+    direct = path(optimizer)
+    if direct is not None:
+        return Naming(("import torch",), direct, "anywhere")
+    if isinstance(optimizer, functools.partial) and path(optimizer.func) is not None:
+        literal = (bool, int, float, str, tuple, type(None))
+        values = [*optimizer.args, *optimizer.keywords.values()]
+        if all(isinstance(v, literal) for v in values):
+            args = [repr(a) for a in optimizer.args] + [f"{k}={v!r}" for k, v in optimizer.keywords.items()]
+            code = f"functools.partial({path(optimizer.func)}{''.join(', ' + a for a in args)})"
+            return Naming(("import functools", "import torch"), code, "anywhere")
+    return naming(optimizer, "optimizer", names)

@@ -3,7 +3,7 @@ before anything is drawn."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from manual import Activation, Loss
 
-from .strategies import output_pairs, resolve
+from .strategies import TARGET_MODES, Case, narrow, output_pairs, resolve
 
 __all__ = ["Options", "parse_dtype", "parse_options"]
 
@@ -31,6 +31,12 @@ class Options:
     bias: bool | None
     reductions: tuple[str, ...]
     strict: bool = False
+    hidden: tuple[Activation, ...] = ()  # what hidden layers draw from (elementwise)
+    outputs: tuple[Activation, ...] = ()  # what the output layer draws from
+    output_width: tuple[int, int] | None = None  # the output width J's range (None: widths)
+    targets: str = "soft"
+    where: Callable[[Case], bool] | None = None
+    lrs: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0)
     # the caller's variable for each user entry (id -> name), so the Reproduce lines can name it
     entry_vars: tuple[tuple[int, str], ...] = ()
 
@@ -38,10 +44,36 @@ class Options:
         return dict(
             depths=self.depths,
             widths=self.widths,
-            activations=self.activations,
+            hidden_activations=self.hidden,
+            output_activations=self.outputs,
+            output_width=self.output_width,
             losses=self.losses,
             bias=self.bias,
             reductions=self.reductions,
+        )
+
+    @property
+    def out_range(self) -> tuple[int, int]:
+        return self.widths if self.output_width is None else self.output_width
+
+    def admits(self, case: Case) -> bool:
+        """Whether ``case`` lies within every option (the one test every case handed to a derivation
+        passes, drawn or built for coverage)."""
+        spec = case.spec
+        lo, hi = self.out_range
+        return (
+            self.depths[0] <= spec.depth <= self.depths[1]
+            and all(self.widths[0] <= w <= self.widths[1] for w in spec.sizes[:-1])
+            and lo <= spec.sizes[-1] <= hi
+            and all(a in self.hidden for a in spec.activations[:-1])
+            and spec.activations[-1] in self.outputs
+            and spec.loss in self.losses
+            and (self.bias is None or spec.bias == self.bias)
+            and spec.reduction in self.reductions
+            and self.batch[0] <= case.X.shape[0] <= self.batch[1]
+            and case.targets == self.targets
+            and case.lr in self.lrs
+            and (self.where is None or bool(self.where(case)))
         )
 
 
@@ -89,6 +121,17 @@ def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
     return value
 
 
+def _lrs(lr: Any) -> tuple[float, ...]:
+    values = (lr,) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else lr
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or any(isinstance(v, bool) or not (np.isfinite(v) and v > 0) for v in out):
+        raise ValueError(f"lr must be a finite number > 0 or a non-empty sequence of them, got {lr!r}")
+    return out
+
+
 def parse_options(
     *,
     max_examples: int,
@@ -104,6 +147,12 @@ def parse_options(
     bias: Any,
     reductions: Any,
     strict: Any = False,
+    hidden_activations: Any = None,
+    output_activations: Any = None,
+    output_width: Any = None,
+    targets: Any = "soft",
+    where: Any = None,
+    lr: Any = (0.01, 0.1, 0.5, 1.0),
 ) -> Options:
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
@@ -127,21 +176,51 @@ def parse_options(
             torch.empty(0, device=device)
         except (RuntimeError, AssertionError) as exc:
             raise ValueError(f"device {device!r} is not available here: {exc}") from exc
-    _entries("activations", activations)
-    _entries("losses", losses)
+    for name, value in (
+        ("activations", activations),
+        ("losses", losses),
+        ("hidden_activations", hidden_activations),
+        ("output_activations", output_activations),
+    ):
+        _entries(name, value)
     acts, loss_names = resolve(activations, losses)  # ValueError naming an unknown entry
+    hidden, outputs = narrow(activations, hidden_activations, output_activations)
     if bias is not None and not isinstance(bias, bool):
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
+    if targets not in TARGET_MODES:
+        raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
+    if where is not None and not callable(where):
+        raise ValueError(f"where must be None or a callable where(case) -> bool, got {where!r}")
     reds = _names("reductions", reductions, ("sum", "mean"))
     d = _range("depths", depths, 1)
     w = _range("widths", widths, 1)
+    out_w = None if output_width is None else _range("output_width", output_width, 1)
+    out_range = w if out_w is None else out_w
     if losses is None:
         # every loss that the chosen activations and widths can serve
-        usable = tuple(loss for loss in loss_names if _serves(acts, loss, w))
+        usable = tuple(loss for loss in loss_names if _serves(outputs, loss, out_range))
         loss_names = usable or loss_names
-    output_pairs(acts, loss_names, w, d)  # ValueError naming what leaves nothing to draw
+    output_pairs(outputs, loss_names, out_range, d, hidden)  # ValueError naming what leaves nothing to draw
     return Options(
-        max_examples, seed, dtype, device, arrays, acts, loss_names, d, w, _range("batch", batch, 1), bias, reds, strict
+        max_examples,
+        seed,
+        dtype,
+        device,
+        arrays,
+        tuple(dict.fromkeys((*hidden, *outputs))) if (hidden_activations or output_activations) else acts,
+        loss_names,
+        d,
+        w,
+        _range("batch", batch, 1),
+        bias,
+        reds,
+        strict,
+        hidden=tuple(a for a in hidden if a.elementwise),
+        outputs=outputs,
+        output_width=out_w,
+        targets=targets,
+        where=where,
+        lrs=_lrs(lr),
     )
 
 

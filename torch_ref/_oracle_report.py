@@ -14,7 +14,7 @@ from .blame import blame, finite_difference
 from .diagnose import diagnose
 from .verdict import Verdict
 
-__all__ = ["explain", "render_failure", "render_precision"]
+__all__ = ["explain", "failure_lines", "render_failure", "render_precision"]
 
 
 def _entry_code(entry: Any, table: Any, variables: dict[int, str] | None = None) -> str:
@@ -55,17 +55,25 @@ def _shape_notes(v: Verdict) -> list[str]:
     return notes
 
 
-def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> list[str]:
+def _reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None) -> list[str]:
+    """The lines that rebuild the case and check ``fn`` on it alone. ``extra`` (a training check):
+    ``(steps, optimizer_expression, optimizer_setup_lines)``."""
     case, spec = v.case, v.case.spec
     how = naming(fn, v.what, names)
-    options = (", update=True" if v.what == "step_fn" else "") + (
-        f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else ""
-    )
+    kind = {"step_fn": ", update=True", "delta_fn": ", kind='deltas'", "input_fn": ", kind='input'"}.get(v.what, "")
+    kind = ", kind='per-example'" if v.what == "per_example_fn" else kind
+    options = kind + (f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else "")
     variables = dict(opt.entry_vars)
     own = [e for e in dict.fromkeys((*spec.activations, spec.loss)) if _TABLES[type(e)].get(e.name) is not e]
     defined = ([how.expression] if how.where == "defined" else []) + [
         variables[id(e)] for e in own if id(e) in variables
     ]
+    setup = list(how.setup)
+    if extra is not None and extra[1] is not None:
+        optimizer_how = extra[1]
+        setup += list(optimizer_how.setup)
+        if optimizer_how.where == "defined":
+            defined.append(optimizer_how.expression)
     unbound = [e for e in own if id(e) not in variables]
     heading = {
         "anywhere": "Reproduce:",
@@ -77,6 +85,8 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
             f"Reproduce (run these where {', '.join(dict.fromkeys(defined))} "
             f"{'is' if len(set(defined)) == 1 else 'are'} defined, e.g. at the end of your script):"
         )
+    if extra is not None and extra[1] is not None and extra[1].where == "bind":
+        heading = "Reproduce (bind optimizer, in the first lines, to the optimizer factory you checked):"
     if unbound:
         entries = ", ".join(f"{e.name} to your manual.{type(e).__name__} {e.name!r}" for e in unbound)
         heading = (
@@ -85,20 +95,31 @@ def _reproduce(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> lis
             else f"Reproduce (first bind {entries}):"
         )
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
-    lines += [f"    {line}" for line in how.setup]
+    lines += [f"    {line}" for line in setup]
     lines += [
         f"    spec = {_spec_code(spec, variables)}",
         f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
         f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
-        + (", kink=True)" if case.kink else ")"),
-        f"    print(torch_ref.check_case({how.expression}, case{options}))",
+        + (", kink=True" if case.kink else "")
+        + (f", targets={case.targets!r}" if case.targets != "soft" else "")
+        + ")",
     ]
+    if extra is None:
+        lines.append(f"    print(torch_ref.check_case({how.expression}, case{options}))")
+    else:
+        optimizer_code = "" if extra[1] is None else f", optimizer={extra[1].expression}"
+        device = f", arrays='torch', device={opt.device!r}" if opt.arrays == "torch" else ""
+        lines.append(
+            f"    print(torch_ref.check_training_case({how.expression}, case{optimizer_code}, steps={extra[0]}{device}))"
+        )
     return lines
 
 
 def explain(v: Verdict) -> list[str]:
     """For a mismatch: the layer where it parts, the diagnosis and the finite-difference blame; for
     a shape error, which arrays and how. Every sentence is checked on the verdict's case."""
+    if v.what not in ("grad_fn", "step_fn"):
+        return []  # the other quantities carry their layer and diagnosis in their findings
     if v.kind == "shape":
         return _shape_notes(v)
     if v.kind != "mismatch" or v.comparison is None:
@@ -129,29 +150,55 @@ def explain(v: Verdict) -> list[str]:
     return lines
 
 
-def render_failure(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options) -> str:
+def render_failure(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None) -> str:
     """The report of a failing verdict (mismatch, unstable, crash, type, shape, or precision when strict)."""
+    return "\n".join(failure_lines(v, fn, names, opt, extra)[0])
+
+
+def failure_lines(
+    v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None
+) -> tuple[list[str], list[str]]:
+    """The report's lines, and of them the Reproduce lines."""
     case, spec = v.case, v.case.spec
+    quantity = {"delta_fn": "deltas", "input_fn": "input gradient", "per_example_fn": "per-example gradients"}
+    mismatch = "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else "")
+    if v.what in quantity:
+        mismatch = f"gives {quantity[v.what]} that disagree with autograd"
+    if v.what == "make_trainer":
+        mismatch = f"parts from {v.rule.describe()} on the torch network"
     head = {
-        "mismatch": "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else ""),
+        "mismatch": mismatch,
         "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
         "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
         "crash": "raised an exception",
-        "type": "returned something that is not " + ("updated weights" if v.what == "step_fn" else "gradients"),
+        "type": "returned something that is not "
+        + {
+            "step_fn": "updated weights",
+            "grad_fn": "gradients",
+            "make_trainer": "a trainer's weights",
+            "delta_fn": "a list of deltas",
+            "input_fn": "an input gradient",
+            "per_example_fn": "per-example gradients",
+        }[v.what],
         "shape": "returned arrays of the wrong shape",
     }[v.kind]
     lines = [
         f"{v.what} {label(fn, names)} {head}.",
         f"Minimal case: {spec}, N={case.X.shape[0]}, dtype={opt.dtype}, device={opt.device}"
-        + (f", lr={case.lr}" if v.what == "step_fn" else ""),
+        + (f", lr={case.lr}" if v.what in ("step_fn", "make_trainer") else "")
+        + (f", {v.steps} steps" if v.what == "make_trainer" else "")
+        + (f", targets={case.targets}" if case.targets != "soft" else ""),
     ]
-    if v.kind in ("crash", "type"):
+    if v.kind in ("crash", "type") or v.comparison is None:
         lines.append(f"  {v.detail}")
     else:
         lines.append(str(v.comparison))
+        if v.what == "make_trainer" and v.kind == "mismatch":
+            lines.append(v.parting())
         lines += list(v.findings)
-        lines += explain(v)
-    return "\n".join(lines + _reproduce(v, fn, names, opt))
+        lines += explain(v) if isinstance(v, Verdict) else []
+    reproduce = _reproduce(v, fn, names, opt, extra)
+    return lines + reproduce, reproduce
 
 
 def render_precision(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options, count: int, total: int) -> str:

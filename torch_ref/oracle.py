@@ -3,39 +3,65 @@
 ``check_derivation(grad_fn)`` draws networks, weights and data with Hypothesis, classifies
 ``grad_fn`` on each (:mod:`torch_ref.verdict`: agree, precision, unstable, mismatch, crash, ...),
 shrinks a failure to a minimal network and raises :class:`DerivationMismatch` with a one-screen
-report. ``check_update(step_fn)`` does the same for an update rule against ``torch.optim.SGD``.
+report. ``check_update(step_fn)`` does the same for an update rule against ``torch.optim.SGD``;
+``check_training(make_trainer)`` for several steps of a training loop against a ``torch.optim``
+optimizer (:mod:`torch_ref.training`); ``check_deltas``, ``check_input_gradient`` and
+``check_per_example`` for the other quantities (:mod:`torch_ref._kinds`). Every check takes the same
+narrowing options, and every case handed to the callable lies within them (:meth:`Options.admits`).
 Precision cases pass with a :class:`PrecisionWarning` unless ``strict=True``.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Unsatisfiable
 
 import manual
 from manual import Params, Spec
 
-from ._naming import caller_names
+from ._kinds import KIND_WHAT, classify_kind
+from ._naming import caller_names, optimizer_naming
 from ._oracle_options import Options, parse_options
-from ._oracle_report import render_failure, render_precision
+from ._oracle_report import failure_lines, render_precision
+from ._record import failure_record
 from .strategies import Case, case_from, cases, kink_placeable, output_pairs
+from .training import check_trainer_factory, check_training_case
 from .verdict import Verdict, check_callable, classify
 
 _TABLES: dict[type, Any] = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
 
-__all__ = ["DerivationMismatch", "OracleSummary", "PrecisionWarning", "check_derivation", "check_update"]
+__all__ = [
+    "KINDS",
+    "DerivationMismatch",
+    "OracleSummary",
+    "PrecisionWarning",
+    "check_deltas",
+    "check_derivation",
+    "check_input_gradient",
+    "check_per_example",
+    "check_training",
+    "check_update",
+]
 
 
 class DerivationMismatch(AssertionError):
-    """A derivation disagrees with autograd (or is unstable, or crashed); the message is the report."""
+    """A derivation disagrees with autograd (or is unstable, or crashed); the message is the report,
+    :attr:`record` the same as JSON-ready values (:func:`torch_ref._record.failure_record`)."""
+
+    def __init__(self, report: str, record: dict[str, Any] | None = None) -> None:
+        super().__init__(report)
+        self.record = record if record is not None else {"passed": False, "report": report}
 
 
 class PrecisionWarning(UserWarning):
@@ -61,6 +87,8 @@ class OracleSummary:
     seconds: float = 0.0
     dtype: str = "float64"
     device: str = "cpu"
+    kind: str = "gradients"
+    targets: str = "soft"
 
     def add(self, verdict: Verdict) -> None:
         case, comparison = verdict.case, verdict.checked
@@ -81,12 +109,35 @@ class OracleSummary:
         )
         self.worst_share = max(self.worst_share, share)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What was covered, as JSON-ready values."""
+        return {
+            "kind": self.kind,
+            "examples": self.examples,
+            "networks": len(self.specs),
+            "dtype": self.dtype,
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "activations": sorted(self.activations),
+            "output_loss_pairs": [f"{a}+{l}" for a, l in sorted(self.pairs)],
+            "bias": sorted(self.bias),
+            "reductions": sorted(self.reductions),
+            "batch_sizes": [min(self.batch_sizes), max(self.batch_sizes)] if self.batch_sizes else [],
+            "targets": self.targets,
+            "square_layers": self.square,
+            "kink_hit": self.kink,
+            "largest_share_of_tolerance": self.worst_share,
+            "conventions": self.conventions,
+            "precision": self.precision,
+        }
+
     def __str__(self) -> str:
         pairs = ", ".join(f"{a}+{l}" for a, l in sorted(self.pairs))
         return (
-            f"{self.examples} examples on {len(self.specs)} networks ({self.dtype}, {self.device}) in "
+            f"{self.kind}: {self.examples} examples on {len(self.specs)} networks ({self.dtype}, {self.device}) in "
             f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
-            f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
+            + (f"targets {self.targets}; " if self.targets != "soft" else "")
+            + f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
             f"{min(self.batch_sizes)}-{max(self.batch_sizes)}; square layers {self.square}; kink hit "
             f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
             + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
@@ -100,38 +151,48 @@ class OracleSummary:
 def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
     hidden activation, bias on and off, both reductions, square layers, one example and several,
-    and an input of exactly 0 in every layer of each activation with a kink at 0 (ReLU, leaky ReLU)."""
-    hidden = [a for a in opt.activations if a.elementwise] or [manual.ACTIVATIONS["identity"]]
-    outputs = output_pairs(opt.activations, opt.losses, opt.widths)
+    and an input of exactly 0 in every layer of each activation with a kink at 0 (ReLU, leaky ReLU).
+    Only those within every option are kept (:meth:`Options.admits`)."""
+    hidden = list(opt.hidden) or [manual.ACTIVATIONS["identity"]]
+    out_lo, out_hi = opt.out_range
+    outputs = output_pairs(opt.outputs, opt.losses, opt.out_range)
     pairs = [(a, loss) for loss in opt.losses for a in outputs[loss]]
     w_lo, w_hi = opt.widths
     depth = min(max(2, opt.depths[0]), opt.depths[1])
+    if not opt.hidden:
+        depth = 1
     out: list[Case] = []
+
+    def width(w: int, last: bool, two: bool = False) -> int:
+        lo, hi = (max(out_lo, 2 if two else 1), out_hi) if last else (w_lo, w_hi)
+        return min(max(w, lo), hi)
+
+    def make(spec: Spec, **kw: Any) -> None:
+        case = case_from(spec, dtype=dtype, targets=opt.targets, lr=opt.lrs[len(out) % len(opt.lrs)], **kw)
+        if opt.admits(case):
+            out.append(case)
+
     for k, (act, loss) in enumerate(pairs * max(1, -(-len(hidden) // len(pairs)))):
         square = k % 2 == 0
-        sizes = [min(max(3, w_lo), w_hi) if square else min(max(2 + (n % 3), w_lo), w_hi) for n in range(depth + 1)]
-        if not act.elementwise and loss.targets == "unit":
-            sizes[-1] = max(sizes[-1], 2)
+        two = not act.elementwise and loss.targets == "unit"
+        sizes = [width(3 if square else 2 + (n % 3), n == depth, two) for n in range(depth + 1)]
         acts = (*tuple(hidden[(k + n) % len(hidden)] for n in range(depth - 1)), act)
         bias = opt.bias if opt.bias is not None else k % 2 == 1
         spec = Spec(tuple(sizes), acts, loss, bias=bias, reduction=opt.reductions[k % len(opt.reductions)])
         N = min(max(1 if k % 2 == 0 else 3, opt.batch[0]), opt.batch[1])
-        out.append(case_from(spec, N=N, seed=k, gain=1.0, dtype=dtype))
+        make(spec, N=N, seed=k, gain=1.0)
     for kinked in (a for a in hidden if 0.0 in a.kinks):
         if depth < 2:
             break
         loss = opt.losses[0]
         act = outputs[loss][0]
-        width = min(max(3, w_lo), w_hi)
         two = not act.elementwise and loss.targets == "unit"
-        kink_sizes = (width,) * depth + ((max(2, width),) if two else (width,))
+        kink_sizes = (width(3, False),) * depth + (width(3, True, two),)
         spec = Spec(
             kink_sizes, (kinked,) * (depth - 1) + (act,), loss, bias=bool(opt.bias), reduction=opt.reductions[0]
         )
         if kink_placeable(spec):
-            out.append(
-                case_from(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True, dtype=dtype, kink=True)
-            )
+            make(spec, N=min(max(2, opt.batch[0]), opt.batch[1]), seed=99, grid=True, kink=True)
     return out
 
 
@@ -148,11 +209,22 @@ def _user_stacklevel() -> int:
     return level
 
 
-def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> OracleSummary:
+@dataclass(frozen=True)
+class _Task:
+    """One kind of check: the callable, how one case is judged, and what the report needs."""
+
+    kind: str  # gradients, update, deltas, input, per-example, training
+    fn: Callable
+    judge: Callable[[Case], Any]
+    extra: Any = None  # a training check's (steps, optimizer naming)
+    finish: Callable[[Any], Any] | None = None  # the reported verdict, completed (a training diagnosis)
+
+
+def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
     __tracebackhide__ = True
     dtype = np.dtype(opt.dtype)
-    summary = OracleSummary(dtype=opt.dtype, device=opt.device)
-    failures: list[Verdict] = []
+    summary = OracleSummary(dtype=opt.dtype, device=opt.device, kind=task.kind, targets=opt.targets)
+    failures: list[Any] = []
     precise: list[Verdict] = []
     start = time.perf_counter()
 
@@ -160,7 +232,9 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
         pass
 
     def check(case: Case) -> bool:
-        v = classify(fn, case, update=update, arrays=opt.arrays, device=opt.device)
+        if not opt.admits(case):  # never reached for a drawn case; a guard for every other
+            return True
+        v = task.judge(case)
         if not v.passed or (opt.strict and v.kind == "precision"):
             failures.append(v)
             return False
@@ -169,7 +243,9 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
         summary.add(v)
         return True
 
-    strategy = cases(dtype=dtype, batch=opt.batch, lrs=(0.01, 0.1, 0.5, 1.0), **opt.spec_options())
+    strategy = cases(
+        dtype=dtype, batch=opt.batch, lrs=opt.lrs, targets=opt.targets, where=opt.where, **opt.spec_options()
+    )
 
     # no "explain" phase: the report says what matters, and that phase re-runs the derivation many times
     @settings(
@@ -190,6 +266,10 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
         prop = hypothesis_seed(opt.seed)(prop)
     try:
         prop()
+    except Unsatisfiable:
+        raise ValueError(
+            f"where={opt.where!r} rejected every drawn case; it must accept some of the cases the other options allow"
+        ) from None
     except Exception:
         # _Found after shrinking; anything else Hypothesis raises around a failure (a flaky
         # grad_fn) still leaves the failing case recorded
@@ -201,18 +281,42 @@ def _run(fn: Callable, opt: Options, update: bool, names: tuple[str, ...]) -> Or
                 break
     summary.seconds = time.perf_counter() - start
     if failures:
-        report = render_failure(failures[-1], fn, names, opt)
-        raise DerivationMismatch(report) from None
+        found = failures[-1] if task.finish is None else task.finish(failures[-1])
+        lines, reproduce = failure_lines(found, task.fn, names, opt, task.extra)
+        report = "\n".join(lines)
+        raise DerivationMismatch(report, failure_record(found, report, reproduce, opt)) from None
     if precise:
         worst = max(precise, key=lambda v: v.checked.worst_share)
         warnings.warn(
-            PrecisionWarning(render_precision(worst, fn, names, opt, len(precise), summary.examples)),
+            PrecisionWarning(render_precision(worst, task.fn, names, opt, len(precise), summary.examples)),
             stacklevel=_user_stacklevel(),
         )
     return summary
 
 
 # ------------------------------------------------------------------------------------------ public
+
+_OPTIONS_DOC = """
+        max_examples: random networks drawn by Hypothesis (then a fixed set of small coverage cases).
+        seed: makes the draw reproducible; ``None`` draws afresh.
+        dtype: ``"float64"`` or ``"float32"``; the reference is always float64 autograd on the same
+            values, the tolerance that of the derivation's dtype.
+        device, arrays: what the callable receives: NumPy arrays (default on ``"cpu"``) or torch
+            tensors on ``device``.
+        activations: what every layer draws from (names or :class:`manual.Activation` objects;
+            default every registered one).
+        hidden_activations, output_activations: narrow the hidden layers and the output layer
+            further (each within ``activations`` when that is given).
+        losses, depths, widths, batch, bias, reductions: narrow what is drawn to what the derivation
+            claims to cover (defaults: everything, depth 1-4, widths 1-6, N 1-5).
+        output_width: the output width J, an int or ``(lo, hi)`` (default: from ``widths``).
+        targets: ``"soft"`` (default: as the loss declares, e.g. ce rows on the simplex) or
+            ``"onehot"`` (class labels: ce one 1 per row, bce entries in {0, 1}).
+        where: ``where(case) -> bool``, your own predicate on the drawn
+            :class:`~torch_ref.strategies.Case`; only cases it accepts are checked.
+        strict: fail on *precision* too (agreement to rounding level but beyond the derived
+            bound); by default such cases pass with a :class:`PrecisionWarning`.
+"""
 
 
 def check_derivation(
@@ -223,33 +327,28 @@ def check_derivation(
     dtype: Any = "float64",
     device: str = "cpu",
     arrays: str | None = None,
-    activations: Sequence[str] | None = None,
-    losses: Sequence[str] | None = None,
+    activations: Sequence[str | manual.Activation] | None = None,
+    losses: Sequence[str | manual.Loss] | None = None,
     depths: int | tuple[int, int] = (1, 4),
     widths: int | tuple[int, int] = (1, 6),
     batch: int | tuple[int, int] = (1, 5),
     bias: bool | None = None,
     reductions: Sequence[str] | None = None,
     strict: bool = False,
+    hidden_activations: Sequence[str | manual.Activation] | None = None,
+    output_activations: Sequence[str | manual.Activation] | None = None,
+    output_width: int | tuple[int, int] | None = None,
+    targets: str = "soft",
+    where: Callable[[Case], bool] | None = None,
 ) -> OracleSummary:
     """Check ``grad_fn(spec, params, X, Y) -> Params`` (or a ``(weights, biases)`` pair, or a list of
     weight gradients when the spec has no biases) against autograd on random networks; raise
     :class:`DerivationMismatch` on the smallest network where it fails.
 
-    Args:
-        grad_fn: the derivation: gradients of the objective (sum, or mean over N, of the per-example
-            loss) in the slides' layout, ``W`` of shape ``(in, out)``.
-        max_examples: random networks drawn by Hypothesis (then a fixed set of small coverage cases).
-        seed: makes the draw reproducible; ``None`` draws afresh.
-        dtype: ``"float64"`` or ``"float32"``; the reference is always float64 autograd on the same
-            values, the tolerance that of the derivation's dtype.
-        device, arrays: what ``grad_fn`` receives: NumPy arrays (default on ``"cpu"``) or torch
-            tensors on ``device``.
-        activations, losses, depths, widths, batch, bias, reductions: narrow what is drawn to what
-            the derivation claims to cover (defaults: everything, depth 1-4, widths 1-6, N 1-5).
-        strict: fail on *precision* too (agreement to rounding level but beyond the derived
-            bound); by default such cases pass with a :class:`PrecisionWarning`.
+    ``grad_fn`` gives the gradients of the objective (sum, or mean over N, of the per-example loss)
+    in the slides' layout, ``W`` of shape ``(in, out)``.
 
+    Args:{options}
     Returns:
         An :class:`OracleSummary` of what was covered.
 
@@ -266,39 +365,141 @@ def check_derivation(
     """
     options = {k: v for k, v in locals().items() if k != "grad_fn"}  # the keyword options, as given
     __tracebackhide__ = True
-    return _check(grad_fn, False, options)
+    return _check("gradients", grad_fn, options)
 
 
 def check_update(
     step_fn: Callable[[Spec, Params, Any, Any, float], Any],
     *,
-    max_examples: int = 100,
-    seed: int | None = None,
-    dtype: Any = "float64",
-    device: str = "cpu",
-    arrays: str | None = None,
-    activations: Sequence[str] | None = None,
-    losses: Sequence[str] | None = None,
-    depths: int | tuple[int, int] = (1, 4),
-    widths: int | tuple[int, int] = (1, 6),
-    batch: int | tuple[int, int] = (1, 5),
-    bias: bool | None = None,
-    reductions: Sequence[str] | None = None,
-    strict: bool = False,
+    lr: float | Sequence[float] = (0.01, 0.1, 0.5, 1.0),
+    **options: Any,
 ) -> OracleSummary:
     """Check an update rule ``step_fn(spec, params, X, Y, lr) -> Params`` against one step of
-    ``torch.optim.SGD`` (learning rates 0.01-1); options as :func:`check_derivation`. The rule gets
-    private copies: one that updates its arrays in place and returns them is checked like any other."""
-    options = {k: v for k, v in locals().items() if k != "step_fn"}  # the keyword options, as given
+    ``torch.optim.SGD`` (plain: no momentum, no weight decay) at the learning rate(s) ``lr``; the
+    other options as :func:`check_derivation`. The rule gets private copies: one that updates its
+    arrays in place and returns them is checked like any other. A rule with state (momentum) or
+    weight decay is checked over several steps by :func:`check_training`."""
     __tracebackhide__ = True
-    return _check(step_fn, True, options)
+    return _check("update", step_fn, {**options, "lr": lr})
 
 
-def _check(fn: Callable, update: bool, options: dict[str, Any]) -> OracleSummary:
+def check_deltas(delta_fn: Callable[[Spec, Params, Any, Any], Any], **options: Any) -> OracleSummary:
+    """Check ``delta_fn(spec, params, X, Y) -> [delta1, ..., deltaL]``, each ``(N, sizes[l])``: the
+    derivative of the objective (the spec's reduction) in every layer's pre-activation ``I``,
+    against autograd; options as :func:`check_derivation`."""
+    __tracebackhide__ = True
+    return _check("deltas", delta_fn, options)
+
+
+def check_input_gradient(fn: Callable[[Spec, Params, Any, Any], Any], **options: Any) -> OracleSummary:
+    """Check ``fn(spec, params, X, Y) -> dObjective/dX`` of shape ``(N, D)`` against autograd;
+    options as :func:`check_derivation`."""
+    __tracebackhide__ = True
+    return _check("input", fn, options)
+
+
+def check_per_example(fn: Callable[[Spec, Params, Any, Any], Any], **options: Any) -> OracleSummary:
+    """Check ``fn(spec, params, X, Y)``: the gradient of each example's own loss L_n (no reduction
+    over the batch), weights ``(N, in, out)`` and biases ``(N, out)`` as ``manual.Params``, a
+    ``(weights, biases)`` pair or a list, against ``torch.func.vmap(torch.func.grad(...))``
+    (:func:`manual.per_example_gradients` is the hand-derived twin); options as
+    :func:`check_derivation`."""
+    __tracebackhide__ = True
+    return _check("per-example", fn, options)
+
+
+def check_training(
+    make_trainer: Callable[..., Any],
+    *,
+    optimizer: Callable[..., Any] | None = None,
+    steps: int = 3,
+    lr: float | Sequence[float] | None = None,
+    **options: Any,
+) -> OracleSummary:
+    """Check a training loop: ``make_trainer(spec, params, lr=lr)`` gives an object with
+    ``.step(X, Y)`` and ``.params`` (:class:`manual.Trainer` and :class:`manual.AdamTrainer` fit);
+    per case it takes ``steps`` steps on batches drawn per step and is compared after every step with
+    the same steps of ``optimizer(torch_parameters, lr)`` (default ``torch.optim.SGD``; SGD, Adam and
+    AdamW are modelled) on the torch network. A failure names the first step and parameter where the
+    trajectories part and the optimizer mistakes that fit (:mod:`torch_ref.training`).
+
+    Args:
+        lr: the learning rate(s) drawn (default 0.01, 0.1, 0.5).
+        options: as :func:`check_derivation`.
+    """
+    __tracebackhide__ = True
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    if optimizer is not None and not callable(optimizer):
+        raise ValueError(f"optimizer must be None or a callable optimizer(params, lr), got {optimizer!r}")
+    extra = {"steps": steps, "optimizer": optimizer}
+    return _check("training", make_trainer, {**options, "lr": (0.01, 0.1, 0.5) if lr is None else lr}, extra)
+
+
+check_derivation.__doc__ = (check_derivation.__doc__ or "").format(options=_OPTIONS_DOC)
+
+# every check's keyword options and their defaults, read from check_derivation's signature (one place)
+_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(check_derivation).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
+_DEFAULTS["lr"] = inspect.signature(check_update).parameters["lr"].default
+
+KINDS = ("gradients", "update", "training", "deltas", "input", "per-example")
+
+
+def _judge(kind: str, fn: Callable, opt: Options, extra: dict[str, Any] | None) -> Callable[[Case], Any]:
+    if kind in ("gradients", "update"):
+        return partial(classify, fn, update=kind == "update", arrays=opt.arrays, device=opt.device)
+    if kind == "training":
+        assert extra is not None
+        return partial(
+            check_training_case,
+            fn,
+            optimizer=extra["optimizer"],
+            steps=extra["steps"],
+            arrays=opt.arrays,
+            device=opt.device,
+            diagnose=False,
+        )
+    return lambda case: classify_kind(kind, fn, case, arrays=opt.arrays, device=opt.device)
+
+
+def _check(kind: str, fn: Callable, options: dict[str, Any], extra: dict[str, Any] | None = None) -> OracleSummary:
     """Validate the callable (before anything is drawn) and the options, then run."""
     __tracebackhide__ = True
-    check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
-    opt = parse_options(**options)
+    what = {"gradients": "grad_fn", "update": "step_fn", "training": "make_trainer", **KIND_WHAT}[kind]
+    if kind == "training":
+        check_trainer_factory(fn)
+    else:
+        check_callable(fn, what, 5 if kind == "update" else 4)
+    unknown = sorted(set(options) - set(_DEFAULTS))
+    if unknown or (kind != "gradients" and kind != "update" and kind != "training" and "lr" in options):
+        bad = unknown or ["lr"]
+        raise TypeError(
+            f"check for {kind} got unexpected keyword argument(s) {bad}; accepted: "
+            f"{sorted(k for k in _DEFAULTS if k != 'lr' or kind in ('update', 'training'))}"
+        )
+    opt = parse_options(**{**_DEFAULTS, **options})
     own = [e for e in (*opt.activations, *opt.losses) if _TABLES[type(e)].get(e.name) is not e]
     found = [(id(e), names[0]) for e in own if (names := caller_names(e))]
-    return _run(fn, replace(opt, entry_vars=tuple(found)), update, caller_names(fn))
+    opt = replace(opt, entry_vars=tuple(found))
+    report_extra = None
+    if extra is not None:
+        optimizer = extra["optimizer"]
+        naming_of = None if optimizer is None else optimizer_naming(optimizer, caller_names(optimizer))
+        report_extra = (extra["steps"], naming_of)
+    finish = None
+    if extra is not None:
+        optimizer, steps = extra["optimizer"], extra["steps"]
+
+        def finish(v: Any) -> Any:
+            if v.kind != "mismatch":
+                return v
+            return check_training_case(
+                fn, v.case, optimizer=optimizer, steps=steps, arrays=opt.arrays, device=opt.device
+            )
+
+    task = _Task(kind, fn, _judge(kind, fn, opt, extra), report_extra, finish)
+    return _run(task, opt, caller_names(fn))

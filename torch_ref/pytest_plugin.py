@@ -4,18 +4,25 @@
         derivation_oracle.check_derivation(my_grad_fn, activations=("sigmoid",), losses=("bce",))
 
 Options: ``--oracle-device`` (default cpu), ``--oracle-dtype`` (float64 or float32),
-``--oracle-examples`` (default 100). Keyword arguments given in the test win over the options.
-Bad values are usage errors at start-up (torch is imported then only to check a device other than
-the CPU); otherwise torch_ref (and torch) is imported only when a test asks for the fixture. A
-failing check shows its report, not the oracle's frames.
+``--oracle-examples`` (default 100), ``--oracle-report PATH`` (the JSON of every check in the run).
+Keyword arguments given in the test win over the options. Bad values are usage errors at start-up
+(torch is imported then only to check a device other than the CPU); otherwise torch_ref (and torch)
+is imported only when a test asks for the fixture. A failing check shows its report, not the
+oracle's frames. Every check's outcome (what a passing one covered) is listed in pytest's terminal
+summary, also under pytest-xdist (the records travel as the test's ``user_properties``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+_KEY = "backprop_oracle"
+_RECORDS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,9 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="dtype of the drawn networks (default float64)",
     )
     group.addoption("--oracle-examples", type=int, default=100, help="random networks per check (default 100)")
+    group.addoption("--oracle-report", type=Path, default=None, help="write the JSON of every check in the run to PATH")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RECORDS] = []
+    config.pluginmanager.register(_Collector(config.stash[_RECORDS]), "backprop-oracle-collector")
     examples = config.getoption("--oracle-examples")
     if examples < 1:
         raise pytest.UsageError(f"--oracle-examples must be >= 1, got {examples}")
@@ -45,22 +55,53 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class Oracle:
-    """``check_derivation`` and ``check_update`` with the command line's defaults."""
+    """The oracle's checks with the command line's defaults; each outcome is recorded for the
+    terminal summary and ``--oracle-report``."""
 
-    def __init__(self, device: str, dtype: str, examples: int) -> None:
+    def __init__(self, device: str, dtype: str, examples: int, node: Any = None) -> None:
         self.defaults = {"device": device, "dtype": dtype, "max_examples": examples}
+        self.node = node
+
+    def _run(self, check: str, fn: Callable, options: dict[str, Any]) -> Any:
+        __tracebackhide__ = True
+        import torch_ref
+        from torch_ref._record import summary_record
+
+        try:
+            summary = getattr(torch_ref, check)(fn, **{**self.defaults, **options})
+        except torch_ref.DerivationMismatch as exc:
+            self._record(exc.record)
+            raise
+        self._record(summary_record(summary))
+        return summary
+
+    def _record(self, record: dict[str, Any]) -> None:
+        if self.node is not None:
+            self.node.user_properties.append((_KEY, json.loads(json.dumps(record))))
 
     def check_derivation(self, grad_fn: Callable, **options: Any) -> Any:
         __tracebackhide__ = True
-        from torch_ref.oracle import check_derivation
-
-        return check_derivation(grad_fn, **{**self.defaults, **options})
+        return self._run("check_derivation", grad_fn, options)
 
     def check_update(self, step_fn: Callable, **options: Any) -> Any:
         __tracebackhide__ = True
-        from torch_ref.oracle import check_update
+        return self._run("check_update", step_fn, options)
 
-        return check_update(step_fn, **{**self.defaults, **options})
+    def check_training(self, make_trainer: Callable, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return self._run("check_training", make_trainer, options)
+
+    def check_deltas(self, delta_fn: Callable, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return self._run("check_deltas", delta_fn, options)
+
+    def check_input_gradient(self, fn: Callable, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return self._run("check_input_gradient", fn, options)
+
+    def check_per_example(self, fn: Callable, **options: Any) -> Any:
+        __tracebackhide__ = True
+        return self._run("check_per_example", fn, options)
 
 
 @pytest.fixture
@@ -68,5 +109,48 @@ def derivation_oracle(request: pytest.FixtureRequest) -> Oracle:
     """The derivation oracle, configured by ``--oracle-device``, ``--oracle-dtype``, ``--oracle-examples``."""
     config = request.config
     return Oracle(
-        config.getoption("--oracle-device"), config.getoption("--oracle-dtype"), config.getoption("--oracle-examples")
+        config.getoption("--oracle-device"),
+        config.getoption("--oracle-dtype"),
+        config.getoption("--oracle-examples"),
+        request.node,
     )
+
+
+class _Collector:
+    """Collects the records of every finished test (run here, or sent over by an xdist worker)."""
+
+    def __init__(self, records: list) -> None:
+        self.records = records
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, record in report.user_properties:
+            if key == _KEY and isinstance(record, dict):
+                self.records.append({"test": report.nodeid, **record})
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    records = config.stash.get(_RECORDS, [])
+    if not records:
+        return
+    terminalreporter.section("derivation oracle")
+    for r in records:
+        if r["passed"]:
+            terminalreporter.write_line(f"{r['test']}: passed; {r['report']}")
+        else:
+            parts = [f"{r['test']}: FAILED ({r['kind']}: {r['verdict']}) on {r['case']['spec']}"]
+            parts += [r["parts"]] if r.get("parts") else []
+            parts += [f"Diagnosis: {d}" for d in r["diagnosis"]]
+            terminalreporter.write_line("; ".join(parts))
+    path = config.getoption("--oracle-report")
+    if path is not None:
+        terminalreporter.write_line(f"oracle report: {path}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    path = config.getoption("--oracle-report")
+    if path is None or hasattr(config, "workerinput"):  # written once, by the controller
+        return
+    Path(path).write_text(json.dumps(config.stash.get(_RECORDS, []), indent=2) + "\n")

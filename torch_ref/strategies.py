@@ -13,7 +13,7 @@ without a valid output activation is a ``ValueError`` naming it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +27,13 @@ from manual.registry import loss as resolve_loss
 
 __all__ = [
     "HIDDEN_ACTIVATIONS",
+    "TARGET_MODES",
     "Case",
     "case_from",
     "cases",
     "data_for",
     "kink_placeable",
+    "narrow",
     "output_pairs",
     "params_for",
     "random_spec",
@@ -53,7 +55,8 @@ def _outputs(loss: Loss, activations: Sequence[Activation], max_width: int) -> l
 
 
 def resolve(
-    activations: Sequence[str | Activation] | None, losses: Sequence[str | Loss] | None
+    activations: Sequence[str | Activation] | str | Activation | None,
+    losses: Sequence[str | Loss] | str | Loss | None,
 ) -> tuple[tuple[Activation, ...], tuple[Loss, ...]]:
     """Names or entries to entries (``None``: every registered one); ``ValueError`` for an unknown name
     or for two different entries of one name (a report could not tell them apart)."""
@@ -80,10 +83,13 @@ def output_pairs(
     losses: Sequence[str | Loss] | None,
     widths: tuple[int, int],
     depths: tuple[int, int] = (1, 1),
+    hidden: Sequence[str | Activation] | None = None,
 ) -> dict[Loss, list[Activation]]:
-    """For each loss, the output activations a drawn network may use; ``ValueError`` when a loss has
-    none, or when deeper networks have no hidden activation to draw."""
+    """For each loss, the output activations (from ``activations``) a drawn network may use, with an
+    output width in ``widths``; ``ValueError`` when a loss has none, or when deeper networks have no
+    hidden activation to draw (from ``hidden``, default ``activations``)."""
     acts, loss_entries = resolve(activations, losses)
+    hidden_acts = acts if hidden is None else resolve(hidden, None)[0]
     pairs = {loss: _outputs(loss, acts, widths[1]) for loss in loss_entries}
     empty = [loss for loss, outs in pairs.items() if not outs]
     if empty:
@@ -97,10 +103,10 @@ def output_pairs(
             f"{tuple(a.name for a in acts)!r} with widths {widths} ({accepted}; softmax with bce needs "
             f"2 or more outputs)"
         )
-    if depths[1] > 1 and not any(a.elementwise for a in acts):
+    if depths[1] > 1 and not any(a.elementwise for a in hidden_acts):
         raise ValueError(
             f"depths {depths} need an elementwise hidden activation (such as {HIDDEN_ACTIVATIONS}), "
-            f"got activations {tuple(a.name for a in acts)!r}"
+            f"got {tuple(a.name for a in hidden_acts)!r}"
         )
     return pairs
 
@@ -118,11 +124,13 @@ class Case:
     grid: bool
     gain: float = 1.0
     kink: bool = False
+    targets: str = "soft"
 
     def __repr__(self) -> str:
         return (
             f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
-            f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''})"
+            f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''}"
+            f"{', targets=' + repr(self.targets) if self.targets != 'soft' else ''})"
         )
 
 
@@ -134,16 +142,59 @@ def specs(
     losses: Sequence[str | Loss] | None = None,
     bias: bool | None = None,
     reductions: Sequence[str] = ("sum", "mean"),
+    hidden_activations: Sequence[str | Activation] | None = None,
+    output_activations: Sequence[str | Activation] | None = None,
+    output_width: tuple[int, int] | None = None,
 ) -> st.SearchStrategy[Spec]:
     """A valid :class:`manual.Spec`: hidden activations from ``activations`` (names or
     :class:`manual.Activation` objects; default every registered one; vector-valued ones such as softmax
     only on the output), losses from ``losses`` (default every registered one), an output activation
     that the loss accepts, depth and widths in the given inclusive ranges; about one spec in four has
-    all widths equal (square layers). Raises ``ValueError`` at once when the options leave a loss
-    with nothing to draw, or name an unknown entry."""
-    pairs = output_pairs(activations, losses, widths, depths)
-    hidden = [a for a in resolve(activations, losses)[0] if a.elementwise]
-    return _specs(pairs, hidden, depths, widths, bias, tuple(reductions))
+    all widths equal (square layers).
+
+    ``hidden_activations`` and ``output_activations`` narrow the hidden layers and the output layer
+    further (each must lie within ``activations`` when both are given); ``output_width`` draws the
+    output width J from its own range instead of ``widths``. Raises ``ValueError`` at once when the
+    options leave a loss with nothing to draw, or name an unknown entry."""
+    hidden, outputs = narrow(activations, hidden_activations, output_activations)
+    out_range = widths if output_width is None else output_width
+    pairs = output_pairs(outputs, losses, out_range, depths, hidden)
+    return _specs(pairs, [a for a in hidden if a.elementwise], depths, widths, out_range, bias, tuple(reductions))
+
+
+def narrow(
+    activations: Sequence[str | Activation] | str | Activation | None,
+    hidden_activations: Sequence[str | Activation] | str | Activation | None,
+    output_activations: Sequence[str | Activation] | str | Activation | None,
+) -> tuple[tuple[Activation, ...], tuple[Activation, ...]]:
+    """The hidden layers' and the output layer's activations: ``activations`` (default every registered
+    one) narrowed by ``hidden_activations`` and ``output_activations``. ``ValueError`` for an entry of
+    these outside ``activations`` (when it is given), or for a hidden activation that is not
+    elementwise."""
+    acts = resolve(activations, None)[0]
+    chosen = []
+    for name, given in (("hidden_activations", hidden_activations), ("output_activations", output_activations)):
+        if given is None:
+            chosen.append(acts)
+            continue
+        entries = resolve(given, None)[0]
+        if activations is not None:
+            outside = [e.name for e in entries if e not in acts]
+            if outside:
+                raise ValueError(
+                    f"{name} {tuple(outside)!r} lie outside activations {tuple(a.name for a in acts)!r}; "
+                    f"activations= is what every layer draws from, {name}= narrows it"
+                )
+        chosen.append(entries)
+    hidden, outputs = chosen
+    if hidden_activations is not None:
+        vector = [e.name for e in hidden if not e.elementwise]
+        if vector:
+            raise ValueError(
+                f"hidden_activations {tuple(vector)!r} are not elementwise; a hidden layer takes one of "
+                f"{HIDDEN_ACTIVATIONS} or a user's elementwise entry"
+            )
+    return hidden, outputs
 
 
 @st.composite
@@ -153,6 +204,7 @@ def _specs(
     hidden: list[Activation],
     depths: tuple[int, int],
     widths: tuple[int, int],
+    out_range: tuple[int, int],
     bias: bool | None,
     reductions: tuple[str, ...],
 ) -> Spec:
@@ -160,12 +212,14 @@ def _specs(
     loss = draw(st.sampled_from(list(pairs)))
     output = draw(st.sampled_from(pairs[loss]))
     depth = draw(st.integers(*depths))
-    if draw(st.integers(0, 3)) == 0:
-        sizes = [draw(st.integers(*widths))] * (depth + 1)
-    else:
-        sizes = [draw(st.integers(*widths)) for _ in range(depth + 1)]
+    lo, hi = out_range
     if _needs_two(output, loss):
-        sizes[-1] = max(sizes[-1], 2)
+        lo = max(lo, 2)
+    if draw(st.integers(0, 3)) == 0:
+        width = draw(st.integers(*widths))
+        sizes = [width] * depth + [width if lo <= width <= hi else draw(st.integers(lo, hi))]
+    else:
+        sizes = [draw(st.integers(*widths)) for _ in range(depth)] + [draw(st.integers(lo, hi))]
     acts = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)] + [output]
     use_bias = draw(st.booleans()) if bias is None else bias
     return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias, reduction=draw(st.sampled_from(list(reductions))))
@@ -208,31 +262,49 @@ def params_for(
     return Params(weights, biases)
 
 
+TARGET_MODES = ("soft", "onehot")
+
+
 def data_for(
-    spec: Spec, N: int, rng: np.random.Generator, *, grid: bool = False, dtype: Any = np.float64
+    spec: Spec,
+    N: int,
+    rng: np.random.Generator,
+    *,
+    grid: bool = False,
+    dtype: Any = np.float64,
+    targets: str = "soft",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ``X`` (N, D) standard normal clipped to [-3, 3] (or on the 1/4 grid in [-2, 2]) and
-    targets ``Y`` (N, J) as the loss's ``targets`` declare: ``"real"`` standard normal, ``"unit"``
-    uniform in [0, 1], ``"simplex"`` rows on the probability simplex, ``"onehot"`` one 1 per row."""
+    targets ``Y`` (N, J).
+
+    ``targets="soft"`` draws them as the loss's ``targets`` declare: ``"real"`` standard normal,
+    ``"unit"`` uniform in [0, 1], ``"simplex"`` rows on the probability simplex, ``"onehot"`` one 1
+    per row. ``targets="onehot"`` draws labels, as code written for classification takes them: a
+    ``"unit"`` loss (bce) gets entries in {0, 1}, every other loss one 1 per row (class labels,
+    one-hot; squared error on one-hot rows as in many textbook networks)."""
+    if targets not in TARGET_MODES:
+        raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
     D, J = spec.sizes[0], spec.sizes[-1]
     if grid:
         X = rng.integers(-8, 9, size=(N, D)) / 4
     else:
         X = np.clip(rng.standard_normal((N, D)), -3, 3)
-    targets = spec.loss.targets
-    if targets == "real":
+    kind = spec.loss.targets
+    if kind not in ("real", "unit", "simplex", "onehot"):
+        raise ValueError(f"loss {spec.loss.name!r} declares targets {kind!r}; known: real, unit, simplex, onehot")
+    if targets == "onehot":
+        Y = rng.integers(0, 2, size=(N, J)).astype(np.float64) if kind == "unit" else np.eye(J)[rng.integers(J, size=N)]
+    elif kind == "real":
         Y = rng.standard_normal((N, J))
-    elif targets == "unit":
+    elif kind == "unit":
         Y = rng.uniform(0, 1, size=(N, J))
-    elif targets == "onehot":
+    elif kind == "onehot":
         Y = np.eye(J)[rng.integers(J, size=N)]
-    elif targets == "simplex":
+    else:
         # rows on the simplex with entries on the 2^-10 grid: their sums are exactly 1 in float32 and
         # float64 alike, so a float32 case and its float64 reference see the same valid targets
         Y = np.floor(rng.dirichlet(np.ones(J), size=N) * 1024) / 1024
         Y[np.arange(N), Y.argmax(axis=1)] += 1 - Y.sum(axis=1)
-    else:
-        raise ValueError(f"loss {spec.loss.name!r} declares targets {targets!r}; known: real, unit, simplex, onehot")
     return X.astype(dtype), Y.astype(dtype)
 
 
@@ -242,12 +314,18 @@ def cases(
     batch: tuple[int, int] = (1, 8),
     gains: Sequence[float] = (0.5, 1.0, 2.0),
     lrs: Sequence[float] = (0.0, 0.01, 0.1, 0.5, 1.0),
+    targets: str = "soft",
+    where: Callable[[Case], bool] | None = None,
     **spec_options: Any,
 ) -> st.SearchStrategy[Case]:
     """A :class:`Case`: a spec from :func:`specs` (``spec_options`` pass through), weights (gain from
-    ``gains``), N in ``batch``, data, and a learning rate from ``lrs``; a grid case with a ReLU layer
-    gets constructed kinks in every ReLU layer half of the time."""
-    return _cases(specs(**spec_options), dtype, batch, tuple(gains), tuple(lrs))
+    ``gains``), N in ``batch``, data (``targets`` as :func:`data_for`), and a learning rate from
+    ``lrs``; a grid case with a ReLU layer gets constructed kinks in every ReLU layer half of the
+    time. ``where(case) -> bool``, when given, keeps only the cases it accepts."""
+    if targets not in TARGET_MODES:
+        raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
+    strategy = _cases(specs(**spec_options), dtype, batch, tuple(gains), tuple(lrs), targets)
+    return strategy if where is None else strategy.filter(where)
 
 
 @st.composite
@@ -258,6 +336,7 @@ def _cases(
     batch: tuple[int, int],
     gains: tuple[float, ...],
     lrs: tuple[float, ...],
+    targets: str,
 ) -> Case:
     spec = draw(spec_strategy)
     seed = draw(st.integers(0, 2**32 - 1))
@@ -266,7 +345,7 @@ def _cases(
     N = draw(st.integers(*batch))
     lr = draw(st.sampled_from(list(lrs)))
     kink = grid and kink_placeable(spec) and draw(st.booleans())
-    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink)
+    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink, targets=targets)
 
 
 def case_from(
@@ -279,6 +358,7 @@ def case_from(
     lr: float = 0.1,
     dtype: Any = np.float64,
     kink: bool = False,
+    targets: str = "soft",
 ) -> Case:
     """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
 
@@ -289,14 +369,14 @@ def case_from(
         raise ValueError(f"N must be an int >= 1 (the number of examples), got {N!r}")
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
-    X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype)
+    X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype, targets=targets)
     if kink:
         if not grid or not kink_placeable(spec):
             raise ValueError(
                 f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), got {spec} grid={grid}"
             )
         _place_kinks(spec, params, X)
-    return Case(spec, params, X, Y, lr, seed, grid, gain, kink)
+    return Case(spec, params, X, Y, lr, seed, grid, gain, kink, targets)
 
 
 def kink_placeable(spec: Spec) -> bool:

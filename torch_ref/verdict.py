@@ -343,7 +343,7 @@ def _saturated_examples(case: Case, ref: Reference) -> np.ndarray:
 def _subcase(case: Case, rows: Any, X: np.ndarray | None = None, Y: np.ndarray | None = None) -> Case:
     X = case.X if X is None else X
     Y = case.Y if Y is None else Y
-    return Case(case.spec, case.params, X[rows], Y[rows], case.lr, case.seed, case.grid, case.gain, case.kink)
+    return replace(case, X=X[rows], Y=Y[rows])
 
 
 def _scaled(a: np.ndarray, scale: float, dtype: Any) -> np.ndarray:
@@ -354,24 +354,15 @@ def _unsaturated_candidates(case: Case):
     """Points of the same network where the outputs may not saturate: fresh inputs scaled down, then
     the case's inputs with every weight and bias scaled down."""
     dtype = case.X.dtype
-    X, Y = data_for(case.spec, 8, np.random.default_rng([case.seed, 1]), grid=False, dtype=dtype)
+    X, Y = data_for(case.spec, 8, np.random.default_rng([case.seed, 1]), grid=False, dtype=dtype, targets=case.targets)
     for scale in (0.25, 1 / 16):
         yield (
-            Case(case.spec, case.params, (X * scale).astype(dtype), Y, case.lr, case.seed, False, case.gain),
+            replace(case, X=(X * scale).astype(dtype), Y=Y, grid=False, kink=False),
             f"network (fresh inputs scaled by {scale:g})",
         )
     for scale in (0.25, 1 / 16, 1 / 64, 1 / 256, 1 / 1024):  # I -> 0 as the scale does: no saturation left
         yield (
-            Case(
-                case.spec,
-                case.params.map(partial(_scaled, scale=scale, dtype=dtype)),
-                case.X,
-                case.Y,
-                case.lr,
-                case.seed,
-                False,
-                case.gain,
-            ),
+            replace(case, params=case.params.map(partial(_scaled, scale=scale, dtype=dtype)), grid=False, kink=False),
             f"architecture (the case's inputs, every weight and bias scaled by {scale:g})",
         )
 
@@ -482,10 +473,18 @@ def check_callable(fn: Any, what: str, nargs: int) -> None:
 
 
 def check_case(
-    fn: Callable, case: Case, *, update: bool = False, arrays: str = "numpy", device: str = "cpu"
+    fn: Callable,
+    case: Case,
+    *,
+    update: bool = False,
+    kind: str = "gradients",
+    arrays: str = "numpy",
+    device: str = "cpu",
 ) -> Verdict:
     """Check ``fn`` (a ``grad_fn(spec, params, X, Y)``, or with ``update=True`` a
-    ``step_fn(spec, params, X, Y, lr)``) on one :class:`~torch_ref.strategies.Case`; ``print`` the
+    ``step_fn(spec, params, X, Y, lr)``, or with ``kind="deltas"``, ``"input"`` or ``"per-example"``
+    the callables of :func:`torch_ref.check_deltas`, :func:`~torch_ref.check_input_gradient`,
+    :func:`~torch_ref.check_per_example`) on one :class:`~torch_ref.strategies.Case`; ``print`` the
     :class:`Verdict` for its report. ``arrays="torch"`` hands torch tensors on ``device``.
 
     Example:
@@ -495,6 +494,10 @@ def check_case(
         >>> check_case(manual.gradients, case).kind
         'agree'
     """
+    kinds = ("gradients", "update", "deltas", "input", "per-example")
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {kinds} (training: check_training_case), got {kind!r}")
+    update = update or kind == "update"
     check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
     if not isinstance(case, Case):
         raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
@@ -505,4 +508,8 @@ def check_case(
             f"an update check needs case.lr > 0 (the step is compared through the gradient it "
             f"implies, (W - W_new) / lr), got lr={case.lr!r}"
         )
+    if kind in ("deltas", "input", "per-example"):
+        from ._kinds import classify_kind  # reads this module
+
+        return classify_kind(kind, fn, case, arrays=arrays, device=device)
     return classify(fn, case, update=update, arrays=arrays, device=device)

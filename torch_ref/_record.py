@@ -1,0 +1,146 @@
+"""A check's outcome as JSON-ready values: what the command line writes (``--json``, ``--markdown``)
+and what the pytest plugin collects (``--oracle-report``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+__all__ = ["failure_record", "markdown", "summary_record"]
+
+
+CHECK_OF = {
+    "grad_fn": "gradients",
+    "step_fn": "update",
+    "make_trainer": "training",
+    "delta_fn": "deltas",
+    "input_fn": "input",
+    "per_example_fn": "per-example",
+}
+
+
+def _number(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)  # JSON has no inf or NaN
+
+
+def _case(v: Any, opt: Any) -> dict[str, Any]:
+    case, spec = v.case, v.case.spec
+    out = {
+        "spec": str(spec),
+        "sizes": list(spec.sizes),
+        "activations": [a.name for a in spec.activations],
+        "loss": spec.loss.name,
+        "bias": spec.bias,
+        "reduction": spec.reduction,
+        "N": int(case.X.shape[0]),
+        "seed": case.seed,
+        "grid": case.grid,
+        "gain": case.gain,
+        "kink": case.kink,
+        "targets": case.targets,
+        "lr": case.lr,
+        "dtype": opt.dtype,
+        "device": opt.device,
+    }
+    if getattr(v, "steps", None):
+        out["steps"] = v.steps
+    return out
+
+
+def _rows(v: Any) -> list[dict[str, Any]]:
+    if v.comparison is None:
+        return []
+    return [
+        {
+            "name": r.name,
+            "status": r.status,
+            "max_abs": _number(r.max_abs),
+            "max_rel": _number(r.max_rel),
+            "worst": list(r.worst),
+            "share_of_tolerance": _number(r.share),
+            "note": r.note,
+        }
+        for r in v.comparison.rows
+    ]
+
+
+def failure_record(v: Any, report: str, reproduce: list[str], opt: Any) -> dict[str, Any]:
+    """The failing verdict ``v`` (its report already rendered) as a record."""
+    lines = report.splitlines()
+    parts = next((line for line in lines if line.startswith("Parts from")), None)
+    layer = re.search(r"layer (\d+)", parts) if parts else None
+    step = getattr(v, "step", 0) or None
+    return {
+        "passed": False,
+        "kind": CHECK_OF[v.what],
+        "verdict": v.kind,
+        "what": v.what,
+        "case": _case(v, opt),
+        "rows": _rows(v),
+        "step": step,
+        "layer": int(layer.group(1)) if layer else None,
+        "parts": parts,
+        "diagnosis": [line.removeprefix("Diagnosis: ") for line in lines if line.startswith("Diagnosis:")],
+        "blame": next((line.removeprefix("Blame: ") for line in lines if line.startswith("Blame:")), None),
+        "findings": list(v.findings),
+        "detail": v.detail,
+        "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
+        "report": report,
+    }
+
+
+def summary_record(summary: Any) -> dict[str, Any]:
+    """A passing check's record: what it covered."""
+    return {"passed": True, "kind": summary.kind, "covered": summary.to_dict(), "report": str(summary)}
+
+
+def markdown(record: dict[str, Any], title: str) -> str:
+    """The record for sharing: a heading, the verdict, a table of the arrays, the report in a code block."""
+    lines = [f"# {title}", ""]
+    if record["passed"]:
+        c = record["covered"]
+        lines += [
+            f"**Passed**: {c['examples']} examples on {c['networks']} networks ({c['dtype']}, {c['device']}), "
+            f"{c['seconds']} s.",
+            "",
+            "| covered | |",
+            "|---|---|",
+        ]
+        for key in ("activations", "output_loss_pairs", "bias", "reductions", "batch_sizes", "targets"):
+            lines.append(f"| {key.replace('_', ' ')} | {c[key]} |")
+        lines.append(f"| largest share of the tolerance used | {c['largest_share_of_tolerance']:.3g} |")
+        return "\n".join(lines) + "\n"
+    case = record["case"]
+    lines += [
+        f"**Failed** ({record['kind']}: {record['verdict']}) on `{case['spec']}`, N={case['N']}, {case['dtype']}.",
+        "",
+    ]
+    if record["parts"]:
+        lines += [record["parts"] + ".", ""]
+    for d in record["diagnosis"]:
+        lines += [f"Diagnosis: {d}", ""]
+    if record["blame"]:
+        lines += [f"Blame: {record['blame']}", ""]
+    if record["rows"]:
+        lines += ["| array | status | max abs | max rel | worst at | diff/tol |", "|---|---|---|---|---|---|"]
+        for r in record["rows"]:
+            lines.append(
+                f"| {r['name']} | {r['status']} | {r['max_abs']} | {r['max_rel']} | {tuple(r['worst'])} | "
+                f"{r['share_of_tolerance']} |"
+            )
+        lines.append("")
+    lines += [
+        "Reproduce:",
+        "",
+        "```python",
+        *record["reproduce"],
+        "```",
+        "",
+        "Full report:",
+        "",
+        "```",
+        record["report"],
+        "```",
+    ]
+    return "\n".join(lines) + "\n"

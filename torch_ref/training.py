@@ -1,0 +1,344 @@
+r"""A hand-written training loop against ``torch.optim``, step by step.
+
+:func:`check_training_case` runs ``make_trainer(spec, params, lr=lr)`` for ``steps`` steps (a fresh
+batch per step, drawn from the case's seed) and the same steps of a ``torch.optim`` optimizer on the
+float64 ``torch_ref`` network, and compares the weights after every step.
+
+The tolerance follows the two trajectories (:mod:`torch_ref._bound`): at step k the trainer's weights
+:math:`W_k` differ from torch's :math:`V_k` by a measured amount, its gradient differs from torch's
+by :math:`|g(W_k) - g(V_k)|` (both by float64 autograd, measured) plus the derived gradient tolerance
+:math:`T_g(W_k)` of the case's dtype (:mod:`torch_ref.tolerance`), and the optimizer's rule
+(:mod:`torch_ref._rules`, read from the optimizer object) carries these errors, and those of its state
+(buffers, moments), through one step of its arithmetic, adding the rounding of every operation in
+the case's dtype. A wrong rule adds a difference that none of these explains. Where the trajectories
+part, the wrong rules people write (:func:`torch_ref._rules.variants`) are run the same way; a
+diagnosis names those the trainer's trajectory fits within the same tolerance, at every step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from manual import Params, Spec
+
+from ._bound import Bound
+from ._convert import as_numpy64
+from ._result import normalise
+from ._rules import Rule, rule_of, variants
+from .autograd import gradients as autograd_gradients
+from .build import build
+from .compare import Comparison, compare
+from .reference import Reference, reference
+from .strategies import Case, data_for
+from .tolerance import tolerance
+from .verdict import _crash, hand_out
+
+__all__ = ["TrainingVerdict", "check_training_case", "make_optimizer"]
+
+Factory = Callable[..., Any]
+
+
+def _copy64(p: Params) -> Params:
+    return p.map(lambda a: np.array(as_numpy64(a), dtype=np.float64, copy=True))
+
+
+def batches(case: Case, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The batch of every step: the case's own first, then fresh ones drawn from its seed."""
+    out = [(case.X, case.Y)]
+    for k in range(1, steps):
+        rng = np.random.default_rng([case.seed, 2, k])
+        out.append(data_for(case.spec, case.X.shape[0], rng, grid=case.grid, dtype=case.X.dtype, targets=case.targets))
+    return out
+
+
+def make_optimizer(optimizer: Factory | None, params: list[torch.Tensor], lr: float) -> Any:
+    """``optimizer(params, lr)`` (default ``torch.optim.SGD``); ``ValueError`` when it does not give a
+    ``torch.optim.Optimizer`` with learning rate ``lr``."""
+    factory = torch.optim.SGD if optimizer is None else optimizer
+    made = factory(params, lr)
+    if not isinstance(made, torch.optim.Optimizer):
+        raise ValueError(f"optimizer(params, lr) must return a torch.optim.Optimizer, got {type(made).__name__}")
+    got = made.param_groups[0]["lr"]
+    if float(got) != float(lr):
+        raise ValueError(
+            f"optimizer(params, lr={lr}) made an optimizer with lr={got}; pass lr on to it "
+            f"(e.g. lambda params, lr: torch.optim.SGD(params, lr, momentum=0.9))"
+        )
+    return made
+
+
+def _torch_trajectory(case: Case, data: list, optimizer: Factory | None) -> tuple[list[Params], Rule]:
+    """torch's weights after every step, ``[V_0, ..., V_S]`` (float64), and the optimizer's rule."""
+    net = build(case.spec, _copy64(case.params))
+    opt = make_optimizer(optimizer, list(net.parameters()), case.lr)
+    rule = rule_of(opt)
+    out = [_copy64(net.params())]
+    for X, Y in data:
+        opt.zero_grad()
+        net.objective(torch.from_numpy(as_numpy64(X)), torch.from_numpy(as_numpy64(Y))).backward()
+        opt.step()
+        out.append(_copy64(net.params()))
+    return out, rule
+
+
+def _simulate(rule: Rule, case: Case, data: list) -> list[Params]:
+    """The weights after every step of ``rule`` (float64, autograd's gradients)."""
+    P = _copy64(case.params)
+    out: list[Params] = [P]
+    state: dict[Any, Any] = {}
+    for X, Y in data:
+        g = autograd_gradients(case.spec, P, as_numpy64(X), as_numpy64(Y))
+        new = rule.step([a for _, a in P.arrays()], [a for _, a in g.arrays()], state)
+        P = _rebuild(case.spec, new)
+        out.append(P)
+    return out
+
+
+def _rebuild(spec: Spec, flat: list[Any]) -> Params:
+    if spec.bias:
+        return Params(flat[0::2], flat[1::2])
+    return Params(flat)
+
+
+@dataclass(frozen=True)
+class _UserPoint:
+    """The trainer's weights before a step, autograd's gradient there and the gradient tolerance."""
+
+    W: Params
+    ref: Reference
+    T: Params
+
+
+def _user_points(case: Case, data: list, W: list[Params]) -> list[_UserPoint]:
+    dtype = case.X.dtype
+    out = []
+    for (X, Y), Wk in zip(data, W):
+        X64, Y64 = as_numpy64(X), as_numpy64(Y)
+        ref = reference(case.spec, Wk, X64, Y64)
+        out.append(_UserPoint(Wk, ref, tolerance(case.spec, Wk, X64, Y64, dtype=dtype, reference_pass=ref).grads))
+    return out
+
+
+def _along(rule: Rule, V: list[Params], points: list[_UserPoint], case: Case, data: list, W: list[Params]):
+    """Per step k >= 1, the allowed |W_k - V_k| for a trainer following ``rule`` (see the module
+    docstring); ``V`` is the rule's own trajectory (torch's, or a variant's)."""
+    unit = float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps)
+    state: dict = {}
+    allowed = []
+    for k, ((X, Y), point) in enumerate(zip(data, points)):
+        gV = autograd_gradients(case.spec, V[k], as_numpy64(X), as_numpy64(Y))
+        P = [Bound(v, np.abs(w - v), unit) for (_, v), (_, w) in zip(V[k].arrays(), W[k].arrays())]
+        G = [
+            Bound(g, np.abs(gw - g) + t, unit)
+            for (_, g), (_, gw), (_, t) in zip(gV.arrays(), point.ref.grads.arrays(), point.T.arrays())
+        ]
+        new = rule.step(P, G, state)
+        allowed.append([b.err + np.abs(b.val - v) for b, (_, v) in zip(new, V[k + 1].arrays())])
+    return allowed
+
+
+def _compare(case: Case, W: Params, V: Params, allowed: list[np.ndarray], step: int, steps: int, rule: Rule):
+    names = [n for n, _ in V.arrays()]
+    return compare(
+        names,
+        [a for _, a in W.arrays()],
+        [a for _, a in V.arrays()],
+        allowed,
+        title=f"weights after step {step} of {steps} against {rule.describe()} on the torch network",
+    )
+
+
+@dataclass(frozen=True)
+class TrainingVerdict:
+    """What a trainer does on one case over ``steps`` steps.
+
+    Attributes:
+        kind: ``"agree"``, ``"mismatch"``, ``"crash"``, ``"type"`` or ``"shape"``.
+        case, steps, rule: the case, the number of steps, the optimizer's rule.
+        comparison: the weights at the first step where they part (the last step when they agree).
+        step: that step (1-based).
+        findings: the diagnosis, sentences verified on this case.
+        reference: the float64 reference pass at the starting weights.
+    """
+
+    kind: str
+    case: Case
+    steps: int
+    rule: Rule
+    reference: Reference
+    comparison: Comparison | None = None
+    step: int = 0
+    findings: tuple[str, ...] = ()
+    detail: str = ""
+    what: str = "make_trainer"
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == "agree"
+
+    @property
+    def checked(self) -> Comparison:
+        if self.comparison is None:
+            raise ValueError(f"a {self.kind!r} verdict has no comparison")
+        return self.comparison
+
+    @property
+    def dtype(self) -> str:
+        return np.dtype(self.case.X.dtype).name
+
+    def parting(self) -> str:
+        """Where the trajectories part, in words (a mismatch)."""
+        first = self.checked.first_mismatch()
+        name = first.name if first is not None else "?"
+        return (
+            f"Parts from {self.rule.describe()} at step {self.step} of {self.steps}, first at {name} (layer {name[1:]})"
+        )
+
+    def __str__(self) -> str:
+        head = {
+            "agree": f"follows {self.rule.describe()} within the derived trajectory bound",
+            "mismatch": f"parts from {self.rule.describe()}",
+            "crash": "raised an exception",
+            "type": "has .params that are not weights",
+            "shape": "has weights of the wrong shape",
+        }[self.kind]
+        lines = [f"{self.what} {head} on {self.case!r}, {self.steps} steps"]
+        if self.detail:
+            lines.append(f"  {self.detail}")
+        if self.comparison is not None:
+            lines.append(str(self.comparison))
+        if self.kind == "mismatch":
+            lines.append(self.parting())
+        lines += self.findings
+        return "\n".join(lines)
+
+
+def _user_trajectory(make_trainer: Factory, case: Case, data: list, arrays: str, device: str):
+    """The trainer's weights ``[W_0, ..., W_S]`` (float64) or ``(None, kind, detail)``."""
+    what = "make_trainer"
+    params, _, _ = hand_out(case, arrays, device)
+    try:
+        trainer = make_trainer(case.spec, params, lr=case.lr)
+    except Exception as exc:
+        return None, "crash", _crash(exc, what, arrays, device)
+    out = [_copy64(case.params)]
+    for k, (X, Y) in enumerate(data, start=1):
+        step_case = Case(case.spec, case.params, X, Y, case.lr, case.seed, case.grid)
+        _, Xh, Yh = hand_out(step_case, arrays, device)
+        try:
+            trainer.step(Xh, Yh)
+            current = trainer.params
+        except Exception as exc:
+            return None, "crash", _crash(exc, f"{what}(...).step (step {k})", arrays, device)
+        p, problem, _ = normalise(case.spec, current, f"{what}(...).params after step {k}")
+        if p is None:
+            return None, "type", problem
+        shapes = [(n, tuple(a.shape), tuple(b.shape)) for (n, a), (_, b) in zip(p.arrays(), case.params.arrays())]
+        wrong = [f"{n} {got}, expected {want}" for n, got, want in shapes if got != want]
+        if wrong:
+            return None, "shape", f"{what}(...).params after step {k}: " + "; ".join(wrong)
+        out.append(_copy64(p))
+    return out, "", ""
+
+
+def _diagnose(
+    rule: Rule,
+    case: Case,
+    data: list,
+    W: list[Params],
+    points: list[_UserPoint],
+    V: list[Params],
+    parting: tuple[int, str, tuple[int, ...]],
+) -> tuple[str, ...]:
+    """The known mistakes whose trajectory the trainer's fits, within the same derived bound at every
+    step; one counts only where its bound is tighter than its distance from torch's trajectory at
+    the entry where the trainer parts from torch (so the fit tells the two apart)."""
+    steps = len(data)
+    k, name, index = parting
+    fits = []
+    for variant, words in variants(rule):
+        U = _simulate(variant, case, data)
+        allowed = _along(variant, U, points, case, data, W)
+        position = [n for n, _ in V[k].arrays()].index(name)
+        apart = abs(dict(U[k].arrays())[name][index] - dict(V[k].arrays())[name][index])
+        if not allowed[k - 1][position][index] < apart:
+            continue
+        if all(_compare(case, W[j + 1], U[j + 1], allowed[j], j + 1, steps, variant).ok for j in range(steps)):
+            fits.append(words)
+    if not fits:
+        return ("Diagnosis: no known optimizer mistake fits",)
+    return (
+        "Diagnosis: the trajectory fits, within the same derived bound at every step, "
+        + "; and also ".join(fits)
+        + ".",
+    )
+
+
+def check_training_case(
+    make_trainer: Factory,
+    case: Case,
+    *,
+    optimizer: Factory | None = None,
+    steps: int = 3,
+    arrays: str = "numpy",
+    device: str = "cpu",
+    diagnose: bool = True,
+) -> TrainingVerdict:
+    """Run ``make_trainer(spec, params, lr=case.lr)`` for ``steps`` steps against
+    ``optimizer(torch_parameters, lr)`` (default ``torch.optim.SGD``; the parameters in the order
+    ``[W1, b1, W2, b2, ...]`` of ``nn.Linear`` layers) on ``case``; ``print`` the verdict for its report.
+    ``diagnose=False`` skips running the known mistakes where the trajectories part (the oracle
+    diagnoses only the minimal case it reports).
+
+    Example:
+        >>> import manual
+        >>> from torch_ref.strategies import case_from
+        >>> case = case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=4, seed=0)
+        >>> check_training_case(manual.Trainer, case).kind
+        'agree'
+    """
+    check_trainer_factory(make_trainer)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    if not isinstance(case, Case):
+        raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
+    data = batches(case, steps)
+    V, rule = _torch_trajectory(case, data, optimizer)
+    start = reference(case.spec, _copy64(case.params), as_numpy64(case.X), as_numpy64(case.Y))
+    W, kind, detail = _user_trajectory(make_trainer, case, data, arrays, device)
+    base = TrainingVerdict("agree", case, steps, rule, start)
+    if W is None:
+        return TrainingVerdict(kind, case, steps, rule, start, detail=detail)
+    points = _user_points(case, data, W)
+    allowed = _along(rule, V, points, case, data, W)
+    comparison = None
+    for k in range(steps):
+        comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule)
+        if not comparison.ok:
+            first = comparison.first_mismatch()
+            assert first is not None  # the comparison failed
+            parting = (k + 1, first.name, first.worst)
+            findings = _diagnose(rule, case, data, W, points, V, parting) if diagnose else ()
+            return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k + 1, findings)
+    return TrainingVerdict(base.kind, case, steps, rule, start, comparison, steps)
+
+
+def check_trainer_factory(make_trainer: Any) -> None:
+    """``TypeError`` unless ``make_trainer`` can be called as ``make_trainer(spec, params, lr=lr)``."""
+    if not callable(make_trainer):
+        raise TypeError(f"make_trainer must be callable as make_trainer(spec, params, lr=lr), got {make_trainer!r}")
+    try:
+        signature = inspect.signature(make_trainer)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(0, 0, lr=0.1)
+    except TypeError as exc:
+        name = getattr(make_trainer, "__name__", type(make_trainer).__name__)
+        raise TypeError(f"make_trainer must accept (spec, params, lr=lr); {name}{signature} does not: {exc}") from None
