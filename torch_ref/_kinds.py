@@ -175,9 +175,8 @@ def factor_patterns(
     pattern scales it), verified here; an empty tuple when none does."""
     N = case.X.shape[0]
     failing = [k for k, row in enumerate(comparison.rows) if not row.ok]
-    factors: list[tuple[float, str]] = [(-1.0, "-1 (the sign flipped)"), (2.0, "2"), (0.5, "1/2")]
-    if N > 1:
-        factors += [(float(N), f"N = {N}"), (1.0 / N, f"1/N = 1/{N}")]
+    factors: list[tuple[float, str]] = [(float(N), f"N = {N}"), (1.0 / N, f"1/N = 1/{N}")] if N > 1 else []
+    factors += [(c, w) for c, w in ((-1.0, "-1 (the sign flipped)"), (2.0, "2"), (0.5, "1/2")) if c not in (N, 1 / N)]
     found = []
     verb = "equals" if len(failing) == 1 else "equal"
     for c, words in factors:

@@ -90,9 +90,8 @@ def parse_dtype(dtype: Any) -> str:
     return text
 
 
-def _range(name: str, value: Any, low: int) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
+def _range(name: str, given: Any, low: int) -> tuple[int, int]:
+    value = (given, given) if isinstance(given, int) and not isinstance(given, bool) else given
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2
@@ -100,7 +99,7 @@ def _range(name: str, value: Any, low: int) -> tuple[int, int]:
         or value[0] < low
         or value[1] < value[0]
     ):
-        raise ValueError(f"{name} must be an int >= {low} or a pair (lo, hi) with {low} <= lo <= hi, got {value!r}")
+        raise ValueError(f"{name} must be an int >= {low} or a pair (lo, hi) with {low} <= lo <= hi, got {given!r}")
     return int(value[0]), int(value[1])
 
 
