@@ -165,8 +165,30 @@ def test_training_with_an_optimizer_from_the_module(workdir, monkeypatch):
         (["my_backprop:right", "--hidden-activations", "softmax"], "not elementwise"),
         (["my_backprop:right", "--lr", "0.1"], "--lr applies to"),
         (["my_backprop:right", "--activations", "my_backprop:missing"], "has no 'missing'"),
+        (["my_backprop:right", "--steps", "3"], "--steps applies to --kind training"),
+        (["my_backprop:right", "--json", "no/such/folder/x.json"], "no folder"),
+        (["my_backprop:right", "--markdown", "."], "is a directory"),
+        (["my_backprop:right", "--where", "my_backprop:right"], "where must take one argument"),
+        (
+            ["my_backprop:momentum_trainer", "--kind", "training", "--optimizer", "my_backprop:right"],
+            "optimizer(params, lr)",
+        ),
     ],
-    ids=["module", "function", "no-colon", "widths", "kind", "softmax-hidden", "lr", "entry"],
+    ids=[
+        "module",
+        "function",
+        "no-colon",
+        "widths",
+        "kind",
+        "softmax-hidden",
+        "lr",
+        "entry",
+        "steps",
+        "json-folder",
+        "markdown-dir",
+        "where-arity",
+        "optimizer-not-factory",
+    ],
 )
 def test_usage_errors_exit_2(workdir, args, message, capsys, monkeypatch):
     """In process (the subprocess test below shows the status reaches the shell)."""
@@ -179,3 +201,14 @@ def test_usage_errors_exit_2(workdir, args, message, capsys, monkeypatch):
 def test_a_usage_error_exits_2_in_a_subprocess(workdir):
     out = run(workdir, "my_backprop:nope")
     assert out.returncode == 2 and "has no 'nope'" in out.stderr
+
+
+def test_reproduce_lines_of_a_file_in_a_subfolder_run_from_here(workdir):
+    (workdir / "sub" / "deep").mkdir(parents=True, exist_ok=True)
+    (workdir / "sub" / "deep" / "netfile.py").write_text(DERIVATIONS)
+    out = run(workdir, "sub/deep/netfile.py:doubled", "--max-examples", "5", "--seed", "0", "--json", "sub.json")
+    assert out.returncode == 1
+    code = "\n".join(json.loads((workdir / "sub.json").read_text())["reproduce"])
+    assert "sys.path.insert(0, 'sub/deep')" in code
+    replay = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0 and "grad_fn disagrees with autograd" in replay.stdout, replay.stderr

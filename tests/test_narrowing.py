@@ -3,6 +3,8 @@ ones and the coverage cases alike (the recorder sees each call)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -146,6 +148,8 @@ def test_narrowed_coverage_cases_still_run():
             id="softmax-bce-1",
         ),
         pytest.param(dict(hidden_activations=("nope",)), "nope", id="unknown-name"),
+        pytest.param(dict(where=lambda: True), "where must take one argument", id="where-arity"),
+        pytest.param(dict(where=lambda case: case.nope), "where.case. raised AttributeError", id="where-raises"),
     ],
 )
 def test_bad_narrowing_is_refused(options, message):
@@ -158,3 +162,50 @@ def test_update_bad_lr_and_stray_lr():
         torch_ref.check_update(manual.sgd_step, lr=0.0)
     with pytest.raises(TypeError, match="unexpected keyword"):
         torch_ref.check_deltas(manual.deltas, lr=0.1)
+
+
+class _RecordingTrainer(manual.Trainer):
+    seen: ClassVar[list] = []
+
+    def step(self, X, Y):
+        _RecordingTrainer.seen.append((self.spec, X, Y, self.lr))
+        super().step(X, Y)
+
+
+_KINDS = {
+    "deltas": (torch_ref.check_deltas, manual.deltas),
+    "input": (torch_ref.check_input_gradient, manual.input_gradient),
+    "per-example": (torch_ref.check_per_example, manual.per_example_gradients),
+}
+
+
+@pytest.mark.parametrize("kind", [*_KINDS, "training"])
+def test_every_check_honours_the_options(kind):
+    """The same options reach every kind of check, drawn and coverage cases alike."""
+    options = dict(
+        hidden_activations=("relu",),
+        output_activations=("sigmoid",),
+        losses=("bce",),
+        output_width=1,
+        targets="onehot",
+        batch=(2, 4),
+        max_examples=15,
+        seed=2,
+    )
+    seen: ClassVar[list] = []
+    if kind == "training":
+        _RecordingTrainer.seen = seen
+        torch_ref.check_training(_RecordingTrainer, lr=0.05, steps=2, **options)
+    else:
+        check, fn = _KINDS[kind]
+
+        def recording(spec, params, X, Y):
+            seen.append((spec, X, Y, None))
+            return fn(spec, params, X, Y)
+
+        check(recording, **options)
+    assert len(seen) >= 15
+    for spec, X, Y, lr in seen:
+        assert _names(spec.activations[:-1]) <= {"relu"} and spec.activations[-1].name == "sigmoid"
+        assert spec.loss.name == "bce" and spec.sizes[-1] == 1 and 2 <= X.shape[0] <= 4
+        assert set(np.unique(Y)) <= {0.0, 1.0} and lr in (None, 0.05)

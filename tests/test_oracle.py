@@ -208,10 +208,12 @@ _PLUGIN_TESTS = """
 import manual
 
 def test_right(derivation_oracle):
-    derivation_oracle.check_per_example(manual.per_example_gradients, max_examples=3, seed=0)
+    derivation_oracle.check_input_gradient(manual.input_gradient, max_examples=3, seed=0, losses=("squared",))
 
 def test_wrong(derivation_oracle):
-    derivation_oracle.check_deltas(lambda s, p, X, Y: [2 * d for d in manual.deltas(s, p, X, Y)], max_examples=3, seed=0)
+    derivation_oracle.check_deltas(
+        lambda s, p, X, Y: [2 * d for d in manual.deltas(s, p, X, Y)], max_examples=3, seed=0, losses=("squared",)
+    )
 """
 
 
@@ -220,14 +222,22 @@ def test_plugin_summary_and_oracle_report(pytester, workers):
     """Every check's outcome reaches pytest's terminal summary without -s, and --oracle-report
     writes them all, also when xdist workers ran the checks."""
     pytester.makepyfile(_PLUGIN_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--oracle-report", "oracle.json", *workers)
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest
+    result = run("-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-report", "oracle.json", *workers)
     result.assert_outcomes(passed=1, failed=1)
     for line in (
         "*= derivation oracle =*",
-        "*test_right: passed; per-example: * examples on *",
-        "*test_wrong: FAILED (deltas: mismatch) on *Diagnosis: *times 2*",
+        "*test_right: check passed; input: * examples on *",
+        "*test_wrong: check failed (deltas: mismatch) on *, N=*Diagnosis: *times 2*",
     ):  # one by one: xdist reports the tests in the order they finish
         result.stdout.fnmatch_lines([line])
     records = json.loads((pytester.path / "oracle.json").read_text())
     assert sorted(r["passed"] for r in records) == [False, True]
     assert all(r["test"].startswith("test_plugin_summary_and_oracle_report") for r in records)
+
+
+def test_oracle_report_path_is_checked_at_start_up(pytester):
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--oracle-report", "no/such/folder/r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--oracle-report*not a file path in an existing folder*"])

@@ -153,7 +153,17 @@ def _partial(fn: Any) -> Naming | None:
         return None
     args = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
     code = f"functools.partial({found[1]}{''.join(', ' + a for a in args)})"
-    return Naming(("import functools", f"from {found[0]} import {found[1].split('.')[0]}"), code, "anywhere")
+    return Naming(("import functools", *_import_lines(found[0], found[1].split(".")[0])), code, "anywhere")
+
+
+# modules the command line loaded from a file outside the current folder: name -> that file's folder
+FILE_MODULES: dict[str, str] = {}
+
+
+def _import_lines(module: str, name: str) -> tuple[str, ...]:
+    folder = FILE_MODULES.get(module.split(".")[0])
+    path = ("import sys", f"sys.path.insert(0, {folder!r})") if folder is not None else ()
+    return (*path, f"from {module} import {name}")
 
 
 def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
@@ -163,7 +173,7 @@ def naming(fn: Any, what: str, names: tuple[str, ...]) -> Naming:
         return partial
     found = _importable(fn)
     if found is not None and found[0] != "__main__":
-        return Naming((f"from {found[0]} import {found[1].split('.')[0]}",), found[1], "anywhere")
+        return Naming(_import_lines(found[0], found[1].split(".")[0]), found[1], "anywhere")
     if getattr(fn, "__name__", None) == "<lambda>" and not fn.__code__.co_freevars:
         used = _global_names(fn.__code__) - set(dir(builtins))
         source = _lambda_source(fn) if used <= _IMPORTED else None

@@ -3,6 +3,7 @@ before anything is drawn."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,8 +74,17 @@ class Options:
             and self.batch[0] <= case.X.shape[0] <= self.batch[1]
             and case.targets == self.targets
             and case.lr in self.lrs
-            and (self.where is None or bool(self.where(case)))
+            and self.accepts(case)
         )
+
+    def accepts(self, case: Case) -> bool:
+        """``where(case)``; a predicate that raises is a ``ValueError`` naming it and the case."""
+        if self.where is None:
+            return True
+        try:
+            return bool(self.where(case))
+        except Exception as exc:
+            raise ValueError(f"where(case) raised {type(exc).__name__}: {exc} (on {case!r})") from None
 
 
 def parse_dtype(dtype: Any) -> str:
@@ -118,6 +128,21 @@ def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
     if not value or unknown:
         raise ValueError(f"{name} must be a non-empty selection from {tuple(allowed)}, got {value!r}")
     return value
+
+
+def _check_where(where: Any) -> None:
+    if not callable(where):
+        raise ValueError(f"where must be None or a callable where(case) -> bool, got {where!r}")
+    try:
+        signature = inspect.signature(where)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise ValueError(
+            f"where must take one argument, the drawn torch_ref.strategies.Case; {where!r} has signature {signature}"
+        ) from None
 
 
 def _lrs(lr: Any) -> tuple[float, ...]:
@@ -188,8 +213,8 @@ def parse_options(
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
     if targets not in TARGET_MODES:
         raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
-    if where is not None and not callable(where):
-        raise ValueError(f"where must be None or a callable where(case) -> bool, got {where!r}")
+    if where is not None:
+        _check_where(where)
     reds = _names("reductions", reductions, ("sum", "mean"))
     d = _range("depths", depths, 1)
     w = _range("widths", widths, 1)

@@ -163,7 +163,11 @@ def failure_lines(
     quantity = {"delta_fn": "deltas", "input_fn": "input gradient", "per_example_fn": "per-example gradients"}
     mismatch = "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else "")
     if v.what in quantity:
-        mismatch = f"gives {quantity[v.what]} that disagree with autograd"
+        mismatch = {
+            "delta_fn": "gives deltas that disagree with autograd",
+            "input_fn": "gives an input gradient that disagrees with autograd",
+            "per_example_fn": "gives per-example gradients that disagree with autograd",
+        }[v.what]
     if v.what == "make_trainer":
         mismatch = f"parts from {v.rule.describe()} on the torch network"
     head = {

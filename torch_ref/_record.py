@@ -83,11 +83,16 @@ def failure_record(v: Any, report: str, reproduce: list[str], opt: Any) -> dict[
         "parts": parts,
         "diagnosis": [line.removeprefix("Diagnosis: ") for line in lines if line.startswith("Diagnosis:")],
         "blame": next((line.removeprefix("Blame: ") for line in lines if line.startswith("Blame:")), None),
-        "findings": list(v.findings),
+        # the sentences beyond the parting layer and the diagnosis (those have their own fields)
+        "findings": [f for f in v.findings if not f.startswith(("Diagnosis:", "Parts from"))],
         "detail": v.detail,
         "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
         "report": report,
     }
+
+
+def _short(x: float | str) -> str:
+    return x if isinstance(x, str) else f"{x:.3g}"
 
 
 def summary_record(summary: Any) -> dict[str, Any]:
@@ -109,7 +114,7 @@ def markdown(record: dict[str, Any], title: str) -> str:
         ]
         for key in ("activations", "output_loss_pairs", "bias", "reductions", "batch_sizes", "targets"):
             lines.append(f"| {key.replace('_', ' ')} | {c[key]} |")
-        lines.append(f"| largest share of the tolerance used | {c['largest_share_of_tolerance']:.3g} |")
+        lines.append(f"| largest share of the tolerance used | {_short(c['largest_share_of_tolerance'])} |")
         return "\n".join(lines) + "\n"
     case = record["case"]
     lines += [
@@ -126,8 +131,8 @@ def markdown(record: dict[str, Any], title: str) -> str:
         lines += ["| array | status | max abs | max rel | worst at | diff/tol |", "|---|---|---|---|---|---|"]
         for r in record["rows"]:
             lines.append(
-                f"| {r['name']} | {r['status']} | {r['max_abs']} | {r['max_rel']} | {tuple(r['worst'])} | "
-                f"{r['share_of_tolerance']} |"
+                f"| {r['name']} | {r['status']} | {_short(r['max_abs'])} | {_short(r['max_rel'])} | "
+                f"{tuple(r['worst'])} | {_short(r['share_of_tolerance'])} |"
             )
         lines.append("")
     lines += [

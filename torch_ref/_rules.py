@@ -186,7 +186,11 @@ def variants(rule: Rule) -> list[tuple[Rule, str]]:
                 (
                     replace(rule, ema=True),
                     f"momentum as an average, b = {mu:g} b + (1 - {mu:g}) g starting from b = 0, where "
-                    f"torch adds the whole gradient, b = {mu:g} b + (1 - dampening) g with b_1 = g",
+                    + (
+                        f"torch adds the whole gradient, b = {mu:g} b + g with b_1 = g"
+                        if not rule.dampening
+                        else f"torch takes b = {mu:g} b + (1 - {rule.dampening:g}) g with b_1 = g"
+                    ),
                 )
             )
             out.append(
@@ -222,7 +226,8 @@ def variants(rule: Rule) -> list[tuple[Rule, str]]:
             out.append(
                 (
                     replace(rule, decay_no_lr=True),
-                    f"weight decay without the learning rate, P -= {lam:g} P, where torch's is lr {lam:g} P",
+                    f"weight decay without the learning rate, P -= {lam:g} P, where torch adds {lam:g} P to the "
+                    f"gradient (so it is scaled by lr, and passes through the momentum buffer)",
                 )
             )
             out.append((replace(rule, weight_decay=0.0), "no weight decay"))

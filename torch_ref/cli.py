@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._naming import FILE_MODULES
+
 __all__ = ["main"]
 
 KINDS = ("gradients", "update", "training", "deltas", "input", "per-example")
@@ -53,6 +55,9 @@ def load(target: str, what: str) -> Any:
             module = importlib.util.module_from_spec(spec)
             sys.modules[path.stem] = module
             spec.loader.exec_module(module)
+            folder = path.parent.resolve()
+            if folder != Path.cwd().resolve():  # the Reproduce lines put it on sys.path first
+                FILE_MODULES[path.stem] = str(path.parent)
         else:
             if "" not in sys.path and str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
@@ -119,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     narrow.add_argument("--where", help="MODULE:PREDICATE, a where(case) -> bool of your own")
     train = check.add_argument_group("update and training")
     train.add_argument("--lr", type=_floats, help="learning rate(s), comma-separated")
-    train.add_argument("--steps", type=int, default=3, help="training steps per case (default 3)")
+    train.add_argument("--steps", type=int, help="training steps per case (default 3)")
     train.add_argument("--optimizer", help="MODULE:FACTORY, an optimizer(params, lr) (default torch.optim:SGD)")
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)
@@ -133,7 +138,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _writable(path: Path | None, flag: str) -> None:
+    """A usage error before the run when ``path`` cannot be written (no such folder, a folder)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file path")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {path}: no folder {str(path.parent)!r}")
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    _writable(args.json, "--json")
+    _writable(args.markdown, "--markdown")
     options: dict[str, Any] = {
         "max_examples": args.max_examples,
         "seed": args.seed,
@@ -157,11 +174,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     elif args.lr is not None:
         raise UsageError(f"--lr applies to --kind update or training, not {args.kind}")
     if args.kind == "training":
-        options["steps"] = args.steps
+        options["steps"] = 3 if args.steps is None else args.steps
         if args.optimizer:
             options["optimizer"] = load(args.optimizer, "--optimizer")
-    elif args.optimizer:
-        raise UsageError(f"--optimizer applies to --kind training, not {args.kind}")
+    elif args.optimizer or args.steps is not None:
+        flag = "--optimizer" if args.optimizer else "--steps"
+        raise UsageError(f"{flag} applies to --kind training, not {args.kind}")
     return options
 
 

@@ -340,6 +340,10 @@ def diagnose(v: Verdict) -> list[str]:
         g = _flat(grads)
         if not all(_within(g, e, room)) and all(_within(a, g, room)):
             structural.append(text)
+    per_array = _per_array(v, names, a, e, room, bad)
     if structural:
-        return [" or ".join(structural)]
-    return _per_array(v, names, a, e, room, bad)
+        # every pattern that fits is named: on a small case a structural variant and a plain factor
+        # can both fit (e.g. the first example's bias gradient and 1/N when the examples agree)
+        whole = per_array and not any(text.startswith("no known pattern") for text in per_array)
+        return [" or ".join(structural) + (f"; it equally fits {'; '.join(per_array)}" if whole else "")]
+    return per_array

@@ -243,8 +243,22 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         summary.add(v)
         return True
 
+    where_failed: list[ValueError] = []
+
+    def accepted(case: Case) -> bool:
+        try:
+            return opt.accepts(case)
+        except ValueError as exc:  # kept, and raised after the run: Hypothesis would print its whole strategy
+            where_failed.append(exc)
+            return False
+
     strategy = cases(
-        dtype=dtype, batch=opt.batch, lrs=opt.lrs, targets=opt.targets, where=opt.where, **opt.spec_options()
+        dtype=dtype,
+        batch=opt.batch,
+        lrs=opt.lrs,
+        targets=opt.targets,
+        where=None if opt.where is None else accepted,
+        **opt.spec_options(),
     )
 
     # no "explain" phase: the report says what matters, and that phase re-runs the derivation many times
@@ -266,7 +280,11 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         prop = hypothesis_seed(opt.seed)(prop)
     try:
         prop()
+        if where_failed:
+            raise where_failed[0]
     except Unsatisfiable:
+        if where_failed:
+            raise where_failed[0] from None
         raise ValueError(
             f"where={opt.where!r} rejected every drawn case; it must accept some of the cases the other options allow"
         ) from None

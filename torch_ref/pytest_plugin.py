@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    report = config.getoption("--oracle-report")
+    if report is not None and (report.is_dir() or not report.parent.is_dir()):
+        raise pytest.UsageError(f"--oracle-report {report}: not a file path in an existing folder")
     config.stash[_RECORDS] = []
     config.pluginmanager.register(_Collector(config.stash[_RECORDS]), "backprop-oracle-collector")
     examples = config.getoption("--oracle-examples")
@@ -137,9 +140,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("derivation oracle")
     for r in records:
         if r["passed"]:
-            terminalreporter.write_line(f"{r['test']}: passed; {r['report']}")
+            terminalreporter.write_line(f"{r['test']}: check passed; {r['report']}")
         else:
-            parts = [f"{r['test']}: FAILED ({r['kind']}: {r['verdict']}) on {r['case']['spec']}"]
+            case = r["case"]
+            parts = [f"{r['test']}: check failed ({r['kind']}: {r['verdict']}) on {case['spec']}, N={case['N']}"]
             parts += [r["parts"]] if r.get("parts") else []
             parts += [f"Diagnosis: {d}" for d in r["diagnosis"]]
             terminalreporter.write_line("; ".join(parts))

@@ -61,7 +61,13 @@ def make_optimizer(optimizer: Factory | None, params: list[torch.Tensor], lr: fl
     """``optimizer(params, lr)`` (default ``torch.optim.SGD``); ``ValueError`` when it does not give a
     ``torch.optim.Optimizer`` with learning rate ``lr``."""
     factory = torch.optim.SGD if optimizer is None else optimizer
-    made = factory(params, lr)
+    try:
+        made = factory(params, lr)
+    except Exception as exc:
+        raise ValueError(
+            f"optimizer(params, lr) raised {type(exc).__name__}: {exc}; optimizer must be a torch.optim factory "
+            f"such as torch.optim.Adam or functools.partial(torch.optim.SGD, momentum=0.9)"
+        ) from None
     if not isinstance(made, torch.optim.Optimizer):
         raise ValueError(f"optimizer(params, lr) must return a torch.optim.Optimizer, got {type(made).__name__}")
     got = made.param_groups[0]["lr"]
