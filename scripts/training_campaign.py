@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=300, help="random cases per setting and dtype")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtypes", default="float64,float32", help="comma-separated (default both)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     args = parser.parse_args(argv)
     rows, failed = [], 0
     start = time.perf_counter()
-    for dtype in ("float64", "float32"):
+    for dtype in args.dtypes.split(","):
         for name, (kind, options) in SETTINGS.items():
             trainer, optimizer = _pair(kind, options)
             t = time.perf_counter()
@@ -90,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(rows) - failed} of {len(rows)} settings passed in {total} s ({platform.processor() or platform.machine()})"
     )
     if args.json:
-        record = {"cases": args.cases, "steps": args.steps, "seed": args.seed, "seconds": total, "rows": rows}
+        record = {
+            "cases": args.cases,
+            "steps": args.steps,
+            "seed": args.seed,
+            "seconds": total,
+            "cpu": platform.processor() or platform.machine(),
+            "rows": rows,
+        }
         args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 1 if failed else 0
 

@@ -114,6 +114,21 @@ def test_training_reproduce_lines_run_as_printed():
     assert "parts from torch.optim.SGD" in out.getvalue() and "momentum as an average" in out.getvalue()
 
 
+def test_steps_past_the_dtype_range_are_not_compared():
+    """A diverging float32 run: torch's float64 trajectory reaches 1e23, where a right float32 trainer
+    overflows; those steps are left out, and the report says so."""
+    spec = manual.Spec((2, 2, 2, 2), ("identity",) * 3, "squared")
+    case = case_from(spec, N=3, seed=0, grid=True, gain=0.5, lr=0.5, dtype=np.float32)
+    v = torch_ref.check_training_case(
+        functools.partial(manual.Trainer, momentum=0.9),
+        case,
+        optimizer=functools.partial(torch.optim.SGD, momentum=0.9),
+        steps=5,
+    )
+    assert v.kind == "agree" and v.step == 3
+    assert "Steps 4-5 not compared" in str(v) and "float32" in str(v)
+
+
 def test_training_case_reports_agreement():
     case = case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce", bias=True), N=4, seed=0, lr=0.5)
     v = torch_ref.check_training_case(manual.Trainer, case, steps=6)

@@ -95,7 +95,7 @@ def _reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any
             else f"Reproduce (first bind {entries}):"
         )
     lines = [heading, "    import numpy as np", "    import manual, torch_ref"]
-    lines += [f"    {line}" for line in setup]
+    lines += [f"    {line}" for line in dict.fromkeys(setup)]
     lines += [
         f"    spec = {_spec_code(spec, variables)}",
         f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "

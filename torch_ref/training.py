@@ -317,14 +317,25 @@ def check_training_case(
     data = batches(case, steps)
     V, rule = _torch_trajectory(case, data, optimizer)
     start = reference(case.spec, _copy64(case.params), as_numpy64(case.X), as_numpy64(case.Y))
+    held, largest = _in_range(case, data, V)
+    data = data[:held]  # steps past the dtype's range are not run: a right trainer overflows there
+    left = (
+        ()
+        if held == steps
+        else (
+            f"{f'Steps {held + 1}-{steps}' if held + 1 < steps else f'Step {steps}'} not compared: torch's float64 "
+            f"trajectory leaves the range "
+            f"{np.dtype(case.X.dtype).name} holds there (magnitudes up to {largest:.3g}, beyond the square root of "
+            f"its largest number, {_limit(case):.3g}), where a correct run in that dtype overflows.",
+        )
+    )
     W, kind, detail = _user_trajectory(make_trainer, case, data, arrays, device)
-    base = TrainingVerdict("agree", case, steps, rule, start)
     if W is None:
         return TrainingVerdict(kind, case, steps, rule, start, detail=detail)
     points = _user_points(case, data, W)
     allowed = _along(rule, V, points, case, data, W)
-    comparison = None
-    for k in range(steps):
+    comparison = compare([], [], [], [], title="no step compared")
+    for k in range(held):
         comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule)
         if not comparison.ok:
             first = comparison.first_mismatch()
@@ -332,7 +343,41 @@ def check_training_case(
             parting = (k + 1, first.name, first.worst)
             findings = _diagnose(rule, case, data, W, points, V, parting) if diagnose else ()
             return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k + 1, findings)
-    return TrainingVerdict(base.kind, case, steps, rule, start, comparison, steps)
+    return TrainingVerdict("agree", case, steps, rule, start, comparison, held, left)
+
+
+def _limit(case: Case) -> float:
+    return float(np.sqrt(np.finfo(case.X.dtype).max))
+
+
+def _pass(spec: Spec, P: Params, X: Any, Y: Any) -> tuple[list[np.ndarray], Params]:
+    """One float64 autograd pass at ``P``: every layer's I, O and delta, and the gradients."""
+    net = build(spec, P)
+    I, O = net.forward_all(torch.from_numpy(np.array(as_numpy64(X))))
+    for I_l in I:
+        I_l.retain_grad()
+    net.objective_from(I[-1], O[-1], torch.from_numpy(np.array(as_numpy64(Y)))).backward()
+    values = [t.detach().numpy() for t in (*I, *O)] + [
+        (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for t in I
+    ]
+    return values, _copy64(net.grads())
+
+
+def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float]:
+    """How many steps torch's float64 trajectory stays where the case's dtype can follow it: every
+    weight before and after the step, every layer's I and O, delta and gradient at most the square root
+    of the dtype's largest number (so that products of two of them stay finite); and the largest
+    magnitude met."""
+    limit, largest = _limit(case), 0.0
+    for k, (X, Y) in enumerate(data):
+        layers, grads = _pass(case.spec, V[k], X, Y)
+        values = [a for _, a in (*V[k].arrays(), *V[k + 1].arrays(), *grads.arrays())] + layers
+        with np.errstate(invalid="ignore"):
+            here = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in values)
+        largest = max(largest, here) if np.isfinite(here) else np.inf
+        if not here <= limit:
+            return k, largest
+    return len(data), largest
 
 
 def check_trainer_factory(make_trainer: Any) -> None:
