@@ -104,6 +104,29 @@ def test_a_right_trainer_against_the_wrong_optimizer_is_not_diagnosed_as_a_mista
         torch_ref.check_training(manual.Trainer, optimizer=M.SGD_MOMENTUM, steps=3, max_examples=10, seed=0)
 
 
+def test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named(monkeypatch):
+    """Were a known mistake's bound too wide to tell it from torch's own rule where the trainer parts
+    (here Nesterov's, made infinite), it would "fit" any trajectory: it is not named."""
+    import torch_ref.training as T
+
+    along = T._along
+
+    def vacuous_for_variants(rule, V, points, case, data, W):
+        allowed = along(rule, V, points, case, data, W)
+        if rule == variant_of_interest[0]:
+            return [[np.full_like(a, np.inf) for a in step] for step in allowed]
+        return allowed
+
+    variant_of_interest: list = []
+    monkeypatch.setattr(T, "_along", vacuous_for_variants)
+    case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=0, lr=0.1)
+    reference_rule = T.rule_of(M.SGD_MOMENTUM([torch.zeros(1, requires_grad=True)], 0.1))
+    nesterov = next(rule for rule, _ in T.variants(reference_rule) if rule.nesterov)  # not what the trainer does
+    variant_of_interest.append(nesterov)
+    v = torch_ref.check_training_case(M.PaddleNesterov, case, optimizer=M.SGD_MOMENTUM, steps=3)
+    assert v.kind == "mismatch" and v.findings == ("Diagnosis: no known optimizer mistake fits",), v.findings
+
+
 def test_training_reproduce_lines_run_as_printed():
     with pytest.raises(torch_ref.DerivationMismatch) as info:
         torch_ref.check_training(M.EmaMomentum, optimizer=M.SGD_MOMENTUM, steps=3, max_examples=10, seed=0)

@@ -193,12 +193,14 @@ def variants(rule: Rule) -> list[tuple[Rule, str]]:
                     ),
                 )
             )
-            out.append(
-                (
-                    replace(rule, damp_first=True),
-                    f"the buffer's first step dampened, b_1 = (1 - {rule.dampening:g}) g, where torch starts with b_1 = g",
+            if rule.dampening:  # with no dampening the first step is the same either way
+                out.append(
+                    (
+                        replace(rule, damp_first=True),
+                        f"the buffer's first step dampened, b_1 = (1 - {rule.dampening:g}) g, where torch starts "
+                        f"with b_1 = g",
+                    )
                 )
-            )
             out.append(
                 (
                     replace(rule, nesterov=not rule.nesterov),

@@ -152,7 +152,7 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
     """Small deterministic cases that make the defaults cover every valid output/loss pair, every
     hidden activation, bias on and off, both reductions, square layers, one example and several,
     and an input of exactly 0 in every layer of each activation with a kink at 0 (ReLU, leaky ReLU).
-    Only those within every option are kept (:meth:`Options.admits`)."""
+    Built within the ranges; the run hands on only those within every option (:meth:`Options.admits`)."""
     hidden = list(opt.hidden) or [manual.ACTIVATIONS["identity"]]
     out_lo, out_hi = opt.out_range
     outputs = output_pairs(opt.outputs, opt.losses, opt.out_range)
@@ -168,9 +168,7 @@ def _coverage_cases(opt: Options, dtype: Any) -> list[Case]:
         return min(max(w, lo), hi)
 
     def make(spec: Spec, **kw: Any) -> None:
-        case = case_from(spec, dtype=dtype, targets=opt.targets, lr=opt.lrs[len(out) % len(opt.lrs)], **kw)
-        if opt.admits(case):
-            out.append(case)
+        out.append(case_from(spec, dtype=dtype, targets=opt.targets, lr=opt.lrs[len(out) % len(opt.lrs)], **kw))
 
     for k, (act, loss) in enumerate(pairs * max(1, -(-len(hidden) // len(pairs)))):
         square = k % 2 == 0
@@ -232,7 +230,7 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         pass
 
     def check(case: Case) -> bool:
-        if not opt.admits(case):  # never reached for a drawn case; a guard for every other
+        if not opt.admits(case):  # a coverage case outside the options (a drawn case never is)
             return True
         v = task.judge(case)
         if not v.passed or (opt.strict and v.kind == "precision"):
