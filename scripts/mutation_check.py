@@ -247,8 +247,8 @@ MUTANTS = [
     (
         "M34 diverging steps compared",
         "torch_ref/training.py",
-        "        if not here <= limit:\n            return k, largest",
-        "        pass",
+        "        if not here <= limit:\n            return k, largest, grads\n",
+        "        pass\n",
         "tests/test_training.py::test_steps_past_the_dtype_range_are_not_compared",
     ),
     (
@@ -285,7 +285,7 @@ for name, path, old, new, tests in MUTANTS:
             text=True,
             timeout=900,
         )
-        last = [l for l in r.stdout.splitlines() if l.strip()][-1]
+        last = ([l for l in (r.stdout + r.stderr).splitlines() if l.strip()] or ["no output"])[-1]
         survived += not r.returncode
         print(f"{name}: {'KILLED' if r.returncode else 'SURVIVED'} ({last})", flush=True)
     finally:

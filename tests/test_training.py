@@ -111,8 +111,8 @@ def test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named(monkeypatc
 
     along = T._along
 
-    def vacuous_for_variants(rule, V, points, case, data, W):
-        allowed = along(rule, V, points, case, data, W)
+    def vacuous_for_variants(rule, V, points, case, data, W, grads=None):
+        allowed = along(rule, V, points, case, data, W, grads)
         if rule == variant_of_interest[0]:
             return [[np.full_like(a, np.inf) for a in step] for step in allowed]
         return allowed

@@ -155,19 +155,23 @@ def render_failure(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra:
     return "\n".join(failure_lines(v, fn, names, opt, extra)[0])
 
 
+# per callable: how a mismatch is said, and what it should have returned
+_PHRASES = {
+    "grad_fn": ("disagrees with autograd", "gradients"),
+    "step_fn": ("disagrees with autograd (torch.optim.SGD)", "updated weights"),
+    "make_trainer": ("parts from the optimizer", "a trainer's weights"),
+    "delta_fn": ("gives deltas that disagree with autograd", "a list of deltas"),
+    "input_fn": ("gives an input gradient that disagrees with autograd", "an input gradient"),
+    "per_example_fn": ("gives per-example gradients that disagree with autograd", "per-example gradients"),
+}
+
+
 def failure_lines(
     v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None
 ) -> tuple[list[str], list[str]]:
     """The report's lines, and of them the Reproduce lines."""
     case, spec = v.case, v.case.spec
-    quantity = {"delta_fn": "deltas", "input_fn": "input gradient", "per_example_fn": "per-example gradients"}
-    mismatch = "disagrees with autograd" + (" (torch.optim.SGD)" if v.what == "step_fn" else "")
-    if v.what in quantity:
-        mismatch = {
-            "delta_fn": "gives deltas that disagree with autograd",
-            "input_fn": "gives an input gradient that disagrees with autograd",
-            "per_example_fn": "gives per-example gradients that disagree with autograd",
-        }[v.what]
+    mismatch, returned = _PHRASES[v.what]
     if v.what == "make_trainer":
         mismatch = f"parts from {v.rule.describe()} on the torch network"
     head = {
@@ -175,15 +179,7 @@ def failure_lines(
         "unstable": "is unstable: it gives values autograd does not where the outputs saturate",
         "precision": "agrees with autograd only to rounding level, and strict=True asks for the derived bound",
         "crash": "raised an exception",
-        "type": "returned something that is not "
-        + {
-            "step_fn": "updated weights",
-            "grad_fn": "gradients",
-            "make_trainer": "a trainer's weights",
-            "delta_fn": "a list of deltas",
-            "input_fn": "an input gradient",
-            "per_example_fn": "per-example gradients",
-        }[v.what],
+        "type": f"returned something that is not {returned}",
         "shape": "returned arrays of the wrong shape",
     }[v.kind]
     lines = [

@@ -160,10 +160,17 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "strict": args.strict,
         "bias": {"yes": True, "no": False, "both": None}[args.bias],
     }
-    for name in ("activations", "hidden_activations", "output_activations", "losses", "depths", "widths"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    for name in ("output_width", "batch", "reductions"):
+    for name in (
+        "activations",
+        "hidden_activations",
+        "output_activations",
+        "losses",
+        "depths",
+        "widths",
+        "output_width",
+        "batch",
+        "reductions",
+    ):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.where:

@@ -143,9 +143,13 @@ def _derivatives(spec: Spec, I: list[torch.Tensor]):
     return tuple(dA), tuple(d2A)
 
 
-def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = None) -> Reference:
+def reference(
+    spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = None, derivatives: bool = True
+) -> Reference:
     """The float64 reference for ``spec`` at ``params`` on ``(X, Y)`` (any library, any float dtype:
-    the values are copied to float64 NumPy first, so the caller's arrays are never touched)."""
+    the values are copied to float64 NumPy first, so the caller's arrays are never touched).
+    ``derivatives=False`` skips A' and A'' (``dA`` and ``d2A`` are then empty), for a caller that
+    reads only the pass's values and gradients."""
     p = params_as_numpy64(params)
     X64, Y64 = np.array(as_numpy64(X)), np.array(as_numpy64(Y))
     net = build(spec, p)
@@ -176,7 +180,7 @@ def reference(spec: Spec, params: Params, X: Any, Y: Any, *, lr: float | None = 
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
         optimizer.step()
         updated = params_as_numpy64(net.params())
-    dA, d2A = _derivatives(spec, I)
+    dA, d2A = _derivatives(spec, I) if derivatives else ((), ())
     return Reference(
         spec,
         p,

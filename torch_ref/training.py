@@ -131,14 +131,23 @@ def _user_points(case: Case, data: list, W: list[Params]) -> list[_UserPoint]:
     return out
 
 
-def _along(rule: Rule, V: list[Params], points: list[_UserPoint], case: Case, data: list, W: list[Params]):
+def _along(
+    rule: Rule,
+    V: list[Params],
+    points: list[_UserPoint],
+    case: Case,
+    data: list,
+    W: list[Params],
+    grads: list[Params] | None = None,
+):
     """Per step k >= 1, the allowed |W_k - V_k| for a trainer following ``rule`` (see the module
-    docstring); ``V`` is the rule's own trajectory (torch's, or a variant's)."""
+    docstring); ``V`` is the rule's own trajectory (torch's, or a variant's), ``grads`` autograd's
+    gradients along it where the caller has them."""
     unit = float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps)
     state: dict = {}
     allowed = []
     for k, ((X, Y), point) in enumerate(zip(data, points)):
-        gV = autograd_gradients(case.spec, V[k], as_numpy64(X), as_numpy64(Y))
+        gV = grads[k] if grads is not None else autograd_gradients(case.spec, V[k], as_numpy64(X), as_numpy64(Y))
         P = [Bound(v, np.abs(w - v), unit) for (_, v), (_, w) in zip(V[k].arrays(), W[k].arrays())]
         G = [
             Bound(g, np.abs(gw - g) + t, unit)
@@ -317,7 +326,7 @@ def check_training_case(
     data = batches(case, steps)
     V, rule = _torch_trajectory(case, data, optimizer)
     start = reference(case.spec, _copy64(case.params), as_numpy64(case.X), as_numpy64(case.Y))
-    held, largest = _in_range(case, data, V)
+    held, largest, gV = _in_range(case, data, V)
     data = data[:held]  # steps past the dtype's range are not run: a right trainer overflows there
     left = (
         ()
@@ -333,7 +342,7 @@ def check_training_case(
     if W is None:
         return TrainingVerdict(kind, case, steps, rule, start, detail=detail)
     points = _user_points(case, data, W)
-    allowed = _along(rule, V, points, case, data, W)
+    allowed = _along(rule, V, points, case, data, W, gV)
     comparison = compare([], [], [], [], title="no step compared")
     for k in range(held):
         comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule)
@@ -350,34 +359,24 @@ def _limit(case: Case) -> float:
     return float(np.sqrt(np.finfo(case.X.dtype).max))
 
 
-def _pass(spec: Spec, P: Params, X: Any, Y: Any) -> tuple[list[np.ndarray], Params]:
-    """One float64 autograd pass at ``P``: every layer's I, O and delta, and the gradients."""
-    net = build(spec, P)
-    I, O = net.forward_all(torch.from_numpy(np.array(as_numpy64(X))))
-    for I_l in I:
-        I_l.retain_grad()
-    net.objective_from(I[-1], O[-1], torch.from_numpy(np.array(as_numpy64(Y)))).backward()
-    values = [t.detach().numpy() for t in (*I, *O)] + [
-        (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for t in I
-    ]
-    return values, _copy64(net.grads())
-
-
-def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float]:
+def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float, list[Params]]:
     """How many steps torch's float64 trajectory stays where the case's dtype can follow it: every
     weight before and after the step, every layer's I and O, delta and gradient at most the square root
-    of the dtype's largest number (so that products of two of them stay finite); and the largest
-    magnitude met."""
+    of the dtype's largest number (so that products of two of them stay finite); the largest
+    magnitude met; and autograd's gradients at ``V[k]`` for those steps."""
     limit, largest = _limit(case), 0.0
+    grads: list[Params] = []
     for k, (X, Y) in enumerate(data):
-        layers, grads = _pass(case.spec, V[k], X, Y)
-        values = [a for _, a in (*V[k].arrays(), *V[k + 1].arrays(), *grads.arrays())] + layers
+        ref = reference(case.spec, V[k], as_numpy64(X), as_numpy64(Y), derivatives=False)
+        values = [a for _, a in (*V[k].arrays(), *V[k + 1].arrays(), *ref.grads.arrays())]
+        values += [*ref.I, *ref.O, *ref.delta]
         with np.errstate(invalid="ignore"):
             here = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in values)
         largest = max(largest, here) if np.isfinite(here) else np.inf
         if not here <= limit:
-            return k, largest
-    return len(data), largest
+            return k, largest, grads
+        grads.append(ref.grads)
+    return len(data), largest, grads
 
 
 def check_trainer_factory(make_trainer: Any) -> None:
