@@ -117,7 +117,7 @@ def test_a_mismatch_exits_1_with_the_report_and_the_record(workdir):
     assert "**Failed**" in md and "| W1 | MISMATCH |" in md and "```python" in md
 
 
-def test_training_with_an_optimizer_from_the_module(workdir, monkeypatch):
+def test_training_with_an_optimizer_from_the_module(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     monkeypatch.syspath_prepend(str(workdir))
     ok = main(
@@ -139,19 +139,8 @@ def test_training_with_an_optimizer_from_the_module(workdir, monkeypatch):
         ]
     )
     assert ok == 0
-    wrong = run(
-        workdir,
-        "my_backprop:momentum_trainer",
-        "--kind",
-        "training",
-        "--losses",
-        "squared",
-        "--max-examples",
-        "5",
-        "--seed",
-        "0",
-    )
-    assert wrong.returncode == 1 and "momentum 0.9 where the optimizer has none" in wrong.stdout
+    wrong = main(["check", "my_backprop:momentum_trainer", "--kind", "training", "--losses", "squared"])
+    assert wrong == 1 and "momentum 0.9 where the optimizer has none" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -203,11 +192,13 @@ def test_a_usage_error_exits_2_in_a_subprocess(workdir):
     assert out.returncode == 2 and "has no 'nope'" in out.stderr
 
 
-def test_reproduce_lines_of_a_file_in_a_subfolder_run_from_here(workdir):
+def test_reproduce_lines_of_a_file_in_a_subfolder_run_from_here(workdir, monkeypatch):
+    """The check in process; its Reproduce lines replayed in a fresh interpreter."""
     (workdir / "sub" / "deep").mkdir(parents=True, exist_ok=True)
     (workdir / "sub" / "deep" / "netfile.py").write_text(DERIVATIONS)
-    out = run(workdir, "sub/deep/netfile.py:doubled", "--max-examples", "5", "--seed", "0", "--json", "sub.json")
-    assert out.returncode == 1
+    monkeypatch.chdir(workdir)
+    args = ["check", "sub/deep/netfile.py:doubled", "--max-examples", "5", "--seed", "0", "--json", "sub.json"]
+    assert main(args) == 1
     code = "\n".join(json.loads((workdir / "sub.json").read_text())["reproduce"])
     assert "sys.path.insert(0, 'sub/deep')" in code
     replay = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300)

@@ -217,7 +217,7 @@ def test_wrong(derivation_oracle):
 """
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
 def test_plugin_summary_and_oracle_report(pytester, workers):
     """Every check's outcome reaches pytest's terminal summary without -s, and --oracle-report
     writes them all, also when xdist workers ran the checks."""
