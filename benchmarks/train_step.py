@@ -52,6 +52,12 @@ CASES = [
 
 
 def progress(done: int, total: int, label: str) -> None:
+    """A bar redrawn in place on a terminal; plain lines, one per item, when stderr is a file or a
+    pipe (a redirected log gets no carriage returns)."""
+    if not sys.stderr.isatty():
+        sys.stderr.write(f"[{done}/{total}] {label}\n")
+        sys.stderr.flush()
+        return
     width = 30
     filled = int(width * done / total)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<60}")

@@ -87,3 +87,13 @@ def test_quick_run_writes_the_documented_json(tmp_path, monkeypatch):
     assert {r["impl"] for r in data["records"]} == set(IMPLS)
     assert all({"case", "dtype", "device", "impl", "median_s", "fraction_of_peak"} <= set(r) for r in data["records"])
     assert data["records"][0]["case"] == "2-2-1/b1"
+
+
+def test_progress_is_plain_lines_in_a_log(capsys):
+    """Redirected (pytest captures stderr, as a file would): one plain line per item, no carriage returns."""
+    import train_step
+
+    for k in range(1, 4):
+        train_step.progress(k, 3, f"item {k}")
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.splitlines() == ["[1/3] item 1", "[2/3] item 2", "[3/3] item 3"]
