@@ -24,18 +24,18 @@ import torch
 import manual
 from manual import ACTIVATIONS, LOSSES
 
-from .. import autograd
 from ..build import build
+from ..reference import Reference, reference
 from ..tolerance import tolerance
 from .points import NETWORKS, Point
 
 __all__ = ["autograd_quantities", "manual_quantities", "sympy_quantities"]
 
 
-def _common(p: Point) -> dict[str, Any]:
+def _common(p: Point, ref: Reference | None = None) -> dict[str, Any]:
     q: dict[str, Any] = {"x": p.x[0], "y": p.y[0, 0], "xi": p.xi}
     q["v"] = float(p.x[0] @ p.weights[0][:, 0])  # a pre-activation to feed the activation slides
-    tol = tolerance(p.spec, p.params, p.x, p.y)
+    tol = tolerance(p.spec, p.params, p.x, p.y, reference_pass=ref)
     unit = 2 * tol.eps * tol.kappa
     for l, t in enumerate(tol.grads.weights, start=1):
         q[f"scale_dw{l}"] = t / unit
@@ -68,7 +68,10 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
 
 
 def autograd_quantities(p: Point) -> dict[str, Any]:
-    q = _common(p)
+    # one reference pass gives autograd's gradients, deltas and the torch.optim.SGD step at xi, and
+    # the tolerance model reads the same pass
+    ref = reference(p.spec, p.params, p.x, p.y, lr=p.xi)
+    q = _common(p, ref)
     spec = p.spec
     net = build(spec, p.params)
     X, Y = torch.from_numpy(p.x), torch.from_numpy(p.y)
@@ -76,9 +79,9 @@ def autograd_quantities(p: Point) -> dict[str, Any]:
     L = net.objective_from(I[-1], O[-1], Y)
     W = [lin.weight for lin in net.layers()]  # (out, in): entry [i, j] is w_ji
     q["y_star"], q["L"] = O[-1].item(), L.item()
-    grads = autograd.gradients(spec, p.params, p.x, p.y).weights
-    updated = autograd.sgd_step(spec, p.params, p.x, p.y, p.xi).weights
-    _gradient_keys(q, p.net, list(grads), list(updated))
+    assert ref.updated is not None  # the pass was given lr
+    grads = ref.grads.weights
+    _gradient_keys(q, p.net, list(grads), list(ref.updated.weights))
 
     s = _leaf(O[-1])
     q["dL_dy_star"] = _grad(net.objective_from(None, s, Y), s).item()
@@ -96,7 +99,7 @@ def autograd_quantities(p: Point) -> dict[str, Any]:
         q["dy_star_dw"] = _grad(O[-1].sum(), W[0])[0]
     elif p.net == "two":
         q["z"] = O[0][0].detach().numpy()
-        d = autograd.deltas(spec, p.params, p.x, p.y)
+        d = ref.delta
         q["delta1"], q["delta2"] = d[0][0], d[1][0, 0]
         zeta = _leaf(O[0])
         q["dy_star_dz"] = _grad(net.activations[1](net.linears[1](zeta)).sum(), zeta)[0]
@@ -114,7 +117,7 @@ def autograd_quantities(p: Point) -> dict[str, Any]:
         q["z"] = O[0][0].detach().numpy()
         q["I1"], q["O1"] = I[0].detach().numpy().T, O[0].detach().numpy().T
         q["I2"], q["O2"] = I[1].detach().numpy().T, O[1].detach().numpy().T
-        d = autograd.deltas(spec, p.params, p.x, p.y)
+        d = ref.delta
         q["delta1"], q["delta2"] = d[0], d[1]
     return q
 
