@@ -222,8 +222,9 @@ def test_plugin_summary_and_oracle_report(pytester, workers):
     """Every check's outcome reaches pytest's terminal summary without -s, and --oracle-report
     writes them all, also when xdist workers ran the checks."""
     pytester.makepyfile(_PLUGIN_TESTS)
-    run = pytester.runpytest_subprocess if workers else pytester.runpytest
-    result = run("-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-report", "oracle.json", *workers)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-report", "oracle.json", *workers
+    )
     result.assert_outcomes(passed=1, failed=1)
     for line in (
         "*= derivation oracle =*",
