@@ -22,7 +22,7 @@ pytest_plugins = ["pytester"]
 def pytest_configure(config):
     """Under pytest-xdist, one BLAS/OpenMP thread per worker: the workers are the parallelism, and
     each worker's torch and OpenBLAS spinning up threads of their own on the same cores only contend
-    (on 2 cores, ``-n 2`` ran 104 s with default threads, 65 s with one each). Set before the workers
+    (on 2 cores, ``-n 2`` ran 104 s with default threads, 65-72 s with one each). Set before the workers
     start, so each inherits it; a value already in the environment wins."""
     if getattr(config.option, "numprocesses", None):
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
