@@ -37,7 +37,7 @@ from .compare import Comparison, compare
 from .reference import Reference, reference
 from .strategies import Case, data_for
 from .tolerance import tolerance
-from .verdict import _crash, hand_out
+from .verdict import Outcome, _crash, hand_out
 
 __all__ = ["TrainingVerdict", "check_training_case", "make_optimizer"]
 
@@ -170,7 +170,7 @@ def _compare(case: Case, W: Params, V: Params, allowed: list[np.ndarray], step: 
 
 
 @dataclass(frozen=True)
-class TrainingVerdict:
+class TrainingVerdict(Outcome):
     """What a trainer does on one case over ``steps`` steps.
 
     Attributes:
@@ -196,16 +196,6 @@ class TrainingVerdict:
     @property
     def passed(self) -> bool:
         return self.kind == "agree"
-
-    @property
-    def checked(self) -> Comparison:
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
-
-    @property
-    def dtype(self) -> str:
-        return np.dtype(self.case.X.dtype).name
 
     def parting(self) -> str:
         """Where the trajectories part, in words (a mismatch)."""

@@ -49,8 +49,27 @@ __all__ = ["KINDS", "Verdict", "check_case", "classify", "prepare"]
 KINDS = ("agree", "precision", "unstable", "mismatch", "crash", "type", "shape")
 
 
+class Outcome:
+    """What every verdict (one case of a check) offers: its comparison and its dtype."""
+
+    kind: str
+    case: Case
+    comparison: Comparison | None
+
+    @property
+    def checked(self) -> Comparison:
+        """The comparison; ``ValueError`` for a verdict without one (crash, type)."""
+        if self.comparison is None:
+            raise ValueError(f"a {self.kind!r} verdict has no comparison")
+        return self.comparison
+
+    @property
+    def dtype(self) -> str:
+        return np.dtype(self.case.X.dtype).name
+
+
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(Outcome):
     """What one derivation does on one case.
 
     Attributes:
@@ -78,13 +97,6 @@ class Verdict:
     result_dtype: str | None = None
 
     @property
-    def checked(self) -> Comparison:
-        """The comparison; every verdict but crash and type has one (``ValueError`` for those)."""
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
-
-    @property
     def arrays(self) -> tuple[Params, Params, Params]:
         """``(actual, allowed, band)`` in gradient terms; ``ValueError`` for crash and type."""
         if self.actual is None or self.allowed is None or self.band is None:
@@ -94,10 +106,6 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return self.kind in ("agree", "precision")
-
-    @property
-    def dtype(self) -> str:
-        return np.dtype(self.case.X.dtype).name
 
     def __str__(self) -> str:
         head = {
