@@ -1,6 +1,7 @@
 """The training-step implementations the benchmark times, each built once per case and returning a
 zero-argument ``step()`` that runs forward, backward and the SGD update on the same batch; its
-``step.params()`` gives the current weights in the slides' layout (for the tests that check every
+``step.release()``, where present, frees what the step keeps until the next one (autograd's
+``.grad``); ``step.library`` is "numpy" where the step allocates NumPy arrays (else torch); its ``step.params()`` gives the current weights in the slides' layout (for the tests that check every
 implementation takes the same step, never called while timing).
 
 - ``manual_numpy``: :class:`manual.Trainer` on NumPy arrays.
@@ -10,6 +11,11 @@ implementation takes the same step, never called while timing).
 - ``autograd_functional``: plain tensors, ``torch.nn.functional``, ``torch.autograd.grad`` and a
   ``torch._foreach_add_`` update.
 - ``*_compiled`` (only with ``--compile``): ``torch.compile`` of the two torch step functions.
+
+And one that is not a training step: ``gemm_floor``, the matrix products of manual_torch's step and
+nothing else (the same calls on the same shapes and layouts: ``addmm`` forward, ``delta @ W.T``
+backward, ``W.addmm_(u.T, delta)`` update), on fixed operands. Its time is what the GEMM library
+needs for the step's FLOPs; an implementation's time above it is its own work.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ def manual_numpy(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: f
     def run():
         trainer.step(X, Y)
 
+    run.library = "numpy"
     return _with_params(run, lambda: trainer.params)
 
 
@@ -72,6 +79,8 @@ def autograd_module(spec, params, X, Y, lr, device):
         net.objective(Xt, Yt).backward()
         optimizer.step()
 
+    # the .grad tensors live on until the next step frees them: released before a memory baseline
+    run.release = lambda: optimizer.zero_grad(set_to_none=True)
     return _with_params(run, net.params)
 
 
@@ -114,7 +123,27 @@ def autograd_functional(spec, params, X, Y, lr, device, compiled=False):
     return _with_params(run, current)
 
 
+def gemm_floor(spec, params, X, Y, lr, device):
+    p, Xt, _ = _tensors(params, X, Y, device)
+    us = [Xt] + [torch.zeros(Xt.shape[0], W.shape[1], dtype=Xt.dtype, device=device) for W in p.weights[:-1]]
+    deltas = [torch.full((Xt.shape[0], W.shape[1]), 1e-6, dtype=Xt.dtype, device=device) for W in p.weights]
+    biases = p.biases if p.biases is not None else [None] * spec.depth
+
+    def run():
+        for l, W in enumerate(p.weights):
+            torch.addmm(biases[l], us[l], W) if biases[l] is not None else us[l] @ W
+        for l in range(spec.depth - 1, -1, -1):
+            if l > 0:
+                deltas[l] @ p.weights[l].T
+            p.weights[l].addmm_(us[l].T, deltas[l], alpha=-lr)
+
+    return _with_params(run, lambda: p)
+
+
+FLOORS = ("gemm_floor",)
+
 BUILDERS: dict[str, Callable] = {
+    "gemm_floor": gemm_floor,
     "manual_numpy": manual_numpy,
     "manual_torch": manual_torch,
     "autograd_module": autograd_module,

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             check_derivation(doubled, arrays="torch", device=device, max_examples=n, seed=0)
         except DerivationMismatch as exc:
-            code = str(exc).split("Reproduce:\n", 1)[1].replace("\n    ", "\n").strip()
+            # the lines after the "Reproduce (...):" heading, unindented
+            code = str(exc).split("\nReproduce", 1)[1].split("\n", 1)[1].replace("\n    ", "\n").strip()
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 exec(code, {"doubled": doubled})

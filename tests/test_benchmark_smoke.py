@@ -75,18 +75,111 @@ def test_every_implementation_takes_the_sgd_step(impl, spec):
     assert_agree(crosscheck_update(spec, params, X, Y, 0.1, updated=step.params()))
 
 
+def _no_peak(dtype, device, sizes, **_):
+    """A stand-in for the GEMM-peak measurement in the tests of the scripts' bookkeeping (the peak
+    is measured by the scripts, not asserted)."""
+    return {"torch": 100.0, "peak": 100.0}
+
+
 def test_quick_run_writes_the_documented_json(tmp_path, monkeypatch):
     import train_step
 
     monkeypatch.setattr(train_step, "CASES", train_step.CASES[:1])
-    monkeypatch.setattr(train_step, "PAUSE_S", 0.0)
+    monkeypatch.setattr(train_step, "BLOCK_S", {"quick": 0.002, "full": 0.002})
+    monkeypatch.setattr(train_step, "gemm_peak", _no_peak)
     out = tmp_path / "bench.json"
-    assert train_step.main(["--quick", "--dtypes", "float64", "--no-oracle", "--json", str(out)]) == 0
+    argv = ["--quick", "--dtypes", "float64", "--rounds", "3", "--no-oracle", "--json", str(out)]
+    assert train_step.main(argv) == 0
     data = json.loads(out.read_text())
-    assert {"records", "gemm_peak_gflops"} <= set(data)
-    assert {r["impl"] for r in data["records"]} == set(IMPLS)
-    assert all({"case", "dtype", "device", "impl", "median_s", "fraction_of_peak"} <= set(r) for r in data["records"])
+    assert {"records", "gemm_peak_gflops", "settings", "machine"} <= set(data)
+    assert {r["impl"] for r in data["records"]} == {*IMPLS, "gemm_floor"}
+    keys = {"case", "dtype", "device", "impl", "median_s", "ratio", "rounds", "fraction_of_peak", "peak_bytes"}
+    assert all(keys <= set(r) for r in data["records"])
+    for r in data["records"]:
+        q = r["ratio"]
+        assert q["min"] <= q["lo"] <= q["median"] <= q["hi"] <= q["max"]
+        if r["impl"] == "autograd_module":
+            assert q["median"] == q["lo"] == q["hi"] == 1.0
+        # every step is measured for memory; the GEMM floor (not a step) is not
+        assert (r["peak_bytes"] is None) == (r["impl"] == "gemm_floor")
     assert data["records"][0]["case"] == "2-2-1/b1"
+    assert data["settings"]["OPENBLAS_THREAD_TIMEOUT"] is not None
+
+
+def test_scaling_map_runs_and_skips_over_the_cap(tmp_path, monkeypatch):
+    import scaling
+
+    monkeypatch.setattr(scaling, "gemm_peak", _no_peak)
+    out = tmp_path / "scaling.json"
+    argv = ["--widths", "4,64", "--batches", "2,8", "--max-gflop", "1e-4", "--rounds", "3", "--block", "0.002"]
+    assert scaling.main([*argv, "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    run = {(c["width"], c["N"]) for c in data["cells"]}
+    skipped = {(c["width"], c["N"]) for c in data["skipped"]}
+    # 64-64-64 on 8 examples is 10 N w^2 + 4 w^2 FLOPs = 344,064 > 1e5: skipped; 4-4-4 on 2: 384, run
+    assert (4, 2) in run and (64, 8) in skipped and run.isdisjoint(skipped) and len(run | skipped) == 4
+    assert all(c["ratio"]["lo"] <= c["ratio"]["median"] <= c["ratio"]["hi"] for c in data["cells"])
+
+
+def test_rounds_alternate_their_order_and_ratios_pair_rounds():
+    from rounds import Spread, interleaved, ratios
+
+    calls = []
+    clock = iter(range(1, 100))
+
+    def fake(name):
+        def run():
+            calls.append(name)
+            return float(next(clock))
+
+        return run
+
+    times = interleaved({n: fake(n) for n in "ABC"}, rounds=3)
+    assert calls == list("ABCCBAABC")
+    assert times["A"] == [1.0, 6.0, 7.0]
+    assert ratios(times, "B")["A"] == [1.0 / 2.0, 6.0 / 5.0, 7.0 / 8.0]
+    s = Spread.of([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert (s.median, s.lo, s.hi, s.min, s.max) == (3.0, 2.0, 4.0, 1.0, 100.0)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_peak_bytes_counts_the_temporaries_and_not_what_existed_before(library):
+    from memory import peak_bytes
+
+    xp = np if library == "numpy" else torch
+    kept = xp.ones(1_000_000, dtype=xp.float64)  # 8 MB that exist before the step: not the step's
+
+    def two_temporaries_at_once():
+        a = kept * 2.0  # 8 MB
+        b = a + 1.0  # 8 MB more while a lives
+        del a, b
+
+    def in_place():
+        kept[:10] += 1.0
+
+    held = peak_bytes(two_temporaries_at_once, "cpu", library=library)
+    assert 16_000_000 <= held <= 16_100_000  # the two buffers, plus a few small objects at most
+    assert peak_bytes(in_place, "cpu", library=library) <= 100_000
+    with pytest.raises(ValueError, match="library must be 'torch' or 'numpy', got 'jax'"):
+        peak_bytes(in_place, "cpu", library="jax")
+
+
+def test_the_in_place_manual_step_needs_less_memory_than_autograd():
+    """The benchmark's memory claim on a case small enough for a test: the in-place step allocates
+    no gradient buffers; autograd's step holds the saved activations and a gradient per parameter."""
+    from memory import peak_bytes
+
+    spec = manual.Spec((64, 128, 128, 10), ("tanh", "tanh", "softmax"), "ce", bias=True, reduction="mean")
+    rng = np.random.default_rng(0)
+    params = params_for(spec, rng)
+    X, Y = data_for(spec, 32, rng)
+    peaks = {}
+    for impl in ("manual_torch", "autograd_module"):
+        step = BUILDERS[impl](spec, params, X, Y, 0.1, "cpu")
+        peaks[impl] = peak_bytes(step, "cpu", release=getattr(step, "release", None))
+    gradient_bytes = 8 * sum(a.size for _, a in params.arrays())
+    assert peaks["autograd_module"] >= gradient_bytes
+    assert peaks["manual_torch"] < peaks["autograd_module"] - gradient_bytes // 2
 
 
 def test_progress_is_plain_lines_in_a_log(capsys):

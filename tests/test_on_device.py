@@ -1,0 +1,80 @@
+"""The property and oracle checks on an accelerator: every kind of check, manual's own functions as
+the derivation, torch tensors on the device, both dtypes. Skipped where torch sees no CUDA device
+(this project never needs one to build or pass); ``benchmarks/gpu.sh`` runs them where there is.
+On a machine without one, the device check script is rehearsed on the CPU instead.
+The number of drawn networks per check is ``BACKPROP_DEVICE_EXAMPLES`` (default 100)."""
+
+import os
+
+import pytest
+import torch
+
+import manual
+from torch_ref import (
+    DerivationMismatch,
+    check_deltas,
+    check_derivation,
+    check_input_gradient,
+    check_per_example,
+    check_training,
+    check_update,
+)
+
+on_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+EXAMPLES = int(os.environ.get("BACKPROP_DEVICE_EXAMPLES", "100"))
+DTYPES = ("float64", "float32")
+
+
+def _on_device(**extra):
+    return dict(arrays="torch", device="cuda", max_examples=EXAMPLES, seed=0, **extra)
+
+
+@on_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "check, fn",
+    [
+        (check_derivation, manual.gradients),
+        (check_deltas, manual.deltas),
+        (check_input_gradient, manual.input_gradient),
+        (check_per_example, manual.per_example_gradients),
+    ],
+    ids=["gradients", "deltas", "input", "per-example"],
+)
+def test_manual_passes_on_the_device(check, fn, dtype):
+    assert check(fn, **_on_device(dtype=dtype)).examples >= EXAMPLES
+
+
+@on_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_update_and_training_pass_on_the_device(dtype):
+    assert check_update(manual.sgd_step, **_on_device(dtype=dtype)).examples >= EXAMPLES
+    make = lambda spec, params: manual.Trainer(spec, params, lr=0.1, momentum=0.9, nesterov=True)
+    check_training(
+        make,
+        optimizer=lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9, nesterov=True),
+        steps=3,
+        lr=0.1,
+        **_on_device(dtype=dtype),
+    )
+
+
+@on_cuda
+def test_a_wrong_derivation_is_caught_on_the_device():
+    doubled = lambda spec, params, X, Y: manual.gradients(spec, params, X, Y).map(lambda a: 2 * a)
+    with pytest.raises(DerivationMismatch, match="factor 2"):
+        check_derivation(doubled, **_on_device())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="benchmarks/gpu.sh runs it on the device")
+def test_device_check_script_runs_on_the_cpu(capsys):
+    """scripts/device_check.py, which the GPU run starts first, rehearsed on the CPU so that it cannot
+    rot unnoticed between the sessions that have a device (its parse of the Reproduce lines did)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "device_check.py"
+    spec = importlib.util.spec_from_file_location("device_check", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--device", "cpu", "--examples", "1"]) == 0, capsys.readouterr().out
