@@ -18,12 +18,21 @@ __all__ = ["check_inputs", "check_lr", "check_params"]
 _FLOAT_DTYPES = ("float32", "float64")
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _dtype_name(a: Array) -> str:
-    return str(a.dtype).removeprefix("torch.")
+    """``"float64"`` for NumPy's float64 and torch's alike; memoised per dtype object (str() of a
+    NumPy dtype costs microseconds, and validation asks for it several times per array)."""
+    dtype = a.dtype
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 def _library(a: Any) -> str:
-    if is_numpy_array(a):
+    if isinstance(a, np.ndarray) or is_numpy_array(a):  # the isinstance first: the common case, fast
         return "numpy"
     if is_torch_array(a):
         return "torch"
@@ -40,21 +49,22 @@ def check_lr(lr: object) -> float:
 
 
 def _check_array(name: str, a: Any, shape: tuple[int | None, ...], ref: Array | None) -> None:
-    if not (is_numpy_array(a) or is_torch_array(a)):
+    library = _library(a)
+    if library not in ("numpy", "torch"):
         raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {type(a).__name__}")
     if _dtype_name(a) not in _FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {_dtype_name(a)}")
     if ref is not None:
-        if _library(a) != _library(ref):
+        if library != _library(ref):
             raise TypeError(
-                f"{name} is a {_library(a)} array but weights[0] is a {_library(ref)} array; "
+                f"{name} is a {library} array but weights[0] is a {_library(ref)} array; "
                 f"pass arrays of one library (all numpy or all torch)"
             )
         if _dtype_name(a) != _dtype_name(ref):
             raise TypeError(
                 f"{name} has dtype {_dtype_name(a)} but weights[0] has {_dtype_name(ref)}; cast everything to one dtype"
             )
-        if device(a) != device(ref):
+        if library == "torch" and device(a) != device(ref):  # a NumPy array is on the CPU
             raise ValueError(
                 f"{name} is on device {device(a)} but weights[0] is on {device(ref)}; move every array to one device"
             )

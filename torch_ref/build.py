@@ -43,15 +43,10 @@ class Network(nn.Module):
     def __init__(self, spec: Spec, params: Params) -> None:
         super().__init__()
         self.spec = spec
-        W0 = to_torch(params.weights[0])
-        self.linears = nn.ModuleList()
-        for l, (fan_in, fan_out) in enumerate(spec.shapes()):
-            linear = nn.Linear(fan_in, fan_out, bias=spec.bias, dtype=W0.dtype, device=W0.device)
-            with torch.no_grad():
-                linear.weight.copy_(_swap_layout(to_torch(params.weights[l])))
-                if linear.bias is not None and params.biases is not None:
-                    linear.bias.copy_(to_torch(params.biases[l]))
-            self.linears.append(linear)
+        self.linears = nn.ModuleList(
+            _linear(to_torch(params.weights[l]), None if params.biases is None else to_torch(params.biases[l]))
+            for l in range(spec.depth)
+        )
         self.activations = nn.ModuleList(activation_twin(entry).module() for entry in spec.activations)
         self.loss = loss_twin(spec.loss)
         self._from_logits = self.loss.from_logits.get(spec.activations[-1].name)
@@ -112,6 +107,21 @@ class Network(nn.Module):
         weights = [_swap_layout(_grad(linear.weight)) for linear in self.layers()]
         biases = [_grad(cast(torch.Tensor, linear.bias)) for linear in self.layers()] if self.spec.bias else None
         return Params(weights, biases)
+
+
+def _linear(W: torch.Tensor, b: torch.Tensor | None) -> nn.Linear:
+    """An ``nn.Linear`` holding copies of ``W`` (the slides' (in, out) layout, stored as torch's
+    (out, in)) and ``b``. Made without ``nn.Linear.__init__``, whose random initialisation would be
+    overwritten at once: half the cost of building a network, which the oracle does for every case."""
+    linear = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(linear)
+    linear.in_features, linear.out_features = W.shape
+    linear.weight = nn.Parameter(_swap_layout(W).clone(memory_format=torch.contiguous_format))
+    if b is None:
+        linear.register_parameter("bias", None)
+    else:
+        linear.bias = nn.Parameter(b.clone())
+    return linear
 
 
 def build(spec: Spec, params: Params) -> Network:

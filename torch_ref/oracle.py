@@ -242,6 +242,11 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         return True
 
     where_failed: list[ValueError] = []
+    if opt.where is not None:
+        # a where= that raises is reported at once, on the first coverage case it raises on, before
+        # Hypothesis spends its whole budget of draws on a filter that rejects them all
+        for case in _coverage_cases(opt, dtype):
+            opt.admits(case)
 
     def accepted(case: Case) -> bool:
         try:

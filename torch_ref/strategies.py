@@ -197,9 +197,26 @@ def narrow(
     return hidden, outputs
 
 
-@st.composite
+@dataclass(frozen=True)
+class _SpecDraws:
+    """The strategies one spec is drawn from, built once per :func:`specs` call: built inside the draw,
+    each would be a new object whose properties Hypothesis works out again on every example (a third
+    of a drawn case's cost). The draws, and so the cases and their shrinking, are the same either way."""
+
+    pairs: dict[Loss, list[Activation]]
+    loss: st.SearchStrategy[Loss]
+    output: dict[Loss, st.SearchStrategy[Activation]]
+    depth: st.SearchStrategy[int]
+    width: st.SearchStrategy[int]
+    pick: st.SearchStrategy[int]
+    hidden: st.SearchStrategy[Activation]  # nothing() where there are none: then only depth 1 is drawn
+    bias: st.SearchStrategy[bool]  # drawn only where the caller left bias open (None)
+    reduction: st.SearchStrategy[str]
+    out_range: tuple[int, int]
+    outputs: dict[tuple[int, int], st.SearchStrategy[int]]
+
+
 def _specs(
-    draw: st.DrawFn,
     pairs: dict[Loss, list[Activation]],
     hidden: list[Activation],
     depths: tuple[int, int],
@@ -207,22 +224,49 @@ def _specs(
     out_range: tuple[int, int],
     bias: bool | None,
     reductions: tuple[str, ...],
-) -> Spec:
+) -> st.SearchStrategy[Spec]:
     # shrinking moves towards the first entry: "sum", the slides' objective, before "mean"
-    loss = draw(st.sampled_from(list(pairs)))
-    output = draw(st.sampled_from(pairs[loss]))
-    depth = draw(st.integers(*depths))
     lo, hi = out_range
+    outputs = {(a, hi): st.integers(a, hi) for a in range(lo, max(lo, 2) + 1) if a <= hi}
+    return _draw_spec(
+        _SpecDraws(
+            pairs,
+            st.sampled_from(list(pairs)),
+            {loss: st.sampled_from(acts) for loss, acts in pairs.items()},
+            st.integers(*depths),
+            st.integers(*widths),
+            st.integers(0, 3),
+            st.sampled_from(hidden),
+            st.booleans(),
+            st.sampled_from(list(reductions)),
+            out_range,
+            outputs,
+        ),
+        bias,
+    )
+
+
+def _outputs_in(d: _SpecDraws, lo: int, hi: int) -> st.SearchStrategy[int]:
+    found = d.outputs.get((lo, hi))
+    return st.integers(lo, hi) if found is None else found
+
+
+@st.composite
+def _draw_spec(draw: st.DrawFn, d: _SpecDraws, bias: bool | None) -> Spec:
+    loss = draw(d.loss)
+    output = draw(d.output[loss])
+    depth = draw(d.depth)
+    lo, hi = d.out_range
     if _needs_two(output, loss):
         lo = max(lo, 2)
-    if draw(st.integers(0, 3)) == 0:
-        width = draw(st.integers(*widths))
-        sizes = [width] * depth + [width if lo <= width <= hi else draw(st.integers(lo, hi))]
+    if draw(d.pick) == 0:
+        width = draw(d.width)
+        sizes = [width] * depth + [width if lo <= width <= hi else draw(_outputs_in(d, lo, hi))]
     else:
-        sizes = [draw(st.integers(*widths)) for _ in range(depth)] + [draw(st.integers(lo, hi))]
-    acts = [draw(st.sampled_from(hidden)) for _ in range(depth - 1)] + [output]
-    use_bias = draw(st.booleans()) if bias is None else bias
-    return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias, reduction=draw(st.sampled_from(list(reductions))))
+        sizes = [draw(d.width) for _ in range(depth)] + [draw(_outputs_in(d, lo, hi))]
+    acts = [draw(d.hidden) for _ in range(depth - 1)] + [output]
+    use_bias = draw(d.bias) if bias is None else bias
+    return Spec(tuple(sizes), tuple(acts), loss, bias=use_bias, reduction=draw(d.reduction))
 
 
 def random_spec(
@@ -328,23 +372,29 @@ def cases(
     return strategy if where is None else strategy.filter(where)
 
 
-@st.composite
 def _cases(
-    draw: st.DrawFn,
     spec_strategy: st.SearchStrategy[Spec],
     dtype: Any,
     batch: tuple[int, int],
     gains: tuple[float, ...],
     lrs: tuple[float, ...],
     targets: str,
-) -> Case:
+) -> st.SearchStrategy[Case]:
+    # the component strategies built once, as for specs (_SpecDraws)
+    draws = (st.integers(0, 2**32 - 1), st.integers(0, 3), st.sampled_from(list(gains)), st.integers(*batch))
+    return _draw_case(spec_strategy, (*draws, st.sampled_from(list(lrs)), st.booleans()), dtype, targets)
+
+
+@st.composite
+def _draw_case(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], draws: tuple, dtype: Any, targets: str) -> Case:
+    seed_st, pick_st, gain_st, N_st, lr_st, kink_st = draws
     spec = draw(spec_strategy)
-    seed = draw(st.integers(0, 2**32 - 1))
-    grid = draw(st.integers(0, 3)) == 0
-    gain = draw(st.sampled_from(list(gains)))
-    N = draw(st.integers(*batch))
-    lr = draw(st.sampled_from(list(lrs)))
-    kink = grid and kink_placeable(spec) and draw(st.booleans())
+    seed = draw(seed_st)
+    grid = draw(pick_st) == 0
+    gain = draw(gain_st)
+    N = draw(N_st)
+    lr = draw(lr_st)
+    kink = grid and kink_placeable(spec) and draw(kink_st)
     return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink, targets=targets)
 
 
