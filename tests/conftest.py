@@ -32,3 +32,14 @@ def pytest_configure(config):
         # run without xdist still starts; an explicit --dist wins.
         if not any(arg.startswith("--dist") for arg in config.invocation_params.args):
             config.option.dist = "worksteal"
+
+
+def pytest_collection_finish(session):
+    """Everything imported so far (torch, sympy, Hypothesis: millions of objects that live for the
+    whole run) is moved out of the garbage collector's sight, so that its full collections during the
+    run and at its end (pytest's unraisable-exception check collects several times) walk only what
+    the tests create."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -17,6 +17,13 @@ def test_import_manual_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_pytest_plugin_does_not_import_torch():
+    """pytest loads the plugin in every run where this package is installed: it must not cost a torch
+    import there (torch_ref's names load on first use)."""
+    code = "import torch_ref.pytest_plugin, sys; assert 'torch' not in sys.modules, 'the plugin imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 @pytest.mark.parametrize(
     "spec",
     [
