@@ -9,6 +9,9 @@ arranged to do no work autograd would not do:
   elsewhere (NumPy) the product goes to a temporary that is scaled and subtracted in place;
 - ``delta^(l-1) = (delta^(l) W^(l)T) ⊙ A'`` is formed before ``W^(l)`` changes, and multiplied by
   ``A'`` in place;
+- for ``reduction="mean"`` the deltas are kept undivided and ``1/N`` goes into the step size
+  (``xi/N``): the deltas are linear in the output delta, so this is the same update with one pass
+  over delta fewer;
 - ``I = u W + b`` uses a fused ``addmm`` where the library has one.
 
 With momentum or weight decay (:class:`manual.optim.SGD`) or Adam (:class:`AdamTrainer`,
@@ -38,7 +41,7 @@ __all__ = ["AdamTrainer", "Trainer"]
 def _plain(a: Array) -> Array:
     """``a`` cut from any autograd graph (a torch tensor that requires grad is detached; other
     arrays pass through), so that no step ever records a graph."""
-    return a.detach() if hasattr(a, "detach") else a
+    return a.detach() if getattr(a, "requires_grad", False) else a
 
 
 def _own_copy(xp: Any, a: Array) -> Array:
@@ -146,12 +149,15 @@ class Trainer:
             self._times_derivative(delta, out, Is[-1], Os[-1])
         else:
             delta = None  # softmax's vector-Jacobian product, a cancelled form
+        rule = self.rule
+        xi = self.lr
         if delta is None:
             delta = output_delta(spec, Is[-1], Os[-1], Y)  # already divided by N for "mean"
         elif spec.reduction == "mean":
-            delta /= X.shape[0]
-        xi = self.lr
-        rule = self.rule
+            if rule.plain:
+                xi = xi / X.shape[0]  # every delta is linear in the output's: 1/N goes into the step size
+            else:
+                delta /= X.shape[0]  # the rule is handed the gradient itself
         rule.begin_step()
         for l in range(spec.depth - 1, -1, -1):
             W = self.weights[l]
