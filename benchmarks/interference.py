@@ -20,7 +20,8 @@ when manual_numpy joins the rounds:
   after their last call, are asleep before NumPy starts).
 
 Besides manual_torch's ratio, the spread of manual_numpy's own ratio tells whether NumPy is timed
-fairly: alone, its blocks vary by 2-4 % (interquartile range over median).
+fairly (its time per step is comparable between options only in spirit: each option is a fresh
+process, and the same NumPy step runs at one of two speeds in a given process).
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ call. benchmarks/interference.py measures the ways of keeping them apart. Used h
 with ``OPENBLAS_THREAD_TIMEOUT=22`` (2**22 cycles, about a millisecond; unless the variable is set
 already), so its threads stay awake between the BLAS calls of one NumPy step and are asleep soon
 after its block, and 10 ms are slept before and after every manual_numpy block, outside the timing.
-``OPENBLAS_THREAD_TIMEOUT=4`` kept torch undisturbed as well but made NumPy's own step up to 30 %
-slower (its threads slept between its own calls); a 0.2 s pause did the same at twice the run time;
-NumPy in a process of its own did not help (its threads spin all the same).
+``OPENBLAS_THREAD_TIMEOUT=4`` kept torch undisturbed as well, but NumPy's threads then slept between
+the calls of its own step and its ratio spread more; a 0.2 s pause did as well at nearly three times
+the run's time; NumPy in a process of its own left torch's ratio more spread (its threads spin all the
+same, from the other process). The README has the measured table.
 
 Memory: ``peak_bytes`` on every record, by benchmarks/memory.py after the case's rounds (CUDA:
 max_memory_allocated; CPU: torch's profiler memory events, NumPy's allocations by tracemalloc). On CUDA, TF32 is switched off so float32 means
