@@ -265,6 +265,34 @@ MUTANTS = [
         "        pass",
         "tests/test_training.py::test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named",
     ),
+    (
+        "M37 rounds never reversed",
+        "benchmarks/rounds.py",
+        "        for name in names if r % 2 == 0 else reversed(names):",
+        "        for name in names:",
+        "tests/test_benchmark_smoke.py::test_rounds_alternate_their_order_and_ratios_pair_rounds",
+    ),
+    (
+        "M38 peak memory read at the end of the step",
+        "benchmarks/memory.py",
+        "    return peak\n",
+        "    return current\n",
+        "tests/test_benchmark_smoke.py::test_peak_bytes_counts_the_temporaries_and_not_what_existed_before",
+    ),
+    (
+        "M39 Trainer divides a mean by N twice",
+        "manual/trainer.py",
+        "                xi = xi / X.shape[0]  # every delta",
+        "                delta /= X.shape[0]; xi = xi / X.shape[0]  # every delta",
+        "tests/test_trainer.py::test_trainer_step_matches_sgd",
+    ),
+    (
+        "M40 a submodule import rebinds a torch_ref function's name",
+        "torch_ref/__init__.py",
+        "        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:",
+        "        if False:",
+        "tests/test_array_api.py::test_manual_on_torch_tensors_without_autograd",
+    ),
 ]
 only = sys.argv[1:]
 survived = 0
