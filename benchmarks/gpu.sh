@@ -9,11 +9,16 @@
 #   bash benchmarks/gpu.sh            # on a machine with a CUDA device
 #   bash benchmarks/gpu.sh rehearse   # the same steps on the CPU, shortened, into a temporary folder
 #
+# Needs the project with its test and plot extras: pip install -e ".[test,plot]" (keep the machine's torch).
 # A step that fails is reported and the script goes on; its exit status is 1 if any step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-cuda}
+if [ "$mode" != cuda ] && [ "$mode" != rehearse ]; then
+    echo "gpu.sh: unknown mode '$mode'; give none (the GPU run) or 'rehearse' (the same steps on the CPU)" >&2
+    exit 2
+fi
 if [ "$mode" = rehearse ]; then
     device=cpu card=rehearsal quick=(--quick --cases 2-2-1/b1 --rounds 3) grid=(--widths 64,128 --batches 1,16 --rounds 3)
     out_dir=${OUT_DIR:-$(mktemp -d)}
@@ -49,7 +54,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to the t
 } > "$out.machine.txt" 2>&1
 
 step device_check 90 python scripts/device_check.py --device "$device" --examples 100
-BACKPROP_DEVICE_EXAMPLES=100 step tests 120 python -m pytest -q -p no:cacheprovider tests/test_on_device.py
+BACKPROP_DEVICE=$device BACKPROP_DEVICE_EXAMPLES=100 step tests 120 python -m pytest -q -p no:cacheprovider tests/test_on_device.py
 step train_step 180 python benchmarks/train_step.py --device "$device" --no-oracle "${quick[@]}" \
     --json "$out.train_step.json" --plot "$out.train_step.png"
 step scaling 90 python benchmarks/scaling.py --device "$device" "${grid[@]}" \

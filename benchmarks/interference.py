@@ -34,12 +34,17 @@ import sys
 import time
 from pathlib import Path
 
+from _cli import at_least, check_outputs, description, positive
+
 HERE = Path(__file__).resolve().parent
 OPTIONS = ("torch_only", "numpy_inline", "numpy_pause", "numpy_timeout", "numpy_process", "numpy_settle")
 
 
 def _child_env(option: str) -> dict[str, str]:
+    """The option's environment: OpenBLAS's thread timeout as the option says, never inherited (this
+    process has imported train_step.py, which sets one for its own runs)."""
     env = dict(os.environ)
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
     if option == "numpy_timeout":
         env["OPENBLAS_THREAD_TIMEOUT"] = "4"
     if option == "numpy_settle":
@@ -51,7 +56,9 @@ def measure(option: str, case: str, dtype: str, rounds: int, pause: float, block
     """Run one option in a fresh interpreter; returns its per-implementation ratio summaries."""
     cmd = [sys.executable, str(HERE / "interference.py"), "--_one", option, "--case", case, "--dtype", dtype]
     cmd += ["--rounds", str(rounds), "--pause", str(pause), "--block", str(block_s)]
-    out = subprocess.run(cmd, env=_child_env(option), capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, env=_child_env(option), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"interference.py: option {option} failed in its interpreter:\n{out.stderr.strip()}")
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -98,21 +105,33 @@ def _one(option: str, case_name: str, dtype: str, rounds: int, pause: float, blo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="784-128-10/b64")
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    from train_step import CASES  # the benchmark's own cases
+
+    parser.add_argument("--case", default="784-128-10/b64", choices=[c.name for c in CASES], help="the case measured")
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--pause", type=float, default=0.2)
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds per option (at least 3)")
+    parser.add_argument("--pause", type=float, default=0.2, help="numpy_pause's pause in seconds")
     parser.add_argument("--block", type=float, default=0.02, help="seconds per timed block")
-    parser.add_argument("--options", default=",".join(OPTIONS))
+    parser.add_argument(
+        "--options", default=",".join(OPTIONS), help=f"comma-separated, from {', '.join(OPTIONS)} (default all)"
+    )
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--_one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    at_least(parser, "--rounds", args.rounds, 3)
+    positive(parser, "--block", args.block)
+    options = [o.strip() for o in args.options.split(",") if o.strip()]
+    unknown = [o for o in options if o not in OPTIONS]
+    if unknown or not options:
+        parser.error(f"--options: unknown {unknown or options}; the options are {list(OPTIONS)}")
     if args._one:
         print(json.dumps(_one(args._one, args.case, args.dtype, args.rounds, args.pause, args.block)))
         return 0
+    check_outputs(parser, args.json, None)
+    print(f"{args.case}, {args.dtype}, {args.rounds} interleaved rounds per option, each in a fresh interpreter")
     results = []
-    for option in args.options.split(","):
+    for option in options:
         res = measure(option, args.case, args.dtype, args.rounds, args.pause, args.block)
         results.append(res)
         mt = res["ratio"]["manual_torch"]

@@ -16,17 +16,22 @@ import argparse
 import sys
 
 import torch
+from _cli import at_least, description, positive
 from rounds import Spread, block, interleaved
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--block", type=float, default=0.1)
     args = parser.parse_args(argv)
+    at_least(parser, "--batch", args.batch, 1)
+    at_least(parser, "--width", args.width, 1)
+    at_least(parser, "--rounds", args.rounds, 3)
+    positive(parser, "--block", args.block)
     dtype, N, D = getattr(torch, args.dtype), args.batch, args.width
     g = torch.Generator().manual_seed(0)
     u, d = torch.randn(N, D, dtype=dtype, generator=g), torch.randn(N, D, dtype=dtype, generator=g)

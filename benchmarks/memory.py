@@ -13,19 +13,39 @@ What a BLAS library allocates for itself (packing buffers kept between calls) is
 not counted, for either library. Each measured step follows one warm-up step; state a step keeps
 between steps and would free at its own start (autograd's ``.grad`` tensors) is released before the
 measurement, so it counts in the peak. The measurement runs after a case's timing, never during it.
+The step runs once, unprofiled, before: an error it raises is seen there, not hidden with the
+profiler's native messages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import sys
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null for the block: the profiler's native library writes a
+    "USDT: ... profiler_start" line there on every start and stop, which Python cannot silence."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _torch_cpu_peak(step: Callable[[], None]) -> int:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
     current = peak = 0

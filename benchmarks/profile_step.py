@@ -15,7 +15,9 @@ import sys
 
 import numpy as np
 import torch
+from _cli import at_least, description
 from impls import BUILDERS
+from memory import quiet_native_stderr
 from train_step import CASES
 
 from torch_ref.strategies import data_for, params_for
@@ -24,13 +26,14 @@ GEMMS = ("aten::addmm", "aten::addmm_", "aten::mm")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--case", default="2048-2048-2048-2048-2048/b512", choices=[c.name for c in CASES])
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--impl", default="manual_torch", choices=sorted(BUILDERS))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rows", type=int, default=12)
     args = parser.parse_args(argv)
+    at_least(parser, "--steps", args.steps, 1)
     case = next(c for c in CASES if c.name == args.case)
     rng = np.random.default_rng(0)
     params = params_for(case.spec, rng, dtype=np.dtype(args.dtype))
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     step = BUILDERS[args.impl](case.spec, params, X, Y, 0.01, "cpu")
     for _ in range(2):
         step()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    with quiet_native_stderr(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
             step()
     averages = prof.key_averages()

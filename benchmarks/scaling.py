@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import torch
+from _cli import at_least, check_outputs, description, positive, positive_ints
 from _plt import pyplot
 from impls import BUILDERS
 from peak import gemm_peak, step_flops
@@ -33,10 +34,6 @@ from manual import Spec
 from torch_ref.strategies import data_for, params_for
 
 IMPLS = ("manual_torch", "autograd_module")
-
-
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
 
 
 def cell(width: int, N: int, dtype: str, device: str, *, rounds: int, block_s: float) -> dict:
@@ -124,14 +121,23 @@ def plot(result: dict, path: str) -> None:
     for (w, n), c in cells.items():
         grid[widths.index(w), batches.index(n)] = c["ratio"]["median"]
     fig, (ax_h, ax_f) = plt.subplots(1, 2, figsize=(14, 5.6))
-    top = max(1.05, float(np.nanmax(grid)))
+    # blue below 1 (hand-derived faster), red above; the scale reaches 2 at least, so that its red half
+    # is a readable range rather than a sliver
+    top = max(2.0, float(np.nanmax(grid)) if np.isfinite(grid).any() else 2.0)
     im = ax_h.imshow(grid, origin="lower", cmap="RdBu_r", norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=top))
     for i, w in enumerate(widths):
         for j, n in enumerate(batches):
             if (w, n) in cells:
                 q = cells[w, n]["ratio"]
+                dark = q["median"] < 0.45 or q["median"] > 1.6  # white text on the deep colours
                 ax_h.text(
-                    j, i, f"{q['median']:.2f}\n[{q['lo']:.2f}-{q['hi']:.2f}]", ha="center", va="center", fontsize=6
+                    j,
+                    i,
+                    f"{q['median']:.2f}\n[{q['lo']:.2f}-{q['hi']:.2f}]",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
                 )
     ax_h.set_xticks(range(len(batches)), [str(n) for n in batches])
     ax_h.set_yticks(range(len(widths)), [str(w) for w in widths])
@@ -144,36 +150,47 @@ def plot(result: dict, path: str) -> None:
         fontsize=9,
     )
     fig.colorbar(im, ax=ax_h, label="time ratio (< 1: hand-derived faster)")
-    for k, impl in enumerate(IMPLS):
-        pts = sorted((c["flops"], 100 * c["fraction_of_peak"][impl]) for c in result["cells"])
-        ax_f.plot(*zip(*pts), marker="o", ls="", ms=4, color=f"C{k}", label=impl)
+    markers = {"manual_torch": "o", "autograd_module": "x"}
+    for k, w in enumerate(widths):  # one colour per width, one marker per implementation
+        for impl, marker in markers.items():
+            pts = sorted((c["flops"], 100 * c["fraction_of_peak"][impl]) for c in result["cells"] if c["width"] == w)
+            if pts:
+                label = f"{impl}, width {w}" if impl == "manual_torch" else None
+                ax_f.plot(
+                    *zip(*pts),
+                    marker=marker,
+                    ls="-" if impl == "manual_torch" else ":",
+                    ms=5,
+                    color=f"C{k}",
+                    label=label,
+                )
+    ax_f.plot([], [], "kx:", label="autograd_module (x, dotted)")
     ax_f.set_xscale("log")
-    ax_f.set_xlabel("matrix-product FLOPs per training step")
+    ax_f.set_xlabel("matrix-product FLOPs per training step (along a line: batch grows)")
     ax_f.set_ylabel("fraction of measured GEMM peak (%)")
     ax_f.set_title(f"GEMM peak {result['gemm_peak_gflops'][st['dtype']]['peak']:.0f} GFLOP/s in this run", fontsize=9)
     ax_f.grid(True, which="both", alpha=0.3)
-    ax_f.legend(fontsize=8)
+    ax_f.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--widths", type=_ints, default=[64, 128, 256, 512, 1024, 2048, 4096])
-    parser.add_argument("--batches", type=_ints, default=[1, 4, 16, 64, 256, 1024, 4096])
+    parser.add_argument("--widths", type=positive_ints, default=[64, 128, 256, 512, 1024, 2048, 4096])
+    parser.add_argument("--batches", type=positive_ints, default=[1, 4, 16, 64, 256, 1024, 4096])
     parser.add_argument("--max-gflop", type=float, default=40.0, help="skip cells above this many GFLOP per step")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--block", type=float, default=0.05, help="seconds per timed block")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--plot", metavar="PATH")
     args = parser.parse_args(argv)
-    for name in ("widths", "batches"):
-        if not getattr(args, name) or min(getattr(args, name)) < 1:
-            parser.error(f"--{name} takes positive integers, got {getattr(args, name)}")
-    if args.rounds < 3:
-        parser.error(f"--rounds must be at least 3, got {args.rounds}")
+    at_least(parser, "--rounds", args.rounds, 3)
+    positive(parser, "--max-gflop", args.max_gflop)
+    positive(parser, "--block", args.block)
+    check_outputs(parser, args.json, args.plot)
     result = run(args)
     print(table(result))
     if args.json:

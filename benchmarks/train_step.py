@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _cli import at_least, check_outputs, description
 from _plt import pyplot
 from impls import BUILDERS, COMPILED, FLOORS, IMPLS
 from memory import peak_bytes
@@ -274,7 +275,7 @@ def table(result: dict) -> str:
 def plot(result: dict, path: str) -> None:
     plt = pyplot()
     rows = result["records"]
-    fig, (ax_r, ax_f, ax_m) = plt.subplots(1, 3, figsize=(17, 5))
+    fig, (ax_r, ax_f, ax_m) = plt.subplots(1, 3, figsize=(17, 5.8))
     impls = sorted({r["impl"] for r in rows})
     markers = {"float32": "o", "float64": "s"}
     for k, impl in enumerate(impls):
@@ -311,13 +312,28 @@ def plot(result: dict, path: str) -> None:
     ax_m.set_yscale("log")
     ax_m.set_ylabel("peak memory of one step beyond its inputs (MiB)")
     ax_m.set_title("Peak memory per step", fontsize=9)
-    ax_r.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    handles, labels = ax_r.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))  # room below the panels for the legend
     fig.savefig(path, dpi=110)
 
 
+def _saved(parser: argparse.ArgumentParser, path: str) -> dict:
+    """A run saved by ``--json``, or a usage error that says what is wrong with the file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            result = json.load(fh)
+    except OSError as exc:
+        parser.error(f"--table {path}: cannot be read ({exc.strerror})")
+    except json.JSONDecodeError as exc:
+        parser.error(f"--table {path}: not JSON ({exc.msg}, line {exc.lineno})")
+    if not isinstance(result, dict) or not {"records", "gemm_peak_gflops", "settings", "machine"} <= set(result):
+        parser.error(f"--table {path}: not a run saved by train_step.py --json (no records, settings, ...)")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument(
         "--quick", action="store_true", help="three smaller cases, shorter blocks (about 35 s on 2 cores)"
     )
@@ -344,11 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [c for c in args.cases if c not in {k.name for k in CASES}]
         if unknown or not args.cases:
             parser.error(f"--cases: unknown {unknown or args.cases}; the cases are {[c.name for c in CASES]}")
-    if args.rounds is not None and args.rounds < 3:
-        parser.error(f"--rounds must be at least 3, got {args.rounds}")
+    if args.rounds is not None:
+        at_least(parser, "--rounds", args.rounds, 3)
+    check_outputs(parser, None if args.table else args.json, args.plot)
     if args.table:
-        with open(args.table, encoding="utf-8") as fh:
-            result = json.load(fh)
+        result = _saved(parser, args.table)
     else:
         result = run(args)
     print(table(result))

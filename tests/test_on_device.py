@@ -1,7 +1,8 @@
 """The property and oracle checks on an accelerator: every kind of check, manual's own functions as
 the derivation, torch tensors on the device, both dtypes. Skipped where torch sees no CUDA device
-(this project never needs one to build or pass); ``benchmarks/gpu.sh`` runs them where there is.
-On a machine without one, the device check script is rehearsed on the CPU instead.
+(this project never needs one to build or pass); ``benchmarks/gpu.sh`` runs them where there is,
+and ``benchmarks/gpu.sh rehearse`` on the CPU (``BACKPROP_DEVICE=cpu``). On a machine without a
+device the suite rehearses the device check script on the CPU.
 The number of drawn networks per check is ``BACKPROP_DEVICE_EXAMPLES`` (default 100)."""
 
 import os
@@ -20,13 +21,18 @@ from torch_ref import (
     check_update,
 )
 
-on_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+# the device under test: CUDA unless BACKPROP_DEVICE says otherwise (benchmarks/gpu.sh rehearse runs
+# these tests on the CPU with BACKPROP_DEVICE=cpu, so that a broken test is found before a GPU is lent)
+DEVICE = os.environ.get("BACKPROP_DEVICE", "cuda")
+on_cuda = pytest.mark.skipif(
+    DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="no CUDA device visible to torch"
+)
 EXAMPLES = int(os.environ.get("BACKPROP_DEVICE_EXAMPLES", "100"))
 DTYPES = ("float64", "float32")
 
 
 def _on_device(**extra):
-    return dict(arrays="torch", device="cuda", max_examples=EXAMPLES, seed=0, **extra)
+    return dict(arrays="torch", device=DEVICE, max_examples=EXAMPLES, seed=0, **extra)
 
 
 @on_cuda
@@ -49,7 +55,7 @@ def test_manual_passes_on_the_device(check, fn, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_update_and_training_pass_on_the_device(dtype):
     assert check_update(manual.sgd_step, **_on_device(dtype=dtype)).examples >= EXAMPLES
-    make = lambda spec, params: manual.Trainer(spec, params, lr=0.1, momentum=0.9, nesterov=True)
+    make = lambda spec, params, lr: manual.Trainer(spec, params, lr=lr, momentum=0.9, nesterov=True)
     check_training(
         make,
         optimizer=lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9, nesterov=True),
