@@ -13,6 +13,7 @@ goes wherever a name does.
 from . import optim
 from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
+from .data_parallel import data_parallel_gradients
 from .forward import Forward, forward
 from .loss import TARGETS, Loss
 from .objective import objective
@@ -35,6 +36,7 @@ __all__ = [
     "Params",
     "Spec",
     "Trainer",
+    "data_parallel_gradients",
     "deltas",
     "forward",
     "gradients",
