@@ -1,21 +1,26 @@
 """Data-parallel gradients by hand: manual.data_parallel_gradients on shards, summed by an all-reduce,
 is the whole batch's gradient on every worker: with an in-process all-reduce over threads (drawn
-networks, uneven and empty shards), and for real on torch.distributed with gloo ranks."""
+networks, uneven and empty shards), and for real on torch.distributed's gloo ranks through
+torch_ref.check_data_parallel, which also catches the known data-parallel mistakes."""
 
-import json
-import subprocess
-import sys
-import textwrap
 import threading
 
+import dp_mistakes  # module-level functions: the rank processes import them by name
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import manual
-from torch_ref import assert_agree, compare, tolerance
-from torch_ref.distributed import free_port, shard_sizes, shards
+from torch_ref import (
+    DerivationMismatch,
+    assert_agree,
+    check_data_parallel,
+    check_data_parallel_case,
+    compare,
+    tolerance,
+)
+from torch_ref.distributed import shard_sizes, shards
 from torch_ref.strategies import case_from, cases
 
 
@@ -130,52 +135,64 @@ def test_shard_sizes_cover_the_batch(N, world_size, mode):
         assert sizes.count(0) == world_size - N  # an empty shard for every missing example
 
 
-_GLOO_RANK = textwrap.dedent(
-    """
-    import json, sys
-    import numpy as np
-    import torch.distributed as dist
-    import manual
-    import torch_ref.distributed as tdist
-    from torch_ref.strategies import case_from
-
-    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    tdist.init(rank, world, port=port, backend="gloo", timeout_s=30)
-    spec = manual.Spec((3, 5, 4, 2), ("tanh", "relu", "softmax"), "ce", bias=True, reduction="mean")
-    case = case_from(spec, N=7, seed=3)
-    result = {}
-    pair = dist.new_group([0, 1])  # every rank takes part in creating a group, as gloo requires
-    for size, group in ((world, None), (2, pair)):
-        if rank >= size:
-            continue
-        part = tdist.shards(7, size)[rank]
-        allreduce = lambda a: tdist.allreduce(a, group=group)
-        g = manual.data_parallel_gradients(spec, case.params, case.X[part], case.Y[part], allreduce)
-        result[size] = [a.tolist() for _, a in g.arrays()]
-    dist.barrier()
-    dist.destroy_process_group()
-    with open(f"{out}/{rank}.json", "w") as fh:
-        json.dump(result, fh)
-    """
-)
+# --------------------------------------------------------------------- the oracle on gloo ranks
 
 
-def test_on_gloo_ranks_every_rank_has_the_whole_batch_gradient(tmp_path):
-    """For real: 3 gloo processes on this machine (and a group of 2 of them), uneven shards of 7."""
-    world, port = 3, free_port()
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _GLOO_RANK, str(r), str(world), str(port), str(tmp_path)])
-        for r in range(world)
-    ]
-    try:
-        codes = [p.wait(timeout=90) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert codes == [0] * world
-    spec = manual.Spec((3, 5, 4, 2), ("tanh", "relu", "softmax"), "ce", bias=True, reduction="mean")
-    case = case_from(spec, N=7, seed=3)
-    for size in (world, 2):
-        got = [json.loads((tmp_path / f"{r}.json").read_text())[str(size)] for r in range(size)]
-        as_params = [manual.Params([np.array(a) for a in g[0::2]], [np.array(b) for b in g[1::2]]) for g in got]
-        _agrees_with_the_whole_batch(case, as_params)
+CATALOGUE = [
+    # (mistake, reduction, the diagnosis that must be named)
+    ("no_allreduce", "sum", "own shard only (no all-reduce), summed"),
+    ("mean_of_means", "mean", "the mean of the ranks' own means"),
+    ("divided_by_world_twice", "mean", "divided by the world size"),
+    ("sum_over_world", "sum", "times the world size"),
+    ("mean_never_divided", "mean", "the batch's sum, never divided by N"),
+]
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_data_parallel_mistakes_are_caught_and_diagnosed_and_right_ones_pass(world_size):
+    """One pool of gloo ranks per world size serves every check here; manual.data_parallel_gradients
+    passes on real ranks (uneven shards, an empty one among them)."""
+    for right in (manual.data_parallel_gradients, dp_mistakes.right_by_hand):
+        summary = check_data_parallel(right, world_size=world_size, max_examples=25, seed=0)
+        assert summary.examples == 25 and summary.empty_shard and len(summary.shard_sizes) > 1
+    for name, reduction, diagnosis in CATALOGUE:
+        with pytest.raises(DerivationMismatch) as caught:
+            check_data_parallel(
+                getattr(dp_mistakes, name),
+                world_size=world_size,
+                max_examples=25,
+                seed=0,
+                reductions=(reduction,),
+                batch=(world_size + 1, 7),  # no empty shard: every rank has a mean of its own
+            )
+        report = str(caught.value)
+        assert f"world_size={world_size}, uneven shards of sizes" in report, report
+        assert diagnosis in report, report
+        assert "check_data_parallel_case(" in report and "from dp_mistakes import" in report, report
+
+
+def test_the_reproduce_line_rechecks_the_case():
+    case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared", reduction="mean"), N=5, seed=0)
+    assert check_data_parallel_case(dp_mistakes.right_by_hand, case).startswith("every rank of 2 agrees")
+    report = check_data_parallel_case(dp_mistakes.mean_of_means, case)
+    assert "shards of sizes [1, 4]" in report and "the mean of the ranks' own means" in report, report
+
+
+def test_a_crashing_or_hanging_rank_is_reported_and_the_check_ends():
+    with pytest.raises(DerivationMismatch, match=r"raised an exception on rank 1 of 2(.|\n)*this rank has no examples"):
+        check_data_parallel(dp_mistakes.crashes_on_rank_1, max_examples=25, seed=0, timeout_s=10)
+    with pytest.raises(DerivationMismatch, match=r"did not answer(.|\n)*within timeout_s=1"):
+        check_data_parallel(dp_mistakes.extra_collective_on_small_shards, max_examples=25, seed=0, timeout_s=1)
+    # the ranks were replaced: the next check runs
+    assert check_data_parallel(manual.data_parallel_gradients, max_examples=5, seed=0).examples == 5
+
+
+def test_bad_data_parallel_calls_are_refused():
+    with pytest.raises(TypeError, match="module-level function"):
+        check_data_parallel(lambda spec, params, X, Y, allreduce: None)
+    with pytest.raises(ValueError, match="world_size must be an int >= 1, got 0"):
+        check_data_parallel(manual.data_parallel_gradients, world_size=0)
+    with pytest.raises(ValueError, match="shards must be one of"):
+        check_data_parallel(manual.data_parallel_gradients, shards="random")
+    with pytest.raises(ValueError, match="timeout_s must be a number of seconds > 0"):
+        check_data_parallel(manual.data_parallel_gradients, timeout_s=0)

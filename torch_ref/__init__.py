@@ -51,6 +51,7 @@ _WHERE = {
     **dict.fromkeys(["Tolerance", "rounding_band", "tolerance"], "tolerance"),
     **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training"),
     **dict.fromkeys(["Verdict", "check_case"], "verdict"),
+    **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel"),
 }
 
 
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         crosscheck_training,
         crosscheck_update,
     )
+    from .data_parallel import check_data_parallel, check_data_parallel_case
     from .oracle import (
         DerivationMismatch,
         OracleSummary,
@@ -127,6 +129,8 @@ __all__ = [
     "assert_agree",
     "build",
     "check_case",
+    "check_data_parallel",
+    "check_data_parallel_case",
     "check_deltas",
     "check_derivation",
     "check_input_gradient",

@@ -218,6 +218,21 @@ class _Task:
     finish: Callable[[Any], Any] | None = None  # the reported verdict, completed (a training diagnosis)
 
 
+def oracle_settings(max_examples: int) -> settings:
+    """Hypothesis' settings for an oracle's draw: quiet, no deadline or database, every health check
+    off (a narrow draw is the user's choice), and no "explain" phase: the report says what matters,
+    and that phase re-runs the derivation many times."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+
+
 def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
     __tracebackhide__ = True
     dtype = np.dtype(opt.dtype)
@@ -264,16 +279,7 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         **opt.spec_options(),
     )
 
-    # no "explain" phase: the report says what matters, and that phase re-runs the derivation many times
-    @settings(
-        max_examples=opt.max_examples,
-        deadline=None,
-        database=None,
-        verbosity=Verbosity.quiet,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    )
+    @oracle_settings(opt.max_examples)
     @given(strategy)
     def prop(case: Case) -> None:
         if not check(case):

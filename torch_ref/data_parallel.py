@@ -1,0 +1,420 @@
+r"""The oracle for a data-parallel derivation: ``dp_grad_fn(spec, params, X_shard, Y_shard, allreduce)``
+run on ``world_size`` processes of this machine (a gloo group), every rank's result compared with
+autograd's gradient of the whole batch.
+
+The parent draws the cases (Hypothesis, with shrinking) and splits each batch into shards
+(:func:`torch_ref.distributed.shards`: uneven by default, an empty shard when N < world_size); the
+ranks (:mod:`torch_ref._dp_worker`) are started once per check and run ``dp_grad_fn`` on their
+shards; every rank must return the whole batch's gradient, within the tolerance of
+:func:`torch_ref.tolerance` (the all-reduce only reorders the sum over examples, which that bound
+already covers). A rank that raises, returns something that is not a gradient, or does not answer
+within ``timeout_s`` (a collective some rank never joins) is reported, and the ranks are stopped:
+the check never hangs.
+
+A diagnosis is named only where it fits every array of the rank within the same tolerance and is
+told apart from the right gradient there: the right gradient times the world size or divided by it;
+the mean of the ranks' own means (what averaging each worker's mean-reduced gradient gives, right
+only for equal shards); the rank's own shard alone (no all-reduce), as its sum, its mean, or its sum
+over the global N; the sum over the batch never divided by N.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import seed as hypothesis_seed
+
+from manual import Spec
+
+from ._oracle_options import parse_options
+from ._oracle_report import _spec_code
+from .compare import Comparison, compare
+from .distributed import SHARD_MODES, free_port, shard_sizes, shards
+from .reference import reference
+from .strategies import Case, cases
+from .tolerance import tolerance
+
+__all__ = ["DataParallelSummary", "check_data_parallel", "check_data_parallel_case"]
+
+
+@dataclass
+class DataParallelSummary:
+    """What a passing check covered."""
+
+    world_size: int
+    shards: str
+    examples: int = 0
+    networks: set = field(default_factory=set)
+    shard_sizes: set = field(default_factory=set)
+    empty_shard: bool = False
+    worst_share: float = 0.0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"data-parallel: {self.examples} examples on {len(self.networks)} networks, {self.world_size} ranks, "
+            f"{self.shards} shards ({len(self.shard_sizes)} different splits"
+            + (", an empty shard among them" if self.empty_shard else "")
+            + f") in {self.seconds:.1f} s; largest share of the tolerance used {self.worst_share:.3g}"
+        )
+
+
+class _RankFailure(Exception):
+    """A rank raised, returned something else, or did not answer: the pool is stopped."""
+
+    def __init__(self, kind: str, rank: int, detail: str) -> None:
+        super().__init__(detail)
+        self.kind, self.rank, self.detail = kind, rank, detail
+
+
+class _Pool:
+    """``world_size`` rank processes in one gloo group, started once and fed case after case, by any
+    number of checks (a pool per world size is kept for the life of the process; one whose rank
+    failed is stopped and replaced on the next check)."""
+
+    def __init__(self, world_size: int) -> None:
+        from . import _dp_worker
+
+        context = multiprocessing.get_context("spawn")
+        port = free_port()
+        self.conns, self.procs = [], []
+        for rank in range(world_size):
+            parent, child = context.Pipe()
+            proc = context.Process(
+                target=_dp_worker.serve, args=(rank, world_size, port, child, _GROUP_TIMEOUT_S), daemon=True
+            )
+            proc.start()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def run(self, fn: Callable, case: Case, parts: list[slice], timeout_s: float) -> list[list[np.ndarray]]:
+        for conn, part in zip(self.conns, parts):
+            conn.send((fn, case.spec, case.params, case.X, case.Y, part))
+        deadline = time.monotonic() + timeout_s
+        out: list[Any] = [None] * len(self.conns)
+        waiting = set(range(len(self.conns)))
+        while waiting:
+            for rank in sorted(waiting):
+                conn, proc = self.conns[rank], self.procs[rank]
+                if conn.poll(0.005):
+                    status, value = conn.recv()
+                    if status != "ok":
+                        raise _RankFailure(status, rank, value)
+                    out[rank] = value
+                    waiting.discard(rank)
+                elif not proc.is_alive():
+                    raise _RankFailure("crash", rank, f"rank {rank}'s process died (exit code {proc.exitcode})")
+            if waiting and time.monotonic() > deadline:
+                raise _RankFailure(
+                    "hang",
+                    min(waiting),
+                    f"rank(s) {sorted(waiting)} did not answer within timeout_s={timeout_s} s "
+                    f"(a collective that not every rank joined, or a rank that never returns)",
+                )
+        return out
+
+    def close(self) -> None:
+        for conn, proc in zip(self.conns, self.procs):
+            if proc.is_alive():
+                try:
+                    conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+        for proc in self.procs:
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+_GROUP_TIMEOUT_S = 300.0  # gloo's own limit on a collective; the check's timeout_s acts first
+_POOLS: dict[int, _Pool] = {}
+
+
+def _pool(world_size: int) -> _Pool:
+    if world_size not in _POOLS:
+        _POOLS[world_size] = _Pool(world_size)
+    return _POOLS[world_size]
+
+
+def _discard(world_size: int) -> None:
+    pool = _POOLS.pop(world_size, None)
+    if pool is not None:
+        pool.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    for world_size in list(_POOLS):
+        _discard(world_size)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    case: Case
+    sizes: list[int]
+    comparisons: list[Comparison]  # per rank
+    diagnosis: tuple[str, ...] = ()
+
+    @property
+    def failing(self) -> list[int]:
+        return [r for r, c in enumerate(self.comparisons) if not c.ok]
+
+
+def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: float) -> _Outcome:
+    N = case.X.shape[0]
+    parts = shards(N, world_size, mode)
+    try:
+        results = _pool(world_size).run(fn, case, parts, timeout_s)
+    except _RankFailure:
+        _discard(world_size)  # its ranks may be stuck in a collective: never reused
+        raise
+    X64, Y64 = case.X.astype(np.float64), case.Y.astype(np.float64)
+    params64 = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
+    whole = reference(case.spec, params64, X64, Y64).grads
+    tol = tolerance(case.spec, case.params, case.X, case.Y).grads
+    names = [n for n, _ in whole.arrays()]
+    want = [a for _, a in whole.arrays()]
+    bounds = [t for _, t in tol.arrays()]
+    comparisons = [
+        compare(names, got, want, bounds, title=f"rank {r} against autograd, whole batch")
+        for r, got in enumerate(results)
+    ]
+    outcome = _Outcome(case, [p.stop - p.start for p in parts], comparisons)
+    if outcome.failing:
+        rank = outcome.failing[0]
+        found = _diagnose(case, parts, rank, results[rank], want, bounds, world_size)
+        outcome = _Outcome(case, outcome.sizes, comparisons, found)
+    return outcome
+
+
+def _local(case: Case, part: slice, reduction: str) -> list[np.ndarray] | None:
+    """Autograd's gradient of one shard alone, float64, with the given reduction (None if empty)."""
+    if part.stop <= part.start:
+        return None
+    spec = Spec(case.spec.sizes, case.spec.activations, case.spec.loss, bias=case.spec.bias, reduction=reduction)
+    params64 = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
+    g = reference(spec, params64, case.X[part].astype(np.float64), case.Y[part].astype(np.float64)).grads
+    return [a for _, a in g.arrays()]
+
+
+def _diagnose(
+    case: Case,
+    parts: list[slice],
+    rank: int,
+    got: list[np.ndarray],
+    want: list[np.ndarray],
+    bounds: list[np.ndarray],
+    W: int,
+) -> tuple[str, ...]:
+    N = case.X.shape[0]
+    mean = case.spec.reduction == "mean"
+    candidates: list[tuple[str, list[np.ndarray]]] = [
+        (f"the right gradient times the world size ({W})", [W * a for a in want]),
+        (f"the right gradient divided by the world size ({W})", [a / W for a in want]),
+    ]
+    own_mean = _local(case, parts[rank], "mean")
+    own_sum = _local(case, parts[rank], "sum")
+    if own_sum is not None:
+        candidates.append((f"rank {rank}'s own shard only (no all-reduce), summed", own_sum))
+        if mean:
+            candidates.append((f"rank {rank}'s own shard only (no all-reduce), its own mean", own_mean or []))
+            candidates.append(
+                (
+                    f"rank {rank}'s own shard only (no all-reduce), summed and divided by the global N",
+                    [a / N for a in own_sum],
+                )
+            )
+    if mean:
+        means = [m for m in (_local(case, p, "mean") for p in parts) if m is not None]
+        if len(means) == W:  # every shard has a mean (none is empty)
+            averaged = [np.mean([m[i] for m in means], axis=0) for i in range(len(want))]
+            candidates.append(("the mean of the ranks' own means (right only when the shards are equal)", averaged))
+        candidates.append(("the batch's sum, never divided by N", [a * N for a in want]))
+    fits = []
+    for words, values in candidates:
+        if len(values) != len(want):
+            continue
+        close = all(np.all(np.abs(g - v) <= b) for g, v, b in zip(got, values, bounds))
+        apart = any(np.any(np.abs(v - w) > b) for v, w, b in zip(values, want, bounds))
+        if close and apart:
+            fits.append(words)
+    if not fits:
+        return ("Diagnosis: no known data-parallel mistake fits",)
+    return (f"Diagnosis: rank {rank}'s result equals, within the derived bound, " + "; and also ".join(fits) + ".",)
+
+
+def _fn_code(fn: Callable) -> tuple[list[str], str]:
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn))
+    if module and module != "__main__" and "<" not in name:
+        return [f"from {module} import {name.split('.')[0]}"], name
+    return [], name
+
+
+def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str) -> str:
+    case = outcome.case
+    failing = outcome.failing
+    setup, name = _fn_code(fn)
+    lines = [
+        f"dp_grad_fn {name!r} disagrees with autograd's gradient of the whole batch on rank(s) {failing} of {world_size}.",
+        f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, world_size={world_size}, "
+        f"{mode} shards of sizes {outcome.sizes}",
+        str(outcome.comparisons[failing[0]]),
+        *outcome.diagnosis,
+        "Reproduce:"
+        if setup
+        else f'Reproduce (run these where {name} is defined, under if __name__ == "__main__": as the ranks import it):',
+        "    import numpy as np",
+        "    import manual, torch_ref",
+        *[f"    {line}" for line in setup],
+        f"    spec = {_spec_code(case.spec)}",
+        f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
+        f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}" + (", kink=True" if case.kink else "") + ")",
+        f"    print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}))",
+    ]
+    return "\n".join(lines)
+
+
+def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size: int, mode: str, dtype: str) -> str:
+    _, name = _fn_code(fn)
+    head = {
+        "crash": "raised an exception",
+        "type": "returned something that is not a gradient",
+        "hang": "did not answer",
+    }[failure.kind]
+    sizes = shard_sizes(case.X.shape[0], world_size, mode)
+    return "\n".join(
+        [
+            f"dp_grad_fn {name!r} {head} on rank {failure.rank} of {world_size}.",
+            f"Case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, {mode} shards of sizes {sizes}",
+            *[f"  {line}" for line in failure.detail.rstrip().splitlines()],
+        ]
+    )
+
+
+def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any) -> None:
+    if not callable(fn):
+        raise TypeError(f"dp_grad_fn must be a callable dp_grad_fn(spec, params, X, Y, allreduce), got {fn!r}")
+    if "<lambda>" in getattr(fn, "__qualname__", "") or "<locals>" in getattr(fn, "__qualname__", ""):
+        raise TypeError(
+            f"dp_grad_fn must be a module-level function (the rank processes import it by name), got {fn!r}"
+        )
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
+    if mode not in SHARD_MODES:
+        raise ValueError(f"shards must be one of {SHARD_MODES}, got {mode!r}")
+    if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+
+
+def check_data_parallel(
+    dp_grad_fn: Callable[..., Any],
+    *,
+    world_size: int = 2,
+    shards: str = "uneven",
+    timeout_s: float = 60.0,
+    max_examples: int = 50,
+    seed: int | None = None,
+    dtype: Any = "float64",
+    activations: Any = None,
+    losses: Any = None,
+    depths: tuple[int, int] = (1, 3),
+    widths: tuple[int, int] = (1, 5),
+    batch: tuple[int, int] = (1, 7),
+    bias: bool | None = None,
+    reductions: Any = ("sum", "mean"),
+) -> DataParallelSummary:
+    """Check ``dp_grad_fn(spec, params, X_shard, Y_shard, allreduce)`` on ``world_size`` rank processes
+    (see the module docstring); NumPy arrays on the CPU, ``allreduce`` from
+    :mod:`torch_ref.distributed`. Raises :class:`torch_ref.DerivationMismatch` with the minimal case,
+    the shard sizes, the ranks that differ and a diagnosis; returns what was covered.
+
+    Example:
+        >>> import manual
+        >>> check_data_parallel(manual.data_parallel_gradients, max_examples=5, seed=0).examples >= 5
+        True
+    """
+    from .oracle import DerivationMismatch, oracle_settings
+
+    _check_args(dp_grad_fn, world_size, shards, timeout_s)
+    opt = parse_options(
+        max_examples=max_examples,
+        seed=seed,
+        dtype=dtype,
+        device="cpu",
+        arrays="numpy",
+        activations=activations,
+        losses=losses,
+        depths=depths,
+        widths=widths,
+        batch=batch,
+        bias=bias,
+        reductions=reductions,
+    )
+    summary = DataParallelSummary(world_size, shards)
+    found: list[Any] = []
+    start = time.perf_counter()
+    try:
+        strategy = cases(dtype=np.dtype(opt.dtype), batch=opt.batch, **opt.spec_options())
+
+        @oracle_settings(opt.max_examples)
+        @given(strategy)
+        def prop(case: Case) -> None:
+            if any(isinstance(f, tuple) for f in found):
+                return  # a rank failed and its pool is gone: reported as found, never shrunk (each try would restart the ranks, or wait out a hang)
+            try:
+                outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s)
+            except _RankFailure as failure:
+                found.append((failure, case))
+                raise
+            if outcome.failing:
+                found.append(outcome)
+                raise AssertionError("a rank differs")
+            summary.examples += 1
+            summary.networks.add(case.spec)
+            summary.shard_sizes.add(tuple(outcome.sizes))
+            summary.empty_shard |= 0 in outcome.sizes
+            summary.worst_share = max(summary.worst_share, max(c.worst_share for c in outcome.comparisons))
+
+        if opt.seed is not None:
+            prop = hypothesis_seed(opt.seed)(prop)
+        try:
+            prop()
+        except Exception:
+            if not found:
+                raise
+    finally:
+        summary.seconds = time.perf_counter() - start
+    summary.seconds = time.perf_counter() - start
+    if found:
+        last = found[-1]
+        if isinstance(last, tuple):  # a rank failed: reported on the case it failed on (the pool is gone)
+            failure, case = next(f for f in found if isinstance(f, tuple))
+            report = _failure_report(dp_grad_fn, failure, case, world_size, shards, opt.dtype)
+        else:
+            report = _report(dp_grad_fn, last, world_size, shards, opt.dtype)
+        raise DerivationMismatch(report, {"passed": False, "kind": "data-parallel", "report": report}) from None
+    return summary
+
+
+def check_data_parallel_case(
+    dp_grad_fn: Callable[..., Any], case: Case, *, world_size: int = 2, shards: str = "uneven", timeout_s: float = 60.0
+) -> str:
+    """The check of :func:`check_data_parallel` on one case (the Reproduce lines call it): the report,
+    or a line saying every rank agrees."""
+    _check_args(dp_grad_fn, world_size, shards, timeout_s)
+    dtype = np.dtype(case.X.dtype).name
+    try:
+        outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s)
+    except _RankFailure as failure:
+        return _failure_report(dp_grad_fn, failure, case, world_size, shards, dtype)
+    if outcome.failing:
+        return _report(dp_grad_fn, outcome, world_size, shards, dtype)
+    return f"every rank of {world_size} agrees with autograd's gradient of the whole batch ({shards} shards of sizes {outcome.sizes})"
