@@ -20,6 +20,13 @@ On each case:
 Exit status 1 if any of that fails; each failure is printed with what rebuilds it.
 
     python scripts/false_alarm_campaign.py [--cases 100000] [--workers 2] [--seed 0] [--json PATH]
+    torchrun --nproc-per-node K [--nnodes M --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:PORT] \
+        scripts/false_alarm_campaign.py --cases C
+
+Under torchrun (or ``python -m torch.distributed.run``) the chunks of case numbers are dealt to the
+ranks in turn, so every case is checked exactly once; rank 0 gathers the counts (gloo) and writes the
+one report, whose JSON gains ``world_size``; ``cases`` is the total. Each rank runs one process unless
+``--workers`` says otherwise.
 """
 
 from __future__ import annotations
@@ -142,28 +149,68 @@ def _merge(total: dict, stats: dict) -> None:
             total["verdicts"][name][kind] = total["verdicts"][name].get(kind, 0) + n
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100_000, help="random cases (default 100000)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
-    parser.add_argument("--seed", type=int, default=0, help="the campaign's seed; case k is draw_case(seed, k)")
-    parser.add_argument("--json", metavar="PATH", help="also write the counts and failures as JSON")
-    args = parser.parse_args(argv)
-    if args.cases < 1 or args.workers < 1:
-        parser.error("--cases and --workers must be >= 1")
-    chunk = 500
-    jobs = [(args.seed, s, min(chunk, args.cases - s)) for s in range(0, args.cases, chunk)]
-    start = time.perf_counter()
+def _torchrun() -> tuple[int, int]:
+    """``(rank, world_size)`` when started by torchrun (its RANK and WORLD_SIZE), else ``(0, 1)``."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _run_jobs(jobs: list[tuple[int, int, int]], workers: int, progress: bool, target: int) -> dict:
     total = _empty()
-    progress = sys.stderr.isatty()
-    with Pool(args.workers) as pool:
+    if workers == 1:
+        results = map(_check_chunk, jobs)
+        for stats in results:
+            _merge(total, stats)
+        return total
+    with Pool(workers) as pool:
         for stats in pool.imap_unordered(_check_chunk, jobs):
             _merge(total, stats)
             if progress:
-                sys.stderr.write(f"\r{total['cases']}/{args.cases} cases, {len(total['failures'])} failures")
+                sys.stderr.write(f"\r{total['cases']}/{target} cases, {len(total['failures'])} failures")
     if progress:
         sys.stderr.write("\n")
-    seconds = time.perf_counter() - start
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000, help="random cases in all (default 100000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes per rank (default: one per core, or 1 under torchrun, which starts the processes)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the campaign's seed; case k is draw_case(seed, k)")
+    parser.add_argument("--json", metavar="PATH", help="also write the counts and failures as JSON")
+    args = parser.parse_args(argv)
+    rank, world_size = _torchrun()
+    workers = args.workers if args.workers is not None else (1 if world_size > 1 else os.cpu_count() or 1)
+    if args.cases < 1 or workers < 1:
+        parser.error("--cases and --workers must be >= 1")
+    chunk = 500 if world_size == 1 else max(1, min(500, -(-args.cases // (4 * world_size))))
+    jobs = [(args.seed, s, min(chunk, args.cases - s)) for s in range(0, args.cases, chunk)]
+    start = time.perf_counter()
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")  # torchrun's rendezvous: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
+        mine = _run_jobs(jobs[rank::world_size], workers, False, args.cases)  # every case on exactly one rank
+        gathered: list | None = [None] * world_size if rank == 0 else None
+        dist.gather_object(mine, gathered, dst=0)
+        status = [0]
+        if rank == 0:
+            total = _empty()
+            for stats in gathered or []:
+                _merge(total, stats)
+            status = [_report(total, args, time.perf_counter() - start, workers, world_size)]
+        dist.broadcast_object_list(status, src=0)  # every rank exits as rank 0 does
+        dist.destroy_process_group()
+        return int(status[0])
+    total = _run_jobs(jobs, workers, sys.stderr.isatty(), args.cases)
+    return _report(total, args, time.perf_counter() - start, workers, 1)
+
+
+def _report(total: dict, args: argparse.Namespace, seconds: float, workers: int, world_size: int) -> int:
     for failure in total["failures"][:10]:
         print(failure)
     print(f"{total['cases']} cases ({', '.join(f'{k} {v}' for k, v in sorted(total['by'].items()))})")
@@ -182,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<10} "
             + " ".join(f"{counts.get(kind, 0):>9}" for kind in ("agree", "precision", "unstable", "mismatch", "crash"))
         )
-    print(f"{len(total['failures'])} failures in all; {seconds:.0f} s with {args.workers} workers")
+    where = f"{world_size} ranks x {workers} workers" if world_size > 1 else f"{workers} workers"
+    print(f"{len(total['failures'])} failures in all; {seconds:.0f} s with {where}")
     if args.json:
+        record = {**total, "seconds": seconds, "workers": workers, "world_size": world_size, "seed": args.seed}
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({**total, "seconds": seconds, "workers": args.workers, "seed": args.seed}, fh, indent=1)
+            json.dump(record, fh, indent=1)
     return 1 if total["failures"] else 0
 
 

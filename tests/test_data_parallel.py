@@ -3,7 +3,11 @@ is the whole batch's gradient on every worker: with an in-process all-reduce ove
 networks, uneven and empty shards), and for real on torch.distributed's gloo ranks through
 torch_ref.check_data_parallel, which also catches the known data-parallel mistakes."""
 
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import dp_mistakes  # module-level functions: the rank processes import them by name
 import numpy as np
@@ -196,3 +200,21 @@ def test_bad_data_parallel_calls_are_refused():
         check_data_parallel(manual.data_parallel_gradients, shards="random")
     with pytest.raises(ValueError, match="timeout_s must be a number of seconds > 0"):
         check_data_parallel(manual.data_parallel_gradients, timeout_s=0)
+
+
+def test_the_false_alarm_campaign_under_torchrun_checks_each_case_once_and_totals_as_one_process(tmp_path):
+    """``python -m torch.distributed.run --standalone --nproc-per-node 2`` against a plain run of the
+    same cases: the same totals, ``world_size`` in the JSON, rank 0 the only writer."""
+    script = str(Path(__file__).resolve().parents[1] / "scripts" / "false_alarm_campaign.py")
+    plain, ranked = tmp_path / "plain.json", tmp_path / "ranked.json"
+    subprocess.run(
+        [sys.executable, script, "--cases", "60", "--workers", "1", "--json", str(plain)],
+        check=True,
+        capture_output=True,
+    )
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    subprocess.run([*run, script, "--cases", "60", "--json", str(ranked)], check=True, capture_output=True, timeout=120)
+    a, b = json.loads(plain.read_text()), json.loads(ranked.read_text())
+    assert (a["world_size"], b["world_size"], b["cases"]) == (1, 2, 60)
+    for key in ("cases", "by", "verdicts", "conventions", "worst_share", "failures"):
+        assert a[key] == b[key], key
