@@ -4,8 +4,11 @@ checks that fail at once, before minutes of measuring, on what would otherwise f
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def description(doc: str | None) -> str:
@@ -48,3 +51,14 @@ def at_least(parser: argparse.ArgumentParser, flag: str, value: float, minimum: 
 def positive(parser: argparse.ArgumentParser, flag: str, value: float) -> None:
     if not value > 0:
         parser.error(f"{flag} must be greater than 0, got {value}")
+
+
+def write_outputs(result: Any, json_path: str | None, plot_path: str | None, plot: Callable[[Any, str], None]) -> None:
+    """The run as JSON and as a plot, where asked for (paths checked by :func:`check_outputs`)."""
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1)
+        print(f"wrote {json_path}")
+    if plot_path:
+        plot(result, plot_path)
+        print(f"wrote {plot_path}")

@@ -18,12 +18,11 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "22")  # as train_step.py (only torch is timed here)
 
 import argparse
-import json
 import sys
 
 import numpy as np
 import torch
-from _cli import at_least, check_outputs, description, positive, positive_ints
+from _cli import at_least, check_outputs, description, positive, positive_ints, write_outputs
 from _plt import pyplot
 from impls import BUILDERS
 from peak import gemm_peak, step_flops
@@ -193,13 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(parser, args.json, args.plot)
     result = run(args)
     print(table(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1)
-        print(f"wrote {args.json}")
-    if args.plot:
-        plot(result, args.plot)
-        print(f"wrote {args.plot}")
+    write_outputs(result, args.json, args.plot, plot)
     return 0
 
 

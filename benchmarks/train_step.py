@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from _cli import at_least, check_outputs, description
+from _cli import at_least, check_outputs, description, write_outputs
 from _plt import pyplot
 from impls import BUILDERS, COMPILED, FLOORS, IMPLS
 from memory import peak_bytes
@@ -368,13 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = run(args)
     print(table(result))
-    if args.json and not args.table:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=1)
-        print(f"wrote {args.json}")
-    if args.plot:
-        plot(result, args.plot)
-        print(f"wrote {args.plot}")
+    write_outputs(result, None if args.table else args.json, args.plot, plot)
     return 0
 
 
