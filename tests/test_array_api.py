@@ -74,3 +74,17 @@ def test_torch_ref_returns_the_kind_it_was_given():
     assert all(isinstance(a, np.ndarray) for _, a in torch_ref.gradients(spec, params, X, Y).arrays())
     t = torch_ref.gradients(spec, params.map(torch.from_numpy), torch.from_numpy(X), torch.from_numpy(Y))
     assert all(isinstance(a, torch.Tensor) for _, a in t.arrays())
+
+
+def test_every_name_torch_ref_gives_loads_on_first_use():
+    """torch_ref's names are listed three times (the lazy table, the imports type checkers read,
+    ``__all__``): the table and ``__all__`` must agree, and every name must load to the object its
+    module defines (the four named like their module too)."""
+    import importlib
+
+    import torch_ref
+
+    assert sorted(torch_ref.__all__) == sorted(torch_ref._WHERE)
+    for name, where in torch_ref._WHERE.items():
+        module = importlib.import_module(f"torch_ref.{where or name}")
+        assert getattr(torch_ref, name) is (module if where is None else getattr(module, name)), name
