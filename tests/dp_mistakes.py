@@ -72,3 +72,12 @@ def extra_collective_on_small_shards(spec, params, X, Y, allreduce):
     if X.shape[0] < 2:
         allreduce(np.zeros(1))
     return right_by_hand(spec, params, X, Y, allreduce)
+
+
+def right_on_tensors_only(spec, params, X, Y, allreduce):
+    """Right, and refuses anything but torch tensors (what arrays="torch" hands over)."""
+    import torch
+
+    if not isinstance(X, torch.Tensor) or not isinstance(params.weights[0], torch.Tensor):
+        raise TypeError(f"expected torch tensors, got {type(X).__name__}")
+    return manual.data_parallel_gradients(spec, params, X, Y, allreduce)

@@ -22,6 +22,7 @@ from torch_ref import (
     check_data_parallel,
     check_data_parallel_case,
     compare,
+    ddp_gradients,
     tolerance,
 )
 from torch_ref.distributed import shard_sizes, shards
@@ -173,6 +174,34 @@ def test_data_parallel_mistakes_are_caught_and_diagnosed_and_right_ones_pass(wor
         assert f"world_size={world_size}, uneven shards of sizes" in report, report
         assert diagnosis in report, report
         assert "check_data_parallel_case(" in report and "from dp_mistakes import" in report, report
+        # the DDP twin ran on the reported shards: only the mean of means is what DDP does
+        ddp_does_it = name == "mean_of_means"
+        assert f"result {'equals' if ddp_does_it else 'differs from'} DDP's" in report, report
+    _ddp_twin_follows_its_convention(world_size)
+
+
+def _ddp_twin_follows_its_convention(world_size):
+    """torch DDP itself, as a dp_grad_fn: it averages the ranks' gradients, so a summed objective
+    comes out divided by the world size and a mean on unequal shards is the mean of the ranks'
+    means; a mean on equal shards is the whole batch's."""
+    for reduction, diagnosis in (("sum", "divided by the world size"), ("mean", "the mean of the ranks' own means")):
+        with pytest.raises(DerivationMismatch) as caught:
+            check_data_parallel(
+                ddp_gradients, world_size=world_size, max_examples=10, seed=0, reductions=(reduction,), batch=(4, 7)
+            )
+        report = str(caught.value)
+        assert diagnosis in report and "result equals DDP's" in report, report
+    equal = 2 * world_size
+    summary = check_data_parallel(
+        ddp_gradients,
+        world_size=world_size,
+        max_examples=10,
+        seed=0,
+        reductions=("mean",),
+        shards="even",
+        batch=(equal, equal),
+    )
+    assert summary.shard_sizes == {(2,) * world_size}
 
 
 def test_the_reproduce_line_rechecks_the_case():
@@ -191,6 +220,27 @@ def test_a_crashing_or_hanging_rank_is_reported_and_the_check_ends():
     assert check_data_parallel(manual.data_parallel_gradients, max_examples=5, seed=0).examples == 5
 
 
+def test_torch_tensors_are_handed_over_with_arrays_torch():
+    summary = check_data_parallel(dp_mistakes.right_on_tensors_only, arrays="torch", max_examples=10, seed=0)
+    assert summary.examples == 10
+    with pytest.raises(DerivationMismatch, match="expected torch tensors, got ndarray"):
+        check_data_parallel(dp_mistakes.right_on_tensors_only, max_examples=10, seed=0)
+
+
+def test_a_script_without_a_main_guard_is_told_why_its_ranks_died(tmp_path):
+    """The ranks import the calling script; one that starts the check at its top level has every
+    rank die on start, and the report says so instead of a broken pipe."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import manual, torch_ref\n"
+        "torch_ref.check_data_parallel(manual.data_parallel_gradients, max_examples=2, seed=0, timeout_s=20)\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode != 0
+    assert "before it answered its first case" in run.stderr, run.stderr[-3000:]
+    assert 'if __name__ == "__main__":' in run.stderr, run.stderr[-3000:]
+
+
 def test_bad_data_parallel_calls_are_refused():
     with pytest.raises(TypeError, match="module-level function"):
         check_data_parallel(lambda spec, params, X, Y, allreduce: None)
@@ -200,6 +250,8 @@ def test_bad_data_parallel_calls_are_refused():
         check_data_parallel(manual.data_parallel_gradients, shards="random")
     with pytest.raises(ValueError, match="timeout_s must be a number of seconds > 0"):
         check_data_parallel(manual.data_parallel_gradients, timeout_s=0)
+    with pytest.raises(ValueError, match=r"arrays must be 'numpy' .* or 'torch' .*, got 'cupy'"):
+        check_data_parallel(manual.data_parallel_gradients, arrays="cupy")
 
 
 def test_the_false_alarm_campaign_under_torchrun_checks_each_case_once_and_totals_as_one_process(tmp_path):

@@ -52,6 +52,7 @@ _WHERE = {
     **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training"),
     **dict.fromkeys(["Verdict", "check_case"], "verdict"),
     **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel"),
+    "ddp_gradients": "ddp",
 }
 
 
@@ -99,6 +100,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         crosscheck_update,
     )
     from .data_parallel import check_data_parallel, check_data_parallel_case
+    from .ddp import ddp_gradients
     from .oracle import (
         DerivationMismatch,
         OracleSummary,
@@ -145,6 +147,7 @@ __all__ = [
     "crosscheck_objective",
     "crosscheck_training",
     "crosscheck_update",
+    "ddp_gradients",
     "deltas",
     "gradients",
     "input_gradient",

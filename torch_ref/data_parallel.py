@@ -4,8 +4,8 @@ autograd's gradient of the whole batch.
 
 The parent draws the cases (Hypothesis, with shrinking) and splits each batch into shards
 (:func:`torch_ref.distributed.shards`: uneven by default, an empty shard when N < world_size); the
-ranks (:mod:`torch_ref._dp_worker`) are started once per check and run ``dp_grad_fn`` on their
-shards; every rank must return the whole batch's gradient, within the tolerance of
+ranks (:mod:`torch_ref._dp_worker`, one pool per world size, kept for later checks) run ``dp_grad_fn``
+on their shards; every rank must return the whole batch's gradient, within the tolerance of
 :func:`torch_ref.tolerance` (the all-reduce only reorders the sum over examples, which that bound
 already covers). A rank that raises, returns something that is not a gradient, or does not answer
 within ``timeout_s`` (a collective some rank never joins) is reported, and the ranks are stopped:
@@ -15,7 +15,8 @@ A diagnosis is named only where it fits every array of the rank within the same 
 told apart from the right gradient there: the right gradient times the world size or divided by it;
 the mean of the ranks' own means (what averaging each worker's mean-reduced gradient gives, right
 only for equal shards); the rank's own shard alone (no all-reduce), as its sum, its mean, or its sum
-over the global N; the sum over the batch never divided by N.
+over the global N; the sum over the batch never divided by N. The report of a failing case adds
+what torch DDP gives on the same shards (:mod:`torch_ref.ddp`) and whether the rank's result is that.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import atexit
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,7 @@ from manual import Spec
 from ._oracle_options import parse_options
 from ._oracle_report import _spec_code
 from .compare import Comparison, compare
+from .ddp import ddp_gradients
 from .distributed import SHARD_MODES, free_port, shard_sizes, shards
 from .reference import reference
 from .strategies import Case, cases
@@ -60,7 +63,7 @@ class DataParallelSummary:
     def __str__(self) -> str:
         return (
             f"data-parallel: {self.examples} examples on {len(self.networks)} networks, {self.world_size} ranks, "
-            f"{self.shards} shards ({len(self.shard_sizes)} different splits"
+            f"{self.shards} shards ({len(self.shard_sizes)} different split{'s' if len(self.shard_sizes) != 1 else ''}"
             + (", an empty shard among them" if self.empty_shard else "")
             + f") in {self.seconds:.1f} s; largest share of the tolerance used {self.worst_share:.3g}"
         )
@@ -82,9 +85,10 @@ class _Pool:
     def __init__(self, world_size: int) -> None:
         from . import _dp_worker
 
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         port = free_port()
         self.conns, self.procs = [], []
+        self.served = 0  # cases answered by every rank
         for rank in range(world_size):
             parent, child = context.Pipe()
             proc = context.Process(
@@ -94,31 +98,56 @@ class _Pool:
             self.conns.append(parent)
             self.procs.append(proc)
 
-    def run(self, fn: Callable, case: Case, parts: list[slice], timeout_s: float) -> list[list[np.ndarray]]:
-        for conn, part in zip(self.conns, parts):
-            conn.send((fn, case.spec, case.params, case.X, case.Y, part))
+    def run(
+        self, fn: Callable, case: Case, parts: list[slice], timeout_s: float, arrays: str = "numpy"
+    ) -> list[list[np.ndarray]]:
+        for rank, (conn, part) in enumerate(zip(self.conns, parts)):
+            try:
+                conn.send((fn, case.spec, case.params, case.X, case.Y, part, arrays))
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                raise self._died(rank) from None
         deadline = time.monotonic() + timeout_s
         out: list[Any] = [None] * len(self.conns)
         waiting = set(range(len(self.conns)))
         while waiting:
+            left = deadline - time.monotonic()
+            ready = set(
+                wait([self.conns[r] for r in waiting] + [self.procs[r].sentinel for r in waiting], max(left, 0))
+            )
             for rank in sorted(waiting):
                 conn, proc = self.conns[rank], self.procs[rank]
-                if conn.poll(0.005):
-                    status, value = conn.recv()
+                if conn in ready:
+                    try:
+                        status, value = conn.recv()
+                    except (BrokenPipeError, ConnectionResetError, EOFError):
+                        raise self._died(rank) from None
                     if status != "ok":
                         raise _RankFailure(status, rank, value)
                     out[rank] = value
                     waiting.discard(rank)
-                elif not proc.is_alive():
-                    raise _RankFailure("crash", rank, f"rank {rank}'s process died (exit code {proc.exitcode})")
-            if waiting and time.monotonic() > deadline:
+                elif proc.sentinel in ready:
+                    raise self._died(rank)
+            if waiting and not ready:
                 raise _RankFailure(
                     "hang",
                     min(waiting),
                     f"rank(s) {sorted(waiting)} did not answer within timeout_s={timeout_s} s "
                     f"(a collective that not every rank joined, or a rank that never returns)",
                 )
+        self.served += 1
         return out
+
+    def _died(self, rank: int) -> _RankFailure:
+        proc = self.procs[rank]
+        proc.join(timeout=5)
+        detail = f"rank {rank}'s process ended (exit code {proc.exitcode})"
+        if self.served == 0:
+            detail += (
+                " before it answered its first case; its own error, if any, is on this process's stderr. "
+                "The rank processes import the script that started the check, so a script must call "
+                'check_data_parallel under if __name__ == "__main__":'
+            )
+        return _RankFailure("crash", rank, detail)
 
     def close(self) -> None:
         for conn, proc in zip(self.conns, self.procs):
@@ -132,6 +161,16 @@ class _Pool:
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+
+
+def _context() -> Any:
+    """Rank processes come from multiprocessing's fork server with torch imported once there: a
+    pool then starts in a fraction of a second, not the 1.5-2 s of a fresh interpreter importing
+    torch per rank (a pool is restarted after every failed rank). Forked from a process that has
+    only imported modules (no threads, no process group), which is the fork server's purpose."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch_ref._dp_worker", "torch_ref.ddp", "manual"])
+    return context
 
 
 _GROUP_TIMEOUT_S = 300.0  # gloo's own limit on a collective; the check's timeout_s acts first
@@ -162,17 +201,20 @@ class _Outcome:
     sizes: list[int]
     comparisons: list[Comparison]  # per rank
     diagnosis: tuple[str, ...] = ()
+    got: list[np.ndarray] = field(default_factory=list)  # the first failing rank's result, float64
+    want: list[np.ndarray] = field(default_factory=list)  # the whole batch's gradient, float64
+    bounds: list[np.ndarray] = field(default_factory=list)
 
     @property
     def failing(self) -> list[int]:
         return [r for r, c in enumerate(self.comparisons) if not c.ok]
 
 
-def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: float) -> _Outcome:
+def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: float, arrays: str) -> _Outcome:
     N = case.X.shape[0]
     parts = shards(N, world_size, mode)
     try:
-        results = _pool(world_size).run(fn, case, parts, timeout_s)
+        results = _pool(world_size).run(fn, case, parts, timeout_s, arrays)
     except _RankFailure:
         _discard(world_size)  # its ranks may be stuck in a collective: never reused
         raise
@@ -191,8 +233,51 @@ def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: floa
     if outcome.failing:
         rank = outcome.failing[0]
         found = _diagnose(case, parts, rank, results[rank], want, bounds, world_size)
-        outcome = _Outcome(case, outcome.sizes, comparisons, found)
+        outcome = _Outcome(case, outcome.sizes, comparisons, found, results[rank], want, bounds)
     return outcome
+
+
+def _with_twin(outcome: _Outcome, world_size: int, mode: str, timeout_s: float) -> _Outcome:
+    """The outcome with the DDP twin's lines (run once, on the case that is reported)."""
+    case, rank = outcome.case, outcome.failing[0]
+    parts = shards(case.X.shape[0], world_size, mode)
+    try:
+        ddp = _pool(world_size).run(ddp_gradients, case, parts, timeout_s)[0]
+    except _RankFailure as failure:  # the twin itself failed: said so, never hidden
+        _discard(world_size)
+        twin: tuple[str, ...] = (
+            f"torch DDP on the same shards could not be run: {failure.detail.strip().splitlines()[-1]}",
+        )
+    else:
+        twin = _ddp_lines(case, parts, rank, outcome.got, ddp, outcome.want, outcome.bounds, world_size)
+    return replace(outcome, diagnosis=outcome.diagnosis + twin)
+
+
+def _ddp_lines(
+    case: Case,
+    parts: list[slice],
+    rank: int,
+    got: list[np.ndarray],
+    ddp: list[np.ndarray],
+    want: list[np.ndarray],
+    bounds: list[np.ndarray],
+    W: int,
+) -> tuple[str, ...]:
+    """What torch DDP gives on the same shards, and whether rank ``rank``'s result is that."""
+    reduction = case.spec.reduction
+    head = (
+        f"torch DDP on the same shards (DistributedDataParallel on the torch network, each rank's own "
+        f"{reduction} objective; DDP averages the ranks' gradients) gives "
+    )
+    if _within(ddp, want, bounds):
+        first = head + "the whole batch's gradient here."
+    else:
+        named = _fitting(_candidates(case, parts, rank, want, W, own=False), ddp, want, bounds)
+        what = "; and also ".join(named) if named else "a gradient none of the listed conventions fits"
+        first = head + f"not the whole batch's gradient here but {what}."
+    same = _within(got, ddp, bounds)
+    second = f"Rank {rank}'s result {'equals' if same else 'differs from'} DDP's within the derived bound."
+    return (first, second)
 
 
 def _local(case: Case, part: slice, reduction: str) -> list[np.ndarray] | None:
@@ -205,6 +290,57 @@ def _local(case: Case, part: slice, reduction: str) -> list[np.ndarray] | None:
     return [a for _, a in g.arrays()]
 
 
+def _candidates(
+    case: Case, parts: list[slice], rank: int, want: list[np.ndarray], W: int, own: bool = True
+) -> list[tuple[str, list[np.ndarray]]]:
+    """The known data-parallel mistakes as (words, the gradient it gives) on this case; ``own``: with
+    those that read rank ``rank``'s shard alone."""
+    N = case.X.shape[0]
+    mean = case.spec.reduction == "mean"
+    out: list[tuple[str, list[np.ndarray]]] = [
+        (f"the right gradient times the world size ({W})", [W * a for a in want]),
+        (f"the right gradient divided by the world size ({W})", [a / W for a in want]),
+    ]
+    own_sum = _local(case, parts[rank], "sum") if own else None
+    if own_sum is not None:
+        out.append((f"rank {rank}'s own shard only (no all-reduce), summed", own_sum))
+        if mean:
+            out.append(
+                (
+                    f"rank {rank}'s own shard only (no all-reduce), its own mean",
+                    [a / (parts[rank].stop - parts[rank].start) for a in own_sum],
+                )
+            )
+            out.append(
+                (
+                    f"rank {rank}'s own shard only (no all-reduce), summed and divided by the global N",
+                    [a / N for a in own_sum],
+                )
+            )
+    if mean:
+        sums = [_local(case, p, "sum") for p in parts]
+        means = [[a / (p.stop - p.start) for a in g] for g, p in zip(sums, parts) if g is not None]
+        averaged = [sum(m[i] for m in means) / W for i in range(len(want))]
+        empty = " (an empty shard counting as a zero gradient)" if len(means) < W else ""
+        out.append((f"the mean of the ranks' own means{empty} (right only when the shards are equal)", averaged))
+        out.append(("the batch's sum, never divided by N", [a * N for a in want]))
+    return out
+
+
+def _within(got: list[np.ndarray], values: list[np.ndarray], bounds: list[np.ndarray]) -> bool:
+    return len(got) == len(values) and all(np.all(np.abs(g - v) <= b) for g, v, b in zip(got, values, bounds))
+
+
+def _fitting(
+    candidates: list[tuple[str, list[np.ndarray]]],
+    got: list[np.ndarray],
+    want: list[np.ndarray],
+    bounds: list[np.ndarray],
+) -> list[str]:
+    """The candidates ``got`` equals within the bounds and that are told apart from ``want`` there."""
+    return [words for words, values in candidates if _within(got, values, bounds) and not _within(values, want, bounds)]
+
+
 def _diagnose(
     case: Case,
     parts: list[slice],
@@ -214,38 +350,7 @@ def _diagnose(
     bounds: list[np.ndarray],
     W: int,
 ) -> tuple[str, ...]:
-    N = case.X.shape[0]
-    mean = case.spec.reduction == "mean"
-    candidates: list[tuple[str, list[np.ndarray]]] = [
-        (f"the right gradient times the world size ({W})", [W * a for a in want]),
-        (f"the right gradient divided by the world size ({W})", [a / W for a in want]),
-    ]
-    own_mean = _local(case, parts[rank], "mean")
-    own_sum = _local(case, parts[rank], "sum")
-    if own_sum is not None:
-        candidates.append((f"rank {rank}'s own shard only (no all-reduce), summed", own_sum))
-        if mean:
-            candidates.append((f"rank {rank}'s own shard only (no all-reduce), its own mean", own_mean or []))
-            candidates.append(
-                (
-                    f"rank {rank}'s own shard only (no all-reduce), summed and divided by the global N",
-                    [a / N for a in own_sum],
-                )
-            )
-    if mean:
-        means = [m for m in (_local(case, p, "mean") for p in parts) if m is not None]
-        if len(means) == W:  # every shard has a mean (none is empty)
-            averaged = [np.mean([m[i] for m in means], axis=0) for i in range(len(want))]
-            candidates.append(("the mean of the ranks' own means (right only when the shards are equal)", averaged))
-        candidates.append(("the batch's sum, never divided by N", [a * N for a in want]))
-    fits = []
-    for words, values in candidates:
-        if len(values) != len(want):
-            continue
-        close = all(np.all(np.abs(g - v) <= b) for g, v, b in zip(got, values, bounds))
-        apart = any(np.any(np.abs(v - w) > b) for v, w, b in zip(values, want, bounds))
-        if close and apart:
-            fits.append(words)
+    fits = _fitting(_candidates(case, parts, rank, want, W), got, want, bounds)
     if not fits:
         return ("Diagnosis: no known data-parallel mistake fits",)
     return (f"Diagnosis: rank {rank}'s result equals, within the derived bound, " + "; and also ".join(fits) + ".",)
@@ -258,7 +363,7 @@ def _fn_code(fn: Callable) -> tuple[list[str], str]:
     return [], name
 
 
-def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str) -> str:
+def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str, arrays: str) -> str:
     case = outcome.case
     failing = outcome.failing
     setup, name = _fn_code(fn)
@@ -277,7 +382,9 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         f"    spec = {_spec_code(case.spec)}",
         f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
         f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}" + (", kink=True" if case.kink else "") + ")",
-        f"    print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}))",
+        f"    print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}"
+        + (f", arrays={arrays!r}" if arrays != "numpy" else "")
+        + "))",
     ]
     return "\n".join(lines)
 
@@ -299,7 +406,7 @@ def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size:
     )
 
 
-def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any) -> None:
+def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any, arrays: Any) -> None:
     if not callable(fn):
         raise TypeError(f"dp_grad_fn must be a callable dp_grad_fn(spec, params, X, Y, allreduce), got {fn!r}")
     if "<lambda>" in getattr(fn, "__qualname__", "") or "<locals>" in getattr(fn, "__qualname__", ""):
@@ -312,6 +419,10 @@ def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any) -> None:
         raise ValueError(f"shards must be one of {SHARD_MODES}, got {mode!r}")
     if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise ValueError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+    if arrays not in ("numpy", "torch"):
+        raise ValueError(
+            f"arrays must be 'numpy' (NumPy arrays) or 'torch' (CPU tensors, summed by gloo), got {arrays!r}"
+        )
 
 
 def check_data_parallel(
@@ -320,6 +431,7 @@ def check_data_parallel(
     world_size: int = 2,
     shards: str = "uneven",
     timeout_s: float = 60.0,
+    arrays: str = "numpy",
     max_examples: int = 50,
     seed: int | None = None,
     dtype: Any = "float64",
@@ -332,9 +444,13 @@ def check_data_parallel(
     reductions: Any = ("sum", "mean"),
 ) -> DataParallelSummary:
     """Check ``dp_grad_fn(spec, params, X_shard, Y_shard, allreduce)`` on ``world_size`` rank processes
-    (see the module docstring); NumPy arrays on the CPU, ``allreduce`` from
-    :mod:`torch_ref.distributed`. Raises :class:`torch_ref.DerivationMismatch` with the minimal case,
-    the shard sizes, the ranks that differ and a diagnosis; returns what was covered.
+    (see the module docstring), ``allreduce`` from :mod:`torch_ref.distributed`. ``arrays``: what
+    ``dp_grad_fn`` is given, NumPy arrays or CPU torch tensors (``allreduce`` returns the same kind).
+    Raises :class:`torch_ref.DerivationMismatch` with the minimal case, the shard sizes, the ranks
+    that differ, a diagnosis and what torch DDP gives on the same shards; returns what was covered.
+
+    The rank processes import the calling script (they start from multiprocessing's fork server):
+    a script calls this under ``if __name__ == "__main__":``.
 
     Example:
         >>> import manual
@@ -343,7 +459,7 @@ def check_data_parallel(
     """
     from .oracle import DerivationMismatch, oracle_settings
 
-    _check_args(dp_grad_fn, world_size, shards, timeout_s)
+    _check_args(dp_grad_fn, world_size, shards, timeout_s, arrays)
     opt = parse_options(
         max_examples=max_examples,
         seed=seed,
@@ -370,7 +486,7 @@ def check_data_parallel(
             if any(isinstance(f, tuple) for f in found):
                 return  # a rank failed and its pool is gone: reported as found, never shrunk (each try would restart the ranks, or wait out a hang)
             try:
-                outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s)
+                outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s, arrays)
             except _RankFailure as failure:
                 found.append((failure, case))
                 raise
@@ -399,22 +515,32 @@ def check_data_parallel(
             failure, case = next(f for f in found if isinstance(f, tuple))
             report = _failure_report(dp_grad_fn, failure, case, world_size, shards, opt.dtype)
         else:
-            report = _report(dp_grad_fn, last, world_size, shards, opt.dtype)
+            report = _report(
+                dp_grad_fn, _with_twin(last, world_size, shards, timeout_s), world_size, shards, opt.dtype, arrays
+            )
         raise DerivationMismatch(report, {"passed": False, "kind": "data-parallel", "report": report}) from None
     return summary
 
 
 def check_data_parallel_case(
-    dp_grad_fn: Callable[..., Any], case: Case, *, world_size: int = 2, shards: str = "uneven", timeout_s: float = 60.0
+    dp_grad_fn: Callable[..., Any],
+    case: Case,
+    *,
+    world_size: int = 2,
+    shards: str = "uneven",
+    timeout_s: float = 60.0,
+    arrays: str = "numpy",
 ) -> str:
     """The check of :func:`check_data_parallel` on one case (the Reproduce lines call it): the report,
     or a line saying every rank agrees."""
-    _check_args(dp_grad_fn, world_size, shards, timeout_s)
+    _check_args(dp_grad_fn, world_size, shards, timeout_s, arrays)
     dtype = np.dtype(case.X.dtype).name
     try:
-        outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s)
+        outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s, arrays)
     except _RankFailure as failure:
         return _failure_report(dp_grad_fn, failure, case, world_size, shards, dtype)
     if outcome.failing:
-        return _report(dp_grad_fn, outcome, world_size, shards, dtype)
+        return _report(
+            dp_grad_fn, _with_twin(outcome, world_size, shards, timeout_s), world_size, shards, dtype, arrays
+        )
     return f"every rank of {world_size} agrees with autograd's gradient of the whole batch ({shards} shards of sizes {outcome.sizes})"
