@@ -81,3 +81,17 @@ def right_on_tensors_only(spec, params, X, Y, allreduce):
     if not isinstance(X, torch.Tensor) or not isinstance(params.weights[0], torch.Tensor):
         raise TypeError(f"expected torch tensors, got {type(X).__name__}")
     return manual.data_parallel_gradients(spec, params, X, Y, allreduce)
+
+
+def bias_not_allreduced(spec, params, X, Y, allreduce):
+    """The weights' gradients all-reduced, the biases' forgotten (each rank keeps its own shard's)."""
+    g = _sum_of_shard(spec, params, X, Y)
+    n = allreduce(np.array([float(X.shape[0])]))[0] if spec.reduction == "mean" else 1.0
+    weights = [allreduce(w) / n for w in g.weights]
+    biases = None if g.biases is None else [b / n for b in g.biases]
+    return manual.Params(weights, biases)
+
+
+def four_arguments(spec, params, X, Y):
+    """A gradient function without the allreduce argument."""
+    return manual.gradients(spec, params, X, Y)

@@ -204,6 +204,15 @@ def _ddp_twin_follows_its_convention(world_size):
     assert summary.shard_sizes == {(2,) * world_size}
 
 
+def test_a_mistake_in_one_array_is_named_array_by_array():
+    """The biases left out of the all-reduce: no known mistake fits every array, but b's do."""
+    with pytest.raises(DerivationMismatch) as caught:
+        check_data_parallel(dp_mistakes.bias_not_allreduced, max_examples=25, seed=0, bias=True, batch=(3, 7))
+    report = str(caught.value)
+    assert "no known mistake fits every array of rank" in report, report
+    assert "b1 equals rank" in report and "own shard only (no all-reduce)" in report, report
+
+
 def test_the_reproduce_line_rechecks_the_case():
     case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared", reduction="mean"), N=5, seed=0)
     assert check_data_parallel_case(dp_mistakes.right_by_hand, case).startswith("every rank of 2 agrees")
@@ -237,11 +246,29 @@ def test_a_script_without_a_main_guard_is_told_why_its_ranks_died(tmp_path):
     )
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode != 0
-    assert "before it answered its first case" in run.stderr, run.stderr[-3000:]
-    assert 'if __name__ == "__main__":' in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()
+    report = "\n".join(last[-8:])
+    assert (
+        "RuntimeError: dp_grad_fn 'data_parallel_gradients' could not be run: the rank processes did not start"
+        in run.stderr
+    ), report
+    assert "before it ran dp_grad_fn" in report and 'if __name__ == "__main__":' in report, report
+    # a function defined inside the guard is refused before any rank starts
+    inside = tmp_path / "inside.py"
+    inside.write_text(
+        "import torch_ref\n"
+        'if __name__ == "__main__":\n'
+        "    def mine(spec, params, X, Y, allreduce):\n"
+        "        return None\n"
+        "    torch_ref.check_data_parallel(mine, max_examples=2)\n"
+    )
+    run = subprocess.run([sys.executable, str(inside)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "TypeError: dp_grad_fn 'mine' is not defined at the top level of inside.py" in run.stderr, run.stderr[-2000:]
 
 
 def test_bad_data_parallel_calls_are_refused():
+    with pytest.raises(TypeError, match=r"dp_grad_fn must take \(spec, params, X, Y, allreduce\) positionally"):
+        check_data_parallel(dp_mistakes.four_arguments)
     with pytest.raises(TypeError, match="module-level function"):
         check_data_parallel(lambda spec, params, X, Y, allreduce: None)
     with pytest.raises(ValueError, match="world_size must be an int >= 1, got 0"):

@@ -21,10 +21,15 @@ what torch DDP gives on the same shards (:mod:`torch_ref.ddp`) and whether the r
 
 from __future__ import annotations
 
+import ast
 import atexit
+import contextlib
+import inspect
 import multiprocessing
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from typing import Any
@@ -33,7 +38,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 
-from manual import Spec
+from manual import Params, Spec
 
 from ._oracle_options import parse_options
 from ._oracle_report import _spec_code
@@ -62,7 +67,7 @@ class DataParallelSummary:
 
     def __str__(self) -> str:
         return (
-            f"data-parallel: {self.examples} examples on {len(self.networks)} networks, {self.world_size} ranks, "
+            f"data-parallel: {self.examples} examples on {len(self.networks)} networks, {self.world_size} rank{'s' if self.world_size != 1 else ''}, "
             f"{self.shards} shards ({len(self.shard_sizes)} different split{'s' if len(self.shard_sizes) != 1 else ''}"
             + (", an empty shard among them" if self.empty_shard else "")
             + f") in {self.seconds:.1f} s; largest share of the tolerance used {self.worst_share:.3g}"
@@ -83,12 +88,17 @@ class _Pool:
     failed is stopped and replaced on the next check)."""
 
     def __init__(self, world_size: int) -> None:
-        from . import _dp_worker
-
         context = _context()
         port = free_port()
-        self.conns, self.procs = [], []
+        self.conns: list[Any] = []
+        self.procs: list[Any] = []
         self.served = 0  # cases answered by every rank
+        with _no_unreadable_main():
+            self._start(context, world_size, port)
+
+    def _start(self, context: Any, world_size: int, port: int) -> None:
+        from . import _dp_worker
+
         for rank in range(world_size):
             parent, child = context.Pipe()
             proc = context.Process(
@@ -143,10 +153,12 @@ class _Pool:
         detail = f"rank {rank}'s process ended (exit code {proc.exitcode})"
         if self.served == 0:
             detail += (
-                " before it answered its first case; its own error, if any, is on this process's stderr. "
-                "The rank processes import the script that started the check, so a script must call "
-                'check_data_parallel under if __name__ == "__main__":'
+                " before it ran dp_grad_fn; its own error is on this process's stderr. The rank processes "
+                "import the script that started the check (as multiprocessing's spawn and forkserver do): "
+                'a script must start the check under if __name__ == "__main__":, and define dp_grad_fn '
+                "at its top level, outside that block"
             )
+            return _RankFailure("start", rank, detail)
         return _RankFailure("crash", rank, detail)
 
     def close(self) -> None:
@@ -171,6 +183,23 @@ def _context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch_ref._dp_worker", "torch_ref.ddp", "manual"])
     return context
+
+
+@contextlib.contextmanager
+def _no_unreadable_main() -> Iterator[None]:
+    """Rank processes re-import the main script from its path; a main that is no file (``python -``,
+    ``python -c``) cannot be, and holds nothing the ranks could import anyway: its path is hidden
+    while they start, so that they import the modules of ``dp_grad_fn`` alone."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 _GROUP_TIMEOUT_S = 300.0  # gloo's own limit on a collective; the check's timeout_s acts first
@@ -276,7 +305,11 @@ def _ddp_lines(
         what = "; and also ".join(named) if named else "a gradient none of the listed conventions fits"
         first = head + f"not the whole batch's gradient here but {what}."
     same = _within(got, ddp, bounds)
-    second = f"Rank {rank}'s result {'equals' if same else 'differs from'} DDP's within the derived bound."
+    second = (
+        f"Rank {rank}'s result equals DDP's within the derived bound."
+        if same
+        else f"Rank {rank}'s result differs from DDP's beyond the derived bound."
+    )
     return (first, second)
 
 
@@ -350,8 +383,26 @@ def _diagnose(
     bounds: list[np.ndarray],
     W: int,
 ) -> tuple[str, ...]:
-    fits = _fitting(_candidates(case, parts, rank, want, W), got, want, bounds)
+    candidates = _candidates(case, parts, rank, want, W)
+    fits = _fitting(candidates, got, want, bounds)
     if not fits:
+        depth = case.spec.depth
+        names = [n for n, _ in Params([0] * depth, [0] * depth if case.spec.bias else None).arrays()]
+        per_array = []
+        for k, name in enumerate(names):
+            if np.all(np.abs(got[k] - want[k]) <= bounds[k]):
+                continue
+            one = [
+                words
+                for words, values in candidates
+                if np.all(np.abs(got[k] - values[k]) <= bounds[k]) and np.any(np.abs(values[k] - want[k]) > bounds[k])
+            ]
+            per_array.append(f"{name} equals {'; and also '.join(one)}" if one else f"{name}: no known mistake fits")
+        if any(" equals " in line for line in per_array):
+            return (
+                f"Diagnosis: no known mistake fits every array of rank {rank}; array by array, within the derived "
+                f"bound (the arrays not named agree): " + "; ".join(per_array) + ".",
+            )
         return ("Diagnosis: no known data-parallel mistake fits",)
     return (f"Diagnosis: rank {rank}'s result equals, within the derived bound, " + "; and also ".join(fits) + ".",)
 
@@ -371,27 +422,44 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         f"dp_grad_fn {name!r} disagrees with autograd's gradient of the whole batch on rank(s) {failing} of {world_size}.",
         f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, world_size={world_size}, "
         f"{mode} shards of sizes {outcome.sizes}",
-        str(outcome.comparisons[failing[0]]),
+        *_tables(outcome),
         *outcome.diagnosis,
-        "Reproduce:"
+        "Reproduce (as a script: the ranks import it, so the check runs under the guard):"
         if setup
-        else f'Reproduce (run these where {name} is defined, under if __name__ == "__main__": as the ranks import it):',
+        else f"Reproduce (at the end of the script that defines {name}, at its top level: the ranks import it):",
         "    import numpy as np",
         "    import manual, torch_ref",
         *[f"    {line}" for line in setup],
-        f"    spec = {_spec_code(case.spec)}",
-        f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
+        '    if __name__ == "__main__":',
+        f"        spec = {_spec_code(case.spec)}",
+        f"        case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
         f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}" + (", kink=True" if case.kink else "") + ")",
-        f"    print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}"
+        f"        print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}"
         + (f", arrays={arrays!r}" if arrays != "numpy" else "")
         + "))",
     ]
     return "\n".join(lines)
 
 
+def _tables(outcome: _Outcome) -> list[str]:
+    """The comparison of every failing rank, a rank whose rows repeat an earlier one's named only."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for r in outcome.failing:
+        text = str(outcome.comparisons[r])
+        body = text.split("\n", 1)[-1]
+        if body in seen:
+            out.append(f"rank {r}: the same rows as rank {seen[body]}")
+        else:
+            seen[body] = r
+            out.append(text)
+    return out
+
+
 def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size: int, mode: str, dtype: str) -> str:
     _, name = _fn_code(fn)
     head = {
+        "start": "could not be run: the rank processes did not start",
         "crash": "raised an exception",
         "type": "returned something that is not a gradient",
         "hang": "did not answer",
@@ -413,6 +481,16 @@ def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any, arrays: Any
         raise TypeError(
             f"dp_grad_fn must be a module-level function (the rank processes import it by name), got {fn!r}"
         )
+    _check_importable(fn)
+    try:
+        inspect.signature(fn).bind("spec", "params", "X", "Y", "allreduce")
+    except TypeError:
+        raise TypeError(
+            f"dp_grad_fn must take (spec, params, X, Y, allreduce) positionally; got {getattr(fn, '__qualname__', fn)!r} "
+            f"with signature {inspect.signature(fn)}"
+        ) from None
+    except ValueError:
+        pass  # a signature Python cannot read: taken on trust
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
     if mode not in SHARD_MODES:
@@ -422,6 +500,28 @@ def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any, arrays: Any
     if arrays not in ("numpy", "torch"):
         raise ValueError(
             f"arrays must be 'numpy' (NumPy arrays) or 'torch' (CPU tensors, summed by gloo), got {arrays!r}"
+        )
+
+
+def _check_importable(fn: Any) -> None:
+    """A function of the running script must be defined at its top level: the ranks import the
+    script as ``__mp_main__``, where the ``if __name__ == "__main__":`` block does not run."""
+    if getattr(fn, "__module__", None) != "__main__":
+        return
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path or not os.path.exists(path):
+        return
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return
+    top = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    name = getattr(fn, "__name__", "")
+    if name not in top:
+        raise TypeError(
+            f"dp_grad_fn {name!r} is not defined at the top level of {os.path.basename(path)} (inside the "
+            f'if __name__ == "__main__": block, or made at run time); the rank processes import the script '
+            f"without running that block: define it at the top level"
         )
 
 
@@ -514,6 +614,8 @@ def check_data_parallel(
         if isinstance(last, tuple):  # a rank failed: reported on the case it failed on (the pool is gone)
             failure, case = next(f for f in found if isinstance(f, tuple))
             report = _failure_report(dp_grad_fn, failure, case, world_size, shards, opt.dtype)
+            if failure.kind == "start":  # nothing of the derivation ran: a usage error, not a verdict
+                raise RuntimeError(report) from None
         else:
             report = _report(
                 dp_grad_fn, _with_twin(last, world_size, shards, timeout_s), world_size, shards, opt.dtype, arrays

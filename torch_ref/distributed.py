@@ -5,6 +5,7 @@ into shards.
     import torch_ref.distributed as tdist
     tdist.init(rank, world_size, port=port)            # gloo on the CPU, nccl on CUDA
     grads = manual.data_parallel_gradients(spec, params, X[shard], Y[shard], tdist.allreduce)
+    tdist.close()                                       # every rank, before it returns
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["allreduce", "free_port", "init", "shard_sizes", "shards"]
+__all__ = ["allreduce", "close", "free_port", "init", "shard_sizes", "shards"]
 
 SHARD_MODES = ("even", "uneven")
 
@@ -57,6 +58,15 @@ def init(rank: int, world_size: int, *, port: int, backend: str | None = None, t
         world_size=world_size,
         timeout=timedelta(seconds=timeout_s),
     )
+
+
+def close() -> None:
+    """Leave the process group: a barrier, so that no rank tears its connections down while another
+    still uses them, then ``destroy_process_group``. Every rank calls it before it returns (a rank
+    that exits with the group open can abort its peers' teardown)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def shard_sizes(N: int, world_size: int, mode: str = "uneven") -> list[int]:
