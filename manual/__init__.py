@@ -20,6 +20,7 @@ from .objective import objective
 from .params import Params, init_params
 from .per_example import per_example_gradients
 from .registry import ACTIVATIONS, LOSSES
+from .second_order import gnvp, hvp
 from .sgd import sgd_step
 from .spec import REDUCTIONS, Spec
 from .trainer import AdamTrainer, Trainer
@@ -39,7 +40,9 @@ __all__ = [
     "data_parallel_gradients",
     "deltas",
     "forward",
+    "gnvp",
     "gradients",
+    "hvp",
     "init_params",
     "input_gradient",
     "objective",

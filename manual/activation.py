@@ -55,6 +55,10 @@ class Activation(NamedEntry):
             values (the size of the terms it adds up, e.g. gelu's, which grow like I^3 where they
             cancel); the tolerance model reads it as the rounding scale of A'. By default
             ``max(|A'|, 1) (1 + |I|)``, A' by autograd (see :mod:`torch_ref.tolerance`).
+        second_derivative: ``second_derivative(I, O, xp) -> A''(I)``, elementwise, shape ``(N, out)``:
+            what :func:`manual.hvp` needs (every elementwise built-in gives it; ReLU and leaky ReLU
+            take A'' = 0 everywhere, the kink included, as torch's double backward does). ``None``:
+            :func:`manual.hvp` refuses a spec that uses the entry (``manual.gnvp`` does not need it).
         description: the formula in words, shown in the documentation of the registry.
 
     Raises:
@@ -79,6 +83,7 @@ class Activation(NamedEntry):
     times_derivative: Callable[[Array, Array, Array, Any], None] | None = None
     forward_terms: Callable[[Array, Any], Array] | None = None
     derivative_terms: Callable[[Array, Any], Array] | None = None
+    second_derivative: Callable[[Array, Array, Any], Array] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -92,6 +97,7 @@ class Activation(NamedEntry):
             "times_derivative",
             "forward_terms",
             "derivative_terms",
+            "second_derivative",
         ):
             value = getattr(self, field)
             if value is not None and not callable(value):
@@ -106,6 +112,7 @@ class Activation(NamedEntry):
             ("times_derivative", "d, I, O, xp"),
             ("forward_terms", "I, xp"),
             ("derivative_terms", "I, xp"),
+            ("second_derivative", "I, O, xp"),
         ):
             if getattr(self, field) is not None:
                 check_signature("Activation", self.name, field, getattr(self, field), params)
@@ -132,6 +139,15 @@ class Activation(NamedEntry):
         if self.derivative is None:
             raise TypeError(f"activation {self.name!r} is vector-valued: it has a vjp, not an elementwise derivative")
         return self.derivative(I, O, xp)
+
+    def second(self, I: Array, O: Array, xp: Any) -> Array:
+        """``second_derivative(I, O, xp)``; ``ValueError`` naming the entry where it gives none."""
+        if self.second_derivative is None:
+            raise ValueError(
+                f"activation {self.name!r} gives no second_derivative(I, O, xp); second-order products "
+                f"(manual.hvp) need A''(I): pass second_derivative= to its manual.Activation"
+            )
+        return self.second_derivative(I, O, xp)
 
     def pullback(self, O: Array, h: Array, xp: Any) -> Array:
         """``vjp(O, h, xp)``; ``TypeError`` for an elementwise activation (use :meth:`prime`)."""

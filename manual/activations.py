@@ -169,6 +169,46 @@ def _gelu_derivative(I: Array, O: Array, xp: Any) -> Array:
     return 0.5 * (1 + t) + 0.5 * I * (1 - t * t) * _GELU_BETA * (1 + 3 * _GELU_KAPPA * I * I)
 
 
+# ------------------------------------------------------------ second derivatives (for manual.hvp)
+
+
+def _zeros(I: Array, O: Array, xp: Any) -> Array:
+    # identity; ReLU and leaky ReLU: A'' = 0 everywhere, the kink included (torch's double backward)
+    return xp.zeros_like(I)
+
+
+def _sigmoid_second(I: Array, O: Array, xp: Any) -> Array:
+    return O * (1 - O) * (1 - 2 * O)  # d/dI O(1 - O) = O'(1 - 2 O)
+
+
+def _tanh_second(I: Array, O: Array, xp: Any) -> Array:
+    return -2 * O * (1 - O * O)  # d/dI (1 - O^2) = -2 O O'
+
+
+def _elu_second(I: Array, O: Array, xp: Any) -> Array:
+    # exp(I) below 0; 0 at 0 and above (torch's double backward takes the positive side at 0)
+    return xp.where(I >= 0, xp.zeros_like(I), xp.exp(xp.clip(I, max=0)))
+
+
+def _softplus_second(I: Array, O: Array, xp: Any) -> Array:
+    # s (1 - s), s = z / (1 + z); 0 from the threshold on (torch's double backward is 0 at I = 20 too)
+    z = xp.exp(xp.clip(I, max=_SOFTPLUS_THRESHOLD))
+    return xp.where(I >= _SOFTPLUS_THRESHOLD, xp.zeros_like(I), z / ((1 + z) * (1 + z)))
+
+
+def _silu_second(I: Array, O: Array, xp: Any) -> Array:
+    s = _sigmoid(I, xp)
+    return s * (1 - s) * (2 + I * (1 - 2 * s))  # d/dI s (1 + I (1 - s))
+
+
+def _gelu_second(I: Array, O: Array, xp: Any) -> Array:
+    # with v = beta (I + kappa I^3), t = tanh(v): A' = (1 + t)/2 + I (1 - t^2) v'/2, so
+    # A'' = (1 - t^2) (v' - I t v'^2 + 3 beta kappa I^2)
+    t = xp.tanh(_GELU_BETA * (I + _GELU_KAPPA * I * I * I))
+    v1 = _GELU_BETA * (1 + 3 * _GELU_KAPPA * I * I)
+    return (1 - t * t) * (v1 - I * t * v1 * v1 + 3 * _GELU_BETA * _GELU_KAPPA * I * I)
+
+
 def _terms_one(I: Array, xp: Any) -> Array:
     # every term of the derivative formula is at most 1 in size (O(1 - O), 1 - O^2, exp(I) for
     # I <= 0, z / (1 + z), the constants of leaky ReLU), a couple of them added
@@ -209,7 +249,13 @@ def _in_place_relu(I: Array) -> Array:
 
 BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
     Activation(
-        "identity", _identity, _ones, exact=True, times_derivative=_identity_times, description="A(I) = I, A' = 1"
+        "identity",
+        _identity,
+        _ones,
+        exact=True,
+        times_derivative=_identity_times,
+        second_derivative=_zeros,
+        description="A(I) = I, A' = 1",
     ),
     Activation(
         "sigmoid",
@@ -220,6 +266,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         times_derivative=_sigmoid_times,
         forward_terms=partial(_size_of, _sigmoid),
         derivative_terms=_terms_one,
+        second_derivative=_sigmoid_second,
         description="A(I) = 1 / (1 + exp(-I)), A' = O (1 - O) (slide 'Sigmoid')",
     ),
     Activation(
@@ -231,6 +278,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         times_derivative=_tanh_times,
         forward_terms=partial(_size_of, _tanh),
         derivative_terms=_terms_one,
+        second_derivative=_tanh_second,
         description="A(I) = tanh(I), A' = 1 - O^2 (slide 'tanh')",
     ),
     Activation(
@@ -242,6 +290,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         through_output=True,
         in_place=_in_place_relu,
         times_derivative=_relu_times,
+        second_derivative=_zeros,
         description="A(I) = max(I, 0), A' = 1 where I > 0 else 0 (the subgradient 0 at 0, as torch) (slide 'ReLU')",
     ),
     Activation(
@@ -258,6 +307,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         kinks=(0.0,),
         forward_terms=partial(_size_of, _leaky_relu),
         derivative_terms=_terms_one,
+        second_derivative=_zeros,
         description="A(I) = I where I > 0 else 0.01 I, A' = 1 where I > 0 else 0.01 (0.01 at 0, as torch)",
     ),
     Activation(
@@ -266,6 +316,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _elu_derivative,
         forward_terms=partial(_size_of, _elu),
         derivative_terms=_terms_one,
+        second_derivative=_elu_second,
         description="A(I) = I where I > 0 else exp(I) - 1 (alpha 1), A' = 1 where I > 0 else exp(I)",
     ),
     Activation(
@@ -275,6 +326,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         kinks=(_SOFTPLUS_THRESHOLD,),
         forward_terms=partial(_size_of, _softplus),
         derivative_terms=_terms_one,
+        second_derivative=_softplus_second,
         description="A(I) = log(1 + exp(I)), and I itself above 20 (torch's threshold); "
         "A' = exp(I) / (1 + exp(I)), 1 above 20",
     ),
@@ -284,6 +336,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _silu_derivative,
         forward_terms=partial(_size_of, _silu),
         derivative_terms=_silu_terms,
+        second_derivative=_silu_second,
         description="A(I) = I sigmoid(I), A' = s (1 + I (1 - s)), s = sigmoid(I)",
     ),
     Activation(
@@ -292,6 +345,7 @@ BUILTIN_ACTIVATIONS: tuple[Activation, ...] = (
         _gelu_derivative,
         forward_terms=_gelu_forward_terms,
         derivative_terms=_gelu_terms,
+        second_derivative=_gelu_second,
         description="the tanh approximation: A(I) = I/2 (1 + tanh(sqrt(2/pi) (I + 0.044715 I^3))), "
         "as torch's gelu(approximate='tanh')",
     ),

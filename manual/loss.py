@@ -48,6 +48,10 @@ class Loss(NamedEntry):
             ``gradient * A'``.
         from_logits: ``{output name: fn(I, Y, xp) -> L}``: the per-example value written from the
             output layer's pre-activation, stable where y* underflows (ce on softmax by log-sum-exp).
+        hessian: ``hessian(O, Y, R, xp) -> H R``: the loss's second derivative in y* applied to a
+            direction R, per example, shape ``(N, J)``
+            (:math:`\sum_k \partial^2 L / \partial y^*_j \partial y^*_k \, R_k`); what
+            :func:`manual.hvp` and :func:`manual.gnvp` need. ``None``: they refuse a spec that uses it.
         description: the formula in words.
 
     Example:
@@ -69,6 +73,7 @@ class Loss(NamedEntry):
     times_output: Callable[[Array, Array, Any], Array] | None = None
     cancelled: Mapping[str, Callable[[Array, Array, Array, Any], Array]] = field(default_factory=dict)
     from_logits: Mapping[str, Callable[[Array, Array, Any], Array]] = field(default_factory=dict)
+    hessian: Callable[[Array, Array, Array, Any], Array] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -97,6 +102,10 @@ class Loss(NamedEntry):
             object.__setattr__(self, name, dict(table))
         if self.times_output is not None:
             check_signature("Loss", self.name, "times_output", self.times_output, "O, Y, xp")
+        if self.hessian is not None:
+            if not callable(self.hessian):
+                raise TypeError(f"Loss {self.name!r}: hessian must be callable or None, got {self.hessian!r}")
+            check_signature("Loss", self.name, "hessian", self.hessian, "O, Y, R, xp")
         for output, delta_fn in self.cancelled.items():
             check_signature("Loss", self.name, f"cancelled[{output!r}]", delta_fn, "I, O, Y, xp")
         for output, logit_fn in self.from_logits.items():
@@ -107,6 +116,15 @@ class Loss(NamedEntry):
         if not output.elementwise:
             return self.softmax
         return self.outputs is None or output.name in self.outputs
+
+    def hessian_times(self, O: Array, Y: Array, R: Array, xp: Any) -> Array:
+        """``hessian(O, Y, R, xp)``; ``ValueError`` naming the entry where it gives none."""
+        if self.hessian is None:
+            raise ValueError(
+                f"loss {self.name!r} gives no hessian(O, Y, R, xp); second-order products (manual.hvp, "
+                f"manual.gnvp) need the loss's second derivative in y*: pass hessian= to its manual.Loss"
+            )
+        return self.hessian(O, Y, R, xp)
 
     def h(self, O: Array, Y: Array, xp: Any) -> Array:
         r""":math:`h = y^* \odot \partial L/\partial y^*`, shape ``(N, J)`` (see ``times_output``)."""

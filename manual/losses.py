@@ -48,6 +48,10 @@ def _squared_h(O: Array, Y: Array, xp: Any) -> Array:
     return O * (O - Y)
 
 
+def _squared_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
+    return R  # d^2 L / dy*^2 = 1
+
+
 # ------------------------------------------------------------------------------------------ bce
 
 
@@ -70,6 +74,13 @@ def _bce_h(O: Array, Y: Array, xp: Any) -> Array:
     return O * (O - Y) / _bce_denominator(O, xp)
 
 
+def _bce_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
+    r""":math:`y/y^{*2} + (1 - y)/(1 - y^*)^2 = (y^{*2} - 2 y y^* + y) / (y^*(1 - y^*))^2`, the
+    denominator floored as the gradient's."""
+    d = _bce_denominator(O, xp)
+    return R * (O * O - 2 * Y * O + Y) / (d * d)
+
+
 # ------------------------------------------------------------------------------------------ ce
 
 
@@ -84,6 +95,10 @@ def _ce_gradient(O: Array, Y: Array, xp: Any) -> Array:
 
 def _ce_h(O: Array, Y: Array, xp: Any) -> Array:
     return -Y  # y* (-y / y*), y* cancelled: an output that underflowed to 0 gives the limit
+
+
+def _ce_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
+    return R * Y / (O * O)  # d/dy* (-y / y*) = y / y*^2
 
 
 def _ce_sigmoid_delta(I: Array, O: Array, Y: Array, xp: Any) -> Array:
@@ -119,6 +134,11 @@ def _huber_gradient(O: Array, Y: Array, xp: Any) -> Array:
     return xp.clip(O - Y, min=-1.0, max=1.0)  # d where |d| <= 1, sign(d) elsewhere
 
 
+def _huber_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
+    # 1 where |d| < 1, 0 elsewhere, at |d| = 1 too (torch's double backward of HuberLoss)
+    return xp.where(xp.abs(O - Y) < 1, R, xp.zeros_like(R))
+
+
 BUILTIN_LOSSES: tuple[Loss, ...] = (
     Loss(
         "squared",
@@ -127,6 +147,7 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         softmax=True,
         canonical=("identity",),
         times_output=_squared_h,
+        hessian=_squared_hessian,
         description="1/2 sum_j (y*_j - y_j)^2; dL/dy* = y* - y",
     ),
     Loss(
@@ -138,6 +159,7 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         softmax=True,
         canonical=("sigmoid",),
         times_output=_bce_h,
+        hessian=_bce_hessian,
         description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
         "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss",
     ),
@@ -152,12 +174,14 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         times_output=_ce_h,
         cancelled={"sigmoid": _ce_sigmoid_delta},
         from_logits={"softmax": _ce_from_softmax_logits, "sigmoid": _ce_from_sigmoid_logits},
+        hessian=_ce_hessian,
         description="-sum_j y_j log y*_j (targets on the simplex); dL/dy* = -y / y*",
     ),
     Loss(
         "huber",
         _huber,
         _huber_gradient,
+        hessian=_huber_hessian,
         description="sum_j 1/2 d_j^2 where |d_j| <= 1, |d_j| - 1/2 elsewhere, d = y* - y (delta 1); "
         "dL/dy* = clip(d, -1, 1)",
     ),

@@ -53,6 +53,10 @@ _WHERE = {
     **dict.fromkeys(["Verdict", "check_case"], "verdict"),
     **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel"),
     "ddp_gradients": "ddp",
+    **dict.fromkeys(
+        ["check_hvp", "check_gnvp", "check_hvp_case", "check_gnvp_case", "direction"], "second_order_check"
+    ),
+    **dict.fromkeys(["hvp_reference", "gnvp_reference"], "second_order"),
 }
 
 
@@ -113,6 +117,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         check_update,
     )
     from .reference import Reference, reference
+    from .second_order import gnvp_reference, hvp_reference
+    from .second_order_check import check_gnvp, check_gnvp_case, check_hvp, check_hvp_case, direction
     from .tolerance import Tolerance, rounding_band, tolerance
     from .training import TrainingVerdict, check_training_case
     from .verdict import Verdict, check_case
@@ -135,6 +141,10 @@ __all__ = [
     "check_data_parallel_case",
     "check_deltas",
     "check_derivation",
+    "check_gnvp",
+    "check_gnvp_case",
+    "check_hvp",
+    "check_hvp_case",
     "check_input_gradient",
     "check_per_example",
     "check_training",
@@ -149,7 +159,10 @@ __all__ = [
     "crosscheck_update",
     "ddp_gradients",
     "deltas",
+    "direction",
+    "gnvp_reference",
     "gradients",
+    "hvp_reference",
     "input_gradient",
     "objective",
     "reference",

@@ -210,3 +210,12 @@ def render_precision(v: Verdict, fn: Any, names: tuple[str, ...], opt: Options, 
         str(v.comparison),
     ]
     return "\n".join(lines + list(v.findings) + _reproduce(v, fn, names, opt))
+
+
+def fn_import(fn: Any) -> tuple[list[str], str]:
+    """The import line that brings ``fn`` into a Reproduce script (none for a function of the
+    running script, a lambda or a local function) and the name it goes by there."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn))
+    if module and module != "__main__" and "<" not in name:
+        return [f"from {module} import {name.split('.')[0]}"], name
+    return [], name

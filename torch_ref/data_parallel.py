@@ -41,7 +41,7 @@ from hypothesis import seed as hypothesis_seed
 from manual import Params, Spec
 
 from ._oracle_options import parse_options
-from ._oracle_report import _spec_code
+from ._oracle_report import _spec_code, fn_import
 from .compare import Comparison, compare
 from .ddp import ddp_gradients
 from .distributed import SHARD_MODES, free_port, shard_sizes, shards
@@ -407,17 +407,10 @@ def _diagnose(
     return (f"Diagnosis: rank {rank}'s result equals, within the derived bound, " + "; and also ".join(fits) + ".",)
 
 
-def _fn_code(fn: Callable) -> tuple[list[str], str]:
-    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn))
-    if module and module != "__main__" and "<" not in name:
-        return [f"from {module} import {name.split('.')[0]}"], name
-    return [], name
-
-
 def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str, arrays: str) -> str:
     case = outcome.case
     failing = outcome.failing
-    setup, name = _fn_code(fn)
+    setup, name = fn_import(fn)
     lines = [
         f"dp_grad_fn {name!r} disagrees with autograd's gradient of the whole batch on rank(s) {failing} of {world_size}.",
         f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, world_size={world_size}, "
@@ -457,7 +450,7 @@ def _tables(outcome: _Outcome) -> list[str]:
 
 
 def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size: int, mode: str, dtype: str) -> str:
-    _, name = _fn_code(fn)
+    _, name = fn_import(fn)
     head = {
         "start": "could not be run: the rank processes did not start",
         "crash": "raised an exception",

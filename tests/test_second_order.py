@@ -1,0 +1,211 @@
+"""Second order by hand: manual.hvp and manual.gnvp against torch (double backward; jvp and vjp) on
+drawn networks of every built-in activation and loss in both dtypes; the symmetry of H and the
+positive semi-definiteness of the Gauss-Newton matrix, with bounds taken from the tolerance model;
+each built-in's second derivative against autograd; a catalogue of wrong second-order derivations,
+each caught and diagnosed."""
+
+import numpy as np
+import pytest
+import so_mistakes  # module-level functions: the Reproduce lines import them
+import torch
+from hypothesis import given, settings
+
+import manual
+from torch_ref import DerivationMismatch, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
+from torch_ref.second_order import gnvp_reference, hvp_jvp_of_grad, hvp_reference, parts
+from torch_ref.second_order_check import bounds, direction
+from torch_ref.strategies import case_from, cases
+from torch_ref.twins import activation_twin
+
+GROUPS = [
+    ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"),
+    ("elu", "softplus", "silu", "gelu", "softmax"),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("group", GROUPS, ids=["slides", "modern"])
+def test_manual_hvp_and_gnvp_agree_with_torch_on_every_built_in(dtype, group):
+    for check, fn in ((check_hvp, manual.hvp), (check_gnvp, manual.gnvp)):
+        summary = check(fn, max_examples=40, seed=0, dtype=dtype, activations=group)
+        assert summary.examples == 40
+        assert summary.losses == set(manual.LOSSES)
+        assert summary.activations == set(group)
+
+
+def _dot(a, b):
+    return sum(
+        float(np.sum(np.asarray(x, dtype=np.float64) * np.asarray(y, dtype=np.float64)))
+        for (_, x), (_, y) in zip(a.arrays(), b.arrays())
+    )
+
+
+def _slack(V, case, W, p, kind):
+    """How far <V, P W> may be off when P W is within its bound: sum |V| * bound(W)."""
+    allowed = bounds(case.spec, case.params, case.X, case.Y, W, p, kind)
+    return sum(float(np.sum(np.abs(np.asarray(v, dtype=np.float64)) * t)) for (_, v), t in zip(V.arrays(), allowed))
+
+
+@settings(max_examples=40)
+@given(case=cases(batch=(1, 5), depths=(1, 3), widths=(1, 4)))
+def test_the_hessian_product_is_symmetric(case):
+    """<V1, H V2> = <V2, H V1>, each side within what its product's bound allows."""
+    V1 = direction(case)
+    rng = np.random.default_rng([case.seed, 3])
+    V2 = case.params.map(lambda a: rng.standard_normal(np.shape(a)).astype(case.X.dtype))
+    H1 = manual.hvp(case.spec, case.params, case.X, case.Y, V1)
+    H2 = manual.hvp(case.spec, case.params, case.X, case.Y, V2)
+    p = parts(case.spec, case.params, case.X, case.Y)
+    slack = _slack(V1, case, V2, p, "hvp") + _slack(V2, case, V1, p, "hvp")
+    assert abs(_dot(V1, H2) - _dot(V2, H1)) <= slack
+
+
+@settings(max_examples=40)
+@given(case=cases(batch=(1, 5), depths=(1, 3), widths=(1, 4)))
+def test_the_gauss_newton_product_is_positive_semi_definite(case):
+    """Every built-in loss is convex in y*, so <V, G V> = |JV|^2 in H_L >= 0, up to the bound."""
+    V = direction(case)
+    G = manual.gnvp(case.spec, case.params, case.X, case.Y, V)
+    p = parts(case.spec, case.params, case.X, case.Y)
+    assert _dot(V, G) >= -_slack(V, case, V, p, "gnvp")
+
+
+def test_the_references_agree_with_each_other():
+    """Double backward, torch.func's jvp of grad, and the R-pass on reference values."""
+    from torch_ref.second_order import r_pass
+
+    for seed, spec in enumerate(
+        [
+            manual.Spec((3, 4, 2), ("gelu", "softmax"), "ce", bias=True, reduction="mean"),
+            manual.Spec((2, 3, 3, 1), ("silu", "elu", "sigmoid"), "bce"),
+            manual.Spec((2, 3, 2), ("softplus", "softmax"), "squared", bias=True),
+        ]
+    ):
+        case = case_from(spec, N=4, seed=seed)
+        V = direction(case)
+        a = hvp_reference(spec, case.params, case.X, case.Y, V)
+        b = hvp_jvp_of_grad(spec, case.params, case.X, case.Y, V)
+        c = r_pass(parts(spec, case.params, case.X, case.Y), V)
+        d = r_pass(parts(spec, case.params, case.X, case.Y), V, canonical=False)
+        for (_, x), (_, y), (_, z), (_, w) in zip(a.arrays(), b.arrays(), c.arrays(), d.arrays()):
+            np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(z, x, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(w, x, rtol=1e-10, atol=1e-12)
+        g = gnvp_reference(spec, case.params, case.X, case.Y, V)
+        h = r_pass(parts(spec, case.params, case.X, case.Y), V, gauss_newton=True)
+        for (_, x), (_, y) in zip(g.arrays(), h.arrays()):
+            np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+
+
+def test_every_built_in_second_derivative_is_autograds():
+    """A'' of each elementwise built-in against autograd of its twin, kinks and thresholds included
+    (ReLU, leaky ReLU: 0; ELU at 0: 0; softplus from 20 on: 0, as torch's double backward)."""
+    I = np.concatenate([np.linspace(-8, 25, 331), [0.0, 20.0, -1e-9, 1e-9]])[None, :]
+    for entry in manual.ACTIVATIONS.values():
+        if not entry.elementwise:
+            continue
+        x = torch.tensor(I, requires_grad=True)
+        (d1,) = torch.autograd.grad(activation_twin(entry).function(x).sum(), x, create_graph=True)
+        d2 = torch.autograd.grad(d1.sum(), x, allow_unused=True)[0] if d1.requires_grad else None
+        want = np.zeros_like(I) if d2 is None else d2.numpy()
+        got = entry.second(I, entry.forward(I, np), np)
+        # the tolerance model's evaluation error of A'': a few ulps of T2 = max(|A''|, 1)(1 + |I|)^2
+        allowed = 8 * np.finfo(np.float64).eps * np.maximum(np.abs(want), 1.0) * (1 + np.abs(I)) ** 2
+        assert np.all(np.abs(got - want) <= allowed), (entry.name, np.max(np.abs(got - want) / allowed))
+
+
+def test_every_built_in_loss_hessian_is_autograds():
+    rng = np.random.default_rng(0)
+    for loss in manual.LOSSES.values():
+        O = rng.uniform(0.05, 0.95, (4, 3))
+        Y = {"unit": rng.uniform(0, 1, (4, 3)), "simplex": rng.dirichlet(np.ones(3), 4)}.get(
+            loss.targets, rng.normal(size=(4, 3)) * 0.5
+        )
+        R = rng.normal(size=(4, 3))
+        o = torch.tensor(O, requires_grad=True)
+        (g,) = torch.autograd.grad(loss.value(o, torch.tensor(Y), torch).sum(), o, create_graph=True)
+        (want,) = torch.autograd.grad((g * torch.tensor(R)).sum(), o)
+        np.testing.assert_allclose(
+            loss.hessian_times(O, Y, R, np), want.numpy(), rtol=1e-12, atol=1e-14, err_msg=loss.name
+        )
+
+
+CATALOGUE = [
+    # (mistake, the options that let it show, the diagnosis that must be named)
+    ("hidden_second_derivative_left_out", dict(depths=(2, 3)), "without the A'' term"),
+    ("output_second_derivative_left_out", dict(), "without the output's A'' term"),
+    ("Ru_delta_left_out", dict(depths=(2, 3)), "without the R{u}^T delta term"),
+    ("delta_VW_left_out", dict(depths=(2, 3)), "without the delta^(l+1) V_W^(l+1)T term"),
+    ("canonical_shortcut_everywhere", dict(), "the canonical shortcut"),
+    ("softmax_jacobian_diagonal", dict(), "softmax's Jacobian taken as its diagonal"),
+    ("tanh_second_derivative_sign", dict(depths=(2, 3)), "every A'' of the opposite sign"),
+    ("bias_direction_left_out", dict(bias=True), "without the biases' direction V_b"),
+    ("mean_not_divided", dict(reductions=("mean",), batch=(2, 6)), "(the mean's 1/N left out)"),
+    ("gauss_newton_as_hessian", dict(), "the Gauss-Newton product J^T H_L J V passed off as the Hessian's"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "diagnosis"), CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_wrong_hessian_products_are_caught_and_diagnosed(name, options, diagnosis):
+    with pytest.raises(DerivationMismatch) as caught:
+        check_hvp(getattr(so_mistakes, name), max_examples=50, seed=0, **options)
+    report = str(caught.value)
+    assert diagnosis in report, report
+    assert "Blame: finite differences of autograd's gradient along V" in report and "autograd is right" in report, (
+        report
+    )
+    assert f"from so_mistakes import {name}" in report and "check_hvp_case(" in report, report
+
+
+@pytest.mark.parametrize(
+    ("name", "diagnosis"),
+    [
+        ("hessian_as_gauss_newton", "the Hessian's product HV passed off as the Gauss-Newton product"),
+        ("jtj_as_gauss_newton", "H_L taken as the identity"),
+    ],
+)
+def test_wrong_gauss_newton_products_are_caught_and_diagnosed(name, diagnosis):
+    with pytest.raises(DerivationMismatch) as caught:
+        check_gnvp(getattr(so_mistakes, name), max_examples=50, seed=0)
+    assert diagnosis in str(caught.value), str(caught.value)
+
+
+def test_the_hand_written_right_one_passes_and_the_reproduce_line_rechecks():
+    assert check_hvp(so_mistakes.right, max_examples=40, seed=0, dtype="float32").examples == 40
+    spec = manual.Spec((2, 3, 1), ("tanh", "identity"), "squared")
+    case = case_from(spec, N=3, seed=0)
+    assert check_hvp_case(so_mistakes.right, case).startswith("hvp_fn agrees")
+    assert "every A'' of the opposite sign" in check_hvp_case(so_mistakes.tanh_second_derivative_sign, case)
+    assert check_gnvp_case(manual.gnvp, case).startswith("gnvp_fn agrees")
+
+
+def test_bad_second_order_calls_are_refused():
+    spec = manual.Spec((2, 3, 1), ("tanh", "identity"), "squared")
+    case = case_from(spec, N=3, seed=0)
+    V = direction(case)
+    with pytest.raises(TypeError, match=r"V must be a manual\.Params"):
+        manual.hvp(spec, case.params, case.X, case.Y, [w for w in V.weights])
+    with pytest.raises(ValueError, match=r"V.weights\[1\] must have shape \(3, 1\), got \(1, 3\)"):
+        manual.hvp(spec, case.params, case.X, case.Y, manual.Params([V.weights[0], V.weights[1].T]))
+    no_second = manual.Activation("my_tanh", lambda I, xp: xp.tanh(I), lambda I, O, xp: 1 - O * O)
+    own = manual.Spec((2, 3, 1), (no_second, "identity"), "squared")
+    with pytest.raises(ValueError, match="activation 'my_tanh' gives no second_derivative"):
+        manual.hvp(own, case.params, case.X, case.Y, V)
+    assert manual.gnvp(own, case.params, case.X, case.Y, V).weights[0].shape == (2, 3)  # GN needs no A''
+    no_hessian = manual.Loss("my_sq", lambda O, Y, xp: xp.sum((O - Y) ** 2, axis=-1) / 2, lambda O, Y, xp: O - Y)
+    with pytest.raises(ValueError, match="loss 'my_sq' gives no hessian"):
+        manual.gnvp(manual.Spec((2, 3, 1), ("tanh", "identity"), no_hessian), case.params, case.X, case.Y, V)
+    with pytest.raises(TypeError, match="hvp_fn must be a callable"):
+        check_hvp(None)
+
+
+def test_hvp_runs_on_torch_tensors():
+    spec = manual.Spec((3, 4, 2), ("gelu", "softmax"), "ce", bias=True, reduction="mean")
+    case = case_from(spec, N=4, seed=0)
+    V = direction(case)
+    t = torch.from_numpy
+    got = manual.hvp(spec, case.params.map(t), t(case.X), t(case.Y), V.map(t))
+    want = manual.hvp(spec, case.params, case.X, case.Y, V)
+    for (_, a), (_, b) in zip(got.arrays(), want.arrays()):
+        assert isinstance(a, torch.Tensor)
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-12, atol=1e-14)
