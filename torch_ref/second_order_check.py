@@ -56,7 +56,7 @@ from .tolerance import tolerance
 
 __all__ = ["SecondOrderSummary", "check_gnvp", "check_gnvp_case", "check_hvp", "check_hvp_case", "direction"]
 
-_KIND = {"hvp": "the Hessian-vector product HV", "gnvp": "the Gauss-Newton product J^T H_L J V"}
+_KIND = {"hvp": "Hessian-vector product HV", "gnvp": "Gauss-Newton product J^T H_L J V"}
 
 
 @dataclass
@@ -178,7 +178,7 @@ def _judge(fn: Callable, case: Case, kind: str) -> _Outcome:
     if got_p is None:
         return _Outcome(case, V, compare([], [], [], []), problem=problem)
     got = [a for _, a in got_p.arrays()]
-    comparison = compare(names, got, want, allowed, title=f"{_KIND[kind]} of {kind}_fn against torch")
+    comparison = compare(names, got, want, allowed, title=f"the {_KIND[kind]} of {kind}_fn against torch")
     return _Outcome(case, V, comparison, got, want, allowed)
 
 
