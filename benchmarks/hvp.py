@@ -1,5 +1,6 @@
-"""Time one Hessian-vector product of the objective three ways, side by side in one run, on the
-training-step benchmark's cases (tanh hidden layers, softmax + ce, mean), and measure each one's
+"""Time one Hessian-vector product of the objective three ways, and the Gauss-Newton product by
+hand beside them, side by side in one run, on the training-step benchmark's cases (tanh hidden
+layers; softmax + ce, or sigmoid + bce where the output has one unit; mean), and measure each one's
 peak memory:
 
 - ``manual_hvp``: :func:`manual.hvp` on torch tensors (the R-operator by hand, no autograd);

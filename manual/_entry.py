@@ -29,6 +29,11 @@ def check_signature(kind: str, name: str, field: str, fn: Any, params: str) -> N
         ) from None
 
 
+class MissingDerivativeError(ValueError):
+    """An entry lacks a derivative a computation needs (``second_derivative``, ``hessian``): a usage
+    error, which the oracle raises as it is instead of calling it a mismatch."""
+
+
 class NamedEntry:
     """Base of :class:`manual.Activation` and :class:`manual.Loss`.
 

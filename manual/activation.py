@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
-from ._entry import NamedEntry, check_signature
+from ._entry import MissingDerivativeError, NamedEntry, check_signature
 from ._xp import Array
 
 __all__ = ["Activation"]
@@ -143,7 +143,7 @@ class Activation(NamedEntry):
     def second(self, I: Array, O: Array, xp: Any) -> Array:
         """``second_derivative(I, O, xp)``; ``ValueError`` naming the entry where it gives none."""
         if self.second_derivative is None:
-            raise ValueError(
+            raise MissingDerivativeError(
                 f"activation {self.name!r} gives no second_derivative(I, O, xp); second-order products "
                 f"(manual.hvp) need A''(I): pass second_derivative= to its manual.Activation"
             )

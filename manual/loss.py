@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from ._entry import NamedEntry, check_signature
+from ._entry import MissingDerivativeError, NamedEntry, check_signature
 from ._xp import Array
 from .activation import Activation
 
@@ -120,7 +120,7 @@ class Loss(NamedEntry):
     def hessian_times(self, O: Array, Y: Array, R: Array, xp: Any) -> Array:
         """``hessian(O, Y, R, xp)``; ``ValueError`` naming the entry where it gives none."""
         if self.hessian is None:
-            raise ValueError(
+            raise MissingDerivativeError(
                 f"loss {self.name!r} gives no hessian(O, Y, R, xp); second-order products (manual.hvp, "
                 f"manual.gnvp) need the loss's second derivative in y*: pass hessian= to its manual.Loss"
             )

@@ -57,7 +57,7 @@ from .backward import _deltas
 from .forward import Forward, _forward
 from .params import Params
 from .spec import Spec
-from .validate import _check_array, check_inputs
+from .validate import _check_array, _check_finite, check_inputs
 
 __all__ = ["gnvp", "hvp"]
 
@@ -75,8 +75,10 @@ def _check_direction(spec: Spec, params: Params, V: Any) -> None:
     ref = params.weights[0]
     for l, (W, shape) in enumerate(zip(V.weights, spec.shapes())):
         _check_array(f"V.weights[{l}]", W, shape, ref)
+        _check_finite(f"V.weights[{l}]", W)
         if V.biases is not None:
             _check_array(f"V.biases[{l}]", V.biases[l], (shape[1],), ref)
+            _check_finite(f"V.biases[{l}]", V.biases[l])
 
 
 def _r_forward(spec: Spec, params: Params, V: Params, fwd: Forward, xp: Any) -> tuple[list[Array], list[Array]]:

@@ -209,3 +209,46 @@ def test_hvp_runs_on_torch_tensors():
     for (_, a), (_, b) in zip(got.arrays(), want.arrays()):
         assert isinstance(a, torch.Tensor)
         np.testing.assert_allclose(a.numpy(), b, rtol=1e-12, atol=1e-14)
+
+
+def _mish(I, xp):
+    return I * xp.tanh(xp.log1p(xp.exp(I)))
+
+
+def _mish_d(I, O, xp):
+    t, s = xp.tanh(xp.log1p(xp.exp(I))), 1 / (1 + xp.exp(-I))
+    return t + I * (1 - t * t) * s
+
+
+def _mish_dd(I, O, xp):
+    t, s = xp.tanh(xp.log1p(xp.exp(I))), 1 / (1 + xp.exp(-I))
+    sech2 = 1 - t * t
+    return 2 * sech2 * s + I * sech2 * s * (1 - s) - 2 * I * t * sech2 * s * s
+
+
+def _mish_dd_wrong(I, O, xp):  # the I sech^2 s (1 - s) term forgotten
+    t, s = xp.tanh(xp.log1p(xp.exp(I))), 1 / (1 + xp.exp(-I))
+    sech2 = 1 - t * t
+    return 2 * sech2 * s - 2 * I * t * sech2 * s * s
+
+
+def test_your_own_entries_second_derivatives_are_checked_and_named():
+    right = manual.Activation("my_mish", _mish, _mish_d, second_derivative=_mish_dd)
+    assert check_hvp(manual.hvp, activations=(right, "tanh"), seed=0, dtype="float32").examples == 50
+    wrong = manual.Activation("my_mish", _mish, _mish_d, second_derivative=_mish_dd_wrong)
+    with pytest.raises(DerivationMismatch) as caught:
+        check_hvp(manual.hvp, activations=(wrong, "tanh"), seed=0)
+    report = str(caught.value)
+    assert "activation 'my_mish' (your entry) has a second_derivative that disagrees with autograd" in report, report
+    assert "Reproduce (run these where wrong is defined)" in report and "(wrong," in report, report
+    missing = manual.Activation("my_mish", _mish, _mish_d)
+    with pytest.raises(ValueError, match="activation 'my_mish' gives no second_derivative"):
+        check_hvp(manual.hvp, activations=(missing,), seed=0)
+
+
+def test_a_direction_with_nan_is_refused():
+    case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=0)
+    V = direction(case)
+    V.weights[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"V.weights\[1\] contains NaN or infinite values"):
+        manual.hvp(case.spec, case.params, case.X, case.Y, V)

@@ -43,8 +43,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 
+import manual
 from manual import Params, Spec
+from manual._entry import MissingDerivativeError
 
+from ._naming import caller_names
 from ._oracle_options import parse_options
 from ._oracle_report import _spec_code, fn_import
 from ._result import normalise
@@ -172,6 +175,8 @@ def _judge(fn: Callable, case: Case, kind: str) -> _Outcome:
     allowed = bounds(spec, case.params, case.X, case.Y, V, p, kind)
     try:
         out = fn(spec, case.params, case.X, case.Y, V)
+    except MissingDerivativeError:
+        raise  # an entry without what the product needs: a usage error, raised as it is
     except Exception as exc:  # reported as the case's failure
         return _Outcome(case, V, compare([], [], [], []), problem=f"{kind}_fn raised {type(exc).__name__}: {exc}")
     got_p, problem, _ = normalise(spec, out, f"{kind}_fn(...)")
@@ -236,7 +241,62 @@ def _candidates(outcome: _Outcome, kind: str) -> list[tuple[str, list[np.ndarray
     return out
 
 
+def _entries(outcome: _Outcome) -> list[str]:
+    """Your own entries' second-order derivatives against autograd of their own forward and value,
+    at this case's points (the tolerance model's evaluation allowance, T2 of the module docstring)."""
+    case = outcome.case
+    spec = case.spec
+    p = parts(spec, case.params, case.X, case.Y)
+    eps = float(np.finfo(case.X.dtype).eps)
+    out = []
+    for l, entry in enumerate(spec.activations):
+        if not entry.elementwise or entry.second_derivative is None or manual.ACTIVATIONS.get(entry.name) is entry:
+            continue
+        I = p.I[l].astype(case.X.dtype)
+        got = np.asarray(entry.second(I, entry.forward(I, np), np), dtype=np.float64)
+        want = np.asarray(p.d2A[l])
+        # the evaluation allowance T2, and the rounding of I to the case's dtype carried by the third derivative
+        third = np.abs(np.asarray(p.d3A[l])) * np.abs(p.I[l])
+        allowed = 8 * eps * (np.maximum(np.abs(want), 1.0) * (1 + np.abs(p.I[l])) ** 2 + third)
+        bad = np.abs(got - want) > allowed
+        if bad.any():
+            k = tuple(np.argwhere(bad)[0])
+            out.append(
+                f"layer {l + 1}'s activation {entry.name!r} (your entry) has a second_derivative that disagrees with "
+                f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {p.I[l][k]:.10g}: "
+                f"second_derivative = {got[k]:.10g}, autograd A'' = {want[k]:.10g}"
+            )
+    loss = spec.loss
+    if loss.hessian is not None and manual.LOSSES.get(loss.name) is not loss:
+        O = p.O[-1].astype(case.X.dtype)
+        J = O.shape[1]
+        got = np.stack(
+            [
+                np.asarray(
+                    loss.hessian(O, case.Y, np.eye(J, dtype=O.dtype)[j][None, :].repeat(O.shape[0], 0), np),
+                    dtype=np.float64,
+                )
+                for j in range(J)
+            ],
+            axis=-1,
+        )
+        want = p.H
+        allowed = 8 * eps * J * (np.abs(want) + np.abs(p.dH).sum(axis=-1) * np.abs(p.O[-1])[:, None, :] + 1.0)
+        bad = np.abs(got - want) > allowed
+        if bad.any():
+            k = tuple(np.argwhere(bad)[0])
+            out.append(
+                f"the loss {loss.name!r} (your entry) has a hessian that disagrees with autograd of its own value "
+                f"at {int(bad.sum())} of {bad.size} entries, e.g. y* = {p.O[-1][k[0], k[1]]:.10g}: "
+                f"hessian = {got[k]:.10g}, autograd = {want[k]:.10g}"
+            )
+    return out
+
+
 def _diagnose(outcome: _Outcome, kind: str) -> str:
+    entries = _entries(outcome)
+    if entries:
+        return "Diagnosis: " + "; ".join(entries)
     fits = [
         words
         for words, values in _candidates(outcome, kind)
@@ -255,9 +315,9 @@ def _layers(outcome: _Outcome) -> str:
     if not bad:
         return ""
     return (
-        f"Layers whose blocks differ: {bad} of {L}; the highest, layer {bad[-1]}"
+        f"Layers whose blocks differ: {bad} of {L}; of these the backward R-pass reaches layer {bad[-1]}"
         + (" (the output layer)" if bad[-1] == L else "")
-        + ", is the first the backward R-pass reaches."
+        + " first."
     )
 
 
@@ -304,9 +364,12 @@ def _axpy(p: Params, V: Params, h: float) -> Params:
     return Params(W, b)
 
 
-def _report(fn: Callable, outcome: _Outcome, kind: str) -> str:
+def _report(fn: Callable, outcome: _Outcome, kind: str, variables: dict[int, str] | None = None) -> str:
     case = outcome.case
     setup, name = fn_import(fn)
+    variables = variables or {}
+    own = [variables[id(e)] for e in (*case.spec.activations, case.spec.loss) if id(e) in variables]
+    defined = list(dict.fromkeys(([] if setup else [name]) + own))
     dtype = np.dtype(case.X.dtype).name
     head = [f"{kind}_fn {name!r} disagrees with torch's {_KIND[kind]}."]
     head.append(f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, V = torch_ref.direction(case)")
@@ -320,11 +383,13 @@ def _report(fn: Callable, outcome: _Outcome, kind: str) -> str:
             else "Blame: none by finite differences (the Gauss-Newton product is not a derivative of the objective)"
         )
     head += [
-        "Reproduce:" if setup else f"Reproduce (run these where {name} is defined):",
+        "Reproduce:"
+        if not defined
+        else f"Reproduce (run these where {', '.join(defined)} {'is' if len(defined) == 1 else 'are'} defined):",
         "    import numpy as np",
         "    import manual, torch_ref",
         *[f"    {line}" for line in setup],
-        f"    spec = {_spec_code(case.spec)}",
+        f"    spec = {_spec_code(case.spec, variables)}",
         f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
         f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}" + (", kink=True" if case.kink else "") + ")",
         f"    print(torch_ref.check_{kind}_case({name}, case))",
@@ -341,6 +406,9 @@ def _check(fn: Any, kind: str, **options: Any) -> SecondOrderSummary:
     if not callable(fn):
         raise TypeError(f"{kind}_fn must be a callable {kind}_fn(spec, params, X, Y, V), got {fn!r}")
     opt = parse_options(device="cpu", arrays="numpy", **options)
+    tables = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
+    own = [e for e in (*opt.activations, *opt.losses) if tables[type(e)].get(e.name) is not e]
+    variables = {id(e): names[0] for e in own if (names := caller_names(e))}
     summary = SecondOrderSummary(kind)
     found: list[_Outcome] = []
     start = time.perf_counter()
@@ -368,7 +436,7 @@ def _check(fn: Any, kind: str, **options: Any) -> SecondOrderSummary:
             raise
     summary.seconds = time.perf_counter() - start
     if found:
-        report = _report(fn, found[-1], kind)
+        report = _report(fn, found[-1], kind, variables)
         raise DerivationMismatch(report, {"passed": False, "kind": kind, "report": report}) from None
     return summary
 
