@@ -252,3 +252,15 @@ def test_a_direction_with_nan_is_refused():
     V.weights[1][0, 0] = np.nan
     with pytest.raises(ValueError, match=r"V.weights\[1\] contains NaN or infinite values"):
         manual.hvp(case.spec, case.params, case.X, case.Y, V)
+
+
+def test_a_wrong_first_derivative_of_your_own_entry_is_named_under_check_hvp():
+    def mish_d_wrong(I, O, xp):  # softplus' = sigmoid forgotten
+        t = xp.tanh(xp.log1p(xp.exp(I)))
+        return t + I * (1 - t * t)
+
+    wrong = manual.Activation("my_mish", _mish, mish_d_wrong, second_derivative=_mish_dd)
+    with pytest.raises(
+        DerivationMismatch, match="activation 'my_mish' \\(your entry\\) has a derivative that disagrees"
+    ):
+        check_hvp(manual.hvp, activations=(wrong, "tanh"), seed=0)

@@ -242,32 +242,66 @@ def _candidates(outcome: _Outcome, kind: str) -> list[tuple[str, list[np.ndarray
 
 
 def _entries(outcome: _Outcome) -> list[str]:
-    """Your own entries' second-order derivatives against autograd of their own forward and value,
-    at this case's points (the tolerance model's evaluation allowance, T2 of the module docstring)."""
+    """Your own entries' derivatives (A', A'', the loss's hessian) against autograd of their own
+    forward and value, at this case's points."""
     case = outcome.case
     spec = case.spec
     p = parts(spec, case.params, case.X, case.Y)
     eps = float(np.finfo(case.X.dtype).eps)
     out = []
     for l, entry in enumerate(spec.activations):
-        if not entry.elementwise or entry.second_derivative is None or manual.ACTIVATIONS.get(entry.name) is entry:
+        if not entry.elementwise or manual.ACTIVATIONS.get(entry.name) is entry:
             continue
-        I = p.I[l].astype(case.X.dtype)
-        got = np.asarray(entry.second(I, entry.forward(I, np), np), dtype=np.float64)
-        want = np.asarray(p.d2A[l])
-        # the evaluation allowance T2, and the rounding of I to the case's dtype carried by the third derivative
-        third = np.abs(np.asarray(p.d3A[l])) * np.abs(p.I[l])
-        allowed = 8 * eps * (np.maximum(np.abs(want), 1.0) * (1 + np.abs(p.I[l])) ** 2 + third)
-        bad = np.abs(got - want) > allowed
+        I64 = p.I[l]
+        I = I64.astype(case.X.dtype)
+        O = entry.forward(I, np)
+        a1, a2, a3 = (np.abs(np.asarray(q[l])) for q in (p.dA, p.d2A, p.d3A))
+        # each derivative's evaluation allowance (T1, T2 of the module docstring), and the rounding of
+        # I to the case's dtype carried by the next derivative
+        checks = [
+            (
+                "derivative",
+                "A'",
+                entry.prime(I, O, np),
+                p.dA[l],
+                np.maximum(a1, 1.0) * (1 + np.abs(I64)) + a2 * np.abs(I64),
+            )
+        ]
+        if entry.second_derivative is not None:
+            checks.append(
+                (
+                    "second_derivative",
+                    "A''",
+                    entry.second(I, O, np),
+                    p.d2A[l],
+                    np.maximum(a2, 1.0) * (1 + np.abs(I64)) ** 2 + a3 * np.abs(I64),
+                )
+            )
+        for field_name, symbol, got_raw, want_raw, terms in checks:
+            got, want = np.asarray(got_raw, dtype=np.float64), np.asarray(want_raw)
+            bad = np.abs(got - want) > 8 * eps * terms
+            if bad.any():
+                k = tuple(np.argwhere(bad)[0])
+                out.append(
+                    f"layer {l + 1}'s activation {entry.name!r} (your entry) has a {field_name} that disagrees with "
+                    f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I64[k]:.10g}: "
+                    f"{field_name} = {got[k]:.10g}, autograd {symbol} = {want[k]:.10g}"
+                )
+    loss = spec.loss
+    own_loss = manual.LOSSES.get(loss.name) is not loss
+    if own_loss:
+        O = p.O[-1].astype(case.X.dtype)
+        got = np.asarray(loss.gradient(O, case.Y, np), dtype=np.float64)
+        terms = np.abs(p.g) + np.einsum("njk,nk->nj", np.abs(p.H), np.abs(p.O[-1])) + 1.0
+        bad = np.abs(got - p.g) > 8 * eps * O.shape[1] * terms
         if bad.any():
             k = tuple(np.argwhere(bad)[0])
             out.append(
-                f"layer {l + 1}'s activation {entry.name!r} (your entry) has a second_derivative that disagrees with "
-                f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {p.I[l][k]:.10g}: "
-                f"second_derivative = {got[k]:.10g}, autograd A'' = {want[k]:.10g}"
+                f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own value "
+                f"at {int(bad.sum())} of {bad.size} entries, e.g. y* = {p.O[-1][k]:.10g}: gradient = {got[k]:.10g}, "
+                f"autograd = {p.g[k]:.10g}"
             )
-    loss = spec.loss
-    if loss.hessian is not None and manual.LOSSES.get(loss.name) is not loss:
+    if loss.hessian is not None and own_loss:
         O = p.O[-1].astype(case.X.dtype)
         J = O.shape[1]
         got = np.stack(
