@@ -48,6 +48,14 @@ class Loss(NamedEntry):
             ``gradient * A'``.
         from_logits: ``{output name: fn(I, Y, xp) -> L}``: the per-example value written from the
             output layer's pre-activation, stable where y* underflows (ce on softmax by log-sum-exp).
+        r_cancelled: ``{output name: fn(I, O, Y, RI, RO, xp) -> R{delta}}``: the output delta's
+            directional derivative for :func:`manual.hvp` with common factors cancelled, as
+            ``cancelled`` does at first order (sigmoid + ce: :math:`y \odot \mathcal{R}\{y^*\}`, where the
+            general form multiplies :math:`y/y^{*2}` by :math:`y^{*2}`), per example, not divided by N.
+        gn_cancelled: ``{output name: fn(I, O, Y, RI, RO, xp) -> delta}``: the Gauss-Newton pass's
+            output delta :math:`\mathcal{A}' \odot H_L \mathcal{R}\{y^*\}` with common factors
+            cancelled (sigmoid + ce: :math:`y (1 - y^*)^2 \mathcal{R}\{I\}`; sigmoid + bce:
+            :math:`(y^{*2} - 2 y y^* + y) \mathcal{R}\{I\}`), for :func:`manual.gnvp`.
         hessian: ``hessian(O, Y, R, xp) -> H R``: the loss's second derivative in y* applied to a
             direction R, per example, shape ``(N, J)``
             (:math:`\sum_k \partial^2 L / \partial y^*_j \partial y^*_k \, R_k`); what
@@ -74,6 +82,8 @@ class Loss(NamedEntry):
     cancelled: Mapping[str, Callable[[Array, Array, Array, Any], Array]] = field(default_factory=dict)
     from_logits: Mapping[str, Callable[[Array, Array, Any], Array]] = field(default_factory=dict)
     hessian: Callable[[Array, Array, Array, Any], Array] | None = None
+    r_cancelled: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
+    gn_cancelled: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -93,7 +103,7 @@ class Loss(NamedEntry):
         object.__setattr__(self, "canonical", _names(self.name, "canonical", self.canonical))
         if not isinstance(self.softmax, bool):
             raise TypeError(f"Loss {self.name!r}: softmax must be True or False, got {self.softmax!r}")
-        for name in ("cancelled", "from_logits"):
+        for name in ("cancelled", "from_logits", "r_cancelled", "gn_cancelled"):
             table = getattr(self, name)
             if not isinstance(table, Mapping) or not all(isinstance(k, str) and callable(f) for k, f in table.items()):
                 raise TypeError(
@@ -108,6 +118,9 @@ class Loss(NamedEntry):
             check_signature("Loss", self.name, "hessian", self.hessian, "O, Y, R, xp")
         for output, delta_fn in self.cancelled.items():
             check_signature("Loss", self.name, f"cancelled[{output!r}]", delta_fn, "I, O, Y, xp")
+        for table_name in ("r_cancelled", "gn_cancelled"):
+            for output, fn in getattr(self, table_name).items():
+                check_signature("Loss", self.name, f"{table_name}[{output!r}]", fn, "I, O, Y, RI, RO, xp")
         for output, logit_fn in self.from_logits.items():
             check_signature("Loss", self.name, f"from_logits[{output!r}]", logit_fn, "I, Y, xp")
 

@@ -101,6 +101,42 @@ def _ce_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
     return R * Y / (O * O)  # d/dy* (-y / y*) = y / y*^2
 
 
+def _ce_sigmoid_r_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # R{-y (1 - y*)} = y R{y*}: the general form's y / y*^2 times y*^2, cancelled (an output that
+    # underflowed to 0 gives the limit instead of inf * 0)
+    return Y * RO
+
+
+def _ce_sigmoid_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # A' H A' R{I} = y*(1 - y*) (y / y*^2) y*(1 - y*) R{I} = y (1 - y*)^2 R{I}
+    return Y * (1 - O) * (1 - O) * RI
+
+
+def _bce_sigmoid_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # A' H A' R{I} with H = (y*^2 - 2 y y* + y) / (y*(1 - y*))^2 and A' = y*(1 - y*): the factor cancels
+    return (O * O - 2 * Y * O + Y) * RI
+
+
+def _ce_softmax_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # softmax's vjp of h = y* (y / y*^2) R{y*} = y (R{I} - sum_k y*_k R{I}_k): y* cancelled
+    h = Y * (RI - xp.sum(O * RI, axis=-1, keepdims=True))
+    return h - O * xp.sum(h, axis=-1, keepdims=True)
+
+
+def _bce_softmax_r_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # delta = h - y* sum(h) with h = y* dL/dy* = (y* - y) / (1 - y*) (y* cancelled), so
+    # R{delta} = R{h} - R{y*} sum(h) - y* sum(R{h}), R{h} = (1 - y) / (1 - y*)^2 R{y*}
+    h = (O - Y) / (1 - O)
+    Rh = (1 - Y) / ((1 - O) * (1 - O)) * RO
+    return Rh - RO * xp.sum(h, axis=-1, keepdims=True) - O * xp.sum(Rh, axis=-1, keepdims=True)
+
+
+def _bce_softmax_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
+    # softmax's vjp of h = y* H_L R{y*} = (y*^2 - 2 y y* + y) / (1 - y*)^2 (R{I} - sum_k y*_k R{I}_k)
+    h = (O * O - 2 * Y * O + Y) / ((1 - O) * (1 - O)) * (RI - xp.sum(O * RI, axis=-1, keepdims=True))
+    return h - O * xp.sum(h, axis=-1, keepdims=True)
+
+
 def _ce_sigmoid_delta(I: Array, O: Array, Y: Array, xp: Any) -> Array:
     # (-y / y*) ⊙ y*(1 - y*) with the common factor y* cancelled before evaluation
     return -Y * (1 - O)
@@ -160,6 +196,8 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         canonical=("sigmoid",),
         times_output=_bce_h,
         hessian=_bce_hessian,
+        r_cancelled={"softmax": _bce_softmax_r_delta},
+        gn_cancelled={"sigmoid": _bce_sigmoid_gn_delta, "softmax": _bce_softmax_gn_delta},
         description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
         "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss",
     ),
@@ -175,6 +213,8 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         cancelled={"sigmoid": _ce_sigmoid_delta},
         from_logits={"softmax": _ce_from_softmax_logits, "sigmoid": _ce_from_sigmoid_logits},
         hessian=_ce_hessian,
+        r_cancelled={"sigmoid": _ce_sigmoid_r_delta},
+        gn_cancelled={"sigmoid": _ce_sigmoid_gn_delta, "softmax": _ce_softmax_gn_delta},
         description="-sum_j y_j log y*_j (targets on the simplex); dL/dy* = -y / y*",
     ),
     Loss(

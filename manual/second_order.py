@@ -36,6 +36,8 @@ At the output, with :math:`g = \partial L / \partial y^*` and :math:`H_L` the lo
 in y* (:attr:`manual.Loss.hessian`), :math:`\mathcal{R}\{g\} = H_L \mathcal{R}\{y^*\}` and
 
 - a canonical pair (:math:`\delta^{(L)} = y^* - y`): :math:`\mathcal{R}\{\delta^{(L)}\} = \mathcal{R}\{y^*\}`;
+- a pair whose loss gives a cancelled form (:attr:`manual.Loss.r_cancelled`; sigmoid + ce:
+  :math:`y \odot \mathcal{R}\{y^*\}`): that form;
 - an elementwise output: :math:`\mathcal{R}\{\delta^{(L)}\} = \mathcal{A}''(I^{(L)}) \odot \mathcal{R}\{I^{(L)}\} \odot g
   + \mathcal{A}'(I^{(L)}) \odot \mathcal{R}\{g\}`;
 - softmax, :math:`\delta = O \odot g - O (O^T g)`:
@@ -110,6 +112,8 @@ def _output_r_delta(spec: Spec, fwd: Forward, Y: Array, RI: Array, RO: Array, xp
     I, O = fwd.I[-1], fwd.O[-1]
     if spec.canonical:
         R_delta = RO
+    elif out.name in loss.r_cancelled:
+        R_delta = loss.r_cancelled[out.name](I, O, Y, RI, RO, xp)
     else:
         g = loss.gradient(O, Y, xp)
         Rg = loss.hessian_times(O, Y, RO, xp)
@@ -125,10 +129,12 @@ def _output_r_delta(spec: Spec, fwd: Forward, Y: Array, RI: Array, RO: Array, xp
     return _scaled(spec, R_delta, Y.shape[0])
 
 
-def _output_gn_delta(spec: Spec, fwd: Forward, Y: Array, RO: Array, xp: Any) -> Array:
+def _output_gn_delta(spec: Spec, fwd: Forward, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
     """The output delta of the Gauss-Newton pass: H_L R{y*} pulled back through the output
     activation, divided by N for a mean."""
     out, O = spec.activations[-1], fwd.O[-1]
+    if out.name in spec.loss.gn_cancelled:
+        return _scaled(spec, spec.loss.gn_cancelled[out.name](fwd.I[-1], O, Y, RI, RO, xp), Y.shape[0])
     HJV = spec.loss.hessian_times(O, Y, RO, xp)
     if out.elementwise:
         d = out.prime(fwd.I[-1], O, xp) * HJV
@@ -210,8 +216,8 @@ def gnvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     _needs(spec, second=False)
     xp = namespace(X)
     fwd = _forward(spec, params, X)
-    _, RO = _r_forward(spec, params, V, fwd, xp)
-    delta = [_output_gn_delta(spec, fwd, Y, RO[-1], xp)]
+    RI, RO = _r_forward(spec, params, V, fwd, xp)
+    delta = [_output_gn_delta(spec, fwd, Y, RI[-1], RO[-1], xp)]
     for l in range(spec.depth - 2, -1, -1):
         entry = spec.activations[l]
         delta.insert(0, (delta[0] @ params.weights[l + 1].T) * entry.prime(fwd.I[l], fwd.O[l], xp))

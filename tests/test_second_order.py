@@ -264,3 +264,42 @@ def test_a_wrong_first_derivative_of_your_own_entry_is_named_under_check_hvp():
         DerivationMismatch, match="activation 'my_mish' \\(your entry\\) has a derivative that disagrees"
     ):
         check_hvp(manual.hvp, activations=(wrong, "tanh"), seed=0)
+
+
+def test_cancelled_forms_stay_finite_where_the_output_saturates():
+    """sigmoid + ce with y* about 1e-200: the general forms multiply y/y*^2 by y*^2 (inf * 0); the
+    loss's cancelled forms (r_cancelled, gn_cancelled) give the products, within the bound."""
+    for spec in (
+        manual.Spec((2, 2), ("sigmoid",), "ce", bias=True),
+        manual.Spec((2, 3), ("softmax",), "ce", bias=True),
+    ):
+        case = case_from(spec, N=3, seed=1)
+        params = case.params.map(lambda a: 1000 * a)
+        V = direction(case)
+        p = parts(spec, params, case.X, case.Y)
+        assert p.O[-1].min() < 1e-160  # y/y*^2 overflows in float64
+        for kind, mine, ref in (("hvp", manual.hvp, hvp_reference), ("gnvp", manual.gnvp, gnvp_reference)):
+            want = ref(spec, params, case.X, case.Y, V)
+            if not all(np.all(np.isfinite(a)) for _, a in want.arrays()):
+                continue  # the y*-split reference itself overflows (not judged, as in the campaign)
+            got = mine(spec, params, case.X, case.Y, V)
+            allowed = bounds(spec, params, case.X, case.Y, V, p, kind)
+            for (name, a), (_, b), t in zip(got.arrays(), want.arrays(), allowed):
+                assert np.all(np.isfinite(a)), (spec, kind, name)
+                assert np.all(np.abs(a - b) <= t), (spec, kind, name, np.max(np.abs(a - b) / t))
+
+
+def test_the_second_order_campaign_runs_and_finds_no_false_alarm(tmp_path, capsys):
+    """The campaign's first 40 cases (every regime, both dtypes): exit status 0, counts in the JSON."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import second_order_campaign
+
+    out = tmp_path / "so.json"
+    assert second_order_campaign.main(["--cases", "40", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["cases"] == 40 and result["failures"] == []
+    assert result["checked"]["hvp/manual"] + result["checked"].get("hvp/manual overflow", 0) == 40

@@ -48,21 +48,23 @@ __all__ = [
 ]
 
 
-def _net64(spec: Spec, params: Params) -> Network:
-    return build(spec, params_as_numpy64(params))
+def _net64(spec: Spec, params: Params, dtype: Any = np.float64) -> Network:
+    if np.dtype(dtype) == np.float64:
+        return build(spec, params_as_numpy64(params))
+    return build(spec, params.map(lambda a: np.asarray(a, dtype=dtype)))
 
 
-def _t(a: Any) -> torch.Tensor:
-    return torch.from_numpy(np.array(np.asarray(a, dtype=np.float64), copy=True))
+def _t(a: Any, dtype: Any = np.float64) -> torch.Tensor:
+    return torch.from_numpy(np.array(np.asarray(a, dtype=dtype), copy=True))
 
 
-def _direction(spec: Spec, V: Params) -> dict[str, torch.Tensor]:
+def _direction(spec: Spec, V: Params, dtype: Any = np.float64) -> dict[str, torch.Tensor]:
     """V in the network's own parameter names and layout (torch stores W as (out, in))."""
     out = {}
     for l in range(spec.depth):
-        out[f"linears.{l}.weight"] = _t(V.weights[l]).T.contiguous()
+        out[f"linears.{l}.weight"] = _t(V.weights[l], dtype).T.contiguous()
         if V.biases is not None:
-            out[f"linears.{l}.bias"] = _t(V.biases[l])
+            out[f"linears.{l}.bias"] = _t(V.biases[l], dtype)
     return out
 
 
@@ -93,12 +95,14 @@ def _forward_all(net: Network, P: dict[str, torch.Tensor], X: torch.Tensor) -> t
     return I, O
 
 
-def hvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params) -> Params:
-    r""":math:`HV` of the exact objective by double backward: ``grad(<grad E(P), V>, P)``, float64."""
-    net = _net64(spec, params)
+def hvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtype: Any = np.float64) -> Params:
+    r""":math:`HV` of the exact objective by double backward: ``grad(<grad E(P), V>, P)``, computed
+    in ``dtype`` (float64, the reference; the false-alarm campaign also runs it in the case's dtype,
+    as a right implementation that is not manual's)."""
+    net = _net64(spec, params, dtype)
     P = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters()}
-    objective = _exact_objective_fn(spec, net, _t(X), _t(Y))
-    Vd = _direction(spec, V)
+    objective = _exact_objective_fn(spec, net, _t(X, dtype), _t(Y, dtype))
+    Vd = _direction(spec, V, dtype)
     names = list(P)
     g = torch.autograd.grad(objective(P), [P[n] for n in names], create_graph=True)
     dot = torch.stack([(gi * Vd[n]).sum() for gi, n in zip(g, names)]).sum()
@@ -123,17 +127,18 @@ def _loss_in_ystar(spec: Spec) -> Any:
     return lambda O, Y: twin.per_example(O, Y).sum()
 
 
-def gnvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params) -> Params:
+def gnvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtype: Any = np.float64) -> Params:
     r""":math:`J^T H_L J V`: ``torch.func.jvp`` of y*(P) along V, :math:`H_L` by double backward of
-    the loss in y*, then ``torch.func.vjp`` of y*(P); float64. Divided by N for a mean."""
-    net = _net64(spec, params)
+    the loss in y*, then ``torch.func.vjp`` of y*(P); computed in ``dtype`` (float64, the
+    reference). Divided by N for a mean."""
+    net = _net64(spec, params, dtype)
     P = {n: p.detach() for n, p in net.named_parameters()}
-    Xt, Yt = _t(X), _t(Y)
+    Xt, Yt = _t(X, dtype), _t(Y, dtype)
 
     def output(Q: dict[str, torch.Tensor]) -> torch.Tensor:
         return _forward_all(net, Q, Xt)[1][-1]
 
-    pushed = jvp(output, (P,), (_direction(spec, V),))
+    pushed = jvp(output, (P,), (_direction(spec, V, dtype),))
     y_star, JV = pushed[0], pushed[1]
     O = y_star.detach().clone().requires_grad_(True)
     (g,) = torch.autograd.grad(_loss_in_ystar(spec)(O, Yt), O, create_graph=True)
@@ -175,6 +180,7 @@ class SecondOrderParts:
     g: np.ndarray
     H: np.ndarray
     dH: np.ndarray
+    Y: np.ndarray | None = None
 
 
 def _three(function: Any, I: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,6 +220,9 @@ def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
             d3A.append(None)
             continue
         a1, a2, a3 = _three(activation_twin(entry).function, I_l)
+        # torch's third derivative of gelu is 0 * inf = NaN where tanh is saturated (|I| above about
+        # 30); there the second derivative is exactly 0 as well, and so is the third
+        a3 = np.where(~np.isfinite(a3) & (a2 == 0), 0.0, a3)
         dA.append(a1)
         d2A.append(a2)
         d3A.append(a3)
@@ -247,6 +256,7 @@ def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
         g,
         H,
         dH,
+        np.asarray(Y, dtype=np.float64),
     )
 
 
@@ -280,6 +290,41 @@ def _softmax_jvp(O: np.ndarray, r: np.ndarray, absolute: bool, diagonal: bool = 
     if absolute:
         return O * r + O * np.sum(O * r, axis=-1, keepdims=True)
     return O * r - O * np.sum(O * r, axis=-1, keepdims=True)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """``a`` with its non-finite entries (a magnitude that overflowed) taken as 0."""
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def _general_gn(out: Any, dA: list, O: list, Rg: np.ndarray, absolute: bool) -> np.ndarray:
+    """The Gauss-Newton pass's output delta, general form: A' H_L R{y*} (softmax: its vjp of y* H_L R{y*})."""
+    with np.errstate(all="ignore"):
+        return dA[-1] * Rg if out.elementwise else _softmax_jvp(O[-1], Rg, absolute)
+
+
+def _general_r(
+    out: Any,
+    dA: list,
+    d2A: list,
+    O: list,
+    RI: list,
+    RO: list,
+    g: np.ndarray,
+    Rg: np.ndarray,
+    absolute: bool,
+    drop: frozenset[str],
+) -> np.ndarray:
+    """R{delta^(L)} by the general formula (module docstring of manual.second_order)."""
+    with np.errstate(all="ignore"):
+        if out.elementwise:
+            second = 0.0 if "output_second_derivative" in drop else d2A[-1] * RI[-1] * g
+            return second + dA[-1] * Rg
+        Og = np.sum(O[-1] * g, axis=-1, keepdims=True)
+        sums = np.sum(O[-1] * Rg, axis=-1, keepdims=True) + np.sum(RO[-1] * g, axis=-1, keepdims=True)
+        if absolute:
+            return RO[-1] * (g + Og) + O[-1] * Rg + O[-1] * sums
+        return RO[-1] * (g - Og) + O[-1] * Rg - O[-1] * sums
 
 
 def r_pass(
@@ -330,27 +375,37 @@ def r_pass(
     g = f(p.g)
     Rg = np.einsum("njk,nk->nj", H, RO[-1]) if "loss_hessian" not in drop else np.zeros_like(RO[-1])
     out = spec.activations[-1]
+    Y_abs = np.abs(p.Y) if p.Y is not None else None
     if gauss_newton:
-        d = dA[-1] * Rg if out.elementwise else _softmax_jvp(O[-1], Rg, absolute)
+        d = _general_gn(out, dA, O, Rg, absolute)
+        cancel_gn = spec.loss.gn_cancelled.get(out.name)
+        if absolute and cancel_gn is not None and Y_abs is not None:
+            # the magnitude covers the cancelled form too, and keeps it alone where the general
+            # form's factors overflow (y* saturated: y / y*^2 times y*^2)
+            stable = np.abs(cancel_gn(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np)) + Y_abs * RI[-1]
+            d = stable + _finite(d)
         R_delta = [d * scale]
         for l in range(spec.depth - 2, -1, -1):
             R_delta.insert(0, (R_delta[0] @ W[l + 1].T) * dA[l])
         Wt = [u[l].T @ R_delta[l] for l in range(spec.depth)]
         bt = None if Vb is None else [np.sum(d, axis=0) for d in R_delta]
         return Params(Wt, bt)
-    use_canonical = (spec.canonical if canonical is None else canonical) and not absolute
-    if use_canonical:
+    use_canonical = spec.canonical if canonical is None else canonical
+    if use_canonical and not absolute:
         R_out = RO[-1]
-    elif out.elementwise:
-        second = 0.0 if "output_second_derivative" in drop else d2A[-1] * RI[-1] * g
-        R_out = second + dA[-1] * Rg
     else:
-        Og = np.sum(O[-1] * g, axis=-1, keepdims=True)
-        sums = np.sum(O[-1] * Rg, axis=-1, keepdims=True) + np.sum(RO[-1] * g, axis=-1, keepdims=True)
-        if absolute:
-            R_out = RO[-1] * (g + Og) + O[-1] * Rg + O[-1] * sums
-        else:
-            R_out = RO[-1] * (g - Og) + O[-1] * Rg - O[-1] * sums
+        R_out = _general_r(out, dA, d2A, O, RI, RO, g, Rg, absolute, drop)
+    if absolute:
+        # either form a correct product may take: the general one where it is finite, and the
+        # canonical (R{y*}) or cancelled one, which stays finite where y* saturates
+        cancel_r = spec.loss.r_cancelled.get(out.name)
+        stable = None
+        if spec.canonical:
+            stable = RO[-1]
+        elif cancel_r is not None and Y_abs is not None:
+            stable = np.abs(cancel_r(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np)) + Y_abs * RO[-1]
+        if stable is not None:
+            R_out = stable + _finite(R_out)
     R_delta = [R_out * scale]
     for l in range(spec.depth - 2, -1, -1):
         back = delta[l + 1] @ W[l + 1].T
