@@ -303,3 +303,16 @@ def test_the_second_order_campaign_runs_and_finds_no_false_alarm(tmp_path, capsy
     result = json.loads(out.read_text())
     assert result["cases"] == 40 and result["failures"] == []
     assert result["checked"]["hvp/manual"] + result["checked"].get("hvp/manual overflow", 0) == 40
+
+
+def test_a_case_whose_reference_overflows_is_not_judged():
+    """y* about 1e-200 under bce: the loss's second derivative in y* is no float64 number, so the
+    Gauss-Newton reference overflows; the check says so instead of calling either side wrong."""
+    from dataclasses import replace
+
+    case = case_from(manual.Spec((2, 2), ("sigmoid",), "bce", bias=True), N=3, seed=1)
+    saturated = replace(case, params=case.params.map(lambda a: 1000 * a))
+    V = direction(saturated)
+    ref = gnvp_reference(saturated.spec, saturated.params, saturated.X, saturated.Y, V)
+    assert not all(np.all(np.isfinite(a)) for _, a in ref.arrays())
+    assert check_gnvp_case(manual.gnvp, saturated).startswith("not judged: the float64 reference")
