@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import Array
+from ._xp import Array, device
 from .loss import Loss
 
 __all__ = ["BCE_EPSILON", "BUILTIN_LOSSES", "LOG_FLOOR"]
@@ -123,17 +123,27 @@ def _ce_softmax_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp:
     return h - O * xp.sum(h, axis=-1, keepdims=True)
 
 
+def _softmax_others(O: Array, xp: Any) -> Array:
+    """1 - y*_j as the sum of the other outputs (no subtraction): where y*_j rounds to 1 but the
+    others do not underflow, 1 - y*_j would be 0 and this is right."""
+    J = O.shape[-1]
+    others = xp.ones((J, J), dtype=O.dtype, device=device(O)) - xp.eye(J, dtype=O.dtype, device=device(O))
+    return O @ others
+
+
 def _bce_softmax_r_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
     # delta = h - y* sum(h) with h = y* dL/dy* = (y* - y) / (1 - y*) (y* cancelled), so
     # R{delta} = R{h} - R{y*} sum(h) - y* sum(R{h}), R{h} = (1 - y) / (1 - y*)^2 R{y*}
-    h = (O - Y) / (1 - O)
-    Rh = (1 - Y) / ((1 - O) * (1 - O)) * RO
+    rest = _softmax_others(O, xp)
+    h = (O - Y) / rest
+    Rh = (1 - Y) / (rest * rest) * RO
     return Rh - RO * xp.sum(h, axis=-1, keepdims=True) - O * xp.sum(Rh, axis=-1, keepdims=True)
 
 
 def _bce_softmax_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
     # softmax's vjp of h = y* H_L R{y*} = (y*^2 - 2 y y* + y) / (1 - y*)^2 (R{I} - sum_k y*_k R{I}_k)
-    h = (O * O - 2 * Y * O + Y) / ((1 - O) * (1 - O)) * (RI - xp.sum(O * RI, axis=-1, keepdims=True))
+    rest = _softmax_others(O, xp)
+    h = (O * O - 2 * Y * O + Y) / (rest * rest) * (RI - xp.sum(O * RI, axis=-1, keepdims=True))
     return h - O * xp.sum(h, axis=-1, keepdims=True)
 
 

@@ -266,18 +266,22 @@ def test_a_wrong_first_derivative_of_your_own_entry_is_named_under_check_hvp():
         check_hvp(manual.hvp, activations=(wrong, "tanh"), seed=0)
 
 
-def test_cancelled_forms_stay_finite_where_the_output_saturates():
-    """sigmoid + ce with y* about 1e-200: the general forms multiply y/y*^2 by y*^2 (inf * 0); the
-    loss's cancelled forms (r_cancelled, gn_cancelled) give the products, within the bound."""
+@pytest.mark.parametrize(("dtype", "scale"), [(np.float64, 1000), (np.float32, 120)])
+def test_cancelled_forms_stay_finite_where_the_output_saturates(dtype, scale):
+    """sigmoid and softmax with ce where y/y*^2 overflows the dtype: the general forms multiply it by
+    y*^2 (inf * 0); the loss's cancelled forms (r_cancelled, gn_cancelled) give the products, within
+    the bound. (In float64 the Gauss-Newton reference overflows too and is not judged; in float32
+    the float64 reference is finite, and the Gauss-Newton form is checked there.)"""
     for spec in (
         manual.Spec((2, 2), ("sigmoid",), "ce", bias=True),
         manual.Spec((2, 3), ("softmax",), "ce", bias=True),
     ):
-        case = case_from(spec, N=3, seed=1)
-        params = case.params.map(lambda a: 1000 * a)
+        case = case_from(spec, N=3, seed=1, dtype=dtype)
+        params = case.params.map(lambda a: (scale * a).astype(dtype))
         V = direction(case)
         p = parts(spec, params, case.X, case.Y)
-        assert p.O[-1].min() < 1e-160  # y/y*^2 overflows in float64
+        with np.errstate(divide="ignore", over="ignore"):
+            assert np.max(case.Y / p.O[-1] ** 2) > np.finfo(dtype).max  # the general form overflows
         for kind, mine, ref in (("hvp", manual.hvp, hvp_reference), ("gnvp", manual.gnvp, gnvp_reference)):
             want = ref(spec, params, case.X, case.Y, V)
             if not all(np.all(np.isfinite(a)) for _, a in want.arrays()):
@@ -316,3 +320,40 @@ def test_a_case_whose_reference_overflows_is_not_judged():
     ref = gnvp_reference(saturated.spec, saturated.params, saturated.X, saturated.Y, V)
     assert not all(np.all(np.isfinite(a)) for _, a in ref.arrays())
     assert check_gnvp_case(manual.gnvp, saturated).startswith("not judged: the float64 reference")
+
+
+def test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10():
+    """The bound is tight enough to matter: a float64 product moved by a relative 1e-10 (a million
+    times float64's rounding unit, far below any derivation mistake) is outside it on some drawn
+    case, so a bound loosened by orders of magnitude shows here; and a float32-rounded one too."""
+
+    def hvp_moved(spec, params, X, Y, V):
+        return manual.hvp(spec, params, X, Y, V).map(lambda a: a * (1 + 1e-10))
+
+    def hvp_rounded(spec, params, X, Y, V):
+        return manual.hvp(spec, params, X, Y, V).map(lambda a: a.astype(np.float32).astype(np.float64))
+
+    for fn in (hvp_moved, hvp_rounded):
+        with pytest.raises(DerivationMismatch):
+            check_hvp(fn, max_examples=50, seed=0)
+
+
+def test_softmax_bce_where_an_output_rounds_to_1():
+    """softmax + bce with y*_j == 1.0 in float64 but the other outputs not 0: 1 - y*_j would be 0;
+    the cancelled forms take it as the sum of the others, and the products are finite and within
+    the bound."""
+    spec = manual.Spec((2, 3), ("softmax",), "bce", bias=True)
+    case = case_from(spec, N=3, seed=1)
+    params = case.params.map(lambda a: 120 * a)
+    V = direction(case)
+    p = parts(spec, params, case.X, case.Y)
+    O = p.O[-1]
+    assert np.any(O == 1.0) and np.all(O.sum(-1, keepdims=True) - O >= 0)
+    for kind, mine, ref in (("hvp", manual.hvp, hvp_reference), ("gnvp", manual.gnvp, gnvp_reference)):
+        want = ref(spec, params, case.X, case.Y, V)
+        if not all(np.all(np.isfinite(a)) for _, a in want.arrays()):
+            continue
+        got = mine(spec, params, case.X, case.Y, V)
+        allowed = bounds(spec, params, case.X, case.Y, V, p, kind)
+        for (name, a), (_, b), t in zip(got.arrays(), want.arrays(), allowed):
+            assert np.all(np.isfinite(a)) and np.all(np.abs(a - b) <= t), (kind, name)

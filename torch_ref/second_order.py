@@ -382,7 +382,8 @@ def r_pass(
         if absolute and cancel_gn is not None and Y_abs is not None:
             # the magnitude covers the cancelled form too, and keeps it alone where the general
             # form's factors overflow (y* saturated: y / y*^2 times y*^2)
-            stable = np.abs(cancel_gn(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np)) + Y_abs * RI[-1]
+            with np.errstate(all="ignore"):
+                stable = _finite(np.abs(cancel_gn(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np))) + Y_abs * RI[-1]
             d = stable + _finite(d)
         R_delta = [d * scale]
         for l in range(spec.depth - 2, -1, -1):
@@ -403,7 +404,8 @@ def r_pass(
         if spec.canonical:
             stable = RO[-1]
         elif cancel_r is not None and Y_abs is not None:
-            stable = np.abs(cancel_r(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np)) + Y_abs * RO[-1]
+            with np.errstate(all="ignore"):
+                stable = _finite(np.abs(cancel_r(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np))) + Y_abs * RO[-1]
         if stable is not None:
             R_out = stable + _finite(R_out)
     R_delta = [R_out * scale]

@@ -30,8 +30,8 @@ scripts/second_order_campaign.py --cases 2000`` (depths 1-5, widths 1-12, normal
 saturated regimes) finds no finite result of ``manual.hvp``, ``manual.gnvp`` or torch's own products
 in the case's dtype outside it (largest share used 0.03). Outside the model, counted apart there:
 where y* is so saturated that the loss's second derivative in y* is no float64 number, the
-Gauss-Newton reference overflows (not judged); ``manual``'s products for softmax + bce give inf or
-nan where a softmax output rounds to exactly 1 (1 - y* = 0 in the cancelled form). Inputs within their rounding
+Gauss-Newton reference overflows (not judged); ``manual.hvp`` for softmax + bce gives inf or nan
+where a softmax output rounds to 1 and all the others underflow to 0. Inputs within their rounding
 error of a kink (ReLU, leaky ReLU at 0) are not given an allowance here (the first-order model's
 kink allowance is not carried to second order): such a draw is rare off the grid, and on the grid
 the input is exact.
