@@ -213,6 +213,16 @@ def test_a_mistake_in_one_array_is_named_array_by_array():
     assert "b1 equals rank" in report and "own shard only (no all-reduce)" in report, report
 
 
+def test_non_finite_results_are_named_with_the_shard_size():
+    """Dividing by the shard's own size gives 0/0 on an empty shard: the report says which arrays
+    are not finite and how many examples each failing rank held."""
+    with pytest.raises(DerivationMismatch) as caught:
+        check_data_parallel(dp_mistakes.mean_over_own_shard_then_world, max_examples=25, seed=0, reductions=("mean",))
+    report = str(caught.value)
+    assert "shards of sizes [1, 0]" in report, report
+    assert "rank 1's result has NaN or infinite values in W1; its shard holds 0 examples." in report, report
+
+
 def test_the_reproduce_line_rechecks_the_case():
     case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared", reduction="mean"), N=5, seed=0)
     assert check_data_parallel_case(dp_mistakes.right_by_hand, case).startswith("every rank of 2 agrees")

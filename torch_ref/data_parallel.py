@@ -262,6 +262,9 @@ def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: floa
     if outcome.failing:
         rank = outcome.failing[0]
         found = _diagnose(case, parts, rank, results[rank], want, bounds, world_size)
+        for other in outcome.failing[1:]:  # a rank whose result is not the first one's is diagnosed too
+            if not _within(results[other], results[rank], bounds):
+                found += _diagnose(case, parts, other, results[other], want, bounds, world_size)
         outcome = _Outcome(case, outcome.sizes, comparisons, found, results[rank], want, bounds)
     return outcome
 
@@ -383,11 +386,18 @@ def _diagnose(
     bounds: list[np.ndarray],
     W: int,
 ) -> tuple[str, ...]:
+    depth = case.spec.depth
+    names = [n for n, _ in Params([0] * depth, [0] * depth if case.spec.bias else None).arrays()]
+    nonfinite = [n for n, g in zip(names, got) if not np.all(np.isfinite(g))]
+    if nonfinite:
+        size = parts[rank].stop - parts[rank].start
+        return (
+            f"Diagnosis: rank {rank}'s result has NaN or infinite values in {', '.join(nonfinite)}; its shard "
+            f"holds {size} example{'s' if size != 1 else ''}.",
+        )
     candidates = _candidates(case, parts, rank, want, W)
     fits = _fitting(candidates, got, want, bounds)
     if not fits:
-        depth = case.spec.depth
-        names = [n for n, _ in Params([0] * depth, [0] * depth if case.spec.bias else None).arrays()]
         per_array = []
         for k, name in enumerate(names):
             if np.all(np.abs(got[k] - want[k]) <= bounds[k]):
