@@ -365,21 +365,21 @@ MUTANTS = [
     ),
     (
         "M51 second-order bound 1e4 times looser",
-        "torch_ref/second_order_check.py",
+        "torch_ref/second_order_tolerance.py",
         "    kappa2 = kappa * (2 * spec.depth + 2)",
         "    kappa2 = 1e4 * kappa * (2 * spec.depth + 2)",
         "tests/test_second_order.py::test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10",
     ),
     (
         "M52 second-order diagnosis: the Gauss-Newton candidate gone",
-        "torch_ref/second_order_check.py",
+        "torch_ref/_so_diagnosis.py",
         '        out.append(("the Gauss-Newton product J^T H_L J V passed off as the Hessian\'s", arrays(gn)))',
         "        pass",
         "tests/test_second_order.py::test_wrong_hessian_products_are_caught_and_diagnosed",
     ),
     (
         "M53 your own entry's derivatives not checked",
-        "torch_ref/second_order_check.py",
+        "torch_ref/_so_diagnosis.py",
         "    entries = _entries(outcome)",
         "    entries = []",
         "tests/test_second_order.py::test_your_own_entries_second_derivatives_are_checked_and_named",
@@ -414,7 +414,7 @@ MUTANTS = [
     ),
     (
         "M58 the DDP line says equal whatever DDP gives",
-        "torch_ref/data_parallel.py",
+        "torch_ref/_dp_diagnosis.py",
         "    same = _within(got, ddp, bounds)",
         "    same = True",
         "tests/test_data_parallel.py::test_data_parallel_mistakes_are_caught_and_diagnosed_and_right_ones_pass",

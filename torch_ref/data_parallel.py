@@ -22,29 +22,25 @@ what torch DDP gives on the same shards (:mod:`torch_ref.ddp`) and whether the r
 from __future__ import annotations
 
 import ast
-import atexit
-import contextlib
 import inspect
-import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import wait
 from typing import Any
 
 import numpy as np
 from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 
-from manual import Params, Spec
-
+from ._dp_diagnosis import _ddp_lines, _diagnose, _within
+from ._dp_pool import _discard, _pool, _RankFailure
 from ._oracle_options import parse_options
 from ._oracle_report import _spec_code, fn_import
 from .compare import Comparison, compare
 from .ddp import ddp_gradients
-from .distributed import SHARD_MODES, free_port, shard_sizes, shards
+from .distributed import SHARD_MODES, shard_sizes, shards
 from .reference import reference
 from .strategies import Case, cases
 from .tolerance import tolerance
@@ -72,156 +68,6 @@ class DataParallelSummary:
             + (", an empty shard among them" if self.empty_shard else "")
             + f") in {self.seconds:.1f} s; largest share of the tolerance used {self.worst_share:.3g}"
         )
-
-
-class _RankFailure(Exception):
-    """A rank raised, returned something else, or did not answer: the pool is stopped."""
-
-    def __init__(self, kind: str, rank: int, detail: str) -> None:
-        super().__init__(detail)
-        self.kind, self.rank, self.detail = kind, rank, detail
-
-
-class _Pool:
-    """``world_size`` rank processes in one gloo group, started once and fed case after case, by any
-    number of checks (a pool per world size is kept for the life of the process; one whose rank
-    failed is stopped and replaced on the next check)."""
-
-    def __init__(self, world_size: int) -> None:
-        context = _context()
-        port = free_port()
-        self.conns: list[Any] = []
-        self.procs: list[Any] = []
-        self.served = 0  # cases answered by every rank
-        with _no_unreadable_main():
-            self._start(context, world_size, port)
-
-    def _start(self, context: Any, world_size: int, port: int) -> None:
-        from . import _dp_worker
-
-        for rank in range(world_size):
-            parent, child = context.Pipe()
-            proc = context.Process(
-                target=_dp_worker.serve, args=(rank, world_size, port, child, _GROUP_TIMEOUT_S), daemon=True
-            )
-            proc.start()
-            self.conns.append(parent)
-            self.procs.append(proc)
-
-    def run(
-        self, fn: Callable, case: Case, parts: list[slice], timeout_s: float, arrays: str = "numpy"
-    ) -> list[list[np.ndarray]]:
-        for rank, (conn, part) in enumerate(zip(self.conns, parts)):
-            try:
-                conn.send((fn, case.spec, case.params, case.X, case.Y, part, arrays))
-            except (BrokenPipeError, ConnectionResetError, EOFError):
-                raise self._died(rank) from None
-        deadline = time.monotonic() + timeout_s
-        out: list[Any] = [None] * len(self.conns)
-        waiting = set(range(len(self.conns)))
-        while waiting:
-            left = deadline - time.monotonic()
-            ready = set(
-                wait([self.conns[r] for r in waiting] + [self.procs[r].sentinel for r in waiting], max(left, 0))
-            )
-            for rank in sorted(waiting):
-                conn, proc = self.conns[rank], self.procs[rank]
-                if conn in ready:
-                    try:
-                        status, value = conn.recv()
-                    except (BrokenPipeError, ConnectionResetError, EOFError):
-                        raise self._died(rank) from None
-                    if status != "ok":
-                        raise _RankFailure(status, rank, value)
-                    out[rank] = value
-                    waiting.discard(rank)
-                elif proc.sentinel in ready:
-                    raise self._died(rank)
-            if waiting and not ready:
-                raise _RankFailure(
-                    "hang",
-                    min(waiting),
-                    f"rank(s) {sorted(waiting)} did not answer within timeout_s={timeout_s} s "
-                    f"(a collective that not every rank joined, or a rank that never returns)",
-                )
-        self.served += 1
-        return out
-
-    def _died(self, rank: int) -> _RankFailure:
-        proc = self.procs[rank]
-        proc.join(timeout=5)
-        detail = f"rank {rank}'s process ended (exit code {proc.exitcode})"
-        if self.served == 0:
-            detail += (
-                " before it ran dp_grad_fn; its own error is on this process's stderr. The rank processes "
-                "import the script that started the check (as multiprocessing's spawn and forkserver do): "
-                'a script must start the check under if __name__ == "__main__":, and define dp_grad_fn '
-                "at its top level, outside that block"
-            )
-            return _RankFailure("start", rank, detail)
-        return _RankFailure("crash", rank, detail)
-
-    def close(self) -> None:
-        for conn, proc in zip(self.conns, self.procs):
-            if proc.is_alive():
-                try:
-                    conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
-        for proc in self.procs:
-            proc.join(timeout=2)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
-
-
-def _context() -> Any:
-    """Rank processes come from multiprocessing's fork server with torch imported once there: a
-    pool then starts in a fraction of a second, not the 1.5-2 s of a fresh interpreter importing
-    torch per rank (a pool is restarted after every failed rank). Forked from a process that has
-    only imported modules (no threads, no process group), which is the fork server's purpose."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch_ref._dp_worker", "torch_ref.ddp", "manual"])
-    return context
-
-
-@contextlib.contextmanager
-def _no_unreadable_main() -> Iterator[None]:
-    """Rank processes re-import the main script from its path; a main that is no file (``python -``,
-    ``python -c``) cannot be, and holds nothing the ranks could import anyway: its path is hidden
-    while they start, so that they import the modules of ``dp_grad_fn`` alone."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or path is None or os.path.exists(path):
-        yield
-        return
-    del main.__file__
-    try:
-        yield
-    finally:
-        main.__file__ = path
-
-
-_GROUP_TIMEOUT_S = 300.0  # gloo's own limit on a collective; the check's timeout_s acts first
-_POOLS: dict[int, _Pool] = {}
-
-
-def _pool(world_size: int) -> _Pool:
-    if world_size not in _POOLS:
-        _POOLS[world_size] = _Pool(world_size)
-    return _POOLS[world_size]
-
-
-def _discard(world_size: int) -> None:
-    pool = _POOLS.pop(world_size, None)
-    if pool is not None:
-        pool.close()
-
-
-@atexit.register
-def _close_all() -> None:
-    for world_size in list(_POOLS):
-        _discard(world_size)
 
 
 @dataclass(frozen=True)
@@ -283,138 +129,6 @@ def _with_twin(outcome: _Outcome, world_size: int, mode: str, timeout_s: float) 
     else:
         twin = _ddp_lines(case, parts, rank, outcome.got, ddp, outcome.want, outcome.bounds, world_size)
     return replace(outcome, diagnosis=outcome.diagnosis + twin)
-
-
-def _ddp_lines(
-    case: Case,
-    parts: list[slice],
-    rank: int,
-    got: list[np.ndarray],
-    ddp: list[np.ndarray],
-    want: list[np.ndarray],
-    bounds: list[np.ndarray],
-    W: int,
-) -> tuple[str, ...]:
-    """What torch DDP gives on the same shards, and whether rank ``rank``'s result is that."""
-    reduction = case.spec.reduction
-    head = (
-        f"torch DDP on the same shards (DistributedDataParallel on the torch network, each rank's own "
-        f"{reduction} objective; DDP averages the ranks' gradients) gives "
-    )
-    if _within(ddp, want, bounds):
-        first = head + "the whole batch's gradient here."
-    else:
-        named = _fitting(_candidates(case, parts, rank, want, W, own=False), ddp, want, bounds)
-        what = "; and also ".join(named) if named else "a gradient none of the listed conventions fits"
-        first = head + f"not the whole batch's gradient here but {what}."
-    same = _within(got, ddp, bounds)
-    second = (
-        f"Rank {rank}'s result equals DDP's within the derived bound."
-        if same
-        else f"Rank {rank}'s result differs from DDP's beyond the derived bound."
-    )
-    return (first, second)
-
-
-def _local(case: Case, part: slice, reduction: str) -> list[np.ndarray] | None:
-    """Autograd's gradient of one shard alone, float64, with the given reduction (None if empty)."""
-    if part.stop <= part.start:
-        return None
-    spec = Spec(case.spec.sizes, case.spec.activations, case.spec.loss, bias=case.spec.bias, reduction=reduction)
-    params64 = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
-    g = reference(spec, params64, case.X[part].astype(np.float64), case.Y[part].astype(np.float64)).grads
-    return [a for _, a in g.arrays()]
-
-
-def _candidates(
-    case: Case, parts: list[slice], rank: int, want: list[np.ndarray], W: int, own: bool = True
-) -> list[tuple[str, list[np.ndarray]]]:
-    """The known data-parallel mistakes as (words, the gradient it gives) on this case; ``own``: with
-    those that read rank ``rank``'s shard alone."""
-    N = case.X.shape[0]
-    mean = case.spec.reduction == "mean"
-    out: list[tuple[str, list[np.ndarray]]] = [
-        (f"the right gradient times the world size ({W})", [W * a for a in want]),
-        (f"the right gradient divided by the world size ({W})", [a / W for a in want]),
-    ]
-    own_sum = _local(case, parts[rank], "sum") if own else None
-    if own_sum is not None:
-        out.append((f"rank {rank}'s own shard only (no all-reduce), summed", own_sum))
-        if mean:
-            out.append(
-                (
-                    f"rank {rank}'s own shard only (no all-reduce), its own mean",
-                    [a / (parts[rank].stop - parts[rank].start) for a in own_sum],
-                )
-            )
-            out.append(
-                (
-                    f"rank {rank}'s own shard only (no all-reduce), summed and divided by the global N",
-                    [a / N for a in own_sum],
-                )
-            )
-    if mean:
-        sums = [_local(case, p, "sum") for p in parts]
-        means = [[a / (p.stop - p.start) for a in g] for g, p in zip(sums, parts) if g is not None]
-        averaged = [sum(m[i] for m in means) / W for i in range(len(want))]
-        empty = " (an empty shard counting as a zero gradient)" if len(means) < W else ""
-        out.append((f"the mean of the ranks' own means{empty} (right only when the shards are equal)", averaged))
-        out.append(("the batch's sum, never divided by N", [a * N for a in want]))
-    return out
-
-
-def _within(got: list[np.ndarray], values: list[np.ndarray], bounds: list[np.ndarray]) -> bool:
-    return len(got) == len(values) and all(np.all(np.abs(g - v) <= b) for g, v, b in zip(got, values, bounds))
-
-
-def _fitting(
-    candidates: list[tuple[str, list[np.ndarray]]],
-    got: list[np.ndarray],
-    want: list[np.ndarray],
-    bounds: list[np.ndarray],
-) -> list[str]:
-    """The candidates ``got`` equals within the bounds and that are told apart from ``want`` there."""
-    return [words for words, values in candidates if _within(got, values, bounds) and not _within(values, want, bounds)]
-
-
-def _diagnose(
-    case: Case,
-    parts: list[slice],
-    rank: int,
-    got: list[np.ndarray],
-    want: list[np.ndarray],
-    bounds: list[np.ndarray],
-    W: int,
-) -> tuple[str, ...]:
-    depth = case.spec.depth
-    names = [n for n, _ in Params([0] * depth, [0] * depth if case.spec.bias else None).arrays()]
-    nonfinite = [n for n, g in zip(names, got) if not np.all(np.isfinite(g))]
-    if nonfinite:
-        size = parts[rank].stop - parts[rank].start
-        return (
-            f"Diagnosis: rank {rank}'s result has NaN or infinite values in {', '.join(nonfinite)}; its shard "
-            f"holds {size} example{'s' if size != 1 else ''}.",
-        )
-    candidates = _candidates(case, parts, rank, want, W)
-    fits = _fitting(candidates, got, want, bounds)
-    if not fits:
-        per_array = []
-        for k, name in enumerate(names):
-            if np.all(np.abs(got[k] - want[k]) <= bounds[k]):
-                continue
-            one = [
-                words
-                for words, values in candidates
-                if np.all(np.abs(got[k] - values[k]) <= bounds[k]) and np.any(np.abs(values[k] - want[k]) > bounds[k])
-            ]
-            per_array.append(f"{name} equals {'; and also '.join(one)}" if one else f"{name}: no known mistake fits")
-        if any(" equals " in line for line in per_array):
-            return (
-                f"Diagnosis: no known mistake fits every array of rank {rank}; array by array, within the derived "
-                f"bound (the arrays not named agree): " + "; ".join(per_array) + ".",
-            )
-        return ("Diagnosis: no known data-parallel mistake fits",)
-    return (f"Diagnosis: rank {rank}'s result equals, within the derived bound, " + "; and also ".join(fits) + ".",)
 
 
 def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str, arrays: str) -> str:

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,18 +54,18 @@ from hypothesis import given, reject
 from hypothesis import seed as hypothesis_seed
 
 import manual
-from manual import Params, Spec
+from manual import Params
 from manual._entry import MissingDerivativeError
 
 from ._naming import caller_names
 from ._oracle_options import parse_options
 from ._oracle_report import _spec_code, fn_import
 from ._result import normalise
-from .compare import Comparison, compare
-from .reference import reference
-from .second_order import DROPPABLE, SecondOrderParts, gnvp_reference, hvp_reference, parts, r_pass
+from ._so_diagnosis import _blame, _diagnose, _layers, _Outcome
+from .compare import compare
+from .second_order import gnvp_reference, hvp_reference, parts
+from .second_order_tolerance import bounds
 from .strategies import Case, cases
-from .tolerance import tolerance
 
 __all__ = ["SecondOrderSummary", "check_gnvp", "check_gnvp_case", "check_hvp", "check_hvp_case", "direction"]
 
@@ -103,77 +103,7 @@ def direction(case: Case) -> Params:
 # ------------------------------------------------------------------------------- the tolerance
 
 
-def _magnitudes(p: SecondOrderParts, spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
-    """The parts with each factor replaced by its size plus its own error (module docstring)."""
-    W = [np.abs(np.asarray(w, dtype=np.float64)) for w in params.weights]
-    b = None if params.biases is None else [np.abs(np.asarray(v, dtype=np.float64)) for v in params.biases]
-    first = tolerance(spec, params, X, Y)
-    m_delta = [d / (2 * first.eps * first.kappa) for d in first.deltas]
-    s_u = np.abs(p.u[0])
-    u, O, dA, d2A = [s_u], [], [], []
-    for l, entry in enumerate(spec.activations):
-        s_I = s_u @ W[l] + (0.0 if b is None else b[l])
-        I_abs = np.abs(p.I[l])
-        if entry.elementwise:
-            a1, a2, a3 = (np.abs(np.asarray(q[l])) for q in (p.dA, p.d2A, p.d3A))
-            if entry.exact:
-                T1 = np.zeros_like(a1)
-            elif entry.derivative_terms is not None:
-                with np.errstate(all="ignore"):
-                    T1 = np.abs(np.asarray(entry.derivative_terms(p.I[l], np), dtype=np.float64))
-            else:
-                T1 = np.maximum(a1, 1.0) * (1 + I_abs)
-            T2 = np.where(p.d2A[l] == 0, 0.0, np.maximum(a2, 1.0) * (1 + I_abs) ** 2)
-            dA.append(a1 + a2 * s_I + T1)
-            d2A.append(a2 + a3 * s_I + T2)
-            s_O = np.abs(p.O[l]) + a1 * s_I
-        else:
-            dA.append(None)
-            d2A.append(None)
-            s_O = np.abs(p.O[l]) * (1 + s_I + np.max(s_I, axis=-1, keepdims=True))
-        O.append(s_O)
-        s_u = s_O
-        u.append(s_u)
-    s_y = O[-1]
-    H = np.abs(p.H) + np.abs(p.H) + np.einsum("njkm,nm->njk", np.abs(p.dH), s_y)
-    g = np.abs(p.g) + np.abs(p.g) + np.einsum("njk,nk->nj", np.abs(p.H), s_y)
-    delta = tuple(np.abs(d) + m for d, m in zip(p.delta, m_delta))
-    return replace(
-        p,
-        u=tuple(u[:-1]),
-        O=tuple(O),
-        dA=tuple(dA),
-        d2A=tuple(d2A),
-        delta=delta,
-        g=g,
-        H=H,
-    )
-
-
-def bounds(spec: Spec, params: Params, X: Any, Y: Any, V: Params, p: SecondOrderParts, kind: str) -> list[np.ndarray]:
-    """The allowed difference per entry of every array (``2 eps kappa_2 M``, module docstring)."""
-    eps = float(np.finfo(np.asarray(X).dtype).eps)
-    kappa = max(*spec.sizes, np.shape(X)[0]) + 5
-    kappa2 = kappa * (2 * spec.depth + 2)
-    M = r_pass(_magnitudes(p, spec, params, X, Y), V.map(np.abs), absolute=True, gauss_newton=kind == "gnvp")
-    tiny = float(np.finfo(np.asarray(X).dtype).tiny)
-    return [2 * eps * kappa2 * m + kappa2 * tiny for _, m in M.arrays()]
-
-
 # ------------------------------------------------------------------------------- one case
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    case: Case
-    V: Params
-    comparison: Comparison
-    got: list[np.ndarray] = field(default_factory=list)
-    want: list[np.ndarray] = field(default_factory=list)
-    allowed: list[np.ndarray] = field(default_factory=list)
-    problem: str = ""  # fn raised or returned something else
-    parts: SecondOrderParts | None = None
-    unjudged: bool = False  # the float64 reference or its bound overflowed
 
 
 def _judge(fn: Callable, case: Case, kind: str) -> _Outcome:
@@ -203,217 +133,6 @@ def _judge(fn: Callable, case: Case, kind: str) -> _Outcome:
     got = [a for _, a in got_p.arrays()]
     comparison = compare(names, got, want, allowed, title=f"the {_KIND[kind]} of {kind}_fn against torch")
     return _Outcome(case, V, comparison, got, want, allowed, parts=p)
-
-
-def _within(got: list[np.ndarray], values: list[np.ndarray], allowed: list[np.ndarray]) -> bool:
-    return all(np.all(np.abs(g - v) <= t) for g, v, t in zip(got, values, allowed))
-
-
-def _candidates(outcome: _Outcome, kind: str) -> list[tuple[str, list[np.ndarray]]]:
-    case, V, want = outcome.case, outcome.V, outcome.want
-    spec = case.spec
-    N = case.X.shape[0]
-    p = outcome.parts or parts(spec, case.params, case.X, case.Y)
-    out: list[tuple[str, list[np.ndarray]]] = []
-
-    def arrays(P: Params) -> list[np.ndarray]:
-        return [a for _, a in P.arrays()]
-
-    if kind == "hvp":
-        gn = gnvp_reference(spec, case.params, case.X, case.Y, V)
-        out.append(("the Gauss-Newton product J^T H_L J V passed off as the Hessian's", arrays(gn)))
-        for key, words in DROPPABLE.items():
-            out.append((f"the Hessian's product without {words}", arrays(r_pass(p, V, drop=frozenset({key})))))
-        flipped = replace(p, d2A=tuple(None if a is None else -a for a in p.d2A))
-        out.append(("the Hessian's product with every A'' of the opposite sign", arrays(r_pass(flipped, V))))
-        if not spec.activations[-1].elementwise:
-            out.append(
-                (
-                    "the Hessian's product with softmax's Jacobian taken as its diagonal y*(1 - y*)",
-                    arrays(r_pass(p, V, softmax_diagonal=True)),
-                )
-            )
-        if not spec.canonical:
-            out.append(
-                (
-                    "the canonical shortcut R{delta^(L)} = R{y*} taken for a pair that is not canonical "
-                    f"({spec.activations[-1].name}+{spec.loss.name})",
-                    arrays(r_pass(p, V, canonical=True)),
-                )
-            )
-    else:
-        hv = hvp_reference(spec, case.params, case.X, case.Y, V)
-        out.append(("the Hessian's product HV passed off as the Gauss-Newton product", arrays(hv)))
-        identity = np.broadcast_to(np.eye(p.H.shape[1]), p.H.shape).copy()
-        out.append(
-            (
-                "J^T J V: the loss's second derivative H_L taken as the identity",
-                arrays(r_pass(replace(p, H=identity), V, gauss_newton=True)),
-            )
-        )
-    for factor, words in ((2.0, "2"), (0.5, "1/2"), (-1.0, "-1")):
-        out.append((f"the right product times {words}", [factor * a for a in want]))
-    if spec.reduction == "mean" and N > 1:
-        out.append((f"the right product times N = {N} (the mean's 1/N left out)", [N * a for a in want]))
-        out.append((f"the right product divided by N = {N} once more", [a / N for a in want]))
-    return out
-
-
-def _entries(outcome: _Outcome) -> list[str]:
-    """Your own entries' derivatives (A', A'', the loss's hessian) against autograd of their own
-    forward and value, at this case's points."""
-    case = outcome.case
-    spec = case.spec
-    p = outcome.parts or parts(spec, case.params, case.X, case.Y)
-    eps = float(np.finfo(case.X.dtype).eps)
-    out = []
-    for l, entry in enumerate(spec.activations):
-        if not entry.elementwise or manual.ACTIVATIONS.get(entry.name) is entry:
-            continue
-        I64 = p.I[l]
-        I = I64.astype(case.X.dtype)
-        O = entry.forward(I, np)
-        a1, a2, a3 = (np.abs(np.asarray(q[l])) for q in (p.dA, p.d2A, p.d3A))
-        # each derivative's evaluation allowance (T1, T2 of the module docstring), and the rounding of
-        # I to the case's dtype carried by the next derivative
-        checks = [
-            (
-                "derivative",
-                "A'",
-                entry.prime(I, O, np),
-                p.dA[l],
-                np.maximum(a1, 1.0) * (1 + np.abs(I64)) + a2 * np.abs(I64),
-            )
-        ]
-        if entry.second_derivative is not None:
-            checks.append(
-                (
-                    "second_derivative",
-                    "A''",
-                    entry.second(I, O, np),
-                    p.d2A[l],
-                    np.maximum(a2, 1.0) * (1 + np.abs(I64)) ** 2 + a3 * np.abs(I64),
-                )
-            )
-        for field_name, symbol, got_raw, want_raw, terms in checks:
-            got, want = np.asarray(got_raw, dtype=np.float64), np.asarray(want_raw)
-            bad = np.abs(got - want) > 8 * eps * terms
-            if bad.any():
-                k = tuple(np.argwhere(bad)[0])
-                out.append(
-                    f"layer {l + 1}'s activation {entry.name!r} (your entry) has a {field_name} that disagrees with "
-                    f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I64[k]:.10g}: "
-                    f"{field_name} = {got[k]:.10g}, autograd {symbol} = {want[k]:.10g}"
-                )
-    loss = spec.loss
-    own_loss = manual.LOSSES.get(loss.name) is not loss
-    if own_loss:
-        O = p.O[-1].astype(case.X.dtype)
-        got = np.asarray(loss.gradient(O, case.Y, np), dtype=np.float64)
-        terms = np.abs(p.g) + np.einsum("njk,nk->nj", np.abs(p.H), np.abs(p.O[-1])) + 1.0
-        bad = np.abs(got - p.g) > 8 * eps * O.shape[1] * terms
-        if bad.any():
-            k = tuple(np.argwhere(bad)[0])
-            out.append(
-                f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own value "
-                f"at {int(bad.sum())} of {bad.size} entries, e.g. y* = {p.O[-1][k]:.10g}: gradient = {got[k]:.10g}, "
-                f"autograd = {p.g[k]:.10g}"
-            )
-    if loss.hessian is not None and own_loss:
-        O = p.O[-1].astype(case.X.dtype)
-        J = O.shape[1]
-        got = np.stack(
-            [
-                np.asarray(
-                    loss.hessian(O, case.Y, np.eye(J, dtype=O.dtype)[j][None, :].repeat(O.shape[0], 0), np),
-                    dtype=np.float64,
-                )
-                for j in range(J)
-            ],
-            axis=-1,
-        )
-        want = p.H
-        allowed = 8 * eps * J * (np.abs(want) + np.abs(p.dH).sum(axis=-1) * np.abs(p.O[-1])[:, None, :] + 1.0)
-        bad = np.abs(got - want) > allowed
-        if bad.any():
-            k = tuple(np.argwhere(bad)[0])
-            out.append(
-                f"the loss {loss.name!r} (your entry) has a hessian that disagrees with autograd of its own value "
-                f"at {int(bad.sum())} of {bad.size} entries, e.g. y* = {p.O[-1][k[0], k[1]]:.10g}: "
-                f"hessian = {got[k]:.10g}, autograd = {want[k]:.10g}"
-            )
-    return out
-
-
-def _diagnose(outcome: _Outcome, kind: str) -> str:
-    entries = _entries(outcome)
-    if entries:
-        return "Diagnosis: " + "; ".join(entries)
-    fits = [
-        words
-        for words, values in _candidates(outcome, kind)
-        if len(values) == len(outcome.want)
-        and _within(outcome.got, values, outcome.allowed)
-        and not _within(values, outcome.want, outcome.allowed)
-    ]
-    if not fits:
-        return "Diagnosis: no known second-order mistake fits"
-    return "Diagnosis: the result equals, within the bound, " + "; and also ".join(fits) + "."
-
-
-def _layers(outcome: _Outcome) -> str:
-    L = outcome.case.spec.depth
-    bad = sorted({int(row.name[1:]) for row in outcome.comparison.rows if not row.ok})
-    if not bad:
-        return ""
-    return (
-        f"Layers whose blocks differ: {bad} of {L}; of these the backward R-pass reaches layer {bad[-1]}"
-        + (" (the output layer)" if bad[-1] == L else "")
-        + " first."
-    )
-
-
-def _blame(outcome: _Outcome) -> str:
-    """Central differences of autograd's float64 gradient along V at the worst entry, with h and
-    h/2 (their difference is the estimate's error)."""
-    case, V = outcome.case, outcome.V
-    rows = outcome.comparison.rows
-    worst = max((r for r in rows if not r.ok), key=lambda r: r.share)
-    k = [r.name for r in rows].index(worst.name)
-    at = tuple(worst.worst)
-    p64 = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
-    V64 = V.map(lambda a: np.asarray(a, dtype=np.float64))
-    scale = max(float(np.max(np.abs(a))) for _, a in p64.arrays()) or 1.0
-    norm = max(float(np.max(np.abs(a))) for _, a in V64.arrays()) or 1.0
-
-    def diff(h: float) -> float:
-        plus = reference(case.spec, _axpy(p64, V64, h), case.X, case.Y, derivatives=False).grads
-        minus = reference(case.spec, _axpy(p64, V64, -h), case.X, case.Y, derivatives=False).grads
-        a = [x for _, x in plus.arrays()][k]
-        b = [x for _, x in minus.arrays()][k]
-        return float((a[at] - b[at]) / (2 * h))
-
-    h = 1e-4 * scale / norm
-    d1, d2 = diff(h), diff(h / 2)
-    err = abs(d1 - d2) + 1e-12 * (abs(d2) + 1)
-    got, want = float(outcome.got[k][at]), float(outcome.want[k][at])
-    where = f"{worst.name}[{', '.join(str(i) for i in at)}]"
-    if abs(d2 - want) <= 10 * err and abs(d2 - got) > 10 * err:
-        verdict = "autograd is right"
-    elif abs(d2 - got) <= 10 * err and abs(d2 - want) > 10 * err:
-        verdict = "the derivation is right and the reference is not: please report this"
-    else:
-        verdict = "inconclusive at this step size"
-    return (
-        f"Blame: finite differences of autograd's gradient along V in float64 at {where}: {d2:.10g} "
-        f"(+- {err:.1g}); derivation {got:.10g}, autograd {want:.10g}: {verdict}"
-    )
-
-
-def _axpy(p: Params, V: Params, h: float) -> Params:
-    W = [a + h * v for a, v in zip(p.weights, V.weights)]
-    b = None if p.biases is None else [a + h * v for a, v in zip(p.biases, V.biases or [])]
-    return Params(W, b)
 
 
 def _report(fn: Callable, outcome: _Outcome, kind: str, variables: dict[int, str] | None = None) -> str:
