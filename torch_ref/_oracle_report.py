@@ -83,7 +83,7 @@ def _reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any
     if defined:
         heading = (
             f"Reproduce (run these where {', '.join(dict.fromkeys(defined))} "
-            f"{'is' if len(set(defined)) == 1 else 'are'} defined, e.g. at the end of your script):"
+            f"{'is' if len(set(defined)) == 1 else 'are'} defined, e.g. in place of the check that failed):"
         )
     if extra is not None and extra[1] is not None and extra[1].where == "bind":
         heading = "Reproduce (bind optimizer, in the first lines, to the optimizer factory you checked):"

@@ -143,7 +143,7 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         *outcome.diagnosis,
         "Reproduce (as a script: the ranks import it, so the check runs under the guard):"
         if setup
-        else f"Reproduce (at the end of the script that defines {name}, at its top level: the ranks import it):",
+        else f"Reproduce (in the script that defines {name}, at its top level, in place of the check that failed: the ranks import the script):",
         "    import numpy as np",
         "    import manual, torch_ref",
         *[f"    {line}" for line in setup],
