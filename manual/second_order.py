@@ -204,7 +204,9 @@ def gnvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     derivative in y* (:attr:`manual.Loss.hessian`). One forward R-pass gives
     :math:`JV = \mathcal{R}\{y^*\}`; the slides' backward pass then carries
     :math:`\delta^{(L)} = \mathcal{A}'(I^{(L)}) \odot H_L JV` (softmax: its vjp of
-    :math:`y^* \odot H_L JV`) down with :math:`\delta^{(l)} = (\delta^{(l+1)} W^{(l+1)T}) \odot
+    :math:`y^* \odot H_L JV`; where the loss gives a cancelled form for the output,
+    :attr:`manual.Loss.gn_cancelled`, that form, e.g. sigmoid + ce :math:`y (1 - y^*)^2 \mathcal{R}\{I\}`)
+    down with :math:`\delta^{(l)} = (\delta^{(l+1)} W^{(l+1)T}) \odot
     \mathcal{A}'(I^{(l)})` and gives :math:`u^{(l)T} \delta^{(l)}`, :math:`\sum_n \delta^{(l)}_n`.
     No second derivative of an activation enters. Divided by N for ``reduction="mean"``.
 
