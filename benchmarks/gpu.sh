@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU run, in one script (about 8 minutes at most on one GPU; every step has its own time limit):
+# The GPU run, in one script (under 10 minutes on one GPU: every step has its own time limit, 570 s in all):
 #   1. scripts/device_check.py: the oracle on the device (right and wrong derivations, Reproduce lines);
 #   2. tests/test_on_device.py: every kind of oracle check as a property test on CUDA tensors, both dtypes;
 #   3. benchmarks/train_step.py --device cuda: interleaved rounds, synchronised timing, TF32 off;
-#   4. benchmarks/scaling.py --device cuda: the width x batch map.
+#   4. benchmarks/scaling.py --device cuda: the width x batch map;
+#   5. benchmarks/hvp.py --device cuda: the Hessian-vector product by hand against double backward.
 # Writes benchmarks/results/cuda-<card>.* (the card's name from torch), or into $OUT_DIR if set.
 #
 #   bash benchmarks/gpu.sh            # on a machine with a CUDA device
@@ -21,9 +22,10 @@ if [ "$mode" != cuda ] && [ "$mode" != rehearse ]; then
 fi
 if [ "$mode" = rehearse ]; then
     device=cpu card=rehearsal quick=(--quick --cases 2-2-1/b1 --rounds 3) grid=(--widths 64,128 --batches 1,16 --rounds 3)
+    hvp=(--quick --rounds 3)
     out_dir=${OUT_DIR:-$(mktemp -d)}
 else
-    device=cuda quick=() grid=(--max-gflop 400)
+    device=cuda quick=() grid=(--max-gflop 400) hvp=()
     card=$(python -c "
 import re, sys, torch
 if not torch.cuda.is_available():
@@ -59,6 +61,7 @@ step train_step 180 python benchmarks/train_step.py --device "$device" --no-orac
     --json "$out.train_step.json" --plot "$out.train_step.png"
 step scaling 90 python benchmarks/scaling.py --device "$device" "${grid[@]}" \
     --json "$out.scaling.json" --plot "$out.scaling.png"
+step hvp 90 python benchmarks/hvp.py --device "$device" "${hvp[@]}" --json "$out.hvp.json"
 
 echo "gpu.sh: $((SECONDS - start)) s in all; results in $out.*; $([ $failed -eq 0 ] && echo 'every step passed' || echo 'a step FAILED')"
 exit $failed

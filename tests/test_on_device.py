@@ -84,3 +84,53 @@ def test_device_check_script_runs_on_the_cpu(capsys):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--device", "cpu", "--examples", "1"]) == 0, capsys.readouterr().out
+
+
+def _to_device(a):
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)
+
+
+def _hvp_on_device(spec, params, X, Y, V):
+    """manual.hvp on device tensors, handed back to the oracle as NumPy."""
+    out = manual.hvp(spec, params.map(_to_device), _to_device(X), _to_device(Y), V.map(_to_device))
+    return out.map(lambda a: a.cpu().numpy())
+
+
+def _gnvp_on_device(spec, params, X, Y, V):
+    out = manual.gnvp(spec, params.map(_to_device), _to_device(X), _to_device(Y), V.map(_to_device))
+    return out.map(lambda a: a.cpu().numpy())
+
+
+@on_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_second_order_products_pass_on_the_device(dtype):
+    from torch_ref import check_gnvp, check_hvp
+
+    assert check_hvp(_hvp_on_device, max_examples=EXAMPLES, seed=0, dtype=dtype).examples == EXAMPLES
+    assert check_gnvp(_gnvp_on_device, max_examples=EXAMPLES, seed=0, dtype=dtype).examples == EXAMPLES
+
+
+@on_cuda
+def test_one_rank_process_group_on_the_device():
+    """torch_ref.distributed on the device's backend (nccl on CUDA, gloo on the CPU) with one rank:
+    the all-reduce of a device tensor is itself, and DDP's gradient is the whole batch's."""
+    import numpy as np
+
+    import torch_ref
+    import torch_ref.distributed as tdist
+    from torch_ref.strategies import case_from
+
+    tdist.init(0, 1, port=tdist.free_port(), backend="nccl" if DEVICE.startswith("cuda") else "gloo")
+    try:
+        x = torch.arange(4.0, device=DEVICE)
+        assert torch.equal(tdist.allreduce(x), x) and tdist.allreduce(x).device == x.device
+        case = case_from(manual.Spec((3, 4, 2), ("tanh", "softmax"), "ce", bias=True, reduction="mean"), N=5, seed=0)
+        got = torch_ref.ddp_gradients(case.spec, case.params.map(_to_device), _to_device(case.X), _to_device(case.Y))
+        want = manual.gradients(case.spec, case.params, case.X, case.Y)
+        for (_, a), (_, b) in zip(got.arrays(), want.arrays()):
+            assert a.device.type == torch.device(DEVICE).type
+            np.testing.assert_allclose(a.cpu().numpy(), b, rtol=1e-12, atol=1e-14)
+    finally:
+        tdist.close()
