@@ -228,20 +228,7 @@ def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
         d3A.append(a3)
     y_star = O[-1].detach()
     loss = _loss_in_ystar(spec)
-    N, J = y_star.shape
-    g = np.zeros((N, J))
-    H = np.zeros((N, J, J))
-    dH = np.zeros((N, J, J, J))
-    for n in range(N):
-        y_n = Yt[n : n + 1]
-
-        def L_n(o: torch.Tensor, y_n: torch.Tensor = y_n) -> torch.Tensor:
-            return loss(o[None, :], y_n)
-
-        o_n = y_star[n].clone()
-        g[n] = _np(torch.func.grad(L_n)(o_n))
-        H[n] = _np(torch.func.hessian(L_n)(o_n))
-        dH[n] = _third(L_n, o_n)
+    g, H, dH = _loss_derivatives(loss, y_star, Yt)
     u = (np.asarray(X, dtype=np.float64), *tuple(o.detach().numpy() for o in O[:-1]))
     return SecondOrderParts(
         spec,
@@ -258,6 +245,30 @@ def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
         dH,
         np.asarray(Y, dtype=np.float64),
     )
+
+
+def _loss_derivatives(loss: Any, y_star: torch.Tensor, Yt: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loss's first, second and third derivatives in y*, per example: ``(N, J)``, ``(N, J, J)``,
+    ``(N, J, J, J)``. Vectorised over the examples with ``torch.func.vmap``; a loss that vmap cannot
+    run (a user's value written with operations it does not batch) is taken example by example."""
+
+    def L_one(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss(o[None, :], y[None, :])
+
+    try:
+        g = _np(torch.func.vmap(torch.func.grad(L_one))(y_star, Yt))
+        H = _np(torch.func.vmap(torch.func.hessian(L_one))(y_star, Yt))
+    except Exception:  # not batchable: one example at a time
+        g = np.stack([_np(torch.func.grad(L_one)(o, y)) for o, y in zip(y_star, Yt)])
+        H = np.stack([_np(torch.func.hessian(L_one)(o, y)) for o, y in zip(y_star, Yt)])
+    try:
+        dH = _np(torch.func.vmap(torch.func.jacfwd(torch.func.hessian(L_one)))(y_star, Yt))
+    except Exception:  # huber's backward has no forward-mode derivative; or not batchable
+        N, J = y_star.shape
+        dH = np.zeros((N, J, J, J))
+        for n in range(N):
+            dH[n] = _third(lambda o, y=Yt[n]: L_one(o, y), y_star[n])
+    return g, H, dH
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
