@@ -263,17 +263,30 @@ def test_a_script_without_a_main_guard_is_told_why_its_ranks_died(tmp_path):
         in run.stderr
     ), report
     assert "before it ran dp_grad_fn" in report and 'if __name__ == "__main__":' in report, report
-    # a function defined inside the guard is refused before any rank starts
-    inside = tmp_path / "inside.py"
-    inside.write_text(
+
+
+def test_a_function_inside_the_main_guard_is_refused_before_any_rank_starts(tmp_path, monkeypatch):
+    """The ranks import the running script without running its guard block, so a dp_grad_fn defined
+    there does not exist for them: refused up front (here with a stand-in for the script's module)."""
+    import types
+
+    script = tmp_path / "inside.py"
+    script.write_text(
         "import torch_ref\n"
         'if __name__ == "__main__":\n'
         "    def mine(spec, params, X, Y, allreduce):\n"
         "        return None\n"
-        "    torch_ref.check_data_parallel(mine, max_examples=2)\n"
     )
-    run = subprocess.run([sys.executable, str(inside)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert "TypeError: dp_grad_fn 'mine' is not defined at the top level of inside.py" in run.stderr, run.stderr[-2000:]
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+    def mine(spec, params, X, Y, allreduce):
+        return None
+
+    mine.__module__, mine.__qualname__ = "__main__", "mine"
+    with pytest.raises(TypeError, match=r"dp_grad_fn 'mine' is not defined at the top level of inside\.py"):
+        check_data_parallel(mine, max_examples=2)
 
 
 def test_bad_data_parallel_calls_are_refused():
