@@ -13,6 +13,7 @@ import numpy as np
 import manual
 from manual import Params
 
+from ._entry_check import entry_findings
 from .compare import Comparison
 from .reference import reference
 from .second_order import DROPPABLE, SecondOrderParts, gnvp_reference, hvp_reference, parts, r_pass
@@ -87,65 +88,34 @@ def _candidates(outcome: _Outcome, kind: str) -> list[tuple[str, list[np.ndarray
 
 
 def _entries(outcome: _Outcome) -> list[str]:
-    """Your own entries' derivatives (A', A'', the loss's hessian) against autograd of their own
-    forward and value, at this case's points."""
+    """Your own entries' derivatives against autograd of their own forward and value at this case's
+    points: A' and the loss's gradient as the first-order oracle checks them
+    (:func:`torch_ref._entry_check.entry_findings`), A'' and the loss's hessian here."""
     case = outcome.case
     spec = case.spec
     p = outcome.parts or parts(spec, case.params, case.X, case.Y)
     eps = float(np.finfo(case.X.dtype).eps)
-    out = []
+    out = entry_findings(reference(spec, case.params, case.X, case.Y))
     for l, entry in enumerate(spec.activations):
-        if not entry.elementwise or manual.ACTIVATIONS.get(entry.name) is entry:
+        if not entry.elementwise or entry.second_derivative is None or manual.ACTIVATIONS.get(entry.name) is entry:
             continue
         I64 = p.I[l]
         I = I64.astype(case.X.dtype)
-        O = entry.forward(I, np)
-        a1, a2, a3 = (np.abs(np.asarray(q[l])) for q in (p.dA, p.d2A, p.d3A))
-        # each derivative's evaluation allowance (T1, T2 of second_order_check's docstring), and the rounding of
-        # I to the case's dtype carried by the next derivative
-        checks = [
-            (
-                "derivative",
-                "A'",
-                entry.prime(I, O, np),
-                p.dA[l],
-                np.maximum(a1, 1.0) * (1 + np.abs(I64)) + a2 * np.abs(I64),
-            )
-        ]
-        if entry.second_derivative is not None:
-            checks.append(
-                (
-                    "second_derivative",
-                    "A''",
-                    entry.second(I, O, np),
-                    p.d2A[l],
-                    np.maximum(a2, 1.0) * (1 + np.abs(I64)) ** 2 + a3 * np.abs(I64),
-                )
-            )
-        for field_name, symbol, got_raw, want_raw, terms in checks:
-            got, want = np.asarray(got_raw, dtype=np.float64), np.asarray(want_raw)
-            bad = np.abs(got - want) > 8 * eps * terms
-            if bad.any():
-                k = tuple(np.argwhere(bad)[0])
-                out.append(
-                    f"layer {l + 1}'s activation {entry.name!r} (your entry) has a {field_name} that disagrees with "
-                    f"autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I64[k]:.10g}: "
-                    f"{field_name} = {got[k]:.10g}, autograd {symbol} = {want[k]:.10g}"
-                )
-    loss = spec.loss
-    own_loss = manual.LOSSES.get(loss.name) is not loss
-    if own_loss:
-        O = p.O[-1].astype(case.X.dtype)
-        got = np.asarray(loss.gradient(O, case.Y, np), dtype=np.float64)
-        terms = np.abs(p.g) + np.einsum("njk,nk->nj", np.abs(p.H), np.abs(p.O[-1])) + 1.0
-        bad = np.abs(got - p.g) > 8 * eps * O.shape[1] * terms
+        got = np.asarray(entry.second(I, entry.forward(I, np), np), dtype=np.float64)
+        want = np.asarray(p.d2A[l])
+        a2, a3 = np.abs(want), np.abs(np.asarray(p.d3A[l]))
+        # the evaluation allowance T2 of second_order_check's docstring, and the rounding of I to the
+        # case's dtype carried by the third derivative
+        bad = np.abs(got - want) > 8 * eps * (np.maximum(a2, 1.0) * (1 + np.abs(I64)) ** 2 + a3 * np.abs(I64))
         if bad.any():
             k = tuple(np.argwhere(bad)[0])
             out.append(
-                f"the loss {loss.name!r} (your entry) has a gradient that disagrees with autograd of its own value "
-                f"at {int(bad.sum())} of {bad.size} entries, e.g. y* = {p.O[-1][k]:.10g}: gradient = {got[k]:.10g}, "
-                f"autograd = {p.g[k]:.10g}"
+                f"layer {l + 1}'s activation {entry.name!r} (your entry) has a second_derivative that disagrees "
+                f"with autograd of its own forward at {int(bad.sum())} of {bad.size} inputs, e.g. I = {I64[k]:.10g}: "
+                f"second_derivative = {got[k]:.10g}, autograd A'' = {want[k]:.10g}"
             )
+    loss = spec.loss
+    own_loss = manual.LOSSES.get(loss.name) is not loss
     if loss.hessian is not None and own_loss:
         O = p.O[-1].astype(case.X.dtype)
         J = O.shape[1]
