@@ -6,6 +6,8 @@ r"""The backward pass: the delta recursion of the slides, general to any depth.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._xp import Array, namespace
 from .forward import Forward, _forward
 from .params import Params
@@ -61,13 +63,27 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
 
 
 def _deltas(spec: Spec, params: Params, fwd: Forward, Y: Array, simplified: bool | None) -> list[Array]:
-    xp = namespace(Y)
-    delta = [output_delta(spec, fwd.I[-1], fwd.O[-1], Y, simplified=simplified)]
+    return _back_from(spec, params, fwd, output_delta(spec, fwd.I[-1], fwd.O[-1], Y, simplified=simplified))
+
+
+def _back_from(spec: Spec, params: Params, fwd: Forward, delta_L: Array) -> list[Array]:
+    """Every layer's delta from the output layer's ``delta_L`` down (also the Gauss-Newton pass of
+    :func:`manual.gnvp`, which starts from another output delta)."""
+    xp = namespace(delta_L)
+    delta = [delta_L]
     for l in range(spec.depth - 2, -1, -1):
         # slide "Going backward....": delta^(l) = (delta^(l+1) (w^(l+1))^T) ⊙ A'(I^(l))
         W_next = params.weights[l + 1]
         delta.insert(0, (delta[0] @ W_next.T) * spec.activations[l].prime(fwd.I[l], fwd.O[l], xp))
     return delta
+
+
+def _from_deltas(fwd: Forward, delta: list[Array], bias: bool, xp: Any) -> Params:
+    """slide "Going backward....": the update w^(l) - xi u^(l) delta^(l), i.e. grad W^(l) = u^(l)^T
+    delta^(l), which sums over the N examples; grad b^(l) = sum_n delta^(l)_n."""
+    grad_W = [u.T @ d for u, d in zip(fwd.u, delta)]
+    grad_b = [xp.sum(d, axis=0) for d in delta] if bias else None
+    return Params(grad_W, grad_b)
 
 
 def deltas(spec: Spec, params: Params, X: Array, Y: Array, *, simplified: bool | None = None) -> list[Array]:
@@ -86,13 +102,7 @@ def deltas(spec: Spec, params: Params, X: Array, Y: Array, *, simplified: bool |
 
 def _gradients(spec: Spec, params: Params, X: Array, Y: Array, simplified: bool | None = None) -> Params:
     fwd = _forward(spec, params, X)
-    delta = _deltas(spec, params, fwd, Y, simplified)
-    xp = namespace(X)
-    # slide "Going backward....": the update w^(l) - xi u^(l) delta^(l), i.e. grad W^(l) = u^(l)^T delta^(l),
-    # which sums over the N examples; grad b^(l) = sum_n delta^(l)_n.
-    grad_W = [u.T @ d for u, d in zip(fwd.u, delta)]
-    grad_b = None if params.biases is None else [xp.sum(d, axis=0) for d in delta]
-    return Params(grad_W, grad_b)
+    return _from_deltas(fwd, _deltas(spec, params, fwd, Y, simplified), params.biases is not None, namespace(X))
 
 
 def gradients(spec: Spec, params: Params, X: Array, Y: Array, *, simplified: bool | None = None) -> Params:

@@ -55,7 +55,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._xp import Array, namespace
-from .backward import _deltas
+from .backward import _back_from, _deltas, _from_deltas
 from .forward import Forward, _forward
 from .params import Params
 from .spec import Spec
@@ -219,10 +219,5 @@ def gnvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     xp = namespace(X)
     fwd = _forward(spec, params, X)
     RI, RO = _r_forward(spec, params, V, fwd, xp)
-    delta = [_output_gn_delta(spec, fwd, Y, RI[-1], RO[-1], xp)]
-    for l in range(spec.depth - 2, -1, -1):
-        entry = spec.activations[l]
-        delta.insert(0, (delta[0] @ params.weights[l + 1].T) * entry.prime(fwd.I[l], fwd.O[l], xp))
-    G_W = [u.T @ d for u, d in zip(fwd.u, delta)]
-    G_b = None if params.biases is None else [xp.sum(d, axis=0) for d in delta]
-    return Params(G_W, G_b)
+    delta = _back_from(spec, params, fwd, _output_gn_delta(spec, fwd, Y, RI[-1], RO[-1], xp))
+    return _from_deltas(fwd, delta, params.biases is not None, xp)
