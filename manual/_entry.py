@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["NamedEntry", "check_signature"]
+__all__ = ["NamedEntry", "check_signature", "did_you_mean"]
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'tanh'?)"`` for the known name closest to a misspelt ``word`` (difflib's
+    ratio of at least 0.6), else ``""``: appended to an "unknown name" error."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_signature(kind: str, name: str, field: str, fn: Any, params: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import Array
+from ._xp import Array, device
 from .activation import Activation
 
 __all__ = ["BUILTIN_ACTIVATIONS", "softmax_vjp"]
@@ -103,13 +103,17 @@ def _softmax(I: Array, xp: Any) -> Array:
 
 def softmax_vjp(O: Array, h: Array, xp: Any) -> Array:
     r"""The vector-Jacobian product of softmax, :math:`\delta_j = O_j (g_j - \sum_k g_k O_k)`, evaluated
-    as :math:`\delta = h - O \sum_k h_k` from :math:`h = O \odot g`
-    (:attr:`manual.Loss.times_output`, where the factor O is cancelled before evaluation).
+    from :math:`h = O \odot g` (:attr:`manual.Loss.times_output`, where the factor O is cancelled
+    before evaluation) as :math:`\delta_j = h_j \sum_{k \ne j} O_k - O_j \sum_{k \ne j} h_k`, which is
+    :math:`h - O \sum_k h_k` with :math:`1 - O_j` summed from the other outputs: no subtraction of
+    two large terms where O_j rounds to 1 and h_j is large (bce, issue 21).
 
     ``O`` and ``h`` have shape ``(N, J)``; the Jacobian ``diag(O) - O O^T`` of each row is applied
     without being formed.
     """
-    return h - O * xp.sum(h, axis=-1, keepdims=True)
+    J = O.shape[-1]
+    others = xp.ones((J, J), dtype=O.dtype, device=device(O)) - xp.eye(J, dtype=O.dtype, device=device(O))
+    return h * (O @ others) - O * (h @ others)
 
 
 _LEAKY_SLOPE = 0.01  # torch's default negative_slope

@@ -52,6 +52,11 @@ class Loss(NamedEntry):
             directional derivative for :func:`manual.hvp` with common factors cancelled, as
             ``cancelled`` does at first order (sigmoid + ce: :math:`y \odot \mathcal{R}\{y^*\}`, where the
             general form multiplies :math:`y/y^{*2}` by :math:`y^{*2}`), per example, not divided by N.
+        exact_delta: ``{output name: fn(I, O, Y, xp) -> delta}``: the output delta of the exact
+            objective where the first-order one follows a convention that is no derivative (bce on
+            softmax: torch's floor max(y*(1 - y*), 1e-12)); :func:`manual.hvp` carries it with
+            ``r_cancelled``'s :math:`\mathcal{R}\{\delta\}`, so that both are of one objective
+            (issue 21). Per example, not divided by N.
         gn_cancelled: ``{output name: fn(I, O, Y, RI, RO, xp) -> delta}``: the Gauss-Newton pass's
             output delta :math:`\mathcal{A}' \odot H_L \mathcal{R}\{y^*\}` with common factors
             cancelled (sigmoid + ce: :math:`y (1 - y^*)^2 \mathcal{R}\{I\}`; sigmoid + bce:
@@ -84,6 +89,7 @@ class Loss(NamedEntry):
     hessian: Callable[[Array, Array, Array, Any], Array] | None = None
     r_cancelled: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
     gn_cancelled: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
+    exact_delta: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -103,7 +109,7 @@ class Loss(NamedEntry):
         object.__setattr__(self, "canonical", _names(self.name, "canonical", self.canonical))
         if not isinstance(self.softmax, bool):
             raise TypeError(f"Loss {self.name!r}: softmax must be True or False, got {self.softmax!r}")
-        for name in ("cancelled", "from_logits", "r_cancelled", "gn_cancelled"):
+        for name in ("cancelled", "from_logits", "r_cancelled", "gn_cancelled", "exact_delta"):
             table = getattr(self, name)
             if not isinstance(table, Mapping) or not all(isinstance(k, str) and callable(f) for k, f in table.items()):
                 raise TypeError(
@@ -116,8 +122,9 @@ class Loss(NamedEntry):
             if not callable(self.hessian):
                 raise TypeError(f"Loss {self.name!r}: hessian must be callable or None, got {self.hessian!r}")
             check_signature("Loss", self.name, "hessian", self.hessian, "O, Y, R, xp")
-        for output, delta_fn in self.cancelled.items():
-            check_signature("Loss", self.name, f"cancelled[{output!r}]", delta_fn, "I, O, Y, xp")
+        for table_name in ("cancelled", "exact_delta"):
+            for output, delta_fn in getattr(self, table_name).items():
+                check_signature("Loss", self.name, f"{table_name}[{output!r}]", delta_fn, "I, O, Y, xp")
         for table_name in ("r_cancelled", "gn_cancelled"):
             for output, fn in getattr(self, table_name).items():
                 check_signature("Loss", self.name, f"{table_name}[{output!r}]", fn, "I, O, Y, RI, RO, xp")

@@ -71,7 +71,10 @@ def _bce_gradient(O: Array, Y: Array, xp: Any) -> Array:
 
 
 def _bce_h(O: Array, Y: Array, xp: Any) -> Array:
-    return O * (O - Y) / _bce_denominator(O, xp)
+    # a softmax output's h: y*(1 - y*) with 1 - y*_j summed from the other outputs, accurate where
+    # y*_j rounds to 1 (issue 21), floored as torch's BCELoss backward
+    p = O * _softmax_others(O, xp)
+    return O * (O - Y) / xp.maximum(p, xp.full_like(O, BCE_EPSILON))
 
 
 def _bce_hessian(O: Array, Y: Array, R: Array, xp: Any) -> Array:
@@ -138,6 +141,13 @@ def _bce_softmax_r_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp:
     h = (O - Y) / rest
     Rh = (1 - Y) / (rest * rest) * RO
     return Rh - RO * xp.sum(h, axis=-1, keepdims=True) - O * xp.sum(Rh, axis=-1, keepdims=True)
+
+
+def _bce_softmax_exact_delta(I: Array, O: Array, Y: Array, xp: Any) -> Array:
+    # delta = h - y* sum(h) with h = (y* - y) / (1 - y*) (y* cancelled, no floor: the exact
+    # objective's, for manual.hvp); h_j (1 - y*_j) is y*_j - y_j, so delta_j = y*_j - y_j - y*_j sum_{k!=j} h_k
+    h = (O - Y) / _softmax_others(O, xp)
+    return (O - Y) - O * _softmax_others(h, xp)  # _softmax_others(h): the sum of the other entries
 
 
 def _bce_softmax_gn_delta(I: Array, O: Array, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
@@ -207,6 +217,7 @@ BUILTIN_LOSSES: tuple[Loss, ...] = (
         times_output=_bce_h,
         hessian=_bce_hessian,
         r_cancelled={"softmax": _bce_softmax_r_delta},
+        exact_delta={"softmax": _bce_softmax_exact_delta},
         gn_cancelled={"sigmoid": _bce_sigmoid_gn_delta, "softmax": _bce_softmax_gn_delta},
         description="sum_j -y_j log y*_j - (1 - y_j) log(1 - y*_j), logs floored at -100 and dL/dy* = "
         "(y* - y) / max(y*(1 - y*), 1e-12) as torch's BCELoss",

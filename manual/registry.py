@@ -2,7 +2,8 @@
 
 A name is looked up here; an :class:`~manual.Activation` or :class:`~manual.Loss` object (a user's
 own entry) is taken as it is. An unknown name is a ``ValueError`` that lists the registered ones;
-nothing falls through to a default.
+nothing falls through to a default, and a misspelt name gets the closest registered one
+("unknown activation 'sigmod'; did you mean 'sigmoid'?").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
+from ._entry import did_you_mean
 from .activation import Activation
 from .activations import BUILTIN_ACTIVATIONS
 from .loss import Loss
@@ -38,7 +40,7 @@ def _lookup(kind: str, value: object, table: Mapping[str, Entry], cls: type[Entr
         if value in table:
             return table[value]
         raise ValueError(
-            f"{where}: unknown {kind} {value!r}; registered: {', '.join(table)} "
+            f"{where}: unknown {kind} {value!r}{did_you_mean(value, table)}; registered: {', '.join(table)} "
             f"(or pass a manual.{cls.__name__} of your own)"
         )
     article = "an" if kind[0] in "aeiou" else "a"

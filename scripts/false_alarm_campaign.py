@@ -3,9 +3,11 @@
 Right derivations are checked on many random cases; none may be reported as wrong math.
 
 Each case draws a network (depth 1-5, widths 1-12, every activation, loss pair, bias, reduction),
-float64 or float32, in one of three regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
-and inputs on the 1/4 grid, with constructed ReLU kinks in every ReLU layer half of the time) and
-``saturated`` (gain 4-8, inputs scaled by 3: sigmoid, tanh and softmax outputs that round to 0 or 1).
+float64 or float32, in one of four regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
+and inputs on the 1/4 grid, with constructed ReLU kinks in every ReLU layer half of the time),
+``saturated`` (gain 4-8, inputs scaled by 3: sigmoid, tanh and softmax outputs that round to 0 or 1)
+and ``logits`` (the output layer scaled so that max |I^(L)| is 16 to 60: past torch's bce floor and
+float32's saturation, issue 21).
 
 On each case:
 
@@ -39,7 +41,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-REGIMES = ("normal", "grid", "saturated")
+REGIMES = ("normal", "grid", "saturated", "logits")
 DERIVATIONS = ("manual", "exact", "perturbed", "naive")
 ALLOWED = {
     "manual": {"agree", "precision"},
@@ -53,12 +55,21 @@ def draw_case(seed: int, k: int):
     """Case ``k`` of the campaign with ``seed``, from its own Generator: a torch_ref Case and its label."""
     import numpy as np
 
-    from torch_ref.strategies import Case, _place_kinks, data_for, kink_placeable, params_for, random_spec
+    from torch_ref.strategies import (
+        LOGIT_TARGETS,
+        Case,
+        _place_kinks,
+        _scale_logits,
+        data_for,
+        kink_placeable,
+        params_for,
+        random_spec,
+    )
 
     rng = np.random.default_rng([seed, k])
     spec = random_spec(rng)
     dtype = np.float64 if k % 2 == 0 else np.float32
-    regime = REGIMES[k % 3]
+    regime = REGIMES[(k // 2) % len(REGIMES)]  # every regime in both dtypes (k % 2)
     N = int(rng.integers(1, 9))
     if regime == "normal":
         gain = float(rng.choice([0.5, 1.0, 2.0]))
@@ -74,7 +85,11 @@ def draw_case(seed: int, k: int):
         _place_kinks(spec, params, X)
     if regime == "saturated":
         X = (X * 3).astype(dtype)
-    return Case(spec, params, X, Y, 0.1, k, grid, gain, kink), f"{np.dtype(dtype).name}/{regime}"
+    logits = 0.0
+    if regime == "logits":  # the output layer scaled to max |I^(L)| in 16..60 (torch_ref.strategies)
+        logits = float(rng.choice(LOGIT_TARGETS))
+        _scale_logits(spec, params, X, logits, power_of_two=False)
+    return Case(spec, params, X, Y, 0.1, k, grid, gain, kink, logits=logits), f"{np.dtype(dtype).name}/{regime}"
 
 
 def _derivations():

@@ -5,8 +5,11 @@ For each optimizer setting (SGD with momentum, dampening, Nesterov and weight de
 L2; AdamW; other betas and eps) and each dtype, ``torch_ref.check_training`` runs
 ``manual.Trainer`` / ``manual.AdamTrainer`` with that setting against the same ``torch.optim``
 optimizer on ``--cases`` random networks (plus the oracle's coverage cases), ``--steps`` steps each.
-It prints, per setting, the examples checked, the largest share of the bound used and the time, and
-exits 1 on any failure (with its report).
+It prints, per setting, the examples checked, the cases not judged (torch's trajectory outside the
+dtype's range at step 1, or an entry with no finite bound; never counted as passes), the largest
+share of the bound used (of what each step adds to the bound, beyond the difference carried from
+the step before) and the time, and exits 1 on any failure (with its report), a run where most cases
+were not judged included.
 
     python scripts/training_campaign.py [--cases 300] [--steps 5] [--seed 0] [--json PATH]
 """
@@ -77,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                 "dtype": dtype,
                 "passed": True,
                 "examples": s.examples,
+                "not_judged": s.not_judged,
                 "largest_share": round(s.worst_share, 4),
                 "seconds": round(time.perf_counter() - t, 1),
             }
             rows.append(row)
             print(
-                f"{dtype} {name}: {row['examples']} examples, largest share of the bound {row['largest_share']}, "
-                f"{row['seconds']} s",
+                f"{dtype} {name}: {row['examples']} examples, {row['not_judged']} not judged, largest share of what "
+                f"a step adds to the bound {row['largest_share']}, {row['seconds']} s",
                 flush=True,
             )
     total = round(time.perf_counter() - start, 1)

@@ -69,4 +69,7 @@ def test_one_sgd_step_agrees(dtype, data):
 @given(data=st.data(), lr=st.sampled_from([0.01, 0.1]), steps=st.integers(2, 5))
 def test_training_trajectories_agree(dtype, data, lr, steps):
     c = data.draw(cases(dtype=dtype))
-    assert_agree(crosscheck_training(c.spec, c.params, c.X, c.Y, lr, steps))
+    check = crosscheck_training(c.spec, c.params, c.X, c.Y, lr, steps)
+    # a trajectory that overflows (identity layers scaled to large logits) is compared with nothing
+    assume(not any(row.note.startswith("non-finite on both sides") for row in check.rows))
+    assert_agree(check)

@@ -32,13 +32,15 @@ from ._convert import as_numpy64
 from ._oracle_report import _ordinal
 from ._result import normalise
 from .build import build
-from .compare import Comparison, compare
-from .reference import Reference
+from .compare import Comparison, compare_either
+from .reference import Reference, reference
 from .strategies import Case
-from .tolerance import Tolerance, tolerance
+from .tolerance import EXACT_LABEL, TORCH_LABEL, Tolerance, references, tolerance
 from .verdict import Verdict, _crash, hand_out, prepare
 
 __all__ = ["KIND_WHAT", "classify_kind", "factor_patterns", "per_example_reference"]
+
+_NOT_JUDGED = "some entries have no finite bound (the reference's own bound overflowed): compared with nothing there"
 
 KIND_WHAT = {"deltas": "delta_fn", "input": "input_fn", "per-example": "per_example_fn"}
 RETURNS = {
@@ -91,15 +93,44 @@ def _per_example_tolerance(case: Case, dtype: Any) -> Params:
     )
 
 
-def _expected(kind: str, case: Case, ref: Reference, tol: Tolerance) -> tuple[list[str], list, list]:
+def _expected(kind: str, case: Case, ref: Reference, tol: Tolerance) -> tuple[list[str], list[tuple[str, list, list]]]:
+    """The arrays' names and the right references, ``(label, expected, allowed)``: torch's, and past
+    torch's bce floor the exact one too (:func:`torch_ref.tolerance.references`)."""
     spec = case.spec
     if kind == "deltas":
-        return [f"delta{l}" for l in range(1, spec.depth + 1)], list(ref.delta), list(tol.deltas)
+        return [f"delta{l}" for l in range(1, spec.depth + 1)], references(ref, tol, "deltas")
     if kind == "input":
-        return ["dX"], [ref.input], [tol.input]
+        return ["dX"], references(ref, tol, "input")
     expected = per_example_reference(spec, case.params, case.X, case.Y)
     allowed = _per_example_tolerance(case, case.X.dtype)
-    return [n for n, _ in expected.arrays()], [a for _, a in expected.arrays()], [a for _, a in allowed.arrays()]
+    names = [n for n, _ in expected.arrays()]
+    out = [(TORCH_LABEL if ref.two_references else "torch's values", _flat(expected), _flat(allowed))]
+    if ref.two_references:
+        exact, exact_allowed = _per_example_exact(case)
+        out.append((EXACT_LABEL, _flat(exact), _flat(exact_allowed)))
+    return names, out
+
+
+def _flat(p: Params) -> list:
+    return [a for _, a in p.arrays()]
+
+
+def _per_example_exact(case: Case) -> tuple[Params, Params]:
+    """Every example's exact gradient (no floor) and its own bound, stacked as per-example arrays."""
+    spec, dtype = case.spec, case.X.dtype
+    refs = [reference(spec, case.params, case.X[n : n + 1], case.Y[n : n + 1]) for n in range(case.X.shape[0])]
+    tols = [
+        tolerance(spec, case.params, case.X[n : n + 1], case.Y[n : n + 1], dtype=dtype, reference_pass=r).for_exact
+        for n, r in enumerate(refs)
+    ]
+
+    def stack(parts: list[Params]) -> Params:
+        return Params(
+            [np.stack([p.weights[l] for p in parts]) for l in range(spec.depth)],
+            None if not spec.bias else [np.stack([p.biases[l] for p in parts]) for l in range(spec.depth)],  # type: ignore[index]
+        )
+
+    return stack([r.exact_grads for r in refs]), stack([t.grads for t in tols])
 
 
 def _actual(kind: str, spec: Spec, result: Any, what: str) -> tuple[list | None, str]:
@@ -137,15 +168,23 @@ def classify_kind(kind: str, fn: Callable, case: Case, *, arrays: str = "numpy",
     actual, problem = _actual(kind, case.spec, result, what)
     if actual is None:
         return replace(base, kind="type", detail=problem)
-    names, expected, allowed = _expected(kind, case, ref, tol)
+    names, candidates = _expected(kind, case, ref, tol)
     title = {"deltas": "deltas", "input": "input gradient", "per-example": "per-example gradients"}[kind]
-    comparison = compare(
-        names, actual, expected, allowed, title=f"{title} of {what} against autograd", conventions=tol.conventions
+    comparison = compare_either(
+        names,
+        actual,
+        [(label, e, a, None) for label, e, a in candidates],
+        title=f"{title} of {what} against autograd",
+        conventions=tol.conventions,
     )
     if comparison.ok:
         return replace(base, comparison=comparison)
     if any(r.note.startswith("shape") for r in comparison.rows):
         return replace(base, kind="shape", comparison=comparison)
+    if comparison.not_judged:
+        return replace(base, kind="not judged", comparison=comparison, detail=_NOT_JUDGED)
+    label = comparison.followed or candidates[0][0]
+    expected, allowed = next((e, a) for lab, e, a in candidates if lab == label)
     findings = factor_patterns(kind, case, ref, names, actual, expected, allowed, comparison)
     layers = sorted({int(r.name.lstrip("deltaWb")) for r in comparison.rows if not r.ok and r.name != "dX"})
     if layers:

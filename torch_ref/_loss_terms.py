@@ -43,6 +43,8 @@ __all__ = [
     "bce_gradient",
     "bce_objective",
     "bce_softmax",
+    "bce_stable_sigmoid",
+    "bce_stable_softmax",
     "ce_gradient",
     "ce_objective",
     "ce_sigmoid_cancelled",
@@ -65,6 +67,9 @@ class LossTerms(Protocol):
     @property
     def cancelled(self) -> Mapping[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]]: ...
 
+    @property
+    def stable(self) -> Mapping[str, Callable[..., np.ndarray]]: ...
+
     def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms: ...
 
     def softmax(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms: ...
@@ -76,7 +81,9 @@ class LossTerms(Protocol):
 
 class HandTerms:
     """Hand-derived terms of a built-in loss; ``cancelled`` maps an output name to the magnitude of the
-    entry's cancelled delta form, ``(O, Y, e_O) -> M``."""
+    entry's cancelled delta form, ``(O, Y, e_O) -> M``; ``stable`` maps an output name to the
+    magnitude of the output delta evaluated in the loss's stable form from the logits (the twin's
+    ``exact`` form), ``(I, O, Y, e_I, e_O) -> M``, where torch's formula divides by y*(1 - y*)."""
 
     def __init__(
         self,
@@ -84,9 +91,11 @@ class HandTerms:
         softmax: Callable[..., Terms],
         objective: Callable[..., np.ndarray],
         cancelled: Mapping[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] | None = None,
+        stable: Mapping[str, Callable[..., np.ndarray]] | None = None,
     ) -> None:
         self._gradient, self._softmax, self._objective = gradient, softmax, objective
         self.cancelled = dict(cancelled or {})
+        self.stable = dict(stable or {})
 
     def gradient(self, O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
         return self._gradient(O, Y, e_O)
@@ -136,6 +145,22 @@ def bce_softmax(O: np.ndarray, Y: np.ndarray, e_O: np.ndarray) -> Terms:
     return O * (O - Y) / q, O * (np.abs(O) + np.abs(Y)) / q, dh * e_O
 
 
+def bce_stable_sigmoid(I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray) -> np.ndarray:
+    """delta = y* - y (sigmoid + bce, no division): its terms and y*'s error carried on."""
+    return e_O + np.abs(O) + np.abs(Y)
+
+
+def bce_stable_softmax(I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray) -> np.ndarray:
+    r"""The exact delta from the logits, no division:
+    :math:`\delta_j = J y^*_j - y_j - \sum_{k \ne j} (1 - y_k)\, q^{(k)}_j` with :math:`q^{(k)}` the
+    softmax over the units other than k (each in [0, 1]); its terms on absolute values, y*'s error
+    carried on (J e_O) and each q's error, relative :math:`e_{I,j} + \max_k e_{I,k}` as softmax's own."""
+    J = O.shape[-1]
+    r = e_I + np.max(e_I, axis=-1, keepdims=True)
+    others = np.sum(np.abs(1 - Y), axis=-1, keepdims=True)
+    return J * (np.abs(O) + e_O) + np.abs(Y) + others * (1 + r)
+
+
 def bce_objective(
     output: str, I: np.ndarray, O: np.ndarray, Y: np.ndarray, e_I: np.ndarray, e_O: np.ndarray
 ) -> np.ndarray:
@@ -183,8 +208,10 @@ class AutogradTerms:
 
     def __init__(self, per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         self.per_example = per_example
-        # a user's cancelled delta form is bounded by the general formula's terms: no entries
+        # a user's cancelled delta form is bounded by the general formula's terms: no entries; a
+        # user's loss has no floor, so no stable form is needed in place of a floored division
         self.cancelled: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {}
+        self.stable: dict[str, Callable[..., np.ndarray]] = {}
 
     def _derivatives(self, O: np.ndarray, Y: np.ndarray):
         Ot = torch.from_numpy(np.array(O, dtype=np.float64)).requires_grad_(True)

@@ -11,8 +11,11 @@ from typing import Any
 import numpy as np
 
 from manual import Activation, Loss
+from manual._entry import did_you_mean
+from manual.registry import ACTIVATIONS
 
 from .strategies import TARGET_MODES, Case, narrow, output_pairs, resolve
+from .twins import activation_twin
 
 __all__ = ["Options", "parse_dtype", "parse_options"]
 
@@ -126,7 +129,8 @@ def _names(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
     value = tuple(value)
     unknown = [v for v in value if v not in allowed]
     if not value or unknown:
-        raise ValueError(f"{name} must be a non-empty selection from {tuple(allowed)}, got {value!r}")
+        hint = did_you_mean(unknown[0], allowed) if unknown and isinstance(unknown[0], str) else ""
+        raise ValueError(f"{name} must be a non-empty selection from {tuple(allowed)}, got {value!r}{hint}")
     return value
 
 
@@ -209,6 +213,9 @@ def parse_options(
         _entries(name, value)
     acts, loss_names = resolve(activations, losses)  # ValueError naming an unknown entry
     hidden, outputs = narrow(activations, hidden_activations, output_activations)
+    for entry in dict.fromkeys((*acts, *hidden, *outputs)):
+        if ACTIVATIONS.get(entry.name) is not entry:
+            activation_twin(entry)  # a user entry's probe (elementwise, no custom backward), before any draw
     if bias is not None and not isinstance(bias, bool):
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
     if targets not in TARGET_MODES:

@@ -14,7 +14,7 @@ from .blame import blame, finite_difference
 from .diagnose import diagnose
 from .verdict import Verdict
 
-__all__ = ["explain", "failure_lines", "render_failure", "render_precision"]
+__all__ = ["before_shrinking", "explain", "failure_lines", "not_judged_report", "render_failure", "render_precision"]
 
 
 def _entry_code(entry: Any, table: Any, variables: dict[int, str] | None = None) -> str:
@@ -102,6 +102,7 @@ def _reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any
         f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
         + (", kink=True" if case.kink else "")
         + (f", targets={case.targets!r}" if case.targets != "soft" else "")
+        + (f", logits={case.logits!r}" if getattr(case, "logits", 0.0) else "")
         + ")",
     ]
     if extra is None:
@@ -166,10 +167,66 @@ _PHRASES = {
 }
 
 
+def before_shrinking(before: Any) -> tuple[str, float] | None:
+    """The array and the largest relative difference of the first failing case found, where it has a
+    comparison (a crash or a wrong type has none)."""
+    comparison = getattr(before, "comparison", None)
+    if comparison is None or not comparison.rows:
+        return None
+    row = max(comparison.rows, key=lambda r: (r.max_rel != r.max_rel, r.max_rel))  # NaN counts as largest
+    return row.name, row.max_rel
+
+
+def _before_line(v: Any, before: Any) -> list[str]:
+    """Shrinking keeps a case that fails, not the one where the mistake is largest: a minimal case in a
+    near-linear regime may part by 1e-4 where the first case found parted by order 1 (issue 21)."""
+    seen = before_shrinking(before)
+    if seen is None or repr(before.case) == repr(v.case):
+        return []
+    name, rel = seen
+    here = before_shrinking(v)
+    minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
+    return [
+        f"Before shrinking: the first failing case found ({before.case.spec}, N={before.case.X.shape[0]}, "
+        f"seed={before.case.seed})",
+        f"  parted by a largest relative difference of {rel:.3g} (at {name}){minimal}.",
+    ]
+
+
+def not_judged_report(fn: Any, names: tuple[str, ...], summary: Any) -> str:
+    """Why a run that met no mismatch still fails: it judged no case, or fewer than it could not judge."""
+    what = {v: k for k, v in _CHECK_OF.items()}.get(summary.kind, "the callable")
+    total = summary.examples + summary.not_judged
+    head = (
+        f"{what} {label(fn, names)} was not judged: no drawn case could be judged"
+        if summary.examples == 0
+        else f"{what} {label(fn, names)} was not judged on most cases: {summary.not_judged} of {total} cases were not "
+        f"judged, and the {summary.examples} judged cases all agree"
+    )
+    lines = [head + "; a check passes only when most of its cases are judged and every judged case agrees."]
+    lines += [f"  {count} of {total}: {reason}" for reason, count in summary.not_judged_reasons.items()]
+    lines.append(
+        f"Narrow the draw to cases the {summary.dtype} check can judge (e.g. a smaller lr or fewer steps for a "
+        f"diverging training run, or dtype='float64')."
+    )
+    return "\n".join(lines)
+
+
+_CHECK_OF = {
+    "grad_fn": "gradients",
+    "step_fn": "update",
+    "make_trainer": "training",
+    "delta_fn": "deltas",
+    "input_fn": "input",
+    "per_example_fn": "per-example",
+}
+
+
 def failure_lines(
-    v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None
+    v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None, before: Any = None
 ) -> tuple[list[str], list[str]]:
-    """The report's lines, and of them the Reproduce lines."""
+    """The report's lines, and of them the Reproduce lines. ``before``: the first failing verdict
+    found, before shrinking (its largest relative difference is reported beside the minimal case's)."""
     case, spec = v.case, v.case.spec
     mismatch, returned = _PHRASES[v.what]
     if v.what == "make_trainer":
@@ -197,6 +254,7 @@ def failure_lines(
             lines.append(v.parting())
         lines += list(v.findings)
         lines += explain(v) if isinstance(v, Verdict) else []
+    lines += _before_line(v, before) if before is not None else []
     reproduce = _reproduce(v, fn, names, opt, extra)
     return lines + reproduce, reproduce
 

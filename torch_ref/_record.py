@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["failure_record", "markdown", "summary_record"]
+__all__ = ["failure_record", "markdown", "not_judged_record", "summary_record"]
 
 
 CHECK_OF = {
@@ -39,6 +39,7 @@ def _case(v: Any, opt: Any) -> dict[str, Any]:
         "gain": case.gain,
         "kink": case.kink,
         "targets": case.targets,
+        "logits": getattr(case, "logits", 0.0),
         "lr": case.lr,
         "dtype": opt.dtype,
         "device": opt.device,
@@ -65,8 +66,40 @@ def _rows(v: Any) -> list[dict[str, Any]]:
     ]
 
 
-def failure_record(v: Any, report: str, reproduce: list[str], opt: Any) -> dict[str, Any]:
-    """The failing verdict ``v`` (its report already rendered) as a record."""
+def _before(before: Any) -> dict[str, Any] | None:
+    """The first failing case found, before shrinking, and its largest relative difference."""
+    from ._oracle_report import before_shrinking
+
+    seen = None if before is None else before_shrinking(before)
+    if seen is None:
+        return None
+    case = before.case
+    return {
+        "spec": str(case.spec),
+        "N": int(case.X.shape[0]),
+        "seed": case.seed,
+        "array": seen[0],
+        "largest_relative_difference": _number(seen[1]),
+    }
+
+
+def not_judged_record(summary: Any, report: str) -> dict[str, Any]:
+    """A run that judged too little to pass (no case, or fewer than it could not judge)."""
+    return {
+        "passed": False,
+        "kind": summary.kind,
+        "verdict": "not judged",
+        "covered": summary.to_dict(),
+        "not_judged": summary.not_judged,
+        "judged": summary.examples,
+        "reasons": dict(summary.not_judged_reasons),
+        "report": report,
+    }
+
+
+def failure_record(v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None) -> dict[str, Any]:
+    """The failing verdict ``v`` (its report already rendered) as a record; ``before`` the first
+    failing verdict found before shrinking."""
     lines = report.splitlines()
     parts = next((line for line in lines if line.startswith("Parts from")), None)
     layer = re.search(r"layer (\d+)", parts) if parts else None
@@ -87,6 +120,7 @@ def failure_record(v: Any, report: str, reproduce: list[str], opt: Any) -> dict[
         "findings": [f for f in v.findings if not f.startswith(("Diagnosis:", "Parts from"))],
         "detail": v.detail,
         "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
+        "before_shrinking": _before(before),
         "report": report,
     }
 
@@ -116,6 +150,8 @@ def markdown(record: dict[str, Any], title: str) -> str:
             lines.append(f"| {key.replace('_', ' ')} | {c[key]} |")
         lines.append(f"| largest share of the tolerance used | {_short(c['largest_share_of_tolerance'])} |")
         return "\n".join(lines) + "\n"
+    if record["verdict"] == "not judged" and "case" not in record:
+        return "\n".join([*lines, f"**Not judged** ({record['kind']})", "", "```", record["report"], "```"]) + "\n"
     case = record["case"]
     lines += [
         f"**Failed** ({record['kind']}: {record['verdict']}) on `{case['spec']}`, N={case['N']}, {case['dtype']}.",
@@ -127,6 +163,13 @@ def markdown(record: dict[str, Any], title: str) -> str:
         lines += [f"Diagnosis: {d}", ""]
     if record["blame"]:
         lines += [f"Blame: {record['blame']}", ""]
+    seen = record.get("before_shrinking")
+    if seen:
+        lines += [
+            f"Before shrinking: the first failing case found (`{seen['spec']}`, N={seen['N']}) parted by a largest "
+            f"relative difference of {_short(seen['largest_relative_difference'])} (at {seen['array']}).",
+            "",
+        ]
     if record["rows"]:
         lines += ["| array | status | max abs | max rel | worst at | diff/tol |", "|---|---|---|---|---|---|"]
         for r in record["rows"]:

@@ -15,6 +15,21 @@ tolerance. The variants, each a mistake seen in public code (the tests cite them
   ``eps_hat``, ``lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)`` (``eps_hat``); the step count
   advanced once per parameter (``t_per_param``) or never (``t_fixed``); weight decay coupled where
   it should be decoupled and the reverse.
+
+Adam's quotient has two facts of its own that the tolerance uses (:meth:`Bound.at_least`,
+:meth:`Bound.within`; issue 21, where the quotient's bound was infinite): its divisor
+:math:`\sqrt{\hat v} + \epsilon` is at least :math:`\epsilon` whatever :math:`\hat v`'s error, and
+after n steps from :math:`m = v = 0`, by Cauchy-Schwarz over the moments' weights,
+
+.. math::
+    |m_n| = (1 - \beta_1) \Big|\sum_i \beta_1^{n-i} g_i\Big|
+    \le \rho_n \sqrt{v_n}, \qquad
+    \rho_n = \frac{1 - \beta_1}{\sqrt{1 - \beta_2}} \sqrt{\sum_{j<n} (\beta_1^2 / \beta_2)^j}
+
+for *any* gradients, so :math:`|\hat m / (\sqrt{\hat v} + \epsilon)| \le \rho_n \sqrt{1 - \beta_2^t}
+/ (1 - \beta_1^t) \cdot (1 - \beta_1^t) = \rho_n \sqrt{1 - \beta_2^t}` (1 at the first step). A
+correct run in a coarser dtype obeys it up to the rounding of its 2n moment updates and the
+quotient's few operations, ``(8 n + 8) unit`` relative.
 """
 
 from __future__ import annotations
@@ -35,6 +50,17 @@ def _sqrt(x: Any) -> Any:
 
 def _copy(x: Any) -> Any:
     return x * 1.0
+
+
+def _ratio(m: Any, divisor: Any, lo: float, R: float, n: int) -> Any:
+    """``m / divisor`` where every correct divisor is at least ``lo`` and every correct quotient lies in
+    ``[-R, R]`` (exact arithmetic; widened by ``(8 n + 8) unit`` for a run of ``n`` steps)."""
+    if not isinstance(divisor, Bound):
+        return m / divisor
+    q = m / divisor.at_least(lo)
+    if not isinstance(q, Bound):
+        return q
+    return q.within(R * (1 + (8 * n + 8) * q.unit))
 
 
 @dataclass(frozen=True)
@@ -122,14 +148,16 @@ class Rule:
         m = b1 * m0 + (1 - b1) * g
         v = b2 * v0 + (1 - b2) * (g * g)
         state[("m", k)], state[("v", k)] = m, v
+        n, eps = state["t"], self.eps  # n: the moments' updates so far, whatever t the correction uses
+        rho = (1 - b1) / np.sqrt(1 - b2) * np.sqrt(sum((b1 * b1 / b2) ** j for j in range(n)))  # |m| <= rho sqrt(v)
         if self.no_bias_correction:
-            return p - self.lr * (m / (_sqrt(v) + self.eps))
+            return p - self.lr * _ratio(m, _sqrt(v) + eps, eps, rho, n)
         c1, c2 = 1 - b1**t, 1 - b2**t
         if self.eps_hat:
-            return p - (self.lr * np.sqrt(c2) / c1) * (m / (_sqrt(v) + self.eps))
+            return p - (self.lr * np.sqrt(c2) / c1) * _ratio(m, _sqrt(v) + eps, eps, rho, n)
         if self.eps_inside:
-            return p - (self.lr / c1) * (m / _sqrt(v * (1 / c2) + self.eps))
-        return p - (self.lr / c1) * (m / (_sqrt(v) * (1 / np.sqrt(c2)) + self.eps))
+            return p - (self.lr / c1) * _ratio(m, _sqrt(v * (1 / c2) + eps), np.sqrt(eps), rho * np.sqrt(c2), n)
+        return p - (self.lr / c1) * _ratio(m, _sqrt(v) * (1 / np.sqrt(c2)) + eps, eps, rho * np.sqrt(c2), n)
 
 
 SUPPORTED = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")

@@ -60,12 +60,20 @@ def input_gradient(spec: Spec, params: Params, X: Any, Y: Any) -> Any:
     return from_torch(Xt.grad, X)
 
 
-def sgd_step(spec: Spec, params: Params, X: Any, Y: Any, lr: float) -> Params:
-    """One ``torch.optim.SGD`` step (no momentum, no weight decay) on the reference network."""
+def sgd_step(spec: Spec, params: Params, X: Any, Y: Any, lr: float, *, exact: bool = False) -> Params:
+    """One ``torch.optim.SGD`` step (no momentum, no weight decay) on the reference network;
+    ``exact=True`` steps on :func:`torch_ref.reference.exact_objective` (no bce floor) instead of
+    torch's losses."""
+    from .reference import exact_objective  # reference reads this module's build; imported at use
+
     xi = check_lr(lr)
     net, Xt, Yt = _prepare(spec, params, X, Y)
     optimizer = torch.optim.SGD(net.parameters(), lr=xi)
     optimizer.zero_grad()
-    net.objective(Xt, Yt).backward()
+    if exact:
+        I, _ = net.forward_all(Xt)
+        exact_objective(spec, I[-1], Yt).backward()
+    else:
+        net.objective(Xt, Yt).backward()
     optimizer.step()
     return _back(net.params(), params.weights[0])

@@ -73,8 +73,8 @@ def blame(estimate: Estimate, derived: float, reference: float, *, kink_possible
     elif d_ok and not r_ok:
         verdict = "the derivation is right (autograd disagrees: check the reference's conventions)"
     else:
-        verdict = "inconclusive (finite differences cannot separate them here" + (
-            ", as at an activation's kink)" if kink_possible else ")"
+        verdict = "inconclusive (finite differences cannot separate them" + (
+            "; a kink may lie here)" if kink_possible else " here)"
         )
     return (
         f"finite differences in {estimate.dtype} at {estimate.where}: {estimate.value + 0.0:.10g} "

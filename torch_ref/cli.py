@@ -3,20 +3,25 @@
 Exit status: 0 when the check passes, 1 when the derivation disagrees (the report is printed), 2 on a
 usage error (module or function not found, a bad option), 3 when the tool itself fails (a bug to
 report, never a verdict on the derivation). ``--json PATH`` and ``--markdown PATH``
-write the outcome for tools and for sharing.
+write the outcome for tools and for sharing; a usage error is written to ``--json`` too (``passed``
+false, ``verdict`` "usage error", the ``error``), so that a tool reading it never reads a stale
+file as this run's. A misspelt module, function or file name gets the closest one
+("did you mean 'right'?").
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import json
+import pkgutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._naming import FILE_MODULES
 
@@ -37,6 +42,45 @@ class UsageError(Exception):
     """A bad command line: exit status 2."""
 
 
+class _ParseError(UsageError):
+    """argparse's own usage error, with the usage it prints above it."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are raised instead of exiting, so that ``--json`` gets them too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ParseError(message, f"{self.format_usage()}{self.prog}: error: {message}")
+
+
+def _closest(word: str, known: Sequence[str], show: Callable[[str], str] = str) -> str:
+    """``" (did you mean 'right'?)"`` with the closest of ``known`` (difflib), shown by ``show``."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {show(close[0])!r}?)" if close else ""
+
+
+def _module_hint(module_name: str) -> str:
+    """A did-you-mean for a module that is not there: among the current folder's modules for a
+    top-level name, among the package's for a dotted one."""
+    parent, _, leaf = module_name.rpartition(".")
+    try:
+        where = [str(Path.cwd())] if not parent else list(importlib.import_module(parent).__path__)
+    except Exception:  # the parent itself is missing or fails: nothing to offer
+        return ""
+    return _closest(leaf, [m.name for m in pkgutil.iter_modules(where)], lambda m: f"{parent}.{m}" if parent else m)
+
+
+def _file_hint(path: Path) -> str:
+    """A did-you-mean for a .py file that is not there, among its folder's."""
+    if not path.parent.is_dir():
+        return ""
+    return _closest(path.name, [p.name for p in path.parent.glob("*.py")], lambda name: str(path.parent / name))
+
+
 def load(target: str, what: str) -> Any:
     """``MODULE:NAME`` (a dotted module importable from the current directory, or a path to a .py
     file) to the object it names."""
@@ -49,7 +93,7 @@ def load(target: str, what: str) -> Any:
         if module_name.endswith(".py") or "/" in module_name:
             path = Path(module_name)
             if not path.is_file():
-                raise UsageError(f"{what}: no file {module_name!r}")
+                raise UsageError(f"{what}: no file {module_name!r}{_file_hint(path)}")
             spec = importlib.util.spec_from_file_location(path.stem, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
@@ -65,14 +109,17 @@ def load(target: str, what: str) -> Any:
     except UsageError:
         raise
     except ImportError as exc:
-        raise UsageError(f"{what}: cannot import module {module_name!r}: {exc}") from None
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and module_name.startswith(exc.name)
+        hint = _module_hint(exc.name) if missing and exc.name else ""
+        raise UsageError(f"{what}: cannot import module {module_name!r}: {exc}{hint}") from None
     except Exception as exc:  # the module itself fails to run
         raise UsageError(f"{what}: importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             public = sorted(n for n in dir(module) if not n.startswith("_"))
-            raise UsageError(f"{what}: module {module_name!r} has no {attr!r}; it defines {public}")
+            hint = _closest(part, [n for n in dir(obj) if not n.startswith("_")])
+            raise UsageError(f"{what}: module {module_name!r} has no {attr!r}{hint}; it defines {public}")
         obj = getattr(obj, part)
     return obj
 
@@ -100,7 +147,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m torch_ref",
         description="Check a hand derivation against autograd on random networks.",
         epilog="Exit status: 0 passed, 1 a mismatch (the report is printed), 2 a usage error, 3 an internal error.",
@@ -210,12 +257,42 @@ def _write(args: argparse.Namespace, record: dict[str, Any]) -> None:
         args.markdown.write_text(markdown(record, f"backprop-crosscheck: {args.target} ({args.kind})"))
 
 
+def _json_path(argv: Sequence[str]) -> Path | None:
+    """``--json PATH`` read from a command line that did not parse, so its usage error is written too."""
+    mini = _Parser(add_help=False)
+    mini.add_argument("--json", type=Path)
+    try:
+        known, _ = mini.parse_known_args(list(argv))
+    except UsageError:
+        return None
+    return known.json
+
+
+def _usage_error(argv: Sequence[str], exc: Exception) -> int:
+    """Print the error, write it to ``--json`` where that path can be written; exit status 2."""
+    message = str(exc)
+    print(exc.usage if isinstance(exc, _ParseError) else f"usage error: {message}", file=sys.stderr)
+    path = _json_path(argv)
+    target = next((a for a in argv[1:] if not a.startswith("-")), None) if argv[:1] == ["check"] else None
+    record = {"target": target, "passed": False, "verdict": "usage error", "error": message, "exit_status": 2}
+    try:
+        _writable(path, "--json")
+        if path is not None:
+            path.write_text(json.dumps(record, indent=2) + "\n")
+    except (UsageError, OSError) as exc:  # the path itself is what is wrong: said above, or here
+        print(f"(not written to --json: {exc})", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+    except UsageError as exc:  # argparse's own: a bad flag, choice or value
+        return _usage_error(argv, exc)
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
     import torch_ref
 
@@ -227,11 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check: Callable[..., Any] = getattr(torch_ref, _CHECKS[args.kind])
         summary = check(fn, **options)
     except UsageError as exc:
-        print(f"usage error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(argv, exc)
     except (TypeError, ValueError) as exc:  # the oracle's validation of the callable and options
-        print(f"usage error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(argv, exc)
     except torch_ref.DerivationMismatch as exc:
         record = {"target": args.target, "options": _jsonable(options), **exc.record}
         print(exc)

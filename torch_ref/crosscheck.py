@@ -17,9 +17,10 @@ from manual import Params, Spec
 from . import autograd
 from ._convert import as_numpy64
 from ._result import normalise
-from .compare import Comparison, compare
+from .compare import Comparison, compare, compare_either
 from .reference import reference
-from .tolerance import tolerance
+from .tolerance import EXACT_LABEL, TORCH_LABEL, references, tolerance
+from .twins import loss_twin
 
 __all__ = [
     "crosscheck_deltas",
@@ -54,15 +55,20 @@ def _params_compare(
     )
 
 
+def _either(actual: Params, refs: list, title: str, conventions: tuple[str, ...]) -> Comparison:
+    names = [n for n, _ in actual.arrays()]
+    candidates = [(label, e, a, None) for label, e, a in refs]
+    return compare_either(names, [a for _, a in actual.arrays()], candidates, title=title, conventions=conventions)
+
+
 def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Any = None) -> Comparison:
     """``grads`` (default: ``manual.gradients``; ``Params``, a ``(weights, biases)`` pair or a list of
     weight arrays) against autograd's gradients, one row per W and b."""
     grads = manual.gradients(spec, params, X, Y) if grads is None else _as_params(spec, grads, "grads")
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return _params_compare(
-        grads, ref.grads, tol.grads, f"gradients, {spec}, N={X.shape[0]}, {X.dtype}", tol.conventions
-    )
+    title = f"gradients, {spec}, N={X.shape[0]}, {X.dtype}"
+    return _either(grads, references(ref, tol, "gradients"), title, tol.conventions)
 
 
 def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified: bool | None = None) -> Comparison:
@@ -71,11 +77,10 @@ def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified:
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, general=simplified is False, reference_pass=ref)
     names = [f"delta{l}" for l in range(1, spec.depth + 1)]
-    return compare(
+    return compare_either(
         names,
         ours,
-        ref.delta,
-        tol.deltas,
+        [(label, e, a, None) for label, e, a in references(ref, tol, "deltas")],
         title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
         conventions=tol.conventions,
     )
@@ -85,11 +90,10 @@ def crosscheck_input(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.input_gradient`` against autograd's dObjective/dX."""
     ref = reference(spec, params, X, Y)
     tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return compare(
+    return compare_either(
         ["dX"],
         [manual.input_gradient(spec, params, X, Y)],
-        [ref.input],
-        [tol.input],
+        [(label, e, a, None) for label, e, a in references(ref, tol, "input")],
         title=f"input gradient, {spec}, N={X.shape[0]}, {X.dtype}",
         conventions=tol.conventions,
     )
@@ -115,8 +119,8 @@ def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float, upd
     ref = reference(spec, params, X, Y, lr=lr)
     tol = tolerance(spec, params, X, Y, lr=lr, reference_pass=ref)
     assert ref.updated is not None and tol.update is not None  # both computed when lr is given
-    return _params_compare(
-        updated, ref.updated, tol.update, f"one SGD step, lr={lr}, {spec}, {X.dtype}", tol.conventions
+    return _either(
+        updated, references(ref, tol, "update"), f"one SGD step, lr={lr}, {spec}, {X.dtype}", tol.conventions
     )
 
 
@@ -139,27 +143,57 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
     :math:`(4K + 1)\varepsilon_{64}` relative (where the trajectories diverge, the measured term makes
     the bound tight and its own rounding would otherwise decide). A wrong step (momentum, decay, a
     wrong factor) adds a difference that none of these terms explains.
+
+    For a loss with a floor (bce: torch's ``BCELoss`` divides by max(y*(1 - y*), 1e-12), in X's dtype),
+    the exact derivative is right as well (:mod:`torch_ref.tolerance`): a second trajectory
+    :math:`V'_k` of SGD on the exact objective is run, with the exact reference's own bound, and
+    manual's weights pass when they follow either trajectory as a whole
+    (:func:`torch_ref.compare.compare_either`), nothing between or around them.
     """
+    names = [n for n, _ in params.arrays()]
     W = params
-    V = params
+    for _ in range(steps):
+        if not _finite(W):
+            break  # an overflowed trajectory: its non-finite weights are what is compared
+        W = manual.sgd_step(spec, W, X, Y, lr)
+    candidates = [_trajectory(spec, params, X, Y, lr, steps, exact=False)]
+    if loss_twin(spec.loss).floor is not None:
+        # torch's trajectory runs in X's dtype, where its floor may apply at outputs that the float64
+        # reference does not floor (y* rounded to 1 in float32): the exact trajectory is run whenever
+        # the loss has a floor, and each candidate keeps its own bound
+        candidates.append(_trajectory(spec, params, X, Y, lr, steps, exact=True))
+    return compare_either(
+        names,
+        [a for _, a in W.arrays()],
+        [(label, V, allowed, None) for label, V, allowed, _ in candidates],
+        title=f"{steps} SGD steps, lr={lr}, {spec}",
+    )
+
+
+def _trajectory(spec: Spec, params: Params, X: Any, Y: Any, lr: float, steps: int, *, exact: bool):
+    """``(label, V_K arrays, allowed arrays, [V_0, ..., V_{K-1}])`` for torch's SGD (on its own losses,
+    or on the exact objective), manual's trajectory bound along it (see :func:`crosscheck_training`)."""
+    W, V, visited = params, params, []
     allowed = [np.zeros(a.shape) for _, a in params.arrays()]  # W1, b1, W2, ... as in Params.arrays()
     for _ in range(steps):
+        if not (_finite(W) and _finite(V)):
+            break
+        visited.append(V)
         g_W = manual.gradients(spec, W, X, Y)
         g_V = manual.gradients(spec, V, X, Y)
         tol = tolerance(spec, V, X, Y, lr=lr)
-        assert tol.update is not None  # computed when lr is given
+        update = (tol.for_exact if exact else tol).update
+        assert update is not None  # computed when lr is given
         allowed = [
             t + lr * np.abs(as_numpy64(a) - as_numpy64(b)) + u
-            for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), tol.update.arrays())
+            for t, (_, a), (_, b), (_, u) in zip(allowed, g_W.arrays(), g_V.arrays(), update.arrays())
         ]
         W = manual.sgd_step(spec, W, X, Y, lr)
-        V = autograd.sgd_step(spec, V, X, Y, lr)
+        V = autograd.sgd_step(spec, V, X, Y, lr, exact=exact)
     allowed = [a * (1 + (4 * steps + 1) * _EPS64) for a in allowed]
-    names = [n for n, _ in params.arrays()]
-    return compare(
-        names,
-        [a for _, a in W.arrays()],
-        [a for _, a in V.arrays()],
-        allowed,
-        title=f"{steps} SGD steps, lr={lr}, {spec}",
-    )
+    label = EXACT_LABEL if exact else TORCH_LABEL
+    return label, [a for _, a in V.arrays()], allowed, visited
+
+
+def _finite(p: Params) -> bool:
+    return all(bool(np.isfinite(as_numpy64(a)).all()) for _, a in p.arrays())

@@ -33,8 +33,8 @@ from manual import Params, Spec
 from ._kinds import KIND_WHAT, classify_kind
 from ._naming import caller_names, optimizer_naming
 from ._oracle_options import Options, parse_options
-from ._oracle_report import failure_lines, render_precision
-from ._record import failure_record
+from ._oracle_report import failure_lines, not_judged_report, render_precision
+from ._record import failure_record, not_judged_record
 from .strategies import Case, case_from, cases, kink_placeable, output_pairs
 from .training import check_trainer_factory, check_training_case
 from .verdict import Verdict, check_callable, classify
@@ -44,6 +44,7 @@ _TABLES: dict[type, Any] = {manual.Activation: manual.ACTIVATIONS, manual.Loss: 
 __all__ = [
     "KINDS",
     "DerivationMismatch",
+    "NotJudged",
     "OracleSummary",
     "PrecisionWarning",
     "check_deltas",
@@ -89,6 +90,13 @@ class OracleSummary:
     device: str = "cpu"
     kind: str = "gradients"
     targets: str = "soft"
+    not_judged: int = 0  # cases with nothing compared, or an entry with no finite bound: never passes
+    not_judged_reasons: dict = field(default_factory=dict)  # reason -> count
+
+    def add_not_judged(self, verdict: Any) -> None:
+        self.not_judged += 1
+        reason = _reason(verdict)
+        self.not_judged_reasons[reason] = self.not_judged_reasons.get(reason, 0) + 1
 
     def add(self, verdict: Verdict) -> None:
         case, comparison = verdict.case, verdict.checked
@@ -129,6 +137,7 @@ class OracleSummary:
             "largest_share_of_tolerance": self.worst_share,
             "conventions": self.conventions,
             "precision": self.precision,
+            "not_judged": self.not_judged,
         }
 
     def __str__(self) -> str:
@@ -142,7 +151,30 @@ class OracleSummary:
             f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
             + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
             + (f"; {self.precision} agree only to rounding level" if self.precision else "")
+            + (f"; {self.not_judged} not judged" if self.not_judged else "")
+            + (f" ({SHARE_OF_STEP})" if self.kind == "training" else "")
         )
+
+
+SHARE_OF_STEP = (
+    "a training step's share is of what that step adds to the trajectory bound, beyond the difference carried "
+    "from the step before"
+)
+
+
+def _reason(verdict: Any) -> str:
+    """A not-judged verdict's reason, without its case's numbers (so that like reasons count together)."""
+    text = verdict.detail or "no reason given"
+    if "leaves the range" in text:
+        return "torch's float64 trajectory leaves the dtype's range at step 1, so no step could be compared"
+    if "no finite trajectory bound" in text:
+        return "some entries have no finite trajectory bound"
+    return text
+
+
+class NotJudged(DerivationMismatch):
+    """An oracle run that judged too little to pass: no case judged, or most drawn cases not judged.
+    Not a fault found in the callable; the message says how many and why."""
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -248,6 +280,9 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
         if not opt.admits(case):  # a coverage case outside the options (a drawn case never is)
             return True
         v = task.judge(case)
+        if v.kind == "not judged":  # counted, never a pass, and not a failure of the callable either
+            summary.add_not_judged(v)
+            return True
         if not v.passed or (opt.strict and v.kind == "precision"):
             failures.append(v)
             return False
@@ -309,9 +344,14 @@ def _run(task: _Task, opt: Options, names: tuple[str, ...]) -> OracleSummary:
     summary.seconds = time.perf_counter() - start
     if failures:
         found = failures[-1] if task.finish is None else task.finish(failures[-1])
-        lines, reproduce = failure_lines(found, task.fn, names, opt, task.extra)
+        # the first failing case Hypothesis met, before shrinking took it somewhere the mistake may be small
+        lines, reproduce = failure_lines(found, task.fn, names, opt, task.extra, before=failures[0])
         report = "\n".join(lines)
-        raise DerivationMismatch(report, failure_record(found, report, reproduce, opt)) from None
+        raise DerivationMismatch(report, failure_record(found, report, reproduce, opt, before=failures[0])) from None
+    judged = summary.examples
+    if judged == 0 or summary.not_judged > judged:
+        report = not_judged_report(task.fn, names, summary)
+        raise NotJudged(report, not_judged_record(summary, report)) from None
     if precise:
         worst = max(precise, key=lambda v: v.checked.worst_share)
         warnings.warn(

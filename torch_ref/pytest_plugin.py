@@ -4,8 +4,14 @@
         derivation_oracle.check_derivation(my_grad_fn, activations=("sigmoid",), losses=("bce",))
 
 Options: ``--oracle-device`` (default cpu), ``--oracle-dtype`` (float64 or float32),
-``--oracle-examples`` (default 100), ``--oracle-report PATH`` (the JSON of every check in the run).
-Keyword arguments given in the test win over the options. Bad values are usage errors at start-up
+``--oracle-examples`` (default 100), ``--oracle-seed N``, ``--oracle-report PATH`` (the JSON of every
+check in the run). Keyword arguments given in the test win over the options.
+
+The seed: without ``--oracle-seed``, every check of a run draws from one seed, chosen afresh for
+each run and shown in pytest's header ("oracle seed: 1234 (drawn for this run; --oracle-seed 1234
+repeats it)"), so a red run can be repeated; under CI (as Hypothesis detects it), or where the
+Hypothesis profile derandomizes (as this project's own suite does), the seed is 0, so that a red
+CI run is a red local run. Bad values are usage errors at start-up
 (torch is imported then only to check a device other than the CPU); otherwise torch_ref (and torch)
 is imported only when a test asks for the fixture. A failing check shows its report, not the
 oracle's frames. Every check's outcome (what a passing one covered) is listed in pytest's terminal
@@ -35,10 +41,70 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="dtype of the drawn networks (default float64)",
     )
     group.addoption("--oracle-examples", type=int, default=100, help="random networks per check (default 100)")
+    group.addoption(
+        "--oracle-seed",
+        type=int,
+        default=None,
+        help="seed of every check's draw (default: 0 under CI, else drawn afresh and shown in the header)",
+    )
     group.addoption("--oracle-report", type=Path, default=None, help="write the JSON of every check in the run to PATH")
 
 
+_SEED = pytest.StashKey[tuple[int, str]]()
+
+
+def _fixed() -> str | None:
+    """Why every run must draw the same networks, or None: under CI (as Hypothesis detects it), or
+    where the Hypothesis profile in force derandomizes (this project's own "ci" profile does)."""
+    from hypothesis import settings
+
+    try:
+        from hypothesis._settings import is_in_ci
+    except ImportError:  # a Hypothesis without it: the variable every CI service sets
+        import os
+
+        def is_in_ci() -> bool:
+            return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+    if is_in_ci():
+        return "CI: every run draws the same networks; --oracle-seed N draws others"
+    if settings.default is not None and settings.default.derandomize:
+        return "the Hypothesis profile derandomizes: every run draws the same networks; --oracle-seed N draws others"
+    return None
+
+
+def _seed(config: pytest.Config) -> tuple[int, str]:
+    """(the seed, how it was chosen); an xdist worker takes the controller's, so that one run draws
+    from one seed whichever worker runs a test."""
+    given = config.getoption("--oracle-seed")
+    if given is not None:
+        return given, "--oracle-seed"
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and "oracle_seed" in worker:
+        seed, how = worker["oracle_seed"]
+        return int(seed), str(how)
+    why = _fixed()
+    if why is not None:
+        return 0, why
+    import secrets
+
+    seed = secrets.randbelow(2**32)
+    return seed, f"drawn for this run; --oracle-seed {seed} repeats it"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: each worker gets the controller's seed."""
+    node.workerinput["oracle_seed"] = list(node.config.stash[_SEED])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed, how = config.stash[_SEED]
+    return f"oracle seed: {seed} ({how})"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SEED] = _seed(config)
     report = config.getoption("--oracle-report")
     if report is not None and (report.is_dir() or not report.parent.is_dir()):
         raise pytest.UsageError(f"--oracle-report {report}: not a file path in an existing folder")
@@ -61,8 +127,8 @@ class Oracle:
     """The oracle's checks with the command line's defaults; each outcome is recorded for the
     terminal summary and ``--oracle-report``."""
 
-    def __init__(self, device: str, dtype: str, examples: int, node: Any = None) -> None:
-        self.defaults = {"device": device, "dtype": dtype, "max_examples": examples}
+    def __init__(self, device: str, dtype: str, examples: int, node: Any = None, seed: int | None = None) -> None:
+        self.defaults = {"device": device, "dtype": dtype, "max_examples": examples, "seed": seed}
         self.node = node
 
     def _run(self, check: str, fn: Callable, options: dict[str, Any]) -> Any:
@@ -109,13 +175,15 @@ class Oracle:
 
 @pytest.fixture
 def derivation_oracle(request: pytest.FixtureRequest) -> Oracle:
-    """The derivation oracle, configured by ``--oracle-device``, ``--oracle-dtype``, ``--oracle-examples``."""
+    """The derivation oracle, configured by ``--oracle-device``, ``--oracle-dtype``, ``--oracle-examples``
+    and ``--oracle-seed`` (see the module docstring for the seed without it)."""
     config = request.config
     return Oracle(
         config.getoption("--oracle-device"),
         config.getoption("--oracle-dtype"),
         config.getoption("--oracle-examples"),
         request.node,
+        config.stash[_SEED][0],
     )
 
 

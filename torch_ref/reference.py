@@ -14,9 +14,12 @@ Two objectives are kept apart:
 - the exact one (:func:`exact_objective`): every loss from the logits :math:`I^{(L)}` in a stable
   form (log-sigmoid, log-softmax, and for bce on softmax :math:`\log(1 - y^*_j)` as a log-sum-exp
   over the other units), with no floor and no clamp. Where torch's bce floor is in effect
-  (:attr:`Reference.floored`), :attr:`Reference.exact_delta` holds the exact output delta, so a
-  derivation that is exact there is accepted too; finite differences (:mod:`torch_ref.blame`)
-  differentiate the exact objective.
+  (:attr:`Reference.floored`), a second autograd pass of the exact objective gives the exact
+  gradients, deltas and input gradient (:attr:`Reference.exact_grads`, ``exact_deltas``,
+  ``exact_input``; the same arrays as torch's where nothing is floored), so a derivation that is
+  exact there is judged against them (:func:`torch_ref.compare.compare_either`: the whole result
+  follows one reference or the other); finite differences (:mod:`torch_ref.blame`) differentiate
+  the exact objective.
 """
 
 from __future__ import annotations
@@ -73,8 +76,10 @@ class Reference:
         objective: torch's objective value.
         updated: the weights after one ``torch.optim.SGD`` step with ``lr`` (``None`` without lr).
         floored: (N, J) booleans, the bce outputs where torch's floor is in effect.
-        exact_delta: the output delta of :func:`exact_objective`; equals ``delta[-1]`` where nothing
-            is floored.
+        exact_deltas, exact_grads, exact_input: every delta, the gradients and dObjective/dX of
+            :func:`exact_objective` (no floor); the very arrays of ``delta``, ``grads`` and ``input``
+            where nothing is floored.
+        exact_updated: the weights after one SGD step with the exact gradients (``None`` without lr).
     """
 
     spec: Spec
@@ -90,10 +95,23 @@ class Reference:
     input: np.ndarray
     objective: float
     floored: np.ndarray
-    exact_delta: np.ndarray
+    exact_deltas: tuple[np.ndarray, ...]
+    exact_grads: Params
+    exact_input: np.ndarray
     d2A: tuple[np.ndarray | None, ...] = ()
     lr: float | None = None
     updated: Params | None = None
+    exact_updated: Params | None = None
+
+    @property
+    def exact_delta(self) -> np.ndarray:
+        """The exact output delta, ``exact_deltas[-1]``."""
+        return self.exact_deltas[-1]
+
+    @property
+    def two_references(self) -> bool:
+        """Whether torch's floor is in effect somewhere, so torch's and the exact results differ."""
+        return bool(self.floored.any())
 
     def first(self, l: int) -> np.ndarray:
         """A'(I) of layer index l (an elementwise activation; ``TypeError`` for softmax)."""
@@ -166,20 +184,19 @@ def reference(
     delta = [_grad_of(i) for i in I]
     grads = params_as_numpy64(net.grads())
     floored = np.zeros(Y64.shape, dtype=bool)
-    exact_delta = delta[-1]
+    exact_deltas, exact_grads, exact_input = tuple(delta), grads, _grad_of(Xt)
     floor = net.loss.floor
     if floor is not None:
         y_star = O_np[-1]
         floored = y_star * (1 - y_star) < floor
         if floored.any():
-            logits = I[-1].detach().clone().requires_grad_(True)
-            (exact,) = torch.autograd.grad(exact_objective(spec, logits, Yt), logits)
-            exact_delta = exact.numpy()
-    updated = None
+            exact_deltas, exact_grads, exact_input = _exact_pass(spec, p, X64, Yt)
+    updated = exact_updated = None
     if lr is not None:
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
         optimizer.step()
         updated = params_as_numpy64(net.params())
+        exact_updated = updated if exact_grads is grads else _sgd(p, exact_grads, lr)
     dA, d2A = _derivatives(spec, I) if derivatives else ((), ())
     return Reference(
         spec,
@@ -195,10 +212,33 @@ def reference(
         _grad_of(Xt),
         float(total.detach()),
         floored,
-        exact_delta,
+        exact_deltas,
+        exact_grads,
+        exact_input,
         d2A,
         lr,
         updated,
+        exact_updated,
+    )
+
+
+def _exact_pass(spec: Spec, p: Params, X64: np.ndarray, Yt: torch.Tensor):
+    """Every delta, the gradients and dObjective/dX of :func:`exact_objective` (a second network,
+    so torch's pass is left as it is)."""
+    net = build(spec, p)
+    Xt = torch.from_numpy(X64).requires_grad_(True)
+    I, _ = net.forward_all(Xt)
+    for I_l in I:
+        I_l.retain_grad()
+    exact_objective(spec, I[-1], Yt).backward()
+    return tuple(_grad_of(i) for i in I), params_as_numpy64(net.grads()), _grad_of(Xt)
+
+
+def _sgd(p: Params, g: Params, lr: float) -> Params:
+    """W - lr g, as torch.optim.SGD computes it (one rounding in float64)."""
+    return Params(
+        [W - lr * G for W, G in zip(p.weights, g.weights)],
+        None if p.biases is None or g.biases is None else [b - lr * G for b, G in zip(p.biases, g.biases)],
     )
 
 

@@ -7,6 +7,15 @@ inputs on multiples of 1/4, where sums are exact in float32 and float64 alike, s
 exactly 0 occur often and both implementations see the same kink; half of the grid cases with a
 layer whose activation has a kink at 0 also get a constructed kink in every such layer (:func:`case_from`, ``kink=True``).
 
+A drawn ``logits`` target (one case in four) scales the output layer's weights and bias so that the
+largest output pre-activation :math:`|I^{(L)}|` of the batch is that size (within a factor sqrt(2)
+for grid cases, whose factor is a power of two), one of
+:data:`LOGIT_TARGETS`: 16 and 24 reach float32-saturated outputs (y* within float32 rounding of 0 or
+1, from 16.6 on for sigmoid) and typical "stable branch" thresholds (softplus's 20); 32, 45 and 60
+pass torch's bce floor (float64 y*(1 - y*) < 1e-12 from 27.6 on) and float64's own saturation (y*
+rounds to 1 from 36.7 on). Every convention of the tolerance model and every typical branch for
+large logits is so reached in both dtypes, at the cost of one extra forward pass.
+
 Options are validated when a strategy is built, not inside a draw: a selection that leaves some loss
 without a valid output activation is a ``ValueError`` naming it.
 """
@@ -27,6 +36,7 @@ from manual.registry import loss as resolve_loss
 
 __all__ = [
     "HIDDEN_ACTIVATIONS",
+    "LOGIT_TARGETS",
     "TARGET_MODES",
     "Case",
     "case_from",
@@ -40,6 +50,9 @@ __all__ = [
     "resolve",
     "specs",
 ]
+
+# the largest |I^(L)| a "logits" draw scales the output layer to (see the module docstring)
+LOGIT_TARGETS = (16.0, 24.0, 32.0, 45.0, 60.0)
 
 # every registered elementwise activation may be a hidden layer's
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if entry.elementwise)
@@ -125,12 +138,14 @@ class Case:
     gain: float = 1.0
     kink: bool = False
     targets: str = "soft"
+    logits: float = 0.0  # the output layer scaled so that max |I^(L)| is this (0: not scaled)
 
     def __repr__(self) -> str:
         return (
             f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
             f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''}"
-            f"{', targets=' + repr(self.targets) if self.targets != 'soft' else ''})"
+            f"{', targets=' + repr(self.targets) if self.targets != 'soft' else ''}"
+            f"{f', logits={self.logits:g}' if self.logits else ''})"
         )
 
 
@@ -380,14 +395,23 @@ def _cases(
     lrs: tuple[float, ...],
     targets: str,
 ) -> st.SearchStrategy[Case]:
-    # the component strategies built once, as for specs (_SpecDraws)
+    # the component strategies built once, as for specs (_SpecDraws); a logits target in one case of
+    # four (0.0 first: shrinking moves towards the unscaled case)
     draws = (st.integers(0, 2**32 - 1), st.integers(0, 3), st.sampled_from(list(gains)), st.integers(*batch))
-    return _draw_case(spec_strategy, (*draws, st.sampled_from(list(lrs)), st.booleans()), dtype, targets)
+    logits = _logit_draw()
+    return _draw_case(spec_strategy, (*draws, st.sampled_from(list(lrs)), st.booleans(), logits), dtype, targets)
+
+
+def _logit_draw() -> st.SearchStrategy[float]:
+    """0.0 three times in four, else one of :data:`LOGIT_TARGETS`."""
+    return st.integers(0, 4 * len(LOGIT_TARGETS) - 1).map(
+        lambda k: LOGIT_TARGETS[k - 3 * len(LOGIT_TARGETS)] if k >= 3 * len(LOGIT_TARGETS) else 0.0
+    )
 
 
 @st.composite
 def _draw_case(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], draws: tuple, dtype: Any, targets: str) -> Case:
-    seed_st, pick_st, gain_st, N_st, lr_st, kink_st = draws
+    seed_st, pick_st, gain_st, N_st, lr_st, kink_st, logits_st = draws
     spec = draw(spec_strategy)
     seed = draw(seed_st)
     grid = draw(pick_st) == 0
@@ -395,7 +419,10 @@ def _draw_case(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], draws: t
     N = draw(N_st)
     lr = draw(lr_st)
     kink = grid and kink_placeable(spec) and draw(kink_st)
-    return case_from(spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink, targets=targets)
+    logits = draw(logits_st)
+    return case_from(
+        spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink, targets=targets, logits=logits
+    )
 
 
 def case_from(
@@ -409,14 +436,20 @@ def case_from(
     dtype: Any = np.float64,
     kink: bool = False,
     targets: str = "soft",
+    logits: float = 0.0,
 ) -> Case:
     """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
 
     ``kink=True`` (grid values and a ReLU layer needed) gives unit 1 of every ReLU layer an input of
     exactly 0 at the first example (:func:`_place_kinks`), so a wrong ReLU'(0) reaches the gradients
-    of every layer."""
+    of every layer. ``logits > 0`` scales the output layer's weights and bias so that the largest
+    :math:`|I^{(L)}|` of the batch is ``logits`` (:func:`_scale_logits`)."""
     if isinstance(N, bool) or not isinstance(N, int) or N < 1:
         raise ValueError(f"N must be an int >= 1 (the number of examples), got {N!r}")
+    if not (isinstance(logits, (int, float)) and np.isfinite(logits) and logits >= 0):
+        raise ValueError(
+            f"logits must be 0 (not scaled) or the largest |I^(L)| wanted, a finite float > 0; got {logits!r}"
+        )
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype, targets=targets)
@@ -426,7 +459,32 @@ def case_from(
                 f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), got {spec} grid={grid}"
             )
         _place_kinks(spec, params, X)
-    return Case(spec, params, X, Y, lr, seed, grid, gain, kink, targets)
+    if logits:
+        _scale_logits(spec, params, X, float(logits), power_of_two=grid)
+    return Case(spec, params, X, Y, lr, seed, grid, gain, kink, targets, float(logits))
+
+
+def _scale_logits(spec: Spec, params: Params, X: np.ndarray, target: float, *, power_of_two: bool) -> None:
+    """Scale the output layer's weights and bias (in place) so that max |I^(L)| over the batch is
+    ``target``: one factor for the whole layer keeps the case's shape (which unit leads, the signs)
+    and moves every output towards saturation. ``power_of_two`` (grid cases) rounds the factor to
+    the nearest power of two, which keeps grid sums and constructed kinks exact (max |I^(L)| then
+    lies within a factor sqrt(2) of ``target``). Nothing is scaled where I^(L) is 0 throughout."""
+    u = X.astype(np.float64)
+    xp = array_namespace(u)
+    for l, entry in enumerate(spec.activations):
+        b = None if params.biases is None else params.biases[l].astype(np.float64)
+        I = u @ params.weights[l].astype(np.float64) + (0 if b is None else b)
+        with np.errstate(all="ignore"):
+            u = np.asarray(entry.forward(I, xp))
+    top = float(np.max(np.abs(I)))
+    if not np.isfinite(top) or top == 0:
+        return
+    factor = 2.0 ** np.round(np.log2(target / top)) if power_of_two else target / top
+    dtype = params.weights[-1].dtype
+    params.weights[-1][...] = (params.weights[-1] * factor).astype(dtype)
+    if params.biases is not None:
+        params.biases[-1][...] = (params.biases[-1] * factor).astype(dtype)
 
 
 def kink_placeable(spec: Spec) -> bool:

@@ -31,9 +31,10 @@ from ._bound import Bound
 from ._convert import as_numpy64
 from ._result import normalise
 from ._rules import Rule, rule_of, variants
+from ._step_compare import beyond, compare_step, unjudged
 from .autograd import gradients as autograd_gradients
 from .build import build
-from .compare import Comparison, compare
+from .compare import Comparison
 from .reference import Reference, reference
 from .strategies import Case, data_for
 from .tolerance import tolerance
@@ -93,17 +94,27 @@ def _torch_trajectory(case: Case, data: list, optimizer: Factory | None) -> tupl
     return out, rule
 
 
-def _simulate(rule: Rule, case: Case, data: list) -> list[Params]:
-    """The weights after every step of ``rule`` (float64, autograd's gradients)."""
+def _gradients(case: Case, P: Params, X: Any, Y: Any, exact: bool) -> Params:
+    """Autograd's gradients at ``P``: torch's (its BCELoss floor), or the exact objective's (no floor)."""
+    if not exact:
+        return autograd_gradients(case.spec, P, as_numpy64(X), as_numpy64(Y))
+    return reference(case.spec, P, as_numpy64(X), as_numpy64(Y), derivatives=False).exact_grads
+
+
+def _simulate(rule: Rule, case: Case, data: list, exact: bool = False) -> tuple[list[Params], list[Params]]:
+    """The weights after every step of ``rule`` (float64, autograd's gradients, ``exact``: those of
+    the exact objective), and the gradients along them."""
     P = _copy64(case.params)
     out: list[Params] = [P]
+    grads: list[Params] = []
     state: dict[Any, Any] = {}
     for X, Y in data:
-        g = autograd_gradients(case.spec, P, as_numpy64(X), as_numpy64(Y))
+        g = _gradients(case, P, X, Y, exact)
         new = rule.step([a for _, a in P.arrays()], [a for _, a in g.arrays()], state)
         P = _rebuild(case.spec, new)
         out.append(P)
-    return out
+        grads.append(g)
+    return out, grads
 
 
 def _rebuild(spec: Spec, flat: list[Any]) -> Params:
@@ -119,6 +130,11 @@ class _UserPoint:
     W: Params
     ref: Reference
     T: Params
+    T_exact: Params  # around the exact objective's gradient (ref.exact_grads): T where no floor is in effect
+
+    def at(self, exact: bool) -> tuple[Params, Params]:
+        """Autograd's gradient here and its tolerance, of torch's objective or the exact one."""
+        return (self.ref.exact_grads, self.T_exact) if exact else (self.ref.grads, self.T)
 
 
 def _user_points(case: Case, data: list, W: list[Params]) -> list[_UserPoint]:
@@ -127,8 +143,33 @@ def _user_points(case: Case, data: list, W: list[Params]) -> list[_UserPoint]:
     for (X, Y), Wk in zip(data, W):
         X64, Y64 = as_numpy64(X), as_numpy64(Y)
         ref = reference(case.spec, Wk, X64, Y64)
-        out.append(_UserPoint(Wk, ref, tolerance(case.spec, Wk, X64, Y64, dtype=dtype, reference_pass=ref).grads))
+        tol = tolerance(case.spec, Wk, X64, Y64, dtype=dtype, reference_pass=ref)
+        out.append(_UserPoint(Wk, ref, tol.grads, tol.for_exact.grads))
     return out
+
+
+@dataclass(frozen=True)
+class _StepBound:
+    """Per parameter at one step: the allowed ``|W_k - V_k|`` (:math:`B_k`; not finite: no bound) and
+    its part carried from the measured differences (:math:`C_k`, :mod:`torch_ref._step_compare`)."""
+
+    allowed: list[np.ndarray]
+    carried: list[np.ndarray]
+
+    def __iter__(self) -> Any:
+        return iter(self.allowed)
+
+
+def _as_step(bound: Any) -> _StepBound:
+    """A step's bound; plain arrays (a bound given without its carried part) carry nothing."""
+    if isinstance(bound, _StepBound):
+        return bound
+    allowed = [np.asarray(a, dtype=np.float64) for a in bound]
+    return _StepBound(allowed, [np.zeros_like(a) for a in allowed])
+
+
+def _exact(x: Any) -> Any:
+    return Bound(x.val, x.err, 0.0) if isinstance(x, Bound) else x
 
 
 def _along(
@@ -139,33 +180,49 @@ def _along(
     data: list,
     W: list[Params],
     grads: list[Params] | None = None,
-):
+    exact: bool = False,
+) -> list[_StepBound]:
     """Per step k >= 1, the allowed |W_k - V_k| for a trainer following ``rule`` (see the module
-    docstring); ``V`` is the rule's own trajectory (torch's, or a variant's), ``grads`` autograd's
-    gradients along it where the caller has them."""
+    docstring) and its carried part; ``V`` is the rule's own trajectory (torch's, or a variant's),
+    ``grads`` autograd's gradients along it where the caller has them; ``exact``: gradients and
+    tolerances of the exact objective (no floor) along ``V`` and at the trainer's points."""
     unit = float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps)
     state: dict = {}
-    allowed = []
+    out = []
     for k, ((X, Y), point) in enumerate(zip(data, points)):
-        gV = grads[k] if grads is not None else autograd_gradients(case.spec, V[k], as_numpy64(X), as_numpy64(Y))
-        P = [Bound(v, np.abs(w - v), unit) for (_, v), (_, w) in zip(V[k].arrays(), W[k].arrays())]
-        G = [
-            Bound(g, np.abs(gw - g) + t, unit)
-            for (_, g), (_, gw), (_, t) in zip(gV.arrays(), point.ref.grads.arrays(), point.T.arrays())
-        ]
-        new = rule.step(P, G, state)
-        allowed.append([b.err + np.abs(b.val - v) for b, (_, v) in zip(new, V[k + 1].arrays())])
-    return allowed
+        gV = grads[k] if grads is not None else _gradients(case, V[k], X, Y, exact)
+        gW, T = point.at(exact)
+        d = [np.abs(w - v) for (_, v), (_, w) in zip(V[k].arrays(), W[k].arrays())]
+        measured = [np.abs(gw - g) for (_, g), (_, gw) in zip(gV.arrays(), gW.arrays())]
+        gs = [g for _, g in gV.arrays()]
+        # the carried part: the same step on the measured differences alone, exact arithmetic
+        before = {key: _exact(value) for key, value in state.items()}
+        C = rule.step(
+            [Bound(v, e, 0.0) for (_, v), e in zip(V[k].arrays(), d)],
+            [Bound(g, e, 0.0) for g, e in zip(gs, measured)],
+            before,
+        )
+        P = [Bound(v, e, unit) for (_, v), e in zip(V[k].arrays(), d)]
+        G = [Bound(g, e + t, unit) for g, e, (_, t) in zip(gs, measured, T.arrays())]
+        B = rule.step(P, G, state)
+        allowed = [b.err + np.abs(b.val - v) for b, (_, v) in zip(B, V[k + 1].arrays())]
+        out.append(_StepBound(allowed, [c.err for c in C]))
+    return out
 
 
-def _compare(case: Case, W: Params, V: Params, allowed: list[np.ndarray], step: int, steps: int, rule: Rule):
+def _compare(
+    case: Case, W: Params, V: Params, bound: Any, step: int, steps: int, rule: Rule, exact: bool = False
+) -> Comparison:
     names = [n for n, _ in V.arrays()]
-    return compare(
+    bound = _as_step(bound)
+    gradients = " with the exact objective's gradients (no floor)" if exact else ""
+    return compare_step(
         names,
         [a for _, a in W.arrays()],
         [a for _, a in V.arrays()],
-        allowed,
-        title=f"weights after step {step} of {steps} against {rule.describe()} on the torch network",
+        bound.allowed,
+        bound.carried,
+        title=f"weights after step {step} of {steps} against {rule.describe()}{gradients} on the torch network",
     )
 
 
@@ -174,9 +231,14 @@ class TrainingVerdict(Outcome):
     """What a trainer does on one case over ``steps`` steps.
 
     Attributes:
-        kind: ``"agree"``, ``"mismatch"``, ``"crash"``, ``"type"`` or ``"shape"``.
+        kind: ``"agree"``, ``"mismatch"``, ``"not judged"``, ``"crash"``, ``"type"`` or ``"shape"``.
+            *Not judged* (issue 21): nothing was compared (torch's trajectory leaves the dtype's range
+            at step 1), or some entry had no finite bound at a compared step while every judged entry
+            was within its bound. It is not a pass (``passed`` is False) and not a fault found in the
+            trainer; the oracle counts such cases and fails a run where most are not judged.
         case, steps, rule: the case, the number of steps, the optimizer's rule.
-        comparison: the weights at the first step where they part (the last step when they agree).
+        comparison: the weights at the first step where they part (the last step when they agree;
+            the first step with entries not judged when not judged; ``None`` when nothing was compared).
         step: that step (1-based).
         findings: the diagnosis, sentences verified on this case.
         reference: the float64 reference pass at the starting weights.
@@ -209,6 +271,7 @@ class TrainingVerdict(Outcome):
         head = {
             "agree": f"follows {self.rule.describe()} within the derived trajectory bound",
             "mismatch": f"parts from {self.rule.describe()}",
+            "not judged": f"could not be judged against {self.rule.describe()}",
             "crash": "raised an exception",
             "type": "has .params that are not weights",
             "shape": "has weights of the wrong shape",
@@ -268,11 +331,11 @@ def _diagnose(
     k, name, index = parting
     fits = []
     for variant, words in variants(rule):
-        U = _simulate(variant, case, data)
+        U, _ = _simulate(variant, case, data)
         allowed = _along(variant, U, points, case, data, W)
         position = [n for n, _ in V[k].arrays()].index(name)
         apart = abs(dict(U[k].arrays())[name][index] - dict(V[k].arrays())[name][index])
-        if not allowed[k - 1][position][index] < apart:
+        if not _as_step(allowed[k - 1]).allowed[position][index] < apart:
             continue
         if all(_compare(case, W[j + 1], U[j + 1], allowed[j], j + 1, steps, variant).ok for j in range(steps)):
             fits.append(words)
@@ -316,45 +379,102 @@ def check_training_case(
     data = batches(case, steps)
     V, rule = _torch_trajectory(case, data, optimizer)
     start = reference(case.spec, _copy64(case.params), as_numpy64(case.X), as_numpy64(case.Y))
-    held, largest, gV = _in_range(case, data, V)
+    held, largest, gV, floored = _in_range(case, data, V)
     data = data[:held]  # steps past the dtype's range are not run: a right trainer overflows there
-    left = (
-        ()
-        if held == steps
-        else (
-            f"{f'Steps {held + 1}-{steps}' if held + 1 < steps else f'Step {steps}'} not compared: torch's float64 "
-            f"trajectory leaves the range "
-            f"{np.dtype(case.X.dtype).name} holds there (magnitudes up to {largest:.3g}, beyond the square root of "
-            f"its largest number, {_limit(case):.3g}), where a correct run in that dtype overflows.",
-        )
+    outside = (
+        f"{f'Steps {held + 1}-{steps}' if held + 1 < steps else f'Step {steps}'} not compared: torch's float64 "
+        f"trajectory leaves the range "
+        f"{np.dtype(case.X.dtype).name} holds there (magnitudes up to {largest:.3g}, beyond the square root of "
+        f"its largest number, {_limit(case):.3g}), where a correct run in that dtype overflows."
     )
+    left: tuple[str, ...] = () if held == steps else (outside,)
+    if held == 0:  # nothing can be compared: not a pass, and no fault of the trainer's either
+        return TrainingVerdict(
+            "not judged", case, steps, rule, start, detail=outside.replace("not compared", "not judged", 1)
+        )
     W, kind, detail = _user_trajectory(make_trainer, case, data, arrays, device)
     if W is None:
         return TrainingVerdict(kind, case, steps, rule, start, detail=detail)
     points = _user_points(case, data, W)
-    allowed = _along(rule, V, points, case, data, W, gV)
-    comparison = compare([], [], [], [], title="no step compared")
-    for k in range(held):
-        comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule)
-        if not comparison.ok:
-            first = comparison.first_mismatch()
-            assert first is not None  # the comparison failed
-            parting = (k + 1, first.name, first.worst)
-            findings = _diagnose(rule, case, data, W, points, V, parting) if diagnose else ()
-            return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k + 1, findings)
-    return TrainingVerdict("agree", case, steps, rule, start, comparison, held, left)
+    outcome = _follow(rule, V, gV, points, case, data, W, steps, exact=False)
+    if outcome[0] == "mismatch" and floored | any(p.ref.two_references for p in points):
+        # torch's BCELoss floor is in effect on this case: the trajectory of the same rule with the
+        # exact objective's gradients is right too (each with its own bound, no allowance between)
+        U, gU = _simulate(rule, case, data, exact=True)
+        other = _follow(rule, U, gU, points, case, data, W, steps, exact=True)
+        if other[0] != "mismatch":
+            k = outcome[1]
+            note = (
+                f"It follows the trajectory of {rule.describe()} with the exact objective's gradients: torch's "
+                f"BCELoss floor is in effect on this case (torch's gradient shrinks towards 0 where y*(1 - y*) < "
+                f"1e-12), and it parts from torch's own trajectory at step {k}."
+            )
+            outcome = (*other[:3], (*other[3], note))
+        else:
+            outcome = (
+                *outcome[:3],
+                (*outcome[3], f"It parts from the exact-gradient trajectory too, at step {other[1]}."),
+            )
+    kind, k, comparison, findings = outcome
+    if kind == "mismatch":
+        first = beyond(comparison)
+        assert first is not None  # a mismatch has a row beyond its bound
+        diagnosis = _diagnose(rule, case, data, W, points, V, (k, first.name, first.worst)) if diagnose else ()
+        return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k, (*diagnosis, *findings))
+    if kind == "not judged":
+        where = ", ".join(f"{name} {count}" for name, count in unjudged(comparison))
+        why = (
+            f"Not judged: at step {k} of {steps} some entries ({where}) have no finite trajectory bound (the "
+            f"gradient tolerance or the rule's arithmetic there is not finite), so they were compared with "
+            f"nothing; every other entry is within its bound at every compared step."
+        )
+        return TrainingVerdict("not judged", case, steps, rule, start, comparison, k, (*left, *findings), detail=why)
+    return TrainingVerdict("agree", case, steps, rule, start, comparison, k, (*left, *findings))
+
+
+def _follow(
+    rule: Rule,
+    V: list[Params],
+    gV: list[Params],
+    points: list[_UserPoint],
+    case: Case,
+    data: list,
+    W: list[Params],
+    steps: int,
+    exact: bool,
+) -> tuple[str, int, Comparison, tuple[str, ...]]:
+    """The trainer's weights against the trajectory ``V`` at every step: ``("mismatch", k, ...)`` at
+    the first step k with an entry beyond its bound; else ``("not judged", k, ...)`` at the first step
+    with entries that have no finite bound; else ``("agree", last step, ...)``."""
+    # (exact passed only when set: a test stands in for _along with the older signature)
+    allowed = (
+        _along(rule, V, points, case, data, W, gV, exact=True) if exact else _along(rule, V, points, case, data, W, gV)
+    )
+    first_unjudged: tuple[int, Comparison] | None = None
+    comparison = None
+    for k in range(len(data)):  # every step, the last included
+        comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule, exact)
+        if beyond(comparison) is not None:
+            return "mismatch", k + 1, comparison, ()
+        if first_unjudged is None and unjudged(comparison):
+            first_unjudged = (k + 1, comparison)
+    if first_unjudged is not None:
+        return "not judged", first_unjudged[0], first_unjudged[1], ()
+    assert comparison is not None  # at least one step: the caller returns "not judged" before
+    return "agree", len(data), comparison, ()
 
 
 def _limit(case: Case) -> float:
     return float(np.sqrt(np.finfo(case.X.dtype).max))
 
 
-def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float, list[Params]]:
+def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float, list[Params], bool]:
     """How many steps torch's float64 trajectory stays where the case's dtype can follow it: every
     weight before and after the step, every layer's I and O, delta and gradient at most the square root
     of the dtype's largest number (so that products of two of them stay finite); the largest
-    magnitude met; and autograd's gradients at ``V[k]`` for those steps."""
-    limit, largest = _limit(case), 0.0
+    magnitude met; autograd's gradients at ``V[k]`` for those steps; whether torch's bce floor is in
+    effect at any of them."""
+    limit, largest, floored = _limit(case), 0.0, False
     grads: list[Params] = []
     for k, (X, Y) in enumerate(data):
         ref = reference(case.spec, V[k], as_numpy64(X), as_numpy64(Y), derivatives=False)
@@ -364,9 +484,10 @@ def _in_range(case: Case, data: list, V: list[Params]) -> tuple[int, float, list
             here = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in values)
         largest = max(largest, here) if np.isfinite(here) else np.inf
         if not here <= limit:
-            return k, largest, grads
+            return k, largest, grads, floored
         grads.append(ref.grads)
-    return len(data), largest, grads
+        floored |= ref.two_references
+    return len(data), largest, grads, floored
 
 
 def check_trainer_factory(make_trainer: Any) -> None:

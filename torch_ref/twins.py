@@ -5,7 +5,9 @@ approximate="tanh")``, ``nn.BCELoss``, ``F.huber_loss``), so the check compares 
 with torch, not with autograd of our own forward. For a user's :class:`manual.Activation` or
 :class:`manual.Loss` the twin is the user's own ``forward`` / ``value`` run on torch tensors, and
 autograd of it is the reference: the check tests the hand-derived ``derivative`` / ``gradient``
-against the function it claims to differentiate.
+against the function it claims to differentiate. So that autograd of it is torch's and not the
+user's, :mod:`torch_ref._user_twin` refuses a custom ``torch.autograd.Function`` there, and probes
+an elementwise entry's Jacobian at first use.
 
 Adding a built-in: its entry in :mod:`manual.activations` or :mod:`manual.losses`, and its twin in
 the table here; nothing else.
@@ -19,7 +21,6 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from array_api_compat import array_namespace
 from torch import nn
 
 import manual
@@ -33,6 +34,8 @@ from ._loss_terms import (
     bce_gradient,
     bce_objective,
     bce_softmax,
+    bce_stable_sigmoid,
+    bce_stable_softmax,
     ce_gradient,
     ce_objective,
     ce_sigmoid_cancelled,
@@ -41,6 +44,9 @@ from ._loss_terms import (
     squared_objective,
     squared_softmax,
 )
+from ._user_twin import probe_elementwise
+from ._user_twin import user_forward as _user_forward
+from ._user_twin import user_value as _user_value
 
 __all__ = ["ActivationTwin", "LossTwin", "activation_twin", "loss_twin"]
 
@@ -141,7 +147,12 @@ def _builtin_losses() -> dict[str, LossTwin]:
         "bce": LossTwin(
             L["bce"],
             lambda O, Y: F.binary_cross_entropy(O, Y, reduction="none").sum(-1),
-            HandTerms(bce_gradient, bce_softmax, bce_objective),
+            HandTerms(
+                bce_gradient,
+                bce_softmax,
+                bce_objective,
+                stable={"sigmoid": bce_stable_sigmoid, "softmax": bce_stable_softmax},
+            ),
             exact={
                 "sigmoid": lambda I, Y: F.binary_cross_entropy_with_logits(I, Y, reduction="none").sum(-1),
                 "softmax": _bce_softmax_exact,
@@ -180,49 +191,15 @@ _LOSSES = _builtin_losses()
 
 def activation_twin(entry: Activation) -> ActivationTwin:
     """torch's function for a built-in entry; the entry's own ``forward`` on torch tensors for a
-    user's (``ValueError`` for a registered entry without a twin: the table above is incomplete)."""
+    user's, once its forward is probed (:mod:`torch_ref._user_twin`: elementwise where it says so,
+    no custom autograd Function). ``ValueError`` for a registered entry without a twin (the table
+    above is incomplete) or a user entry the probe refuses."""
     if manual.ACTIVATIONS.get(entry.name) is entry:
         if entry.name not in _ACTIVATIONS:
             raise ValueError(f"built-in activation {entry.name!r} has no torch twin in torch_ref.twins")
         return ActivationTwin(entry, _ACTIVATIONS[entry.name])
+    probe_elementwise(entry)
     return ActivationTwin(entry, partial(_user_forward, entry))
-
-
-def _user_forward(entry: Activation, I: Tensor) -> Tensor:
-    """A user's ``forward`` on torch tensors, where the reference differentiates it by autograd; a
-    failure or a wrong shape is an error that names the entry and the rule."""
-    try:
-        O = entry.forward(I, array_namespace(I))
-    except Exception as exc:
-        raise ValueError(
-            f"Activation {entry.name!r}: forward(I, xp) failed on torch tensors, where the reference runs it to "
-            f"differentiate it by autograd ({type(exc).__name__}: {exc}); write it with xp's functions (xp.exp, "
-            f"xp.tanh, ...), not NumPy's"
-        ) from exc
-    if not isinstance(O, Tensor) or O.shape != I.shape:
-        raise ValueError(
-            f"Activation {entry.name!r}: forward(I, xp) must return an array of I's shape {tuple(I.shape)} "
-            f"(elementwise), got {type(O).__name__} of shape {tuple(getattr(O, 'shape', ()))}"
-        )
-    return O
-
-
-def _user_value(entry: Loss, O: Tensor, Y: Tensor) -> Tensor:
-    """A user's ``value`` on torch tensors (see :func:`_user_forward`); it must be per example, (N,)."""
-    try:
-        L = entry.value(O, Y, array_namespace(O, Y))
-    except Exception as exc:
-        raise ValueError(
-            f"Loss {entry.name!r}: value(O, Y, xp) failed on torch tensors, where the reference runs it to "
-            f"differentiate it by autograd ({type(exc).__name__}: {exc}); write it with xp's functions, not NumPy's"
-        ) from exc
-    if not isinstance(L, Tensor) or L.shape != O.shape[:1]:
-        raise ValueError(
-            f"Loss {entry.name!r}: value(O, Y, xp) must return the per-example loss, shape (N,) = "
-            f"{tuple(O.shape[:1])}, summed over the J outputs (e.g. xp.sum(..., axis=-1)); got "
-            f"{type(L).__name__} of shape {tuple(getattr(L, 'shape', ()))}"
-        )
-    return L
 
 
 def loss_twin(entry: Loss) -> LossTwin:

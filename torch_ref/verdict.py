@@ -12,9 +12,16 @@ arguments cannot move the reference), runs the float64 reference before the call
   softmax outputs saturate (y*(1 - y*) <= sqrt of the dtype's epsilon, where 1 - y* has lost half its
   digits), while the same derivation agrees
   with autograd at unsaturated points of the same network (the case's other examples, or fresh
-  inputs scaled down when every example saturates). The formula holds; its evaluation overflows.
+  inputs scaled down when every example saturates), and every failing example shows verified
+  evidence of overflow or lost digits (:func:`_precision_driven`: non-finite values where autograd
+  is finite, or a re-run in the other float dtype whose error is precision's, issue 21). The
+  formula holds; its evaluation overflows or loses its digits.
 - ``mismatch``: anything else beyond the band (wrong math), including non-finite values that the
-  saturation does not explain.
+  saturation does not explain, and finite wrong values at saturated examples that the other dtype
+  reproduces (a wrong "stable branch").
+- ``not judged``: some entries have no finite bound (the reference's own bound overflowed) and every
+  other entry is within its bound: compared with nothing there, so never a pass; the oracle counts
+  such cases and fails a run where most are not judged (:class:`torch_ref.oracle.NotJudged`).
 - ``crash``, ``type``, ``shape``: the derivation raised, returned something that is not gradients,
   or arrays of the wrong shape.
 
@@ -38,15 +45,15 @@ from manual import Params
 
 from ._result import normalise, result_dtypes
 from .blame import Estimate, finite_difference
-from .compare import Comparison, compare
+from .compare import Comparison, compare_either
 from .reference import Reference, reference
 from .strategies import Case, data_for
-from .tolerance import RTOL, Tolerance, rounding_band, tolerance
+from .tolerance import RTOL, Tolerance, references, rounding_band, tolerance
 from .twins import loss_twin
 
 __all__ = ["KINDS", "Verdict", "check_case", "classify", "prepare"]
 
-KINDS = ("agree", "precision", "unstable", "mismatch", "crash", "type", "shape")
+KINDS = ("agree", "precision", "unstable", "mismatch", "not judged", "crash", "type", "shape")
 
 
 class Outcome:
@@ -113,6 +120,7 @@ class Verdict(Outcome):
             "precision": "agrees with autograd to rounding level (precision), beyond the derived bound",
             "unstable": "is unstable: it overflows or loses its digits where the outputs saturate",
             "mismatch": "disagrees with autograd",
+            "not judged": "was not judged: some entries have no finite bound, and every other entry is within its own",
             "crash": "raised an exception",
             "type": "returned something that is not " + ("updated weights" if self.what == "step_fn" else "gradients"),
             "shape": "returned arrays of the wrong shape",
@@ -187,13 +195,13 @@ def _call(fn: Callable, case: Case, update: bool, arrays: str, device: str, what
     return result, ""
 
 
-def _band(case: Case, ref: Reference, tol: Tolerance) -> Params:
-    """The rounding-level band around autograd's gradients (see :func:`torch_ref.tolerance.rounding_band`)."""
+def _band(case: Case, g: Params, t: Params) -> Params:
+    """The rounding-level band around the gradients ``g`` with allowance ``t`` (see
+    :func:`torch_ref.tolerance.rounding_band`)."""
 
-    def band(g: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return rounding_band(g, case.X.dtype, t)
+    def band(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return rounding_band(a, case.X.dtype, b)
 
-    g, t = ref.grads, tol.grads
     return Params(
         [band(a, b) for a, b in zip(g.weights, t.weights)],
         None if g.biases is None or t.biases is None else [band(a, b) for a, b in zip(g.biases, t.biases)],
@@ -201,25 +209,29 @@ def _band(case: Case, ref: Reference, tol: Tolerance) -> Params:
 
 
 def _compare(
-    case: Case, ref: Reference, tol: Tolerance, actual: Params, band: Params, update: bool, what: str
-) -> Comparison:
-    if update:
-        assert ref.updated is not None and tol.update is not None  # prepared with the case's lr
-        expected, allowed = ref.updated, tol.update
-        bands = [case.lr * b for b in _flat(band)]  # W - lr g: the band of g, times lr
-        title = f"updated weights of {what} against autograd (torch.optim.SGD)"
-    else:
-        expected, allowed, bands = ref.grads, tol.grads, _flat(band)
-        title = f"gradients of {what} against autograd"
-    return compare(
-        _names(expected),
-        _flat(actual),
-        _flat(expected),
-        _flat(allowed),
-        band=bands,
-        title=title,
-        conventions=tol.conventions,
+    case: Case, ref: Reference, tol: Tolerance, actual: Params, update: bool, what: str
+) -> tuple[Comparison, Params, Params]:
+    """The result against every right reference (:func:`torch_ref.tolerance.references`: torch's, and
+    the exact one where torch's bce floor is in effect), each with its own bound and band; the
+    comparison with the one it follows, and that reference's gradients and their allowance."""
+    quantity = "update" if update else "gradients"
+    names = _names(ref.params)
+    grads = {"torch's": (ref.grads, tol.grads), "exact": (ref.exact_grads, tol.for_exact.grads)}
+    candidates, chosen = [], {}
+    for (label, expected, allowed), (g, t) in zip(references(ref, tol, quantity), grads.values()):
+        band = _flat(_band(case, g, t))
+        if update:
+            band = [case.lr * b for b in band]  # W - lr g: the band of g, times lr
+        candidates.append((label, expected, allowed, band))
+        chosen[label] = (g, t)
+    title = (
+        f"updated weights of {what} against autograd (torch.optim.SGD)"
+        if update
+        else f"gradients of {what} against autograd"
     )
+    comparison = compare_either(names, _flat(actual), candidates, title=title, conventions=tol.conventions)
+    g, t = chosen[comparison.followed or candidates[0][0]]
+    return comparison, g, t
 
 
 def prepare(case: Case, update: bool = False) -> tuple[Reference, Tolerance]:
@@ -251,18 +263,23 @@ def _basic(
         return replace(base, kind="type", detail=problem)
     dtypes = result_dtypes(raw)
     result_dtype = next(iter(dtypes)) if len(dtypes) == 1 else "mixed (" + ", ".join(sorted(dtypes)) + ")"
-    band = _band(case, ref, tol)
-    comparison = _compare(case, ref, tol, actual, band, update, what)
+    comparison, expected, allowed = _compare(case, ref, tol, actual, update, what)
+    band = _band(case, expected, allowed)
     if update:  # in gradient terms, for the finite differences and the diagnosis
         assert tol.update is not None  # prepared with the case's lr
-        grads, allowed = _implied(ref, actual, case.lr), tol.update.map(lambda a: a / case.lr)
+        grads = _implied(ref, actual, case.lr)
+        update_tol = tol.update if expected is ref.grads else tol.for_exact.update
+        assert update_tol is not None
+        allowed = update_tol.map(lambda a: a / case.lr)
     else:
-        grads, allowed = actual, tol.grads
+        grads = actual
     kind = (
         "agree"
         if comparison.ok
         else "shape"
         if any(r.note.startswith("shape") for r in comparison.rows)
+        else "not judged"
+        if comparison.not_judged
         else "precision"
         if comparison.within_band
         else "mismatch"
@@ -273,9 +290,15 @@ def _basic(
         if kind == "agree" or result_dtype == check_dtype
         else (f"{what} returned {result_dtype} arrays in a {check_dtype} check.",)
     )
+    detail = (
+        "some entries have no finite bound (the reference's own bound overflowed): compared with nothing there"
+        if kind == "not judged"
+        else ""
+    )
     return replace(
         base,
         kind=kind,
+        detail=detail,
         comparison=comparison,
         actual=grads,
         allowed=allowed,
@@ -375,6 +398,40 @@ def _unsaturated_candidates(case: Case):
         )
 
 
+def _error(v: Verdict) -> float:
+    """The largest absolute difference from autograd over the verdict's arrays (inf where non-finite)."""
+    return max((row.max_abs for row in v.checked.rows), default=0.0)
+
+
+# a float64 evaluation whose error is precision-driven grows by about eps32 / eps64 = 5e8 in float32;
+# a wrong branch gives an error of the size of the value in both. 100x tells them apart with room
+_GROWTH = 100.0
+
+
+def _precision_driven(fn: Callable, one: Case, verdict: Verdict, update: bool, arrays: str, device: str) -> bool:
+    """Whether a failing one-example result shows verified signs of overflow or lost digits (issue 21):
+    non-finite values where autograd is finite; or, re-run on the same example in the other float
+    dtype (the example's values are exact in float64), a float32 result whose float64 re-run agrees
+    with autograd, or a float64 result whose error grows by orders of magnitude (or turns non-finite)
+    in float32. A wrong branch gives the same error in both dtypes."""
+    if verdict.comparison is not None and any(row.nonfinite for row in verdict.comparison.rows):
+        return True
+    other = np.float64 if np.dtype(one.X.dtype) == np.float32 else np.float32
+    with np.errstate(all="ignore"):
+        cast = replace(
+            one,
+            params=one.params.map(lambda a: np.asarray(a).astype(other)),
+            X=one.X.astype(other),
+            Y=one.Y.astype(other),
+        )
+    rerun = _basic(fn, cast, update, arrays, device)
+    if rerun.comparison is None:
+        return False
+    if other == np.float64:
+        return rerun.passed
+    return bool(_error(rerun) >= _GROWTH * _error(verdict))
+
+
 def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) -> Verdict:
     """Decide between unstable and mismatch for a result beyond the band (see the module docstring)."""
     case, ref = v.case, v.reference
@@ -415,6 +472,19 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
                 f"{where[0].upper()}{where[1:]} it disagrees with autograd too, so this is not only overflow.",
             ),
         )
+    unexplained = [
+        n for n in failing if not _precision_driven(fn, _subcase(case, [n]), per_example[n], update, arrays, device)
+    ]
+    if unexplained:
+        return replace(
+            v,
+            findings=(
+                *v.findings,
+                f"Example(s) {', '.join(map(str, unexplained))} saturate, and there the result is finite and wrong "
+                f"by the same amount when re-run in the other float dtype: no overflow and no loss of digits, "
+                f"wrong math where the outputs saturate (it agrees elsewhere).",
+            ),
+        )
     nonfinite = [f"{row.name}{list(i)}" for row in v.checked.rows for i in row.nonfinite]
     O = ref.O[-1]
     n = failing[0]
@@ -431,7 +501,9 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
         f"{O[n, j]:.17g}, y*(1 - y*) = {O[n, j] * (1 - O[n, j]):.3g} <= sqrt({name} epsilon) = "
         f"{_saturation_level(case.X.dtype):.3g}, where 1 - y* keeps at most half of {name}'s digits.",
         f"{where[0].upper()}{where[1:]} it {'agrees' if check.kind == 'agree' else 'agrees to rounding level'} "
-        f"with autograd: the formula holds there, and its evaluation overflows where the outputs saturate.",
+        f"with autograd: the formula holds there, and its evaluation "
+        + ("overflows" if nonfinite else "loses its digits (the re-run in the other float dtype shows it)")
+        + " where the outputs saturate.",
     ]
     output, loss = case.spec.activations[-1].name, case.spec.loss
     hint = loss_twin(loss).hints.get(output)
