@@ -129,6 +129,18 @@ def _output_r_delta(spec: Spec, fwd: Forward, Y: Array, RI: Array, RO: Array, xp
     return _scaled(spec, R_delta, Y.shape[0])
 
 
+def _exact_deltas(spec: Spec, params: Params, fwd: Forward, Y: Array, xp: Any) -> list[Array]:
+    """Every delta of the objective whose Hessian :func:`hvp` takes: the first-order deltas, from
+    the loss's exact output delta where it gives one for this output (:attr:`manual.Loss.exact_delta`;
+    bce on softmax, whose first-order delta follows torch's floor max(y*(1 - y*), 1e-12) while its
+    R{delta} is the exact objective's: with the floored delta the hidden layers' terms were of
+    another objective, off by a relative 36 on a saturated case; issue 21)."""
+    exact = spec.loss.exact_delta.get(spec.activations[-1].name)
+    if exact is None:
+        return _deltas(spec, params, fwd, Y, None)
+    return _back_from(spec, params, fwd, _scaled(spec, exact(fwd.I[-1], fwd.O[-1], Y, xp), Y.shape[0]))
+
+
 def _output_gn_delta(spec: Spec, fwd: Forward, Y: Array, RI: Array, RO: Array, xp: Any) -> Array:
     """The output delta of the Gauss-Newton pass: H_L R{y*} pulled back through the output
     activation, divided by N for a mean."""
@@ -182,7 +194,7 @@ def hvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     xp = namespace(X)
     fwd = _forward(spec, params, X)
     RI, RO = _r_forward(spec, params, V, fwd, xp)
-    delta = _deltas(spec, params, fwd, Y, None)
+    delta = _exact_deltas(spec, params, fwd, Y, xp)
     R_delta = [_output_r_delta(spec, fwd, Y, RI[-1], RO[-1], xp)]
     for l in range(spec.depth - 2, -1, -1):
         entry = spec.activations[l]

@@ -1,10 +1,11 @@
 """The adversarial campaign's families (scripts/adversarial_campaign.py): wrong results confined to
 the regime of one allowance each, and how a case of that regime is drawn.
 
-A first-order wrong result here is a right derivation (``manual.gradients``, which evaluates every
-output delta in its stable form) changed by a factor ``c`` in the rows where the regime holds, as a
-"stable branch" taken for large logits would be: the rows are chosen by the derivation's own forward
-pass in the case's dtype, as such a branch would choose them. The wrong trainers, second-order and
+A first-order wrong result here is a right derivation (``derivations.exact_stable``: the exact
+derivatives evaluated stably, no floor, whose output delta is of the size of y* - y in every row)
+changed by a factor ``c`` in the rows where the regime holds, as a "stable branch" taken for large
+logits would be: the rows are chosen by the derivation's own forward pass in the case's dtype, as
+such a branch would choose them. The wrong trainers, second-order and
 data-parallel results are those of the other ``adversaries_*`` modules, drawn here in their regimes.
 """
 
@@ -45,18 +46,26 @@ def rounded_to_one(O: np.ndarray, dtype: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ wrong results
 
 
+def _right(spec: Spec, params: Params, X: Any, Y: Any) -> Params:
+    """The right gradient the wrong results are made from: exact, stable, never floored."""
+    from derivations import exact_stable
+
+    return exact_stable(spec, params, X, Y)
+
+
 def _rows_part(spec: Spec, params: Params, X: Any, Y: Any, rows: np.ndarray) -> Params:
     """The rows' share of the objective's gradient (the sum over those rows; divided by the whole N for a mean)."""
-    g = manual.gradients(spec, params, X[rows], Y[rows])
+    g = _right(spec, params, X[rows], Y[rows])
     share = rows.sum() / X.shape[0] if spec.reduction == "mean" else 1.0
     return g.map(lambda a: a * share)
 
 
 def scaled_in(regime: Rows, c: float) -> Callable[[Spec, Params, Any, Any], Params]:
-    """A grad_fn right outside ``regime``'s rows and ``c`` times the right gradient's share inside them."""
+    """A grad_fn right outside ``regime``'s rows (:func:`_right`) and ``c`` times the right gradient's
+    share inside them."""
 
     def grad_fn(spec: Spec, params: Params, X: Any, Y: Any) -> Params:
-        g = manual.gradients(spec, params, X, Y)
+        g = _right(spec, params, X, Y)
         rows = regime(np.asarray(manual.forward(spec, params, X).prediction), np.dtype(X.dtype).name)
         if not rows.any():
             return g
@@ -74,7 +83,11 @@ def as_step(grad_fn: Callable[[Spec, Params, Any, Any], Params]) -> Callable[...
     """The SGD step that takes ``grad_fn``'s gradient: ``W - lr g``."""
 
     def step_fn(spec: Spec, params: Params, X: Any, Y: Any, lr: float) -> Params:
-        return manual.sgd_step(params, grad_fn(spec, params, X, Y), lr)
+        g = grad_fn(spec, params, X, Y)
+        return Params(
+            [W - lr * d for W, d in zip(params.weights, g.weights)],
+            None if params.biases is None else [b - lr * d for b, d in zip(params.biases, g.biases)],  # type: ignore[arg-type]
+        )
 
     step_fn.__name__ = f"step_{grad_fn.__name__}"
     return step_fn
@@ -138,21 +151,38 @@ def _case(spec: Spec, rng: np.random.Generator, dtype: str, logits: tuple[float,
     )
 
 
-# the smallest change counted as a wrong result: 1% of the largest |gradient| of some array, far above
-# the rounding of either dtype, so that what is judged is a result that should differ from the right one
+# A wrong result is counted only where it is wrong beyond any doubt about rounding, measured here and
+# not read from the check under test: the change in the output layer's gradient must exceed both 1% of
+# that array's largest entry (DISTINCT) and RESOLUTION times the dtype's epsilon times the size of the
+# terms the entry sums, |u^(L)|^T (|y*| + |y|) for W^(L) and sum_n (|y*| + |y|) for b^(L) (the output
+# delta is y* - y or a form with terms of that size). A float32 output that rounds to 1 leaves the
+# output delta undetermined to about eps (|y*| + |y|): a sign flipped below that is no wrong result.
 DISTINCT = 1e-2
+RESOLUTION = 1e3
+# a second-order product counts as wrong only where it is also SPREAD times farther from the right one
+# than the right product's own evaluation in the case's dtype is (measured on the case)
+SPREAD = 10.0
 
 
 def _distinct(case: Any, rows: np.ndarray, c: float) -> bool:
-    """Whether scaling ``rows``' share by ``c`` moves some array by more than DISTINCT of its largest
-    |entry| (float64, the case's values), measured here, not read from the check under test."""
+    """Whether scaling ``rows``' share of the gradient by ``c`` is a change beyond doubt (see above)."""
     X, Y = (np.asarray(a, dtype=np.float64) for a in (case.X, case.Y))
     params = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
-    g = manual.gradients(case.spec, params, X, Y)
-    part = _rows_part(case.spec, params, X, Y, rows)
+    spec = case.spec
+    g = _right(spec, params, X, Y)
+    part = _rows_part(spec, params, X, Y, rows)
+    fwd = manual.forward(spec, params, X)
+    size = np.abs(fwd.prediction) + np.abs(Y)
+    if spec.reduction == "mean":
+        size = size / X.shape[0]
+    u = X if spec.depth == 1 else fwd.O[-2]
+    eps = float(np.finfo(case.X.dtype).eps)
+    scales = [np.abs(u).T @ size] + ([np.sum(size, axis=0)] if spec.bias else [])
+    ours = [g.weights[-1]] + ([g.biases[-1]] if spec.bias else [])  # type: ignore[index]
+    changes = [(c - 1) * part.weights[-1]] + ([(c - 1) * part.biases[-1]] if spec.bias else [])  # type: ignore[index]
     return any(
-        float(np.max(np.abs((c - 1) * b))) > DISTINCT * float(np.max(np.abs(a)))
-        for (_, a), (_, b) in zip(g.arrays(), part.arrays())
+        bool(np.any((np.abs(d) > DISTINCT * np.max(np.abs(a))) & (np.abs(d) > RESOLUTION * eps * scale)))
+        for a, d, scale in zip(ours, changes, scales)
     )
 
 
@@ -199,6 +229,11 @@ def _kinks(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
         yield "kink", "outside"
         return
     case = case_from(spec, N=int(rng.integers(1, 4)), seed=int(rng.integers(2**32)), grid=True, kink=True, dtype=dtype)
+    right = manual.gradients(spec, case.params, case.X, case.Y)
+    wrong = kink_from_the_right(spec, case.params, case.X, case.Y)
+    if all(np.array_equal(a, b) for (_, a), (_, b) in zip(right.arrays(), wrong.arrays())):
+        yield "kink", "outside"  # the back signal at the kink is 0 (a zero weight on the grid)
+        return
     yield f"kink_from_the_right on {case!r}", _classify(kink_from_the_right, case)
     yield f"step_kink_from_the_right on {case!r}", _classify(as_step(kink_from_the_right), case, update=True)
 
@@ -314,12 +349,102 @@ def _training_families() -> list[Family]:
     ]
 
 
+# ------------------------------------------------------------------------------------------ second order
+
+
+def _second_order(kind: str):
+    """A product with the saturated rows' (y*(1 - y*) < 1e-2) contribution of the wrong sign
+    (``adversaries_pins``), on probability outputs driven to large logits."""
+
+    def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
+        import adversaries_pins as P
+
+        from torch_ref.second_order_check import _judge, direction
+
+        rng = _rng(seed, k, kind)
+        case = _case(_probability_spec(rng), rng, dtype, (5.0, 40.0))
+        right_fn = manual.hvp if kind == "hvp" else manual.gnvp
+        wrong_fn = P.hvp_saturated_rows_flipped if kind == "hvp" else P.gnvp_saturated_rows_flipped
+        X, Y = (np.asarray(a, dtype=np.float64) for a in (case.X, case.Y))
+        params = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
+        V = direction(case).map(lambda a: np.asarray(a, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            right, wrong = right_fn(case.spec, params, X, Y, V), wrong_fn(case.spec, params, X, Y, V)
+            # what the right product itself gets in the case's dtype: the resolution of its evaluation
+            # there (A' = O(1 - O) has no correct digit where a float32 y* rounds to 1)
+            own = right_fn(case.spec, case.params, case.X, case.Y, direction(case))
+        apart = [np.abs(w - r) for (_, w), (_, r) in zip(wrong.arrays(), right.arrays())]
+        spread = [np.abs(np.asarray(o, dtype=np.float64) - r) for (_, o), (_, r) in zip(own.arrays(), right.arrays())]
+        if all(float(np.max(d)) == 0 for d in apart):
+            yield kind, "outside"
+            return
+        if not any(
+            np.isfinite(np.max(d))
+            and float(np.max(d)) > DISTINCT * float(np.max(np.abs(r)))
+            and float(np.max(d)) > SPREAD * float(np.max(e))
+            for d, e, (_, r) in zip(apart, spread, right.arrays())
+        ):
+            yield kind, "indistinct"
+            return
+        with np.errstate(all="ignore"):
+            outcome = _judge(wrong_fn, case, kind)
+        if outcome.unjudged:
+            yield f"{wrong_fn.__name__} on {case!r}", "not judged"
+        elif outcome.problem or not outcome.comparison.ok:
+            yield f"{wrong_fn.__name__} on {case!r}", "mismatch"
+        else:
+            yield f"{wrong_fn.__name__} on {case!r}", "accepted"
+
+    return trials
+
+
+# ------------------------------------------------------------------------------------------ data-parallel
+
+
+def _data_parallel(name: str):
+    """A data-parallel derivation wrong only in one shard regime (``adversaries_pins``), on 2 ranks
+    with uneven shards; outside its regime where the shards hold it right."""
+
+    def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
+        import adversaries_pins as P
+
+        from torch_ref.data_parallel import check_data_parallel_case
+        from torch_ref.strategies import case_from
+
+        rng = _rng(seed, k, name)
+        depth = int(rng.integers(1, 3))
+        sizes = tuple(int(rng.integers(1, 4)) for _ in range(depth + 1))
+        acts = (*(str(rng.choice(["tanh", "relu", "sigmoid"])) for _ in range(depth - 1)), "identity")
+        spec = Spec(sizes, acts, "squared", bias=bool(rng.integers(2)), reduction=str(rng.choice(["sum", "mean"])))
+        case = case_from(spec, N=int(rng.integers(1, 6)), seed=int(rng.integers(2**32)), dtype=dtype)
+        report = check_data_parallel_case(getattr(P, name), case, world_size=2, shards="uneven", timeout_s=30)
+        if report.startswith("every rank"):
+            # right here unless its regime was met: a smallest shard of its own needs two non-empty
+            # shards of different sizes; the other mistakes need an uneven split or an empty shard
+            from torch_ref.distributed import shard_sizes
+
+            met = {
+                "dp_smallest_shard_flipped": len({s for s in shard_sizes(case.X.shape[0], 2, "uneven") if s > 0}) > 1,
+                # the padded example is counted in N: a mean is wrong; a sum may not be (its zeros add nothing)
+                "dp_empty_shard_padded": spec.reduction == "mean" and 0 in shard_sizes(case.X.shape[0], 2, "uneven"),
+                "dp_own_mean_when_uneven": spec.reduction == "mean"
+                and len(set(shard_sizes(case.X.shape[0], 2, "uneven"))) > 1,
+            }[name]
+            yield f"{name} on {case!r}", "accepted" if met else "outside"
+        elif report.startswith("not judged"):
+            yield f"{name} on {case!r}", "not judged"
+        else:
+            yield f"{name} on {case!r}", "mismatch"
+
+    return trials
+
+
 @dataclass(frozen=True)
 class Family:
     """Wrong results hidden in one allowance's regime: ``trials(seed, k, dtype)`` yields, for case
     ``k``, ``(label, outcome)`` per wrong result, where outcome is ``"outside"`` (the regime was not
-    met: the wrong result equals the right one there), ``"indistinct"`` (the change is below
-    :data:`DISTINCT` of the gradient: not a wrong result to count), ``"not judged"``, ``"accepted"``
+    met: the wrong result equals the right one there), ``"indistinct"`` (the change is within doubt
+    about rounding, :func:`_distinct`: not a wrong result to count), ``"not judged"``, ``"accepted"``
     or the failing verdict's kind."""
 
     name: str
@@ -346,6 +471,24 @@ def _families() -> list[Family]:
         ),
         Family("kinks", "an input within its rounding error of a kink: either side", _kinks),
         *_training_families(),
+        Family(
+            "HV: saturated rows flipped",
+            "the second-order bound where A' and H_L are far less accurate than their size",
+            _second_order("hvp"),
+        ),
+        Family(
+            "GV: saturated rows flipped",
+            "the second-order bound where A' and H_L are far less accurate than their size",
+            _second_order("gnvp"),
+        ),
+        *(
+            Family(
+                f"data-parallel: {name}",
+                "the data-parallel bound, on the shards where the mistake shows",
+                _data_parallel(name),
+            )
+            for name in ("dp_smallest_shard_flipped", "dp_empty_shard_padded", "dp_own_mean_when_uneven")
+        ),
     ]
 
 

@@ -30,7 +30,7 @@ class _Outcome:
     allowed: list[np.ndarray] = field(default_factory=list)
     problem: str = ""  # fn raised or returned something else
     parts: SecondOrderParts | None = None
-    unjudged: bool = False  # the float64 reference or its bound overflowed
+    unjudged: str = ""  # why the case is not judged: the float64 reference or its bound not finite
 
 
 def _within(got: list[np.ndarray], values: list[np.ndarray], allowed: list[np.ndarray]) -> bool:

@@ -1,5 +1,22 @@
-"""The second-order tolerance model (see :mod:`torch_ref.second_order_check`'s docstring): the
+r"""The second-order tolerance model (see :mod:`torch_ref.second_order_check`'s docstring): the
 R-passes run on absolute values with each factor's own error carried, times 2 eps kappa (2L + 2).
+
+Each factor x of the R-passes is a value :math:`|x|` and an error magnitude :math:`m_x` (the
+factor is off by at most :math:`u\,m_x`, :math:`u = 2\varepsilon\kappa_2`). With :math:`P(t)` the
+R-passes on absolute values run on :math:`|x| + t\,m_x` (a polynomial in t with coefficients
+:math:`a_k \ge 0`), a correct product's error is at most :math:`u` times
+
+.. math::
+    M = P(0) + \frac{P(u) - P(0)}{u} = a_0 + a_1 + a_2 u + a_3 u^2 + \dots
+
+the rounding of every operation (:math:`a_0`), each factor's error carried (:math:`a_1`), and the
+products of errors with their own powers of u. (Running the passes on :math:`|x| + m_x`, i.e.
+:math:`P(1)`, would give a product of two errors the weight of one: where two factors are both
+far less accurate than their size, as A' and the loss's H_L at a saturated y*, that bound was
+wider than the products themselves, and a wrong product in a saturated row passed; issue 21.)
+The difference is taken in ``np.longdouble``; its own rounding, at most a unit of that precision
+per operation of P (at most :math:`\kappa_2` of them on a path) divided by u, is added as
+:math:`(\varepsilon_w / \varepsilon) P(u)`.
 """
 
 from __future__ import annotations
@@ -12,21 +29,34 @@ import numpy as np
 from manual import Params, Spec
 
 from .second_order import SecondOrderParts, r_pass
-from .tolerance import tolerance
+from .tolerance import _forward_terms, tolerance
+
+_FIELDS = ("u", "O", "dA", "d2A", "delta")
+_WORK = np.longdouble  # the precision the difference P(u) - P(0) is taken in
 
 
-def _magnitudes(p: SecondOrderParts, spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
-    """The parts with each factor replaced by its size plus its own error (the model in
-    :mod:`torch_ref.second_order_check`'s docstring)."""
+def _values_and_errors(
+    p: SecondOrderParts, spec: Spec, params: Params, X: Any, Y: Any
+) -> tuple[SecondOrderParts, SecondOrderParts]:
+    """Every factor's size |x| and its error magnitude m_x (the model in the module docstring):
+    A' off by |A''| s_I + T1, A'' by |A'''| s_I + T2, O by |A'| s_I plus its formula's own rounding
+    (the first-order model's forward terms: gelu's is of the size of |I| where O is tiny), each of
+    the three also by an underflow (1 + |I|) tiny, the deltas by the first-order model's magnitude,
+    H_L by its own rounding and |dH_L/dy*| s_y*, dL/dy* by its own and |H_L| s_y*."""
+    underflow = float(np.finfo(np.asarray(X).dtype).tiny) / _unit(spec, X)  # an absolute tiny, as u m
     W = [np.abs(np.asarray(w, dtype=np.float64)) for w in params.weights]
     b = None if params.biases is None else [np.abs(np.asarray(v, dtype=np.float64)) for v in params.biases]
-    first = tolerance(spec, params, X, Y)
+    # the deltas here are the exact objective's (SecondOrderParts.delta), so their error is the first-order
+    # model's around the exact reference (its own where torch's bce floor is in effect, issue 21)
+    first = tolerance(spec, params, X, Y).for_exact
     m_delta = [d / (2 * first.eps * first.kappa) for d in first.deltas]
-    s_u = np.abs(p.u[0])
-    u, O, dA, d2A = [s_u], [], [], []
+    v_u, e_u = [np.abs(p.u[0])], [np.zeros_like(p.u[0])]
+    v_O, e_O, v_dA, e_dA, v_d2A, e_d2A = [], [], [], [], [], []
     for l, entry in enumerate(spec.activations):
-        s_I = s_u @ W[l] + (0.0 if b is None else b[l])
+        # I's rounding (the sum of |u||W| + |b|) and u's error carried: I is off by s_I
+        s_I = (v_u[l] + e_u[l]) @ W[l] + (0.0 if b is None else b[l])
         I_abs = np.abs(p.I[l])
+        O_abs = np.abs(p.O[l])
         if entry.elementwise:
             a1, a2, a3 = (np.abs(np.asarray(q[l])) for q in (p.dA, p.d2A, p.d3A))
             if entry.exact:
@@ -37,38 +67,74 @@ def _magnitudes(p: SecondOrderParts, spec: Spec, params: Params, X: Any, Y: Any)
             else:
                 T1 = np.maximum(a1, 1.0) * (1 + I_abs)
             T2 = np.where(p.d2A[l] == 0, 0.0, np.maximum(a2, 1.0) * (1 + I_abs) ** 2)
-            dA.append(a1 + a2 * s_I + T1)
-            d2A.append(a2 + a3 * s_I + T2)
-            s_O = np.abs(p.O[l]) + a1 * s_I
+            under = (1 + I_abs) * underflow
+            v_dA.append(a1)
+            e_dA.append(a2 * s_I + T1 + under)
+            v_d2A.append(a2)
+            e_d2A.append(a3 * s_I + T2 + under)
+            # I's error carried, and the formula's own rounding (none for an exact entry: ReLU, identity)
+            own = 0.0 if entry.exact else _forward_terms(entry, p.I[l], p.O[l], a1) + under
+            e = a1 * s_I + own
         else:
-            dA.append(None)
-            d2A.append(None)
-            s_O = np.abs(p.O[l]) * (1 + s_I + np.max(s_I, axis=-1, keepdims=True))
-        O.append(s_O)
-        s_u = s_O
-        u.append(s_u)
-    s_y = O[-1]
-    H = np.abs(p.H) + np.abs(p.H) + np.einsum("njkm,nm->njk", np.abs(p.dH), s_y)
-    g = np.abs(p.g) + np.abs(p.g) + np.einsum("njk,nk->nj", np.abs(p.H), s_y)
-    delta = tuple(np.abs(d) + m for d, m in zip(p.delta, m_delta))
-    return replace(
+            v_dA.append(None)
+            e_dA.append(None)
+            v_d2A.append(None)
+            e_d2A.append(None)
+            e = O_abs * (s_I + np.max(s_I, axis=-1, keepdims=True))
+        v_O.append(O_abs)
+        e_O.append(e)
+        v_u.append(O_abs)
+        e_u.append(e)
+    s_y = v_O[-1] + e_O[-1]
+    H, g = np.abs(p.H), np.abs(p.g)
+    values = replace(p, u=tuple(v_u[:-1]), O=tuple(v_O), dA=tuple(v_dA), d2A=tuple(v_d2A), g=g, H=H)
+    values = replace(values, delta=tuple(np.abs(d) for d in p.delta))
+    errors = replace(
         p,
-        u=tuple(u[:-1]),
-        O=tuple(O),
-        dA=tuple(dA),
-        d2A=tuple(d2A),
-        delta=delta,
-        g=g,
-        H=H,
+        u=tuple(e_u[:-1]),
+        O=tuple(e_O),
+        dA=tuple(e_dA),
+        d2A=tuple(e_d2A),
+        delta=tuple(m_delta),
+        g=g + np.einsum("njk,nk->nj", H, s_y),
+        H=H + np.einsum("njkm,nm->njk", np.abs(p.dH), s_y),
     )
+    return values, errors
+
+
+def _at(values: SecondOrderParts, errors: SecondOrderParts, t: float) -> SecondOrderParts:
+    """Every factor at |x| + t m_x, in the working precision."""
+
+    def mix(v: Any, e: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, tuple):
+            return tuple(mix(a, c) for a, c in zip(v, e))
+        return np.asarray(v, dtype=_WORK) + _WORK(t) * np.asarray(e, dtype=_WORK)
+
+    return replace(values, **{f: mix(getattr(values, f), getattr(errors, f)) for f in (*_FIELDS, "g", "H")})
+
+
+def _unit(spec: Spec, X: Any) -> float:
+    """u = 2 eps kappa_2, kappa_2 = (max(sizes, N) + 5)(2L + 2)."""
+    kappa = max(*spec.sizes, np.shape(X)[0]) + 5
+    return 2 * float(np.finfo(np.asarray(X).dtype).eps) * kappa * (2 * spec.depth + 2)
 
 
 def bounds(spec: Spec, params: Params, X: Any, Y: Any, V: Params, p: SecondOrderParts, kind: str) -> list[np.ndarray]:
     """The allowed difference per entry of every array (``2 eps kappa_2 M``, the model in
-    :mod:`torch_ref.second_order_check`'s docstring)."""
+    :mod:`torch_ref.second_order_check`'s docstring and this module's)."""
     eps = float(np.finfo(np.asarray(X).dtype).eps)
     kappa = max(*spec.sizes, np.shape(X)[0]) + 5
     kappa2 = kappa * (2 * spec.depth + 2)
-    M = r_pass(_magnitudes(p, spec, params, X, Y), V.map(np.abs), absolute=True, gauss_newton=kind == "gnvp")
-    tiny = float(np.finfo(np.asarray(X).dtype).tiny)
-    return [2 * eps * kappa2 * m + kappa2 * tiny for _, m in M.arrays()]
+    unit = 2 * eps * kappa2
+    values, errors = _values_and_errors(p, spec, params, X, Y)
+    absV = V.map(lambda a: np.abs(np.asarray(a, dtype=np.float64)))
+    gn = kind == "gnvp"
+    with np.errstate(all="ignore"):  # an overflow gives an infinite bound: the case is not judged
+        P0 = [m for _, m in r_pass(_at(values, errors, 0.0), absV, absolute=True, gauss_newton=gn).arrays()]
+        Pu = [m for _, m in r_pass(_at(values, errors, unit), absV, absolute=True, gauss_newton=gn).arrays()]
+        slack = float(np.finfo(_WORK).eps) / eps
+        M = [a + np.maximum(c - a, 0) / _WORK(unit) + _WORK(slack) * c for a, c in zip(P0, Pu)]
+        tiny = float(np.finfo(np.asarray(X).dtype).tiny)
+        return [np.asarray(2 * eps * kappa2 * m + kappa2 * tiny, dtype=np.float64) for m in M]
