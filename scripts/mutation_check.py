@@ -170,8 +170,8 @@ MUTANTS = [
     (
         "M23 bce floor convention for sigmoid only",
         "torch_ref/tolerance.py",
-        "    if ref.floored.any():",
-        "    if ref.floored.any() and spec.activations[-1] == 'sigmoid':",
+        "    if ref.two_references:",
+        "    if ref.two_references and spec.activations[-1] == 'sigmoid':",
         "tests/test_verdicts.py::test_exact_bce_derivative_passes_where_torch_floors_softmax_outputs",
     ),
     (
@@ -426,6 +426,230 @@ MUTANTS = [
         "    return 1 - O\n",
         "tests/test_second_order.py::test_softmax_bce_where_an_output_rounds_to_1",
     ),
+    (
+        "M60 gradient bound x100",
+        "torch_ref/tolerance.py",
+        "        return unit * m + kappa * tiny",
+        "        return 100 * unit * m + kappa * tiny",
+        "tests/test_soundness_first_order.py::test_gradient_bound_equals_its_formula_and_is_pinned_from_both_sides",
+    ),
+    (
+        "M61 update bound x100",
+        "torch_ref/tolerance.py",
+        "            return lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny",
+        "            return 100 * lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny",
+        "tests/test_soundness_first_order.py::test_update_bound_equals_its_formula_and_is_pinned_from_both_sides",
+    ),
+    (
+        "M62 precision band x100",
+        "torch_ref/tolerance.py",
+        "    return RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))",
+        "    return 100 * RTOL[np.dtype(dtype).name] * (s + s.max(initial=0.0))",
+        "tests/test_soundness_first_order.py::test_precision_band_is_pinned_from_both_sides",
+    ),
+    (
+        "M63 bce floor as a symmetric band",
+        "torch_ref/tolerance.py",
+        "            M_exact = np.where(floored_rows, stable(I_L, O_L, Y, e_I[-1], e_O[-1]), M_L)",
+        "            M_exact = np.where(floored_rows, stable(I_L, O_L, Y, e_I[-1], e_O[-1]) + np.abs(ref.exact_delta - ref.delta[-1]) / unit, M_L)",
+        "tests/test_soundness_first_order.py::test_floor_accepts_nothing_around_or_between_the_two_references",
+    ),
+    (
+        "M64 undetermined rows: any value up to the floor's bound",
+        "torch_ref/tolerance.py",
+        "        M_L = np.where(rows, M_stable, M_L)",
+        "        M_L = np.where(rows, M_stable + (np.abs(O_L) + np.abs(Y)) / twin.floor * O_L, M_L)",
+        "tests/test_soundness_first_order.py::test_float32_saturated_row_rejects_the_wrong_gradients_it_once_accepted",
+    ),
+    (
+        "M65 unstable where any failing row saturates",
+        "torch_ref/verdict.py",
+        "    if not failing or not all(saturated[n] for n in failing):",
+        "    if not failing or not any(saturated[n] for n in failing):",
+        "tests/test_soundness_first_order.py::test_unstable_needs_every_failing_row_saturated",
+    ),
+    (
+        "M66 unstable without evidence",
+        "torch_ref/verdict.py",
+        "    if verdict.comparison is not None and any(row.nonfinite for row in verdict.comparison.rows):",
+        "    if True:",
+        "tests/test_soundness_first_order.py::test_finite_wrong_value_at_a_saturated_row_is_a_mismatch_not_unstable",
+    ),
+    (
+        "M67 logits regime never drawn",
+        "torch_ref/strategies.py",
+        "        lambda k: LOGIT_TARGETS[k - 3 * len(LOGIT_TARGETS)] if k >= 3 * len(LOGIT_TARGETS) else 0.0",
+        "        lambda k: 0.0",
+        "tests/test_soundness_first_order.py::test_a_wrong_stable_branch_past_the_floor_is_caught",
+    ),
+    (
+        "M68 an infinite allowance accepts",
+        "torch_ref/compare.py",
+        "    unbounded = ~np.isfinite(tol)\n",
+        "    unbounded = np.zeros(tol.shape, dtype=bool)\n",
+        "tests/test_soundness_training.py::test_an_entry_with_no_finite_bound_is_not_judged_and_never_passes tests/test_tolerance_model.py::test_an_infinite_allowance_is_never_a_pass",
+    ),
+    (
+        "M69 a comparison of nothing passes",
+        "torch_ref/compare.py",
+        "        return bool(self.rows) and all(row.ok for row in self.rows)",
+        "        return all(row.ok for row in self.rows)",
+        "tests/test_tolerance_model.py::test_a_comparison_of_nothing_never_passes",
+    ),
+    (
+        "M70 trajectory rounding term x100",
+        "torch_ref/training.py",
+        "    unit = float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps)",
+        "    unit = 100 * (float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps))",
+        "tests/test_soundness_training.py::test_the_rounding_term_is_pinned_from_both_sides",
+    ),
+    (
+        "M71 trajectory gradient tolerance x100",
+        "torch_ref/training.py",
+        "        G = [Bound(g, e + t, unit) for g, e, (_, t) in zip(gs, measured, T.arrays())]",
+        "        G = [Bound(g, e + 100 * t, unit) for g, e, (_, t) in zip(gs, measured, T.arrays())]",
+        "tests/test_soundness_training.py::test_the_gradient_tolerance_term_is_pinned_from_both_sides",
+    ),
+    (
+        "M72 last step never compared",
+        "torch_ref/training.py",
+        "    for k in range(len(data)):  # every step, the last included",
+        "    for k in range(len(data) - 1):  # every step, the last included",
+        "tests/test_soundness_training.py::test_the_last_step_is_compared",
+    ),
+    (
+        "M73 the same batch at every step",
+        "torch_ref/training.py",
+        "        out.append(data_for(case.spec, case.X.shape[0], rng, grid=case.grid, dtype=case.X.dtype, targets=case.targets))",
+        "        out.append((case.X, case.Y))",
+        "tests/test_soundness_training.py::test_a_trainer_that_reuses_the_first_batch_fails",
+    ),
+    (
+        "M74 Adam quotient without its range",
+        "torch_ref/_rules.py",
+        "    return q.within(R * (1 + (8 * n + 8) * q.unit))",
+        "    return q",
+        "tests/test_soundness_training.py::test_adam_moving_entries_with_a_tiny_gradient_by_5_fails",
+    ),
+    (
+        "M75 an unbounded step entry counted as judged",
+        "torch_ref/_step_compare.py",
+        "        missing = int(np.size(B) - np.count_nonzero(judged))",
+        "        missing = 0",
+        "tests/test_soundness_training.py::test_an_entry_with_no_finite_bound_is_not_judged_and_never_passes",
+    ),
+    (
+        "M76 oracle passes a run where most are not judged",
+        "torch_ref/oracle.py",
+        "    if judged == 0 or summary.not_judged > judged:",
+        "    if judged == 0:",
+        "tests/test_soundness_training.py::test_an_oracle_run_where_most_cases_are_not_judged_fails",
+    ),
+    (
+        "M77 trajectory rounding of float64 for float32 runs",
+        "torch_ref/training.py",
+        "    unit = float(np.finfo(case.X.dtype).eps) + float(np.finfo(np.float64).eps)",
+        "    unit = 2 * float(np.finfo(np.float64).eps)",
+        "tests/test_soundness_training.py::test_the_rounding_term_is_pinned_from_both_sides",
+    ),
+    (
+        "M78 user-entry check x100",
+        "torch_ref/_entry_check.py",
+        "_C = 64 * float(np.finfo(np.float64).eps)",
+        "_C = 6400 * float(np.finfo(np.float64).eps)",
+        "tests/test_soundness_user.py::test_a_derivative_a_few_times_beyond_the_entry_bound_is_named tests/test_soundness_user.py::test_the_loss_gradient_bound_is_pinned_from_both_sides",
+    ),
+    (
+        "M79 user loss-gradient check x100",
+        "torch_ref/_entry_check.py",
+        "bad = ~(np.abs(g - g_ref) <= _C * G)",
+        "bad = ~(np.abs(g - g_ref) <= 100 * _C * G)",
+        "tests/test_soundness_user.py::test_the_loss_gradient_bound_is_pinned_from_both_sides",
+    ),
+    (
+        "M80 a custom autograd.Function differentiated through",
+        "torch_ref/_user_twin.py",
+        '        _refuse_custom("Activation", entry.name, "forward(I, xp)", _custom_functions(O, I))',
+        "        pass",
+        "tests/test_soundness_user.py::test_an_activation_through_a_custom_autograd_function_is_refused_not_checked_against_itself",
+    ),
+    (
+        "M81 a coupling forward taken as elementwise",
+        "torch_ref/twins.py",
+        "    probe_elementwise(entry)\n",
+        "",
+        "tests/test_soundness_user.py::test_the_refusals_guard_every_path_to_the_reference",
+    ),
+    (
+        "M82 any ratio named as a factor",
+        "torch_ref/diagnose.py",
+        "_SMALL = 4\n",
+        "_SMALL = 64\n",
+        "tests/test_soundness_user.py::test_a_ratio_with_large_terms_is_not_named",
+    ),
+    (
+        "M83 data-parallel float64 bound for float32 runs",
+        "torch_ref/data_parallel.py",
+        "    tol = tolerance(case.spec, case.params, case.X, case.Y, dtype=case.X.dtype, reference_pass=whole)",
+        "    tol = tolerance(case.spec, case.params, case.X, case.Y, dtype=np.float64, reference_pass=whole)",
+        "tests/test_soundness_pins.py::test_the_data_parallel_bound_is_the_runs_dtype_and_pinned_from_both_sides",
+    ),
+    (
+        "M84 deltas bound x100",
+        "torch_ref/tolerance.py",
+        "        return list(r_values), list(t.deltas)",
+        "        return list(r_values), [100 * d for d in t.deltas]",
+        "tests/test_soundness_pins.py::test_deltas_input_and_per_example_bounds_are_pinned_from_both_sides",
+    ),
+    (
+        "M85 input-gradient bound x100",
+        "torch_ref/tolerance.py",
+        "        return [r_values], [t.input]",
+        "        return [r_values], [100 * t.input]",
+        "tests/test_soundness_pins.py::test_deltas_input_and_per_example_bounds_are_pinned_from_both_sides",
+    ),
+    (
+        "M86 per-example bound of float64",
+        "torch_ref/_kinds.py",
+        "    allowed = _per_example_tolerance(case, case.X.dtype)",
+        '    allowed = _per_example_tolerance(case, np.dtype("float64"))',
+        "tests/test_soundness_pins.py::test_deltas_input_and_per_example_bounds_are_pinned_from_both_sides",
+    ),
+    (
+        "M87 second-order errors weighted as one",
+        "torch_ref/second_order_tolerance.py",
+        "r_pass(_at(values, errors, unit), absV",
+        "r_pass(_at(values, errors, 1.0), absV",
+        "tests/test_soundness_pins.py::test_a_wrong_product_confined_to_saturated_rows_fails",
+    ),
+    (
+        "M88 second-order bound x100",
+        "torch_ref/second_order_tolerance.py",
+        "np.asarray(2 * eps * kappa2 * m",
+        "np.asarray(200 * eps * kappa2 * m",
+        "tests/test_soundness_pins.py::test_the_second_order_bound_is_pinned_from_both_sides",
+    ),
+    (
+        "M89 second order passes on the few judged",
+        "torch_ref/second_order_check.py",
+        "    if summary.examples == 0 or summary.not_judged > summary.examples:",
+        "    if summary.examples == 0:",
+        "tests/test_second_order.py::test_a_run_that_judges_fewer_cases_than_it_leaves_fails_not_judged",
+    ),
+    (
+        "M90 data-parallel passes on the few judged",
+        "torch_ref/data_parallel.py",
+        "    if summary.examples == 0 or summary.not_judged > summary.examples:",
+        "    if False:",
+        "tests/test_soundness_pins.py::test_a_data_parallel_run_that_judges_too_little_fails",
+    ),
+    (
+        "M91 crosscheck training never follows the exact trajectory",
+        "torch_ref/crosscheck.py",
+        "    if loss_twin(spec.loss).floor is not None:",
+        "    if False:",
+        "tests/test_crosscheck.py::test_training_trajectories_agree",
+    ),
 ]
 only = sys.argv[1:]
 survived = 0
@@ -434,8 +658,9 @@ for name, path, old, new, tests in MUTANTS:
         continue
     f = ROOT / path
     src = f.read_text()
-    if src.count(old) != 1:
-        print(f"{name}: PATTERN COUNT {src.count(old)}")
+    if src.count(old) != 1:  # a mutant that no longer applies checks nothing: a failure of the run
+        print(f"{name}: BROKEN (its text occurs {src.count(old)} times in {path})", flush=True)
+        survived += 1
         continue
     f.write_text(src.replace(old, new))
     try:
@@ -451,4 +676,5 @@ for name, path, old, new, tests in MUTANTS:
         print(f"{name}: {'KILLED' if r.returncode else 'SURVIVED'} ({last})", flush=True)
     finally:
         f.write_text(src)
-print(f"{survived} survived")
+print(f"{survived} survived or broken")
+sys.exit(1 if survived else 0)

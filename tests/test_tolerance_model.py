@@ -44,6 +44,50 @@ def test_a_non_finite_value_never_agrees(actual, expected, note):
     assert not result.ok and note in str(result)
 
 
+@pytest.mark.parametrize("allowed", [np.inf, np.nan], ids=["inf", "nan"])
+def test_an_infinite_allowance_is_never_a_pass(allowed):
+    """An entry whose bound is not finite is compared with nothing: a value 5 away is not 'ok' there
+    (its share was 5/inf = 0), the row says NOT JUDGED, and a beyond-bound entry elsewhere is still a
+    MISMATCH."""
+    result = compare(["W1"], [np.array([1.0, 6.0])], [np.array([1.0, 1.0])], [np.array([1e-12, allowed])])
+    assert not result.ok and result.not_judged and not result.within_band, str(result)
+    assert "NOT JUDGED" in str(result) and "1 entries without a finite bound" in str(result)
+    beyond = compare(["W1"], [np.array([2.0, 6.0])], [np.array([1.0, 1.0])], [np.array([1e-12, allowed])])
+    assert not beyond.ok and not beyond.not_judged and "MISMATCH" in str(beyond)
+
+
+def test_an_infinite_bound_makes_a_verdict_not_judged_never_agree(monkeypatch):
+    """Through the verdict: a gradient tolerance made infinite at W1[0, 0] gives "not judged" (not
+    passed) for a result moved by 5 there, and "mismatch" for one also moved beyond the bound elsewhere."""
+    import torch_ref.verdict as V
+
+    case = case_from(Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=1)
+    real = V.tolerance
+
+    def loose(*args, **kwargs):
+        tol = real(*args, **kwargs)
+        tol.grads.weights[0][0, 0] = np.inf
+        return tol
+
+    monkeypatch.setattr(V, "tolerance", loose)
+
+    def moved(spec, params, X, Y, where=(0, 0)):
+        g = manual.gradients(spec, params, X, Y)
+        g.weights[0][where] += 5.0
+        return g
+
+    v = V.classify(moved, case)
+    assert v.kind == "not judged" and not v.passed, str(v)
+    v = V.classify(lambda *a: moved(*a, where=(1, 1)), case)
+    assert v.kind == "mismatch", str(v)
+
+
+def test_a_comparison_of_nothing_never_passes():
+    """No arrays compared: not ok (a check that compared nothing never passes), and said so."""
+    result = compare([], [], [], [])
+    assert not result.ok and result.not_judged
+
+
 def test_tolerance_does_not_read_the_code_under_test(monkeypatch):
     """A broken manual (forward, deltas and A' all wrong) leaves the tolerance unchanged."""
     case = case_from(Spec((3, 4, 4, 2), ("tanh", "relu", "softmax"), "ce", bias=True), N=5, seed=2)

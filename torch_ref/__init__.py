@@ -36,6 +36,7 @@ _WHERE = {
     **dict.fromkeys(
         [
             "DerivationMismatch",
+            "NotJudged",
             "OracleSummary",
             "PrecisionWarning",
             "check_deltas",
@@ -107,6 +108,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .ddp import ddp_gradients
     from .oracle import (
         DerivationMismatch,
+        NotJudged,
         OracleSummary,
         PrecisionWarning,
         check_deltas,
@@ -127,6 +129,7 @@ __all__ = [
     "Comparison",
     "DerivationMismatch",
     "Network",
+    "NotJudged",
     "OracleSummary",
     "PrecisionWarning",
     "Reference",

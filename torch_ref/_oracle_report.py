@@ -10,6 +10,7 @@ from manual import Spec
 
 from ._naming import label, naming
 from ._oracle_options import Options
+from ._record import CHECK_OF
 from .blame import blame, finite_difference
 from .diagnose import diagnose
 from .verdict import Verdict
@@ -195,7 +196,7 @@ def _before_line(v: Any, before: Any) -> list[str]:
 
 def not_judged_report(fn: Any, names: tuple[str, ...], summary: Any) -> str:
     """Why a run that met no mismatch still fails: it judged no case, or fewer than it could not judge."""
-    what = {v: k for k, v in _CHECK_OF.items()}.get(summary.kind, "the callable")
+    what = {v: k for k, v in CHECK_OF.items()}.get(summary.kind, "the callable")
     total = summary.examples + summary.not_judged
     head = (
         f"{what} {label(fn, names)} was not judged: no drawn case could be judged"
@@ -210,16 +211,6 @@ def not_judged_report(fn: Any, names: tuple[str, ...], summary: Any) -> str:
         f"diverging training run, or dtype='float64')."
     )
     return "\n".join(lines)
-
-
-_CHECK_OF = {
-    "grad_fn": "gradients",
-    "step_fn": "update",
-    "make_trainer": "training",
-    "delta_fn": "deltas",
-    "input_fn": "input",
-    "per_example_fn": "per-example",
-}
 
 
 def failure_lines(
