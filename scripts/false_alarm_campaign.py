@@ -3,11 +3,12 @@
 Right derivations are checked on many random cases; none may be reported as wrong math.
 
 Each case draws a network (depth 1-5, widths 1-12, every activation, loss pair, bias, reduction),
-float64 or float32, in one of four regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
+float64 or float32, in one of five regimes: ``normal`` (weights at gain 0.5-2), ``grid`` (weights
 and inputs on the 1/4 grid, with constructed ReLU kinks in every ReLU layer half of the time),
 ``saturated`` (gain 4-8, inputs scaled by 3: sigmoid, tanh and softmax outputs that round to 0 or 1)
-and ``logits`` (the output layer scaled so that max |I^(L)| is 16 to 60: past torch's bce floor and
-float32's saturation, issue 21).
+``logits`` (the output layer scaled so that max |I^(L)| is 16 to 60: past torch's bce floor and
+float32's saturation) and ``hidden`` (every hidden layer scaled in turn so that its max |I^(l)| is 6
+to 45: the tails of every hidden activation).
 
 On each case:
 
@@ -41,7 +42,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-REGIMES = ("normal", "grid", "saturated", "logits")
+REGIMES = ("normal", "grid", "saturated", "logits", "hidden")
 DERIVATIONS = ("manual", "exact", "perturbed", "naive")
 ALLOWED = {
     "manual": {"agree", "precision"},
@@ -56,9 +57,11 @@ def draw_case(seed: int, k: int):
     import numpy as np
 
     from torch_ref.strategies import (
+        HIDDEN_TARGETS,
         LOGIT_TARGETS,
         Case,
         _place_kinks,
+        _scale_layer,
         _scale_logits,
         data_for,
         kink_placeable,
@@ -89,7 +92,13 @@ def draw_case(seed: int, k: int):
     if regime == "logits":  # the output layer scaled to max |I^(L)| in 16..60 (torch_ref.strategies)
         logits = float(rng.choice(LOGIT_TARGETS))
         _scale_logits(spec, params, X, logits, power_of_two=False)
-    return Case(spec, params, X, Y, 0.1, k, grid, gain, kink, logits=logits), f"{np.dtype(dtype).name}/{regime}"
+    hidden = 0.0
+    if regime == "hidden":  # every hidden layer scaled in turn to max |I^(l)| in 6..45 (torch_ref.strategies)
+        hidden = float(rng.choice(HIDDEN_TARGETS))
+        for l in range(spec.depth - 1):
+            _scale_layer(spec, params, X, l, hidden, power_of_two=False)
+    case = Case(spec, params, X, Y, 0.1, k, grid, gain, kink, logits=logits, hidden=hidden)
+    return case, f"{np.dtype(dtype).name}/{regime}"
 
 
 def _derivations():

@@ -37,6 +37,8 @@ def so_bound(spec, params, X, Y, V, kind):
     :math:`M = P(0) + (P(u) - P(0))/u + (\varepsilon_w/\varepsilon) P(u)`, P(t) the R-passes on the
     factors' sizes plus t times their errors
     (:func:`torch_ref.second_order_tolerance._values_and_errors`), the difference in long double."""
+    from torch_ref._so_running_error import radius
+
     eps, tiny = float(np.finfo(X.dtype).eps), float(np.finfo(X.dtype).tiny)
     kappa2 = (max(*spec.sizes, X.shape[0]) + 5) * (2 * spec.depth + 2)
     u = 2 * eps * kappa2
@@ -49,7 +51,16 @@ def so_bound(spec, params, X, Y, V, kind):
         )
         w = np.longdouble
         M = [a + np.maximum(c - a, 0) / w(u) + w(np.finfo(w).eps / eps) * c for a, c in zip(P0, Pu)]
-    return [np.asarray(u * m + kappa2 * tiny, dtype=np.float64) for m in M]
+    wide = [np.asarray(u * m + kappa2 * tiny, dtype=np.float64) for m in M]
+    # and the running error bound where the pair has no cancelled form: the smaller of the two, the
+    # float64 reference's own radius added as (1 + eps_64 / eps) r (torch_ref._so_running_error)
+    p = parts(spec, params, X, Y)
+    with np.errstate(all="ignore"):
+        r = radius(p, errors, V, kind, eps, max(*spec.sizes, X.shape[0]) + 5)
+    if r is None:
+        return wide
+    both = 1 + float(np.finfo(np.float64).eps) / eps
+    return [np.fmin(a, both * e + kappa2 * tiny) for a, e in zip(wide, r)]
 
 
 def _so_moved(spec, params, X, Y, V, kind, c):

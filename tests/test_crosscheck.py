@@ -69,6 +69,10 @@ def test_one_sgd_step_agrees(dtype, data):
 @given(data=st.data(), lr=st.sampled_from([0.01, 0.1]), steps=st.integers(2, 5))
 def test_training_trajectories_agree(dtype, data, lr, steps):
     c = data.draw(cases(dtype=dtype))
+    # torch's float32 BCELoss past its floor takes 1 - y* by subtraction, which has no correct digit
+    # there: neither its trajectory nor the exact one is manual's (a floor computed stably); the
+    # oracle's check_training judges such cases against float64 trajectories (test_training.py)
+    assume(not (c.spec.loss.name == "bce" and c.logits and np.dtype(dtype) == np.float32))
     check = crosscheck_training(c.spec, c.params, c.X, c.Y, lr, steps)
     # a trajectory that overflows (identity layers scaled to large logits) is compared with nothing
     assume(not any(row.note.startswith("non-finite on both sides") for row in check.rows))

@@ -472,3 +472,34 @@ def test_the_campaigns_hard_cases_are_within_the_bound(k):
     results = second_order_campaign.check_case(0, k)
     judged = [(what, share) for _, what, share in results if not what.endswith(("not judged", "overflow"))]
     assert judged and all(share <= 1 for _, share in judged), results
+
+
+def _saturated_flip_case():
+    # /tmp/dbg4.py of issue 21: outputs within 2e-5 of 0 and 1 in two of five rows; the product with
+    # those rows' contribution of the wrong sign is off by 1.5%, the right float32 one by 4e-8
+    spec = manual.Spec((1, 1, 2), ("tanh", "softmax"), "squared", bias=False, reduction="mean")
+    return case_from(spec, N=5, seed=2040525563, dtype=np.float32, logits=6.54193)
+
+
+def test_a_product_with_saturated_rows_flipped_is_caught_and_the_right_one_passes():
+    import adversaries_pins as P
+
+    from torch_ref.second_order_check import _judge
+
+    case = _saturated_flip_case()
+    wrong = _judge(P.hvp_saturated_rows_flipped, case, "hvp").comparison
+    right = _judge(manual.hvp, case, "hvp").comparison
+    assert not wrong.ok, str(wrong)
+    assert right.ok and right.worst_share < 1e-3, str(right)
+
+
+def test_the_second_order_bound_is_a_few_percent_of_a_saturated_product():
+    # the running error bound (torch_ref._so_running_error) on the case above: 1.1% of W1 (5.5e-4 on
+    # 0.049) and 1.8% of W2, where the absolute-value passes alone gave 186% (M / |HV| ~ 1e5); pinned at 3%
+    case = _saturated_flip_case()
+    V = direction(case)
+    p = parts(case.spec, case.params, case.X, case.Y)
+    allowed = bounds(case.spec, case.params, case.X, case.Y, V, p, "hvp")
+    want = hvp_reference(case.spec, case.params, case.X, case.Y, V)
+    for (name, w), a in zip(want.arrays(), allowed):
+        assert float(np.max(a)) < 3e-2 * float(np.max(np.abs(w))), name

@@ -153,3 +153,21 @@ def test_per_example_bound_is_each_rows_own():
         one = tolerance(summed, case.params, case.X[n : n + 1], case.Y[n : n + 1]).grads
         for name, b in one.arrays():
             np.testing.assert_array_equal(dict(got.arrays())[name][n], b)
+
+
+def test_a_data_parallel_run_that_judges_too_little_fails(monkeypatch):
+    """Every case's bound made infinite at one entry: no case is judged, so the run raises NotJudged
+    (how many and why) instead of returning a summary; a right derivation is never "passed" on nothing."""
+    import torch_ref.data_parallel as DP
+    from torch_ref import NotJudged
+
+    real = DP.tolerance
+
+    def unbounded(*args, **kwargs):
+        tol = real(*args, **kwargs)
+        tol.grads.weights[0].flat[0] = np.inf
+        return tol
+
+    monkeypatch.setattr(DP, "tolerance", unbounded)
+    with pytest.raises(NotJudged, match=r"not judged on most cases: 3 of 3"):
+        check_data_parallel(manual.data_parallel_gradients, max_examples=3, seed=0, batch=(2, 4), depths=(1, 1))

@@ -99,12 +99,7 @@ def _reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any
     lines += [f"    {line}" for line in dict.fromkeys(setup)]
     lines += [
         f"    spec = {_spec_code(spec, variables)}",
-        f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, "
-        f"grid={case.grid}, gain={case.gain}, lr={case.lr}, dtype=np.{opt.dtype}"
-        + (", kink=True" if case.kink else "")
-        + (f", targets={case.targets!r}" if case.targets != "soft" else "")
-        + (f", logits={case.logits!r}" if getattr(case, "logits", 0.0) else "")
-        + ")",
+        f"    case = {case.rebuild(opt.dtype)}",
     ]
     if extra is None:
         lines.append(f"    print(torch_ref.check_case({how.expression}, case{options}))")

@@ -161,11 +161,7 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         *[f"    {line}" for line in setup],
         '    if __name__ == "__main__":',
         f"        spec = {_spec_code(case.spec)}",
-        f"        case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
-        f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}"
-        + (", kink=True" if case.kink else "")
-        + (f", logits={case.logits!r}" if case.logits else "")
-        + ")",
+        f"        case = {case.rebuild(dtype)}",
         f"        print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}"
         + (f", arrays={arrays!r}" if arrays != "numpy" else "")
         + "))",

@@ -16,6 +16,14 @@ pass torch's bce floor (float64 y*(1 - y*) < 1e-12 from 27.6 on) and float64's o
 rounds to 1 from 36.7 on). Every convention of the tolerance model and every typical branch for
 large logits is so reached in both dtypes, at the cost of one extra forward pass.
 
+A drawn ``hidden`` target (in the same draw, as often as a logits target) scales every hidden layer
+in turn instead, so that each one's largest :math:`|I^{(l)}|` is one of :data:`HIDDEN_TARGETS`: 6
+and 10 reach the tails where a "saturated" shortcut for A' (tanh' = 0, silu' = 1 past some |I|) is
+off by a few percent, 21 passes softplus's threshold 20 (not on it: torch's softplus jumps by
+exp(-20) there, which the objective's bound does not model), 30 and 45 saturate sigmoid and tanh to
+their limits in float64. Without it hidden inputs stay within a few units (gains 0.5-2), and a wrong branch for a
+hidden layer's large inputs was never drawn.
+
 Options are validated when a strategy is built, not inside a draw: a selection that leaves some loss
 without a valid output activation is a ``ValueError`` naming it.
 """
@@ -53,6 +61,10 @@ __all__ = [
 
 # the largest |I^(L)| a "logits" draw scales the output layer to (see the module docstring)
 LOGIT_TARGETS = (16.0, 24.0, 32.0, 45.0, 60.0)
+# the largest |I^(l)| a "hidden" draw scales each hidden layer to (see the module docstring)
+HIDDEN_TARGETS = (6.0, 10.0, 21.0, 30.0, 45.0)
+# the largest factor a logits or hidden draw scales a layer by
+MAX_SCALE = 1024.0
 
 # every registered elementwise activation may be a hidden layer's
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if entry.elementwise)
@@ -139,13 +151,28 @@ class Case:
     kink: bool = False
     targets: str = "soft"
     logits: float = 0.0  # the output layer scaled so that max |I^(L)| is this (0: not scaled)
+    hidden: float = 0.0  # every hidden layer scaled so that its max |I^(l)| is this (0: not scaled)
 
     def __repr__(self) -> str:
         return (
             f"Case({self.spec}, N={self.X.shape[0]}, dtype={self.X.dtype}, seed={self.seed}, "
             f"grid={self.grid}, gain={self.gain}, lr={self.lr}{', kink=True' if self.kink else ''}"
             f"{', targets=' + repr(self.targets) if self.targets != 'soft' else ''}"
-            f"{f', logits={self.logits:g}' if self.logits else ''})"
+            f"{f', logits={self.logits:g}' if self.logits else ''}"
+            f"{f', hidden={self.hidden:g}' if self.hidden else ''})"
+        )
+
+    def rebuild(self, dtype: str | None = None) -> str:
+        """The :func:`case_from` call that rebuilds this case from a ``spec`` variable (Reproduce lines)."""
+        name = dtype or np.dtype(self.X.dtype).name
+        return (
+            f"torch_ref.strategies.case_from(spec, N={self.X.shape[0]}, seed={self.seed}, grid={self.grid}, "
+            f"gain={self.gain}, lr={self.lr}, dtype=np.{name}"
+            + (", kink=True" if self.kink else "")
+            + (f", targets={self.targets!r}" if self.targets != "soft" else "")
+            + (f", logits={self.logits!r}" if self.logits else "")
+            + (f", hidden={self.hidden!r}" if self.hidden else "")
+            + ")"
         )
 
 
@@ -402,11 +429,19 @@ def _cases(
     return _draw_case(spec_strategy, (*draws, st.sampled_from(list(lrs)), st.booleans(), logits), dtype, targets)
 
 
-def _logit_draw() -> st.SearchStrategy[float]:
-    """0.0 three times in four, else one of :data:`LOGIT_TARGETS`."""
-    return st.integers(0, 4 * len(LOGIT_TARGETS) - 1).map(
-        lambda k: LOGIT_TARGETS[k - 3 * len(LOGIT_TARGETS)] if k >= 3 * len(LOGIT_TARGETS) else 0.0
-    )
+def _logit_draw() -> st.SearchStrategy[tuple[float, float]]:
+    """``(logits, hidden)``: (0, 0) three times in five, else one of :data:`LOGIT_TARGETS` for the
+    output layer or one of :data:`HIDDEN_TARGETS` for the hidden layers."""
+    n = len(LOGIT_TARGETS)
+
+    def pick(k: int) -> tuple[float, float]:
+        if k < 3 * n:
+            return 0.0, 0.0
+        if k < 4 * n:
+            return LOGIT_TARGETS[k - 3 * n], 0.0
+        return 0.0, HIDDEN_TARGETS[k - 4 * n]
+
+    return st.integers(0, 5 * n - 1).map(pick)
 
 
 @st.composite
@@ -419,9 +454,21 @@ def _draw_case(draw: st.DrawFn, spec_strategy: st.SearchStrategy[Spec], draws: t
     N = draw(N_st)
     lr = draw(lr_st)
     kink = grid and kink_placeable(spec) and draw(kink_st)
-    logits = draw(logits_st)
+    logits, hidden = draw(logits_st)
+    if kink or spec.depth == 1:
+        hidden = 0.0  # a constructed kink holds for the weights it was built on; no hidden layer to scale
     return case_from(
-        spec, N=N, seed=seed, grid=grid, gain=gain, lr=lr, dtype=dtype, kink=kink, targets=targets, logits=logits
+        spec,
+        N=N,
+        seed=seed,
+        grid=grid,
+        gain=gain,
+        lr=lr,
+        dtype=dtype,
+        kink=kink,
+        targets=targets,
+        logits=logits,
+        hidden=hidden,
     )
 
 
@@ -437,19 +484,28 @@ def case_from(
     kink: bool = False,
     targets: str = "soft",
     logits: float = 0.0,
+    hidden: float = 0.0,
 ) -> Case:
     """The :class:`Case` that :func:`cases` would build from these draws (to rebuild a reported case).
 
     ``kink=True`` (grid values and a ReLU layer needed) gives unit 1 of every ReLU layer an input of
     exactly 0 at the first example (:func:`_place_kinks`), so a wrong ReLU'(0) reaches the gradients
     of every layer. ``logits > 0`` scales the output layer's weights and bias so that the largest
-    :math:`|I^{(L)}|` of the batch is ``logits`` (:func:`_scale_logits`)."""
+    :math:`|I^{(L)}|` of the batch is ``logits`` (:func:`_scale_logits`); ``hidden > 0`` scales every
+    hidden layer in turn so that its largest :math:`|I^{(l)}|` is ``hidden`` (not with ``kink``)."""
     if isinstance(N, bool) or not isinstance(N, int) or N < 1:
         raise ValueError(f"N must be an int >= 1 (the number of examples), got {N!r}")
     if not (isinstance(logits, (int, float)) and np.isfinite(logits) and logits >= 0):
         raise ValueError(
             f"logits must be 0 (not scaled) or the largest |I^(L)| wanted, a finite float > 0; got {logits!r}"
         )
+    if not (isinstance(hidden, (int, float)) and np.isfinite(hidden) and hidden >= 0):
+        raise ValueError(
+            f"hidden must be 0 (not scaled) or the largest |I^(l)| wanted in every hidden layer, a finite float > 0; "
+            f"got {hidden!r}"
+        )
+    if hidden and kink:
+        raise ValueError("hidden= and kink=True exclude each other: scaling a layer moves the kinks built below it")
     rng = np.random.default_rng(seed)
     params = params_for(spec, rng, grid=grid, gain=gain, dtype=dtype)
     X, Y = data_for(spec, N, rng, grid=grid, dtype=dtype, targets=targets)
@@ -459,20 +515,28 @@ def case_from(
                 f"kink=True needs grid=True and a layer whose activation has a kink at 0 (ReLU), got {spec} grid={grid}"
             )
         _place_kinks(spec, params, X)
+    for l in range(spec.depth - 1 if hidden else 0):
+        _scale_layer(spec, params, X, l, float(hidden), power_of_two=grid)
     if logits:
         _scale_logits(spec, params, X, float(logits), power_of_two=grid)
-    return Case(spec, params, X, Y, lr, seed, grid, gain, kink, targets, float(logits))
+    return Case(spec, params, X, Y, lr, seed, grid, gain, kink, targets, float(logits), float(hidden))
 
 
 def _scale_logits(spec: Spec, params: Params, X: np.ndarray, target: float, *, power_of_two: bool) -> None:
-    """Scale the output layer's weights and bias (in place) so that max |I^(L)| over the batch is
+    """Scale the output layer so that max |I^(L)| over the batch is ``target`` (:func:`_scale_layer`)."""
+    _scale_layer(spec, params, X, spec.depth - 1, target, power_of_two=power_of_two)
+
+
+def _scale_layer(spec: Spec, params: Params, X: np.ndarray, layer: int, target: float, *, power_of_two: bool) -> None:
+    """Scale layer index ``layer``'s weights and bias (in place) so that its max |I| over the batch is
     ``target``: one factor for the whole layer keeps the case's shape (which unit leads, the signs)
-    and moves every output towards saturation. ``power_of_two`` (grid cases) rounds the factor to
-    the nearest power of two, which keeps grid sums and constructed kinks exact (max |I^(L)| then
-    lies within a factor sqrt(2) of ``target``). Nothing is scaled where I^(L) is 0 throughout."""
+    and moves every unit towards its tails. ``power_of_two`` (grid cases) rounds the factor to
+    the nearest power of two, which keeps grid sums and constructed kinks exact (max |I| then
+    lies within a factor sqrt(2) of ``target``). Nothing is scaled where I is 0 throughout, and by at
+    most :data:`MAX_SCALE`."""
     u = X.astype(np.float64)
     xp = array_namespace(u)
-    for l, entry in enumerate(spec.activations):
+    for l, entry in enumerate(spec.activations[: layer + 1]):
         b = None if params.biases is None else params.biases[l].astype(np.float64)
         I = u @ params.weights[l].astype(np.float64) + (0 if b is None else b)
         with np.errstate(all="ignore"):
@@ -480,11 +544,15 @@ def _scale_logits(spec: Spec, params: Params, X: np.ndarray, target: float, *, p
     top = float(np.max(np.abs(I)))
     if not np.isfinite(top) or top == 0:
         return
-    factor = 2.0 ** np.round(np.log2(target / top)) if power_of_two else target / top
-    dtype = params.weights[-1].dtype
-    params.weights[-1][...] = (params.weights[-1] * factor).astype(dtype)
+    # at most MAX_SCALE: a layer whose inputs are tiny (an underflowed tail above it, gelu(-6) is 0 in
+    # float32 and -8e-11 in float64) is not blown up by 1e11, which would turn the two dtypes' rounding
+    # of that tail into differences of order 1 (max |I| then stays below the target)
+    factor = min(target / top, MAX_SCALE)
+    factor = 2.0 ** np.round(np.log2(factor)) if power_of_two else factor
+    dtype = params.weights[layer].dtype
+    params.weights[layer][...] = (params.weights[layer] * factor).astype(dtype)
     if params.biases is not None:
-        params.biases[-1][...] = (params.biases[-1] * factor).astype(dtype)
+        params.biases[layer][...] = (params.biases[layer] * factor).astype(dtype)
 
 
 def kink_placeable(spec: Spec) -> bool:
