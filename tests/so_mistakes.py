@@ -5,6 +5,7 @@ Module-level functions, so the oracle's Reproduce lines can import them."""
 
 import manual
 from manual.forward import forward
+from manual.second_order import _exact_deltas
 
 
 def _xp(a):
@@ -33,11 +34,15 @@ def hand_hvp(spec, params, X, Y, V, mistake=None):
             RO.append(fwd.O[l] * r - fwd.O[l] * xp.sum(fwd.O[l] * r, axis=-1, keepdims=True))
         RI.append(r)
     summed = manual.Spec(spec.sizes, spec.activations, spec.loss, bias=spec.bias, reduction="sum")
-    delta = [d * scale for d in manual.deltas(summed, params, X, Y)]
+    # the exact objective's deltas and, where the loss has one, its cancelled output form: past torch's
+    # bce floor the floored first-order deltas, gradient and hessian are those of another objective
+    delta = [d * scale for d in _exact_deltas(summed, params, forward(summed, params, X), Y, xp)]
     out, loss = spec.activations[-1], spec.loss
     I, O = fwd.I[-1], fwd.O[-1]
     if spec.canonical or mistake == "canonical_shortcut_everywhere":
         R_out = RO[-1]
+    elif mistake is None and out.name in loss.r_cancelled:
+        R_out = loss.r_cancelled[out.name](I, O, Y, RI[-1], RO[-1], xp)
     else:
         g = loss.gradient(O, Y, xp)
         Rg = loss.hessian(O, Y, RO[-1], xp)

@@ -230,3 +230,25 @@ def test_a_wrong_branch_where_float32_rounds_to_one_is_caught(seed):
 def test_exact_times_1p5_past_the_floor_is_caught():
     with pytest.raises(DerivationMismatch):
         check_derivation(A.exact_times_1p5_past_floor, activations=["sigmoid", "softmax"], losses=["bce"], seed=0)
+
+
+def test_a_loss_of_digits_spread_over_several_saturated_rows_is_unstable_not_a_mismatch():
+    """The false-alarm campaign's case 5207 (float32, softmax + bce, logits 16): the slides' general
+    formula loses digits in five saturated rows, none beyond its own bound alone, the sum beyond it.
+    The evidence is taken on the whole case (its float64 re-run agrees): unstable, not wrong math; a
+    sign flipped in the same rows is still a mismatch."""
+    import sys
+    from pathlib import Path
+
+    import adversaries_campaign as C
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from false_alarm_campaign import draw_case
+
+    from torch_ref.verdict import classify
+
+    case, _ = draw_case(0, 5207)
+    v = classify(D.slides_general_naive, case)
+    assert v.kind == "unstable", str(v)
+    assert "the re-run in the other float dtype shows it" in str(v)
+    assert classify(C.scaled_in(C.saturated, -1.0), case).kind == "mismatch"

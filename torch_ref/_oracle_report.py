@@ -183,9 +183,10 @@ def _before_line(v: Any, before: Any) -> list[str]:
     here = before_shrinking(v)
     minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
     return [
-        f"Before shrinking: the first failing case found ({before.case.spec}, N={before.case.X.shape[0]}, "
-        f"seed={before.case.seed})",
-        f"  parted by a largest relative difference of {rel:.3g} (at {name}){minimal}.",
+        f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
+        f"(at {name}){minimal}; it is",
+        f"  spec = {_spec_code(before.case.spec)}",
+        f"  case = {before.case.rebuild()}",
     ]
 
 
@@ -197,7 +198,7 @@ def not_judged_report(fn: Any, names: tuple[str, ...], summary: Any) -> str:
         f"{what} {label(fn, names)} was not judged: no drawn case could be judged"
         if summary.examples == 0
         else f"{what} {label(fn, names)} was not judged on most cases: {summary.not_judged} of {total} cases were not "
-        f"judged, and the {summary.examples} judged cases all agree"
+        f"judged, and the {summary.examples} judged case{'s all agree' if summary.examples != 1 else ' agrees'}"
     )
     lines = [head + "; a check passes only when most of its cases are judged and every judged case agrees."]
     lines += [f"  {count} of {total}: {reason}" for reason, count in summary.not_judged_reasons.items()]

@@ -81,6 +81,7 @@ def _before(before: Any) -> dict[str, Any] | None:
         "seed": case.seed,
         "array": seen[0],
         "largest_relative_difference": _number(seen[1]),
+        "case_from": case.rebuild(),
     }
 
 

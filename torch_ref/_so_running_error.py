@@ -18,75 +18,40 @@ outputs saturate (softmax's :math:`y_j(r_j - \sum_k y_k r_k)`, the general outpu
 saturated row's sign flipped passed. The rounding of a sum that cancels is still charged at the
 size of its terms, as it must be: a right float32 evaluation loses those digits.
 
-Only the canonical and the general output forms are run here (what ``manual`` and torch's double
-backward evaluate for every pair without a cancelled form); a pair with a cancelled form
-(:attr:`manual.Loss.r_cancelled`, ``gn_cancelled``) is left to the absolute-value model
-(:func:`radius` returns None).
+The output form run is the one :mod:`manual` evaluates: the canonical one (R{y*}), the general one,
+or, for a pair with a cancelled form (:attr:`manual.Loss.r_cancelled`, ``gn_cancelled``), that form
+itself, run unchanged on affine error forms (:mod:`torch_ref._so_affine`: its terms of 1/(1 - y*)^2
+cancel back by 1 - y*, and so must their errors; balls gave 1e20 on a product of 100). The
+cancelled pairs' radius therefore models the cancelled form, not the general one a hand derivation
+may write (measured: the 2000-case campaign's manual and torch products, torch's Gauss-Newton in
+the general form among them, stay within it); a form calling an operation the affine forms lack,
+or reading I, keeps the absolute-value model (:func:`radius` returns None, or an infinite radius).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from manual import Params
 
+from ._so_affine import Unsupported, run
+from ._so_balls import (
+    _T,
+    _add,
+    _Ball,
+    _colsum,
+    _exact,
+    _matmul,
+    _mul,
+    _rowsum,
+    _softmax_jvp,
+    _Unit,
+)
 from .second_order import SecondOrderParts
 
 __all__ = ["radius"]
-
-
-@dataclass(frozen=True)
-class _Unit:
-    one: float  # one rounding (an elementwise product or sum): eps
-    sum: float  # a sum of up to kappa - 5 terms, or an input's error unit: eps kappa
-
-
-@dataclass(frozen=True)
-class _Ball:
-    v: np.ndarray  # the value
-    e: np.ndarray  # the radius
-
-
-def _exact(a: np.ndarray) -> _Ball:
-    a = np.asarray(a, dtype=np.float64)
-    return _Ball(a, np.zeros_like(a))
-
-
-def _mul(a: _Ball, b: _Ball, rho: _Unit) -> _Ball:
-    v = a.v * b.v
-    return _Ball(v, np.abs(a.v) * b.e + np.abs(b.v) * a.e + a.e * b.e + rho.one * np.abs(v))
-
-
-def _add(a: _Ball, b: _Ball, rho: _Unit, sign: float = 1.0) -> _Ball:
-    v = a.v + sign * b.v
-    return _Ball(v, a.e + b.e + rho.one * (np.abs(a.v) + np.abs(b.v)))
-
-
-def _matmul(a: _Ball, b: _Ball, rho: _Unit) -> _Ball:
-    Aa, Ab = np.abs(a.v), np.abs(b.v)
-    e = Aa @ b.e + a.e @ Ab + a.e @ b.e + rho.sum * (Aa @ Ab)
-    return _Ball(a.v @ b.v, e)
-
-
-def _T(a: _Ball) -> _Ball:
-    return _Ball(a.v.T, a.e.T)
-
-
-def _rowsum(a: _Ball, rho: _Unit) -> _Ball:
-    """The sum over the last axis, kept."""
-    return _Ball(np.sum(a.v, axis=-1, keepdims=True), np.sum(a.e + rho.sum * np.abs(a.v), axis=-1, keepdims=True))
-
-
-def _colsum(a: _Ball, rho: _Unit) -> _Ball:
-    """The sum over the batch (a bias's product)."""
-    return _Ball(np.sum(a.v, axis=0), np.sum(a.e + rho.sum * np.abs(a.v), axis=0))
-
-
-def _softmax_jvp(O: _Ball, r: _Ball, rho: _Unit) -> _Ball:
-    """y (r - sum_k y_k r_k): softmax's Jacobian (symmetric) times r, as evaluated."""
-    return _mul(O, _add(r, _rowsum(_mul(O, r, rho), rho), rho, -1.0), rho)
 
 
 def _hessian_times(H: _Ball, R: _Ball, rho: _Unit) -> _Ball:
@@ -106,11 +71,12 @@ def radius(
 ) -> list[np.ndarray] | None:
     """The radius of each array of HV (``kind="hvp"``) or J^T H_L J V (``"gnvp"``) for one right
     evaluation in a dtype of machine epsilon ``eps``; ``errors`` holds every factor's error
-    magnitude m_x (the radius is eps kappa m_x). None where the pair has a cancelled form."""
+    magnitude m_x (the radius is eps kappa m_x). None where a cancelled form cannot run on affine forms."""
     spec = p.spec
     out = spec.activations[-1]
-    cancelled = spec.loss.gn_cancelled if kind == "gnvp" else spec.loss.r_cancelled
-    if out.name in cancelled and not (kind == "hvp" and spec.canonical):
+    table = spec.loss.gn_cancelled if kind == "gnvp" else spec.loss.r_cancelled
+    form = None if kind == "hvp" and spec.canonical else table.get(out.name)
+    if form is not None and p.Y is None:
         return None
     rho = _Unit(eps, eps * kappa)
 
@@ -145,14 +111,24 @@ def radius(
         RO.append(RO_l)
     Rg = _hessian_times(H, RO[-1], rho)
     scale = 1.0 / N if spec.reduction == "mean" else 1.0
+    if form is not None:
+        try:
+            cancelled = _cancelled(form, p, O[-1], RI[-1], RO[-1], rho)
+        except Unsupported:  # a form written with operations the balls do not model
+            return None
     if kind == "gnvp":
-        d = _mul(_need(dA[-1]), Rg, rho) if out.elementwise else _softmax_jvp(_need(O[-1]), Rg, rho)
+        if form is not None:
+            d = cancelled
+        else:
+            d = _mul(_need(dA[-1]), Rg, rho) if out.elementwise else _softmax_jvp(_need(O[-1]), Rg, rho)
         R_delta = [_scaled(d, scale, rho)]
         for l in range(spec.depth - 2, -1, -1):
             R_delta.insert(0, _mul(_matmul(R_delta[0], _T(W[l + 1]), rho), _need(dA[l]), rho))
         return _products(u, R_delta, RO, None, Vb, rho)
     if spec.canonical:
         R_out = RO[-1]
+    elif form is not None:
+        R_out = cancelled
     elif out.elementwise:
         R_out = _add(_mul(_mul(_need(d2A[-1]), RI[-1], rho), g, rho), _mul(_need(dA[-1]), Rg, rho), rho)
     else:
@@ -169,6 +145,15 @@ def radius(
         term = _add(_mul(R_back, _need(dA[l]), rho), _mul(_mul(back, _need(d2A[l]), rho), RI[l], rho), rho)
         R_delta.insert(0, term)
     return _products(u, R_delta, RO, [_need(d) for d in delta], Vb, rho)
+
+
+def _cancelled(form: Any, p: SecondOrderParts, O: _Ball | None, RI: _Ball, RO: _Ball, rho: _Unit) -> _Ball:
+    """The loss's cancelled output form run on affine error forms (:mod:`torch_ref._so_affine`: the
+    errors of y*, R{I} and R{y*} cancel as the form's terms do), y exact (the case's own targets).
+    I's radius is not carried here (no built-in form reads I): it is infinite, so a form that reads
+    I gets an infinite (or NaN) radius, and the absolute-value model stands (np.fmin keeps it)."""
+    I = _Ball(np.asarray(p.I[-1], dtype=np.float64), np.full(np.shape(p.I[-1]), np.inf))
+    return run(form, I, _need(O), np.asarray(p.Y), RI, RO, rho)
 
 
 def _need(a: _Ball | None) -> _Ball:

@@ -138,6 +138,7 @@ class OracleSummary:
             "conventions": self.conventions,
             "precision": self.precision,
             "not_judged": self.not_judged,
+            "not_judged_reasons": dict(self.not_judged_reasons),
         }
 
     def __str__(self) -> str:
@@ -151,7 +152,13 @@ class OracleSummary:
             f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"
             + (f"; {self.conventions} examples under a named convention" if self.conventions else "")
             + (f"; {self.precision} agree only to rounding level" if self.precision else "")
-            + (f"; {self.not_judged} not judged" if self.not_judged else "")
+            + (
+                f"; {self.not_judged} not judged ("
+                + "; ".join(f"{n}: {reason}" for reason, n in self.not_judged_reasons.items())
+                + ")"
+                if self.not_judged
+                else ""
+            )
             + (f" ({SHARE_OF_STEP})" if self.kind == "training" else "")
         )
 

@@ -348,7 +348,10 @@ def _precision(v: Verdict) -> Verdict:
             f"rounding-level band (rtol {RTOL[v.dtype]:.2g} of each array's scale).",
             f"Finite differences in {e.dtype} at {e.where}: {e.value:.10g} (+- {e.error:.1g}) cannot tell the "
             f"derivation ({d:.10g}) from autograd ({r:.10g}).",
-            "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a direct one.",
+            "They differ in sign there, by less than the band: finite differences cannot decide it, so it is not "
+            "called wrong math; strict=True fails it."
+            if d * r < 0
+            else "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a direct one.",
         ),
     )
 
@@ -441,7 +444,12 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
     N = case.X.shape[0]
     per_example = [_basic(fn, _subcase(case, [n]), update, arrays, device) for n in range(N)]
     failing = [n for n in range(N) if not per_example[n].passed]
-    if not failing or not all(saturated[n] for n in failing):
+    whole = not failing
+    if whole:
+        # no example fails alone: the excess is the sum of several rows' errors; the saturated rows are
+        # the candidates, and the evidence is taken on the whole case below
+        failing = [n for n in range(N) if saturated[n]]
+    if not all(saturated[n] for n in failing):
         return v
     holding = [n for n in range(N) if per_example[n].passed and not saturated[n]]
     if holding:
@@ -472,9 +480,12 @@ def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) 
                 f"{where[0].upper()}{where[1:]} it disagrees with autograd too, so this is not only overflow.",
             ),
         )
-    unexplained = [
-        n for n in failing if not _precision_driven(fn, _subcase(case, [n]), per_example[n], update, arrays, device)
-    ]
+    if whole:
+        unexplained = [] if _precision_driven(fn, case, v, update, arrays, device) else failing
+    else:
+        unexplained = [
+            n for n in failing if not _precision_driven(fn, _subcase(case, [n]), per_example[n], update, arrays, device)
+        ]
     if unexplained:
         return replace(
             v,
