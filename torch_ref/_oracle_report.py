@@ -15,7 +15,15 @@ from .blame import blame, finite_difference
 from .diagnose import diagnose
 from .verdict import Verdict
 
-__all__ = ["before_shrinking", "explain", "failure_lines", "not_judged_report", "render_failure", "render_precision"]
+__all__ = [
+    "before_shrinking",
+    "explain",
+    "failure_lines",
+    "not_judged_lines",
+    "not_judged_report",
+    "render_failure",
+    "render_precision",
+]
 
 
 def _entry_code(entry: Any, table: Any, variables: dict[int, str] | None = None) -> str:
@@ -193,19 +201,26 @@ def _before_line(v: Any, before: Any) -> list[str]:
 def not_judged_report(fn: Any, names: tuple[str, ...], summary: Any) -> str:
     """Why a run that met no mismatch still fails: it judged no case, or fewer than it could not judge."""
     what = {v: k for k, v in CHECK_OF.items()}.get(summary.kind, "the callable")
+    advice = (
+        f"Narrow the draw to cases the {summary.dtype} check can judge (e.g. a smaller lr or fewer steps for a "
+        f"diverging training run, or dtype='float64')."
+    )
+    return not_judged_lines(f"{what} {label(fn, names)}", summary, advice)
+
+
+def not_judged_lines(who: str, summary: Any, advice: str) -> str:
+    """The not-judged report of any check: ``who`` (the callable, named), the counts and reasons of
+    ``summary`` (``examples``, ``not_judged``, ``not_judged_reasons``) and what to do."""
     total = summary.examples + summary.not_judged
     head = (
-        f"{what} {label(fn, names)} was not judged: no drawn case could be judged"
+        f"{who} was not judged: none of the {total} drawn cases could be judged"
         if summary.examples == 0
-        else f"{what} {label(fn, names)} was not judged on most cases: {summary.not_judged} of {total} cases were not "
+        else f"{who} was not judged on most cases: {summary.not_judged} of {total} drawn cases were not "
         f"judged, and the {summary.examples} judged case{'s all agree' if summary.examples != 1 else ' agrees'}"
     )
     lines = [head + "; a check passes only when most of its cases are judged and every judged case agrees."]
     lines += [f"  {count} of {total}: {reason}" for reason, count in summary.not_judged_reasons.items()]
-    lines.append(
-        f"Narrow the draw to cases the {summary.dtype} check can judge (e.g. a smaller lr or fewer steps for a "
-        f"diverging training run, or dtype='float64')."
-    )
+    lines.append(advice)
     return "\n".join(lines)
 
 

@@ -69,7 +69,7 @@ from manual._entry import MissingDerivativeError
 
 from ._naming import caller_names
 from ._oracle_options import parse_options
-from ._oracle_report import _spec_code, fn_import
+from ._oracle_report import _spec_code, fn_import, not_judged_lines
 from ._result import normalise
 from ._so_diagnosis import _blame, _diagnose, _layers, _Outcome
 from .compare import compare
@@ -253,20 +253,8 @@ def _check(fn: Any, kind: str, **options: Any) -> SecondOrderSummary:
 
 def _not_judged_report(fn: Callable, summary: SecondOrderSummary, kind: str) -> str:
     """Why a run that met no mismatch still fails: no case judged, or more not judged than judged."""
-    total = summary.examples + summary.not_judged
-    name = fn_import(fn)[1]
-    head = (
-        f"{kind}_fn {name!r} was not judged: none of the {total} drawn cases could be judged"
-        if summary.examples == 0
-        else f"{kind}_fn {name!r} was not judged on most cases: {summary.not_judged} of {total} drawn cases were "
-        f"not judged, and the {summary.examples} judged cases all agree"
-    )
-    lines = [head + "; a check passes only when most of its cases are judged and every judged case agrees."]
-    lines += [f"  {count} of {total}: {reason}" for reason, count in summary.not_judged_reasons.items()]
-    lines.append(
-        "Narrow the draw to cases whose float64 reference and bound are finite (e.g. other losses or outputs)."
-    )
-    return "\n".join(lines)
+    advice = "Narrow the draw to cases whose float64 reference and bound are finite (e.g. other losses or outputs)."
+    return not_judged_lines(f"{kind}_fn {fn_import(fn)[1]!r}", summary, advice)
 
 
 def check_hvp(
