@@ -423,8 +423,13 @@ def _data_parallel(name: str):
             # shards of different sizes; the other mistakes need an uneven split or an empty shard
             from torch_ref.distributed import shard_sizes
 
+            sizes = shard_sizes(case.X.shape[0], 2, "uneven")
+            smallest = min((k for k, s in enumerate(sizes) if s > 0), key=lambda k: sizes[k])
+            rows = np.zeros(case.X.shape[0], dtype=bool)
+            rows[sum(sizes[:smallest]) : sum(sizes[: smallest + 1])] = True
             met = {
-                "dp_smallest_shard_flipped": len({s for s in shard_sizes(case.X.shape[0], 2, "uneven") if s > 0}) > 1,
+                # two non-empty shards of different sizes, and a smallest shard whose sign matters
+                "dp_smallest_shard_flipped": len({s for s in sizes if s > 0}) > 1 and _distinct(case, rows, -1.0),
                 # the padded example is counted in N: a mean is wrong; a sum may not be (its zeros add nothing)
                 "dp_empty_shard_padded": spec.reduction == "mean" and 0 in shard_sizes(case.X.shape[0], 2, "uneven"),
                 "dp_own_mean_when_uneven": spec.reduction == "mean"

@@ -181,7 +181,7 @@ def before_shrinking(before: Any) -> tuple[str, float] | None:
     return row.name, row.max_rel
 
 
-def _before_line(v: Any, before: Any) -> list[str]:
+def _before_line(v: Any, before: Any, variables: dict[int, str]) -> list[str]:
     """Shrinking keeps a case that fails, not the one where the mistake is largest: a minimal case in a
     near-linear regime may part by 1e-4 where the first case found parted by order 1 (issue 21)."""
     seen = before_shrinking(before)
@@ -193,7 +193,7 @@ def _before_line(v: Any, before: Any) -> list[str]:
     return [
         f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
         f"(at {name}){minimal}; it is",
-        f"  spec = {_spec_code(before.case.spec)}",
+        f"  spec = {_spec_code(before.case.spec, variables)}",
         f"  case = {before.case.rebuild()}",
     ]
 
@@ -256,7 +256,7 @@ def failure_lines(
             lines.append(v.parting())
         lines += list(v.findings)
         lines += explain(v) if isinstance(v, Verdict) else []
-    lines += _before_line(v, before) if before is not None else []
+    lines += _before_line(v, before, dict(opt.entry_vars)) if before is not None else []
     reproduce = _reproduce(v, fn, names, opt, extra)
     return lines + reproduce, reproduce
 
