@@ -247,7 +247,7 @@ MUTANTS = [
     (
         "M34 diverging steps compared",
         "torch_ref/training.py",
-        "        if not here <= limit:\n            return k, largest, grads\n",
+        "        if not here <= limit:\n            return k, largest, grads, floored\n",
         "        pass\n",
         "tests/test_training.py::test_steps_past_the_dtype_range_are_not_compared",
     ),
@@ -261,7 +261,7 @@ MUTANTS = [
     (
         "M36 a variant fits without telling itself from torch",
         "torch_ref/training.py",
-        "        if not allowed[k - 1][position][index] < apart:\n            continue",
+        "        if not _as_step(allowed[k - 1]).allowed[position][index] < apart:\n            continue",
         "        pass",
         "tests/test_training.py::test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named",
     ),
@@ -368,7 +368,7 @@ MUTANTS = [
         "torch_ref/second_order_tolerance.py",
         "    kappa2 = kappa * (2 * spec.depth + 2)",
         "    kappa2 = 1e4 * kappa * (2 * spec.depth + 2)",
-        "tests/test_second_order.py::test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10",
+        "tests/test_second_order.py::test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10 tests/test_soundness_pins.py::test_the_absolute_value_model_alone_catches_the_saturated_flip",
     ),
     (
         "M52 second-order diagnosis: the Gauss-Newton candidate gone",
@@ -464,8 +464,8 @@ MUTANTS = [
     (
         "M65 unstable where any failing row saturates",
         "torch_ref/verdict.py",
-        "    if not failing or not all(saturated[n] for n in failing):",
-        "    if not failing or not any(saturated[n] for n in failing):",
+        "    if not all(saturated[n] for n in failing):",
+        "    if not any(saturated[n] for n in failing):",
         "tests/test_soundness_first_order.py::test_unstable_needs_every_failing_row_saturated",
     ),
     (
@@ -478,8 +478,8 @@ MUTANTS = [
     (
         "M67 logits regime never drawn",
         "torch_ref/strategies.py",
-        "        lambda k: LOGIT_TARGETS[k - 3 * len(LOGIT_TARGETS)] if k >= 3 * len(LOGIT_TARGETS) else 0.0",
-        "        lambda k: 0.0",
+        "            return LOGIT_TARGETS[k - 3 * n], 0.0\n",
+        "            return 0.0, 0.0\n",
         "tests/test_soundness_first_order.py::test_a_wrong_stable_branch_past_the_floor_is_caught",
     ),
     (
@@ -648,7 +648,7 @@ MUTANTS = [
         "torch_ref/crosscheck.py",
         "    if loss_twin(spec.loss).floor is not None:",
         "    if False:",
-        "tests/test_crosscheck.py::test_training_trajectories_agree",
+        "tests/test_crosscheck.py::test_training_past_the_floor_may_follow_the_exact_trajectory",
     ),
     (
         "M92 a loss of digits spread over rows called a mismatch",

@@ -106,7 +106,8 @@ def test_a_right_trainer_against_the_wrong_optimizer_is_not_diagnosed_as_a_mista
 
 def test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named(monkeypatch):
     """Were a known mistake's bound too wide to tell it from torch's own rule where the trainer parts
-    (here Nesterov's, made infinite), it would "fit" any trajectory: it is not named."""
+    (here Nesterov's, made 1e300: finite, since an infinite bound is never a fit at all), it would
+    "fit" any trajectory: it is not named."""
     import torch_ref.training as T
 
     along = T._along
@@ -114,7 +115,7 @@ def test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named(monkeypatc
     def vacuous_for_variants(rule, V, points, case, data, W, grads=None):
         allowed = along(rule, V, points, case, data, W, grads)
         if rule == variant_of_interest[0]:
-            return [[np.full_like(a, np.inf) for a in step] for step in allowed]
+            return [[np.full_like(a, 1e300) for a in step] for step in allowed]
         return allowed
 
     variant_of_interest: list = []
