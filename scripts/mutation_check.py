@@ -368,7 +368,7 @@ MUTANTS = [
         "torch_ref/second_order_tolerance.py",
         "    kappa2 = kappa * (2 * spec.depth + 2)",
         "    kappa2 = 1e4 * kappa * (2 * spec.depth + 2)",
-        "tests/test_second_order.py::test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10 tests/test_soundness_pins.py::test_the_absolute_value_model_alone_catches_the_saturated_flip",
+        "tests/test_second_order.py::test_the_float64_bound_rejects_a_product_off_by_a_relative_1e_10 tests/test_soundness_pins.py::test_a_wrong_product_confined_to_saturated_rows_fails",
     ),
     (
         "M52 second-order diagnosis: the Gauss-Newton candidate gone",
@@ -620,7 +620,7 @@ MUTANTS = [
         "torch_ref/second_order_tolerance.py",
         "            for t in (0.0, unit)\n",
         "            for t in (0.0, 1.0)\n",
-        "tests/test_soundness_pins.py::test_the_absolute_value_model_alone_catches_the_saturated_flip",
+        "tests/test_soundness_pins.py::test_a_wrong_product_confined_to_saturated_rows_fails",
     ),
     (
         "M88 second-order bound x100",
