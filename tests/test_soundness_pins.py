@@ -168,13 +168,6 @@ def test_a_data_parallel_run_that_judges_too_little_fails(monkeypatch):
     import torch_ref.data_parallel as DP
     from torch_ref import NotJudged
 
-    real = DP.tolerance
-
-    def unbounded(*args, **kwargs):
-        tol = real(*args, **kwargs)
-        tol.grads.weights[0].flat[0] = np.inf
-        return tol
-
-    monkeypatch.setattr(DP, "tolerance", unbounded)
+    monkeypatch.setattr(DP, "tolerance", adv.unbounded_at_one_entry(DP.tolerance))
     with pytest.raises(NotJudged, match=r"not judged on most cases: 3 of 3"):
         check_data_parallel(manual.data_parallel_gradients, max_examples=3, seed=0, batch=(2, 4), depths=(1, 1))

@@ -73,14 +73,9 @@ def test_sgd_with_one_and_a_half_steps_on_a_float32_row_within_rounding_of_1_fai
 def test_an_entry_with_no_finite_bound_is_not_judged_and_never_passes(monkeypatch):
     """A gradient tolerance made infinite at W1[0, 0]: that entry is compared with nothing; the case
     is not judged (not a pass), its row says so; a wrong step elsewhere is still a mismatch."""
-    tolerance = T.tolerance
+    from adversaries_pins import unbounded_at_one_entry
 
-    def infinite_at_one_entry(*args, **kwargs):
-        tol = tolerance(*args, **kwargs)
-        tol.grads.weights[0][0, 0] = np.inf
-        return tol
-
-    monkeypatch.setattr(T, "tolerance", infinite_at_one_entry)
+    monkeypatch.setattr(T, "tolerance", unbounded_at_one_entry(T.tolerance))
     case = case_from(manual.Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=1, lr=0.1)
     v = T.check_training_case(manual.Trainer, case, steps=2)
     assert v.kind == "not judged" and not v.passed, str(v)
