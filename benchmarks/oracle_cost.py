@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 import manual
-from torch_ref.build import build
-from torch_ref.crosscheck import crosscheck_gradients
+from torch_ref.frontends.crosscheck import crosscheck_gradients
 from torch_ref.strategies import data_for, params_for
+from torch_ref.twin.build import build
 
 
 def oracle_cost(sizes: tuple[int, ...], N: int, *, seed: int = 0) -> dict:

@@ -54,7 +54,7 @@ class Activation(NamedEntry):
         derivative_terms: ``derivative_terms(I, xp)``: the derivative formula evaluated on absolute
             values (the size of the terms it adds up, e.g. gelu's, which grow like I^3 where they
             cancel); the tolerance model reads it as the rounding scale of A'. By default
-            ``max(|A'|, 1) (1 + |I|)``, A' by autograd (see :mod:`torch_ref.tolerance`).
+            ``max(|A'|, 1) (1 + |I|)``, A' by autograd (see :mod:`torch_ref.numerics.tolerance`).
         second_derivative: ``second_derivative(I, O, xp) -> A''(I)``, elementwise, shape ``(N, out)``:
             what :func:`manual.hvp` needs (every elementwise built-in gives it; ReLU and leaky ReLU
             take A'' = 0 everywhere, the kink included, as torch's double backward does). ``None``:

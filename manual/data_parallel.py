@@ -38,7 +38,7 @@ def data_parallel_gradients(
             allowed and contributes zeros.
         allreduce: ``allreduce(a) -> sum of a over all workers``, an array of the same shape and kind
             (NumPy in, NumPy out; a tensor in, a tensor out), e.g.
-            :func:`torch_ref.distributed.allreduce` on ``torch.distributed``. Called the same number of
+            :func:`torch_ref.data_parallel.distributed.allreduce` on ``torch.distributed``. Called the same number of
             times in the same order on every worker, as a collective must be: once per parameter array
             (``W1, b1, W2, ...``), then once with ``[N_k]`` when the reduction is ``"mean"``.
 

@@ -16,7 +16,7 @@ import numpy as np
 import manual
 import torch_ref
 from manual import Spec
-from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients, crosscheck_update
+from torch_ref.frontends.crosscheck import crosscheck_deltas, crosscheck_gradients, crosscheck_update
 from torch_ref.strategies import data_for, params_for, random_spec
 
 

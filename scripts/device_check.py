@@ -22,7 +22,7 @@ import torch
 
 import manual
 from torch_ref import DerivationMismatch, assert_agree, check_derivation, check_update
-from torch_ref.crosscheck import crosscheck_update
+from torch_ref.frontends.crosscheck import crosscheck_update
 from torch_ref.strategies import case_from
 
 

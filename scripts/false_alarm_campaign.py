@@ -13,8 +13,8 @@ to 45: the tails of every hidden activation).
 On each case:
 
 - ``manual.gradients`` and ``manual.deltas`` against the float64 autograd reference under the derived
-  bound (:mod:`torch_ref.crosscheck`): every one must agree;
-- four right derivations classified by the oracle (:func:`torch_ref.verdict.classify`): ``manual``
+  bound (:mod:`torch_ref.frontends.crosscheck`): every one must agree;
+- four right derivations classified by the oracle (:func:`torch_ref.checks.verdict.classify`): ``manual``
   (manual.gradients), ``exact`` (exact derivatives evaluated stably, no torch floor anywhere),
   ``perturbed`` (manual's gradients moved by a relative 1e-13 in float64, 1e-6 in float32) and
   ``naive`` (the slides' general formulas evaluated as written). The first three must be agree or
@@ -132,8 +132,8 @@ def _check_chunk(args: tuple[int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients
-    from torch_ref.verdict import classify, prepare
+    from torch_ref.checks.verdict import classify, prepare
+    from torch_ref.frontends.crosscheck import crosscheck_deltas, crosscheck_gradients
 
     fns = _derivations()
     stats = _empty()

@@ -392,7 +392,7 @@ MUTANTS = [
         "tests/test_data_parallel.py::test_shards_summed_by_allreduce_give_the_whole_batch_gradient",
     ),
     (
-        "M55 torch_ref.distributed.allreduce sums nothing",
+        "M55 torch_ref.data_parallel.distributed.allreduce sums nothing",
         "torch_ref/distributed.py",
         "        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)\n        return t.numpy()",
         "        return t.numpy()",

@@ -1,5 +1,5 @@
 """Training campaign: manual's optimizers against torch.optim on many random cases, none of which may
-part beyond the derived trajectory bound (:mod:`torch_ref.training`).
+part beyond the derived trajectory bound (:mod:`torch_ref.training.trajectory`).
 
 For each optimizer setting (SGD with momentum, dampening, Nesterov and weight decay; Adam; Adam with
 L2; AdamW; other betas and eps) and each dtype, ``torch_ref.check_training`` runs

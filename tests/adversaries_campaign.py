@@ -187,7 +187,7 @@ def _distinct(case: Any, rows: np.ndarray, c: float) -> bool:
 
 
 def _classify(fn: Callable, case: Any, update: bool = False) -> str:
-    from torch_ref.verdict import classify
+    from torch_ref.checks.verdict import classify
 
     v = classify(fn, case, update=update)
     if getattr(v, "kind", "") == "not judged":
@@ -243,7 +243,7 @@ def _kinks(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
 
 def _run_trainer(make: Callable, case: Any, steps: int) -> list[np.ndarray]:
     """The trainer's weights after ``steps`` steps on the check's batches, float64, flat."""
-    from torch_ref.training import batches
+    from torch_ref.training.trajectory import batches
 
     trainer = make(case.spec, case.params.map(np.copy), lr=case.lr)
     for X, Y in batches(case, steps):
@@ -257,7 +257,7 @@ def _training(wrong: Callable, right: Callable, optimizer: Any, draw: Callable, 
     trainer's movement."""
 
     def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
-        from torch_ref.training import check_training_case
+        from torch_ref.training.trajectory import check_training_case
 
         case = draw(_rng(seed, k, wrong.__name__), dtype)
         with np.errstate(all="ignore"):
@@ -359,7 +359,7 @@ def _second_order(kind: str):
     def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
         import adversaries_pins as P
 
-        from torch_ref.second_order_check import _judge, direction
+        from torch_ref.second_order.check import _judge, direction
 
         rng = _rng(seed, k, kind)
         case = _case(_probability_spec(rng), rng, dtype, (5.0, 40.0))
@@ -408,7 +408,7 @@ def _data_parallel(name: str):
     def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
         import adversaries_pins as P
 
-        from torch_ref.data_parallel import check_data_parallel_case
+        from torch_ref.data_parallel.check import check_data_parallel_case
         from torch_ref.strategies import case_from
 
         rng = _rng(seed, k, name)
@@ -421,7 +421,7 @@ def _data_parallel(name: str):
         if report.startswith("every rank"):
             # right here unless its regime was met: a smallest shard of its own needs two non-empty
             # shards of different sizes; the other mistakes need an uneven split or an empty shard
-            from torch_ref.distributed import shard_sizes
+            from torch_ref.data_parallel.distributed import shard_sizes
 
             sizes = shard_sizes(case.X.shape[0], 2, "uneven")
             smallest = min((k for k, s in enumerate(sizes) if s > 0), key=lambda k: sizes[k])

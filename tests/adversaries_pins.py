@@ -11,10 +11,10 @@ read from the checker, so that a checker whose bound was loosened cannot loosen 
 import numpy as np
 
 import manual
-from torch_ref.reference import reference
-from torch_ref.second_order import gnvp_reference, hvp_reference, parts, r_pass
-from torch_ref.second_order_tolerance import _at, _values_and_errors
-from torch_ref.tolerance import tolerance
+from torch_ref.numerics.tolerance import tolerance
+from torch_ref.second_order.products import gnvp_reference, hvp_reference, parts, r_pass
+from torch_ref.second_order.tolerance import _at, _values_and_errors
+from torch_ref.twin.reference import reference
 
 INSIDE, BEYOND = 0.5, 4.0
 
@@ -36,8 +36,8 @@ def so_bound(spec, params, X, Y, V, kind):
     :math:`\kappa_2 = (\max(\text{sizes}, N) + 5)(2L + 2)`, :math:`u = 2\varepsilon\kappa_2` and
     :math:`M = P(0) + (P(u) - P(0))/u + (\varepsilon_w/\varepsilon) P(u)`, P(t) the R-passes on the
     factors' sizes plus t times their errors
-    (:func:`torch_ref.second_order_tolerance._values_and_errors`), the difference in long double."""
-    from torch_ref._so_running_error import radius
+    (:func:`torch_ref.second_order.tolerance._values_and_errors`), the difference in long double."""
+    from torch_ref.second_order.running_error import radius
 
     eps, tiny = float(np.finfo(X.dtype).eps), float(np.finfo(X.dtype).tiny)
     kappa2 = (max(*spec.sizes, X.shape[0]) + 5) * (2 * spec.depth + 2)

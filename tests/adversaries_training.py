@@ -10,7 +10,7 @@ import numpy as np
 from optimizer_mistakes import HandTrainer
 
 import manual
-from torch_ref.tolerance import tolerance
+from torch_ref.numerics.tolerance import tolerance
 
 __all__ = [
     "AdamMovesTinyGradientEntries",

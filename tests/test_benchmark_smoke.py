@@ -65,7 +65,7 @@ def test_functional_objective_is_the_reference_objective(spec):
 def test_every_implementation_takes_the_sgd_step(impl, spec):
     """The timed step is the step: its weights after one step agree with torch.optim.SGD's."""
     from torch_ref import assert_agree
-    from torch_ref.crosscheck import crosscheck_update
+    from torch_ref.frontends.crosscheck import crosscheck_update
 
     rng = np.random.default_rng(0)
     params = params_for(spec, rng)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from torch_ref.cli import main
+from torch_ref.frontends.cli import main
 
 DERIVATIONS = textwrap.dedent(
     """

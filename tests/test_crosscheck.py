@@ -2,7 +2,7 @@
 
 Every activation, every valid output/loss pair, bias on and off, both reductions, depth 1-5,
 widths 1-12 (square layers too), batch 1-8, float64 and float32. Tolerances come from
-:mod:`torch_ref.tolerance`; nothing here sets one.
+:mod:`torch_ref.numerics.tolerance`; nothing here sets one.
 """
 
 import numpy as np
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import manual
 from torch_ref import assert_agree
-from torch_ref.crosscheck import (
+from torch_ref.frontends.crosscheck import (
     crosscheck_deltas,
     crosscheck_gradients,
     crosscheck_input,

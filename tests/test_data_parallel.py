@@ -25,7 +25,7 @@ from torch_ref import (
     ddp_gradients,
     tolerance,
 )
-from torch_ref.distributed import shard_sizes, shards
+from torch_ref.data_parallel.distributed import shard_sizes, shards
 from torch_ref.strategies import case_from, cases
 
 

@@ -8,7 +8,7 @@ import manual
 import torch_ref
 from manual import Params, Spec
 from torch_ref import assert_agree, compare, tolerance
-from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients, crosscheck_update
+from torch_ref.frontends.crosscheck import crosscheck_deltas, crosscheck_gradients, crosscheck_update
 
 SLIDES = Spec((2, 2, 1), ("sigmoid", "sigmoid"), "bce")
 

@@ -8,7 +8,7 @@ import manual
 import torch_ref
 from manual import Params, Spec
 from torch_ref import assert_agree
-from torch_ref.crosscheck import crosscheck_deltas, crosscheck_gradients
+from torch_ref.frontends.crosscheck import crosscheck_deltas, crosscheck_gradients
 
 
 @pytest.mark.parametrize("I", [30.0, 40.0, -40.0], ids=["y*(1-y*)~1e-13", "y*=1 exactly", "y*~4e-18"])
@@ -153,7 +153,7 @@ def test_float32_bce_log_floor_is_exactly_minus_100():
 
 
 def test_finite_differences_stay_finite_where_a_probability_underflows():
-    from torch_ref.blame import finite_difference
+    from torch_ref.numerics.blame import finite_difference
 
     spec = Spec((1, 1), ("sigmoid",), "ce")
     params = Params([np.array([[-800.0]])])

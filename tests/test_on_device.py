@@ -119,7 +119,7 @@ def test_one_rank_process_group_on_the_device():
     import numpy as np
 
     import torch_ref
-    import torch_ref.distributed as tdist
+    import torch_ref.data_parallel.distributed as tdist
     from torch_ref.strategies import case_from
 
     tdist.init(0, 1, port=tdist.free_port(), backend="nccl" if DEVICE.startswith("cuda") else "gloo")

@@ -194,7 +194,7 @@ HELPER_SCALE = 2.0
 def test_reproduce_heading_says_where_the_lines_run(monkeypatch):
     import sys
 
-    from torch_ref._naming import naming
+    from torch_ref.engine.naming import naming
 
     assert naming(doubled_list, "grad_fn", ()).where == "anywhere"  # importable from this module
     assert naming(lambda s, p, X, Y: np.zeros(1), "grad_fn", ()).where == "anywhere"  # only np

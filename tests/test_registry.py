@@ -2,11 +2,11 @@
 networks, in float32 and float64, at kinks and saturation. The tests enumerate ``manual.ACTIVATIONS``
 and ``manual.LOSSES``, so an entry added there is covered without editing this file.
 
-Allowances follow the tolerance model's evaluation model (:mod:`torch_ref.tolerance`): a correct
+Allowances follow the tolerance model's evaluation model (:mod:`torch_ref.numerics.tolerance`): a correct
 activation is accurate to :math:`\\varepsilon(|O| + |I| \\max(|A'|, 1))`, its derivative to
 :math:`\\varepsilon(|A''||I| + T(I))` with T the size of the formula's terms (the entry's
 ``derivative_terms``), a loss's gradient to :math:`\\varepsilon G` (backward
-stability, :class:`torch_ref._loss_terms.AutogradTerms`); two correct evaluations, each a few
+stability, :class:`torch_ref.twin.loss_terms.AutogradTerms`); two correct evaluations, each a few
 operations (under 8 roundings each), differ by at most 16 of those units.
 """
 
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 import manual
 import torch_ref
 from manual import Activation, Spec
-from torch_ref.reference import _first_second
 from torch_ref.strategies import case_from, data_for
+from torch_ref.twin.reference import _first_second
 from torch_ref.twins import activation_twin, loss_twin
 
 ELEMENTWISE = [pytest.param(e, id=name) for name, e in manual.ACTIVATIONS.items() if e.elementwise]
@@ -109,7 +109,7 @@ def test_loss_value_and_gradient_agree_with_torchs_function(loss, dtype, seed, J
     Ot, Yt = torch.from_numpy(O).requires_grad_(True), torch.from_numpy(Y)
     value_t = twin.per_example(Ot, Yt)
     (grad_t,) = torch.autograd.grad(value_t.sum(), Ot)
-    model = torch_ref._loss_terms.AutogradTerms(twin.per_example)
+    model = torch_ref.twin.loss_terms.AutogradTerms(twin.per_example)
     O64, Y64 = O.astype(np.float64), Y.astype(np.float64)
     _, G, _ = model.gradient(O64, Y64, np.zeros_like(O64))
     magnitude = model.objective("", None, O64, Y64, None, np.zeros_like(O64))

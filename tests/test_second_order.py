@@ -12,9 +12,9 @@ from hypothesis import given, settings
 
 import manual
 from torch_ref import DerivationMismatch, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
-from torch_ref.oracle import NotJudged
-from torch_ref.second_order import gnvp_reference, hvp_jvp_of_grad, hvp_reference, parts
-from torch_ref.second_order_check import bounds, direction
+from torch_ref.engine.oracle import NotJudged
+from torch_ref.second_order.check import bounds, direction
+from torch_ref.second_order.products import gnvp_reference, hvp_jvp_of_grad, hvp_reference, parts
 from torch_ref.strategies import case_from, cases
 from torch_ref.twins import activation_twin
 
@@ -78,7 +78,7 @@ def test_the_gauss_newton_product_is_positive_semi_definite(case):
 
 def test_the_references_agree_with_each_other():
     """Double backward, torch.func's jvp of grad, and the R-pass on reference values."""
-    from torch_ref.second_order import r_pass
+    from torch_ref.second_order.products import r_pass
 
     for seed, spec in enumerate(
         [
@@ -484,7 +484,7 @@ def _saturated_flip_case():
 def test_a_product_with_saturated_rows_flipped_is_caught_and_the_right_one_passes():
     import adversaries_pins as P
 
-    from torch_ref.second_order_check import _judge
+    from torch_ref.second_order.check import _judge
 
     case = _saturated_flip_case()
     wrong = _judge(P.hvp_saturated_rows_flipped, case, "hvp").comparison
@@ -529,7 +529,7 @@ def test_a_cancelled_forms_saturated_rows_flipped_are_caught(
 ):
     import adversaries_pins as P
 
-    from torch_ref.second_order_check import _judge
+    from torch_ref.second_order.check import _judge
 
     spec = manual.Spec(sizes, acts, loss, bias=bias, reduction=reduction)
     case = case_from(spec, N=N, seed=seed, dtype=dtype, logits=logits)

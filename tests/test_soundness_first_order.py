@@ -15,10 +15,10 @@ import pytest
 import manual
 from manual import Params, Spec
 from torch_ref import DerivationMismatch, check_case, check_derivation
-from torch_ref.crosscheck import crosscheck_gradients, crosscheck_update
-from torch_ref.reference import reference
+from torch_ref.frontends.crosscheck import crosscheck_gradients, crosscheck_update
+from torch_ref.numerics.tolerance import rounding_band, tolerance
 from torch_ref.strategies import Case
-from torch_ref.tolerance import rounding_band, tolerance
+from torch_ref.twin.reference import reference
 
 BCE = Spec((1, 1), ("sigmoid",), "bce")
 
@@ -245,7 +245,7 @@ def test_a_loss_of_digits_spread_over_several_saturated_rows_is_unstable_not_a_m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from false_alarm_campaign import draw_case
 
-    from torch_ref.verdict import classify
+    from torch_ref.checks.verdict import classify
 
     case, _ = draw_case(0, 5207)
     v = classify(D.slides_general_naive, case)

@@ -11,10 +11,10 @@ import pytest
 
 import manual
 from torch_ref import DerivationMismatch, check_data_parallel, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
-from torch_ref._kinds import _per_example_tolerance, classify_kind, per_example_reference
-from torch_ref.reference import reference
+from torch_ref.checks.quantities import _per_example_tolerance, classify_kind, per_example_reference
+from torch_ref.numerics.tolerance import tolerance
 from torch_ref.strategies import case_from
-from torch_ref.tolerance import tolerance
+from torch_ref.twin.reference import reference
 
 DTYPES = ["float64", "float32"]
 SO = {
@@ -64,7 +64,7 @@ def test_a_wrong_product_confined_to_saturated_rows_fails(monkeypatch, dtype, lo
     alone": without the running error bound (what a cancelled form the error forms cannot run leaves),
     the first-order error propagation P(0) + (P(u) - P(0))/u still rejects the flip."""
     if model == "absolute values alone":
-        import torch_ref.second_order_tolerance as T
+        import torch_ref.second_order.tolerance as T
 
         monkeypatch.setattr(T, "radius", lambda *args, **kwargs: None)
     spec = manual.Spec((2, 2), ("sigmoid",), loss, bias=True)
@@ -165,7 +165,7 @@ def test_per_example_bound_is_each_rows_own():
 def test_a_data_parallel_run_that_judges_too_little_fails(monkeypatch):
     """Every case's bound made infinite at one entry: no case is judged, so the run raises NotJudged
     (how many and why) instead of returning a summary; a right derivation is never "passed" on nothing."""
-    import torch_ref.data_parallel as DP
+    import torch_ref.data_parallel.check as DP
     from torch_ref import NotJudged
 
     monkeypatch.setattr(DP, "tolerance", adv.unbounded_at_one_entry(DP.tolerance))

@@ -27,12 +27,12 @@ from hypothesis import settings
 import manual
 from manual import Activation, Loss, Spec
 from torch_ref import DerivationMismatch, check_case, check_derivation, crosscheck_gradients
-from torch_ref._entry_check import entry_findings
-from torch_ref.cli import main
-from torch_ref.diagnose import diagnose
-from torch_ref.reference import reference
+from torch_ref.checks.diagnose import diagnose
+from torch_ref.frontends.cli import main
+from torch_ref.numerics.tolerance import _derivative_error
 from torch_ref.strategies import case_from
-from torch_ref.tolerance import _derivative_error
+from torch_ref.twin.entry_check import entry_findings
+from torch_ref.twin.reference import reference
 from torch_ref.twins import loss_twin
 
 SOFTSIGN = Activation("my_softsign", lambda I, xp: I / (1 + xp.abs(I)), lambda I, O, xp: 1 / (1 + xp.abs(I)) ** 2)

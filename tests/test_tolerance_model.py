@@ -10,7 +10,7 @@ from hypothesis import assume, given
 import manual
 from manual import Spec
 from torch_ref import compare, tolerance
-from torch_ref.crosscheck import crosscheck_gradients, crosscheck_training
+from torch_ref.frontends.crosscheck import crosscheck_gradients, crosscheck_training
 from torch_ref.strategies import case_from, cases
 
 
@@ -59,7 +59,7 @@ def test_an_infinite_allowance_is_never_a_pass(allowed):
 def test_an_infinite_bound_makes_a_verdict_not_judged_never_agree(monkeypatch):
     """Through the verdict: a gradient tolerance made infinite at W1[0, 0] gives "not judged" (not
     passed) for a result moved by 5 there, and "mismatch" for one also moved beyond the bound elsewhere."""
-    import torch_ref.verdict as V
+    import torch_ref.checks.verdict as V
 
     case = case_from(Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=1)
     from adversaries_pins import unbounded_at_one_entry
@@ -91,7 +91,7 @@ def test_tolerance_does_not_read_the_code_under_test(monkeypatch):
     def broken(*args, **kwargs):
         raise AssertionError("the tolerance model called manual")
 
-    model = sys.modules["torch_ref.tolerance"]  # the module (the package re-exports a function of that name)
+    model = sys.modules["torch_ref.numerics.tolerance"]  # the module (the package re-exports a function of that name)
     for module, name in [
         ("manual.forward", "_forward"),
         ("manual.backward", "_deltas"),
@@ -119,7 +119,7 @@ def test_tolerance_model_constant_is_torchs_own_floor():
     import torch
 
     from manual.losses import BCE_EPSILON
-    from torch_ref.reference import TORCH_BCE_EPSILON
+    from torch_ref.twin.reference import TORCH_BCE_EPSILON
 
     O = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)  # y*(1 - y*) = 0: the floor alone
     torch.nn.functional.binary_cross_entropy(O, torch.tensor([0.25], dtype=torch.float64)).backward()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import manual
 from torch_ref import assert_agree
-from torch_ref.crosscheck import crosscheck_update
+from torch_ref.frontends.crosscheck import crosscheck_update
 from torch_ref.strategies import cases
 
 

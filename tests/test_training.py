@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import manual
 import torch_ref
-from torch_ref._bound import Bound
+from torch_ref.numerics.bound import Bound
 from torch_ref.strategies import case_from
 
 SGD_CONFIGS = {
@@ -108,7 +108,7 @@ def test_a_variant_whose_bound_cannot_tell_it_from_torch_is_not_named(monkeypatc
     """Were a known mistake's bound too wide to tell it from torch's own rule where the trainer parts
     (here Nesterov's, made 1e300: finite, since an infinite bound is never a fit at all), it would
     "fit" any trajectory: it is not named."""
-    import torch_ref.training as T
+    import torch_ref.training.trajectory as T
 
     along = T._along
 

@@ -10,8 +10,8 @@ import pytest
 import manual
 from manual import Params, Spec
 from torch_ref import DerivationMismatch, PrecisionWarning, check_case, check_derivation, check_update
-from torch_ref.crosscheck import crosscheck_gradients
-from torch_ref.diagnose import diagnose
+from torch_ref.checks.diagnose import diagnose
+from torch_ref.frontends.crosscheck import crosscheck_gradients
 from torch_ref.strategies import Case, case_from
 
 
@@ -173,9 +173,9 @@ def test_naive_general_formula_is_unstable_not_wrong(make):
 
 
 def test_oracle_reports_unstable_with_the_verified_sentences():
-    from torch_ref._oracle_options import parse_options
-    from torch_ref._oracle_report import render_failure
-    from torch_ref.oracle import _DEFAULTS
+    from torch_ref.engine.options import parse_options
+    from torch_ref.engine.oracle import _DEFAULTS
+    from torch_ref.engine.report import render_failure
 
     opt = parse_options(**{**_DEFAULTS, "max_examples": 1, "seed": 0})
     text = render_failure(check_case(D.slides_general_naive, _saturated_softmax_bce()), D.slides_general_naive, (), opt)
@@ -225,8 +225,8 @@ def test_relu_kink_mistake_in_deeper_layers_is_caught(dtype):
 def test_exact_zero_in_a_deeper_relu_layer_is_checked_exactly():
     spec = Spec((3, 4, 4, 2), ("relu", "relu", "identity"), "squared", bias=True)
     case = case_from(spec, N=3, seed=4, grid=True, kink=True)
-    from torch_ref.reference import reference
-    from torch_ref.tolerance import tolerance
+    from torch_ref.numerics.tolerance import tolerance
+    from torch_ref.twin.reference import reference
 
     ref = reference(spec, case.params, case.X, case.Y)
     assert ref.I[1][0, 0] == 0 and np.any(case.params.weights[1][:, 0] != 0)  # zero from nonzero terms

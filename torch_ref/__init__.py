@@ -9,8 +9,6 @@ Three roles: the autograd twin (:mod:`.twins` for each registry entry, :mod:`.bu
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 # Loaded on first use (PEP 562), so that ``import torch_ref.pytest_plugin`` (pytest loads it in every
@@ -19,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "strategies": None,
     "twins": None,
-    **dict.fromkeys(["deltas", "gradients", "input_gradient", "objective", "sgd_step"], "autograd"),
-    **dict.fromkeys(["Network", "build"], "build"),
-    **dict.fromkeys(["Comparison", "Row", "assert_agree", "compare"], "compare"),
+    **dict.fromkeys(["deltas", "gradients", "input_gradient", "objective", "sgd_step"], "twin.autograd"),
+    **dict.fromkeys(["Network", "build"], "twin.build"),
+    **dict.fromkeys(["Comparison", "Row", "assert_agree", "compare"], "numerics.compare"),
     **dict.fromkeys(
         [
             "crosscheck_deltas",
@@ -31,7 +29,7 @@ _WHERE = {
             "crosscheck_training",
             "crosscheck_update",
         ],
-        "crosscheck",
+        "frontends.crosscheck",
     ),
     **dict.fromkeys(
         [
@@ -46,35 +44,19 @@ _WHERE = {
             "check_training",
             "check_update",
         ],
-        "oracle",
+        "engine.oracle",
     ),
-    **dict.fromkeys(["Reference", "reference"], "reference"),
-    **dict.fromkeys(["Tolerance", "rounding_band", "tolerance"], "tolerance"),
-    **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training"),
-    **dict.fromkeys(["Verdict", "check_case"], "verdict"),
-    **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel"),
-    "ddp_gradients": "ddp",
+    **dict.fromkeys(["Reference", "reference"], "twin.reference"),
+    **dict.fromkeys(["Tolerance", "rounding_band", "tolerance"], "numerics.tolerance"),
+    **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training.trajectory"),
+    **dict.fromkeys(["Verdict", "check_case"], "checks.verdict"),
+    **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel.check"),
+    "ddp_gradients": "data_parallel.ddp",
     **dict.fromkeys(
-        ["check_hvp", "check_gnvp", "check_hvp_case", "check_gnvp_case", "direction"], "second_order_check"
+        ["check_hvp", "check_gnvp", "check_hvp_case", "check_gnvp_case", "direction"], "second_order.check"
     ),
-    **dict.fromkeys(["hvp_reference", "gnvp_reference"], "second_order"),
+    **dict.fromkeys(["hvp_reference", "gnvp_reference"], "second_order.products"),
 }
-
-
-class _Package(types.ModuleType):
-    """torch_ref's module type: four of its functions share their names with the submodule that
-    defines them (``build``, ``compare``, ``reference``, ``tolerance``). Importing such a submodule
-    makes the import system bind the module to that name on the package; here the function keeps
-    the name, as it did when the package imported everything eagerly."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
-            self.__dict__.setdefault(name, getattr(value, name))
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
@@ -93,20 +75,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from . import strategies, twins
-    from .autograd import deltas, gradients, input_gradient, objective, sgd_step
-    from .build import Network, build
-    from .compare import Comparison, Row, assert_agree, compare
-    from .crosscheck import (
-        crosscheck_deltas,
-        crosscheck_gradients,
-        crosscheck_input,
-        crosscheck_objective,
-        crosscheck_training,
-        crosscheck_update,
-    )
-    from .data_parallel import check_data_parallel, check_data_parallel_case
-    from .ddp import ddp_gradients
-    from .oracle import (
+    from .checks.verdict import Verdict, check_case
+    from .data_parallel.check import check_data_parallel, check_data_parallel_case
+    from .data_parallel.ddp import ddp_gradients
+    from .engine.oracle import (
         DerivationMismatch,
         NotJudged,
         OracleSummary,
@@ -118,12 +90,22 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         check_training,
         check_update,
     )
-    from .reference import Reference, reference
-    from .second_order import gnvp_reference, hvp_reference
-    from .second_order_check import check_gnvp, check_gnvp_case, check_hvp, check_hvp_case, direction
-    from .tolerance import Tolerance, rounding_band, tolerance
-    from .training import TrainingVerdict, check_training_case
-    from .verdict import Verdict, check_case
+    from .frontends.crosscheck import (
+        crosscheck_deltas,
+        crosscheck_gradients,
+        crosscheck_input,
+        crosscheck_objective,
+        crosscheck_training,
+        crosscheck_update,
+    )
+    from .numerics.compare import Comparison, Row, assert_agree, compare
+    from .numerics.tolerance import Tolerance, rounding_band, tolerance
+    from .second_order.check import check_gnvp, check_gnvp_case, check_hvp, check_hvp_case, direction
+    from .second_order.products import gnvp_reference, hvp_reference
+    from .training.trajectory import TrainingVerdict, check_training_case
+    from .twin.autograd import deltas, gradients, input_gradient, objective, sgd_step
+    from .twin.build import Network, build
+    from .twin.reference import Reference, reference
 
 __all__ = [
     "Comparison",

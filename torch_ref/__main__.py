@@ -1,7 +1,7 @@
-"""``python -m torch_ref check MODULE:FUNCTION``: see :mod:`torch_ref.cli`."""
+"""``python -m torch_ref check MODULE:FUNCTION``: see :mod:`torch_ref.frontends.cli`."""
 
 import sys
 
-from .cli import main
+from .frontends.cli import main
 
 sys.exit(main())

@@ -134,7 +134,7 @@ class Oracle:
     def _run(self, check: str, fn: Callable, options: dict[str, Any]) -> Any:
         __tracebackhide__ = True
         import torch_ref
-        from torch_ref._record import summary_record
+        from torch_ref.engine.record import summary_record
 
         try:
             summary = getattr(torch_ref, check)(fn, **{**self.defaults, **options})

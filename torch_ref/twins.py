@@ -6,7 +6,7 @@ with torch, not with autograd of our own forward. For a user's :class:`manual.Ac
 :class:`manual.Loss` the twin is the user's own ``forward`` / ``value`` run on torch tensors, and
 autograd of it is the reference: the check tests the hand-derived ``derivative`` / ``gradient``
 against the function it claims to differentiate. So that autograd of it is torch's and not the
-user's, :mod:`torch_ref._user_twin` refuses a custom ``torch.autograd.Function`` there, and probes
+user's, :mod:`torch_ref.twin.user_twin` refuses a custom ``torch.autograd.Function`` there, and probes
 an elementwise entry's Jacobian at first use.
 
 Adding a built-in: its entry in :mod:`manual.activations` or :mod:`manual.losses`, and its twin in
@@ -26,7 +26,7 @@ from torch import nn
 import manual
 from manual import Activation, Loss
 
-from ._loss_terms import (
+from .twin.loss_terms import (
     TORCH_BCE_EPSILON,
     AutogradTerms,
     HandTerms,
@@ -44,9 +44,9 @@ from ._loss_terms import (
     squared_objective,
     squared_softmax,
 )
-from ._user_twin import probe_elementwise
-from ._user_twin import user_forward as _user_forward
-from ._user_twin import user_value as _user_value
+from .twin.user_twin import probe_elementwise
+from .twin.user_twin import user_forward as _user_forward
+from .twin.user_twin import user_value as _user_value
 
 __all__ = ["ActivationTwin", "LossTwin", "activation_twin", "loss_twin"]
 
@@ -89,7 +89,7 @@ class LossTwin:
             the exact delta use it. Absent: torch's own value is exact.
         floor: the floor torch's backward divides by (bce: max(y*(1 - y*), 1e-12)), or None.
         hints: ``{output name: text}``: how to evaluate the output delta stably, for the report.
-        terms: the tolerance model's loss terms (:mod:`torch_ref._loss_terms`): ``gradient``,
+        terms: the tolerance model's loss terms (:mod:`torch_ref.twin.loss_terms`): ``gradient``,
             ``softmax`` and ``objective`` functions.
     """
 
@@ -191,7 +191,7 @@ _LOSSES = _builtin_losses()
 
 def activation_twin(entry: Activation) -> ActivationTwin:
     """torch's function for a built-in entry; the entry's own ``forward`` on torch tensors for a
-    user's, once its forward is probed (:mod:`torch_ref._user_twin`: elementwise where it says so,
+    user's, once its forward is probed (:mod:`torch_ref.twin.user_twin`: elementwise where it says so,
     no custom autograd Function). ``ValueError`` for a registered entry without a twin (the table
     above is incomplete) or a user entry the probe refuses."""
     if manual.ACTIVATIONS.get(entry.name) is entry:

@@ -10,7 +10,7 @@ with :math:`\varepsilon` the float64 epsilon, :math:`C = 64` a bound on the floa
 operations of a transcription and of the reference's own computation of the same quantity on these
 networks of at most 4 units a layer, :math:`c = 1 / (y^*(1 - y^*))` the amplification of the
 divisions by :math:`y^*` and :math:`1 - y^*` that several lines write, and M the error magnitude
-of the gradient the line computes (from :mod:`torch_ref.tolerance`; 0 for values that are not
+of the gradient the line computes (from :mod:`torch_ref.numerics.tolerance`; 0 for values that are not
 gradients). A wrong formula is off by a term of the size of the gradient itself.
 
 Symbolic check: sympy evaluates the same transcription on symbols, and each entry of

@@ -1,6 +1,6 @@
 """Every quantity a slide formula needs, on a point, three ways.
 
-- :func:`autograd_quantities`: the reference network of :mod:`torch_ref.build`; every partial
+- :func:`autograd_quantities`: the reference network of :mod:`torch_ref.twin.build`; every partial
   derivative by ``torch.autograd.grad`` with the intermediate as a leaf; updates by ``torch.optim.SGD``.
 - :func:`manual_quantities`: the general :mod:`manual` implementation (forward, deltas, gradients,
   ``sgd_step``); partials from its activation and loss derivatives.
@@ -24,9 +24,9 @@ import torch
 import manual
 from manual import ACTIVATIONS, LOSSES
 
-from ..build import build
-from ..reference import Reference, reference
-from ..tolerance import tolerance
+from ..numerics.tolerance import tolerance
+from ..twin.build import build
+from ..twin.reference import Reference, reference
 from .points import NETWORKS, Point
 
 __all__ = ["autograd_quantities", "manual_quantities", "sympy_quantities"]

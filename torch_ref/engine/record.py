@@ -1,0 +1,196 @@
+"""A check's outcome as JSON-ready values: what the command line writes (``--json``, ``--markdown``)
+and what the pytest plugin collects (``--oracle-report``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+__all__ = ["failure_record", "markdown", "not_judged_record", "summary_record"]
+
+
+CHECK_OF = {
+    "grad_fn": "gradients",
+    "step_fn": "update",
+    "make_trainer": "training",
+    "delta_fn": "deltas",
+    "input_fn": "input",
+    "per_example_fn": "per-example",
+}
+
+
+def _number(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)  # JSON has no inf or NaN
+
+
+def _case(v: Any, opt: Any) -> dict[str, Any]:
+    case, spec = v.case, v.case.spec
+    out = {
+        "spec": str(spec),
+        "sizes": list(spec.sizes),
+        "activations": [a.name for a in spec.activations],
+        "loss": spec.loss.name,
+        "bias": spec.bias,
+        "reduction": spec.reduction,
+        "N": int(case.X.shape[0]),
+        "seed": case.seed,
+        "grid": case.grid,
+        "gain": case.gain,
+        "kink": case.kink,
+        "targets": case.targets,
+        "logits": case.logits,
+        "hidden": case.hidden,
+        "lr": case.lr,
+        "dtype": opt.dtype,
+        "device": opt.device,
+    }
+    if getattr(v, "steps", None):
+        out["steps"] = v.steps
+    return out
+
+
+def _rows(v: Any) -> list[dict[str, Any]]:
+    if v.comparison is None:
+        return []
+    return [
+        {
+            "name": r.name,
+            "status": r.status,
+            "max_abs": _number(r.max_abs),
+            "max_rel": _number(r.max_rel),
+            "worst": list(r.worst),
+            "share_of_tolerance": _number(r.share),
+            "note": r.note,
+        }
+        for r in v.comparison.rows
+    ]
+
+
+def _before(before: Any) -> dict[str, Any] | None:
+    """The first failing case found, before shrinking, and its largest relative difference."""
+    from .report import before_shrinking
+
+    seen = None if before is None else before_shrinking(before)
+    if seen is None:
+        return None
+    case = before.case
+    return {
+        "spec": str(case.spec),
+        "N": int(case.X.shape[0]),
+        "seed": case.seed,
+        "array": seen[0],
+        "largest_relative_difference": _number(seen[1]),
+        "case_from": case.rebuild(),
+    }
+
+
+def not_judged_record(summary: Any, report: str) -> dict[str, Any]:
+    """A run that judged too little to pass (no case, or fewer than it could not judge)."""
+    return {
+        "passed": False,
+        "kind": summary.kind,
+        "verdict": "not judged",
+        "covered": summary.to_dict(),
+        "not_judged": summary.not_judged,
+        "judged": summary.examples,
+        "reasons": dict(summary.not_judged_reasons),
+        "report": report,
+    }
+
+
+def failure_record(v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None) -> dict[str, Any]:
+    """The failing verdict ``v`` (its report already rendered) as a record; ``before`` the first
+    failing verdict found before shrinking."""
+    lines = report.splitlines()
+    parts = next((line for line in lines if line.startswith("Parts from")), None)
+    layer = re.search(r"layer (\d+)", parts) if parts else None
+    step = getattr(v, "step", 0) or None
+    return {
+        "passed": False,
+        "kind": CHECK_OF[v.what],
+        "verdict": v.kind,
+        "what": v.what,
+        "case": _case(v, opt),
+        "rows": _rows(v),
+        "step": step,
+        "layer": int(layer.group(1)) if layer else None,
+        "parts": parts,
+        "diagnosis": [line.removeprefix("Diagnosis: ") for line in lines if line.startswith("Diagnosis:")],
+        "blame": next((line.removeprefix("Blame: ") for line in lines if line.startswith("Blame:")), None),
+        # the sentences beyond the parting layer and the diagnosis (those have their own fields)
+        "findings": [f for f in v.findings if not f.startswith(("Diagnosis:", "Parts from"))],
+        "detail": v.detail,
+        "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
+        "before_shrinking": _before(before),
+        "report": report,
+    }
+
+
+def _short(x: float | str) -> str:
+    return x if isinstance(x, str) else f"{x:.3g}"
+
+
+def summary_record(summary: Any) -> dict[str, Any]:
+    """A passing check's record: what it covered."""
+    return {"passed": True, "kind": summary.kind, "covered": summary.to_dict(), "report": str(summary)}
+
+
+def markdown(record: dict[str, Any], title: str) -> str:
+    """The record for sharing: a heading, the verdict, a table of the arrays, the report in a code block."""
+    lines = [f"# {title}", ""]
+    if record["passed"]:
+        c = record["covered"]
+        lines += [
+            f"**Passed**: {c['examples']} examples on {c['networks']} networks ({c['dtype']}, {c['device']}), "
+            f"{c['seconds']} s.",
+            "",
+            "| covered | |",
+            "|---|---|",
+        ]
+        for key in ("activations", "output_loss_pairs", "bias", "reductions", "batch_sizes", "targets"):
+            lines.append(f"| {key.replace('_', ' ')} | {c[key]} |")
+        lines.append(f"| largest share of the tolerance used | {_short(c['largest_share_of_tolerance'])} |")
+        return "\n".join(lines) + "\n"
+    if record["verdict"] == "not judged" and "case" not in record:
+        return "\n".join([*lines, f"**Not judged** ({record['kind']})", "", "```", record["report"], "```"]) + "\n"
+    case = record["case"]
+    lines += [
+        f"**Failed** ({record['kind']}: {record['verdict']}) on `{case['spec']}`, N={case['N']}, {case['dtype']}.",
+        "",
+    ]
+    if record["parts"]:
+        lines += [record["parts"] + ".", ""]
+    for d in record["diagnosis"]:
+        lines += [f"Diagnosis: {d}", ""]
+    if record["blame"]:
+        lines += [f"Blame: {record['blame']}", ""]
+    seen = record.get("before_shrinking")
+    if seen:
+        lines += [
+            f"Before shrinking: the first failing case found (`{seen['spec']}`, N={seen['N']}) parted by a largest "
+            f"relative difference of {_short(seen['largest_relative_difference'])} (at {seen['array']}).",
+            "",
+        ]
+    if record["rows"]:
+        lines += ["| array | status | max abs | max rel | worst at | diff/tol |", "|---|---|---|---|---|---|"]
+        for r in record["rows"]:
+            lines.append(
+                f"| {r['name']} | {r['status']} | {_short(r['max_abs'])} | {_short(r['max_rel'])} | "
+                f"{tuple(r['worst'])} | {_short(r['share_of_tolerance'])} |"
+            )
+        lines.append("")
+    lines += [
+        "Reproduce:",
+        "",
+        "```python",
+        *record["reproduce"],
+        "```",
+        "",
+        "Full report:",
+        "",
+        "```",
+        record["report"],
+        "```",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,439 @@
+r"""Second-order references: the Hessian-vector product :math:`HV` and the generalized Gauss-Newton
+product :math:`J^T H_L J V` of the objective, from torch, in float64, and the quantities the
+second-order oracle reads (:mod:`torch_ref.second_order.check`).
+
+- :func:`hvp_reference`: double backward (the gradient of :math:`\langle \nabla E, V \rangle`) of the
+  *exact* objective (:func:`torch_ref.twin.reference.exact_objective`: from the logits in a stable form,
+  no floor), so torch's bce floor does not enter second order. :func:`hvp_jvp_of_grad` is the same
+  product by forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``), for the benchmark
+  (torch has no forward-mode derivative of ``huber_loss_backward``: it raises for huber).
+- :func:`gnvp_reference`: :math:`JV` by ``torch.func.jvp`` of the network's output y*, :math:`H_L JV`
+  by double backward of the loss in y* (bce in its exact form), and :math:`J^T(\cdot)` by
+  ``torch.func.vjp`` of the output.
+- :func:`r_pass`: the R-operator passes written a second time, here on the reference's float64
+  NumPy values (u, I, O, A', A'' by autograd of the torch twins, the loss's gradient and Hessian in
+  y* by autograd), never from :mod:`manual`. With ``drop`` it leaves out one term, which is how the
+  oracle's diagnosis computes a candidate mistake; with ``absolute=True`` it runs on absolute values,
+  which is the tolerance model's magnitude.
+
+Non-smooth activations: ReLU and leaky ReLU have :math:`\mathcal{A}'' = 0` everywhere, their kink
+included, ELU's :math:`\mathcal{A}''` is 0 at 0 and softplus' from its threshold 20 on: what torch's
+double backward gives, and what the built-in entries' ``second_derivative`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import grad, jvp, vjp
+
+from manual import Params, Spec
+
+from ..twin.build import Network, build
+from ..twin.convert import params_as_numpy64
+from ..twin.reference import exact_objective
+from ..twins import activation_twin, loss_twin
+
+__all__ = [
+    "DROPPABLE",
+    "SecondOrderParts",
+    "gnvp_reference",
+    "hvp_jvp_of_grad",
+    "hvp_reference",
+    "parts",
+    "r_pass",
+]
+
+
+def _net64(spec: Spec, params: Params, dtype: Any = np.float64) -> Network:
+    if np.dtype(dtype) == np.float64:
+        return build(spec, params_as_numpy64(params))
+    return build(spec, params.map(lambda a: np.asarray(a, dtype=dtype)))
+
+
+def _t(a: Any, dtype: Any = np.float64) -> torch.Tensor:
+    return torch.from_numpy(np.array(np.asarray(a, dtype=dtype), copy=True))
+
+
+def _direction(spec: Spec, V: Params, dtype: Any = np.float64) -> dict[str, torch.Tensor]:
+    """V in the network's own parameter names and layout (torch stores W as (out, in))."""
+    out = {}
+    for l in range(spec.depth):
+        out[f"linears.{l}.weight"] = _t(V.weights[l], dtype).T.contiguous()
+        if V.biases is not None:
+            out[f"linears.{l}.bias"] = _t(V.biases[l], dtype)
+    return out
+
+
+def _as_params(spec: Spec, named: dict[str, torch.Tensor]) -> Params:
+    W = [named[f"linears.{l}.weight"].detach().T.numpy().copy() for l in range(spec.depth)]
+    b = [named[f"linears.{l}.bias"].detach().numpy().copy() for l in range(spec.depth)] if spec.bias else None
+    return Params(W, b)
+
+
+def _exact_objective_fn(spec: Spec, net: Network, X: torch.Tensor, Y: torch.Tensor) -> Any:
+    def objective(P: dict[str, torch.Tensor]) -> torch.Tensor:
+        I, _ = _forward_all(net, P, X)
+        return exact_objective(spec, I[-1], Y)
+
+    return objective
+
+
+def _forward_all(net: Network, P: dict[str, torch.Tensor], X: torch.Tensor) -> tuple[list, list]:
+    I, O = [], []
+    u = X
+    for l, activation in enumerate(net.activations):
+        I_l = u @ P[f"linears.{l}.weight"].T
+        if f"linears.{l}.bias" in P:
+            I_l = I_l + P[f"linears.{l}.bias"]
+        u = activation(I_l)
+        I.append(I_l)
+        O.append(u)
+    return I, O
+
+
+def hvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtype: Any = np.float64) -> Params:
+    r""":math:`HV` of the exact objective by double backward: ``grad(<grad E(P), V>, P)``, computed
+    in ``dtype`` (float64, the reference; the false-alarm campaign also runs it in the case's dtype,
+    as a right implementation that is not manual's)."""
+    net = _net64(spec, params, dtype)
+    P = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters()}
+    objective = _exact_objective_fn(spec, net, _t(X, dtype), _t(Y, dtype))
+    Vd = _direction(spec, V, dtype)
+    names = list(P)
+    g = torch.autograd.grad(objective(P), [P[n] for n in names], create_graph=True)
+    dot = torch.stack([(gi * Vd[n]).sum() for gi, n in zip(g, names)]).sum()
+    hv = torch.autograd.grad(dot, [P[n] for n in names], allow_unused=True)
+    return _as_params(spec, {n: (h if h is not None else torch.zeros_like(P[n])) for n, h in zip(names, hv)})
+
+
+def hvp_jvp_of_grad(spec: Spec, params: Params, X: Any, Y: Any, V: Params) -> Params:
+    """:math:`HV` by ``torch.func.jvp(torch.func.grad(E), (P,), (V,))`` (forward over reverse)."""
+    net = _net64(spec, params)
+    P = {n: p.detach() for n, p in net.named_parameters()}
+    objective = _exact_objective_fn(spec, net, _t(X), _t(Y))
+    out = jvp(grad(objective), (P,), (_direction(spec, V),))
+    return _as_params(spec, out[1])
+
+
+def _loss_in_ystar(spec: Spec) -> Any:
+    """``(O, Y) -> sum of L`` on y*, exact: bce without torch's -100 floor; any other loss as its twin."""
+    twin = loss_twin(spec.loss)
+    if twin.floor is not None:  # bce: torch's BCELoss clamps its logs; the exact form here
+        return lambda O, Y: -(Y * torch.log(O) + (1 - Y) * torch.log1p(-O)).sum()
+    return lambda O, Y: twin.per_example(O, Y).sum()
+
+
+def gnvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtype: Any = np.float64) -> Params:
+    r""":math:`J^T H_L J V`: ``torch.func.jvp`` of y*(P) along V, :math:`H_L` by double backward of
+    the loss in y*, then ``torch.func.vjp`` of y*(P); computed in ``dtype`` (float64, the
+    reference). Divided by N for a mean."""
+    net = _net64(spec, params, dtype)
+    P = {n: p.detach() for n, p in net.named_parameters()}
+    Xt, Yt = _t(X, dtype), _t(Y, dtype)
+
+    def output(Q: dict[str, torch.Tensor]) -> torch.Tensor:
+        return _forward_all(net, Q, Xt)[1][-1]
+
+    pushed = jvp(output, (P,), (_direction(spec, V, dtype),))
+    y_star, JV = pushed[0], pushed[1]
+    O = y_star.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(_loss_in_ystar(spec)(O, Yt), O, create_graph=True)
+    (HJV,) = torch.autograd.grad((g * JV).sum(), O)
+    pull = vjp(output, P)[1]
+    (G,) = pull(HJV)
+    if spec.reduction == "mean":
+        G = {n: a / Yt.shape[0] for n, a in G.items()}
+    return _as_params(spec, G)
+
+
+# ------------------------------------------------------------------ the R-passes on reference values
+
+
+@dataclass(frozen=True)
+class SecondOrderParts:
+    r"""What the R-passes read, float64 NumPy, index ``l - 1`` for layer l, from torch alone.
+
+    Attributes:
+        u, I, O: the forward pass.
+        dA, d2A, d3A: :math:`\mathcal{A}', \mathcal{A}'', \mathcal{A}'''` by autograd of each twin
+            (``None`` for softmax).
+        delta: the exact objective's deltas (from the logits; divided by N for a mean).
+        g: :math:`\partial L/\partial y^*`, ``(N, J)``, not divided by N.
+        H: the loss's per-example Hessian in y*, ``(N, J, J)``.
+        dH: its derivative in y*, ``(N, J, J, J)`` (the tolerance model's evaluation error of
+            :math:`H_L R`).
+    """
+
+    spec: Spec
+    params: Params
+    u: tuple[np.ndarray, ...]
+    I: tuple[np.ndarray, ...]
+    O: tuple[np.ndarray, ...]
+    dA: tuple[np.ndarray | None, ...]
+    d2A: tuple[np.ndarray | None, ...]
+    d3A: tuple[np.ndarray | None, ...]
+    delta: tuple[np.ndarray, ...]
+    g: np.ndarray
+    H: np.ndarray
+    dH: np.ndarray
+    Y: np.ndarray | None = None
+
+
+def _three(function: Any, I: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A', A'', A''' of an elementwise function by autograd (zeros where a derivative is unused)."""
+    x = I.detach().clone().requires_grad_(True)
+    out = []
+    y = function(x).sum()
+    for _ in range(3):
+        if not y.requires_grad:
+            out.append(torch.zeros_like(x))
+            y = torch.zeros((), dtype=x.dtype)
+            continue
+        (d,) = torch.autograd.grad(y, x, create_graph=True, allow_unused=True)
+        d = torch.zeros_like(x) if d is None else d
+        out.append(d.detach())
+        y = d.sum()
+    return out[0].numpy(), out[1].numpy(), out[2].numpy()
+
+
+def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
+    """The R-passes' inputs for this case (see :class:`SecondOrderParts`)."""
+    net = _net64(spec, params)
+    P = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters()}
+    Xt, Yt = _t(X), _t(Y)
+    I, O = _forward_all(net, P, Xt)
+    for t in I:
+        t.retain_grad()
+    exact_objective(spec, I[-1], Yt).backward()
+    delta = tuple(t.grad.numpy().copy() if t.grad is not None else np.zeros(t.shape) for t in I)
+    dA: list[np.ndarray | None] = []
+    d2A: list[np.ndarray | None] = []
+    d3A: list[np.ndarray | None] = []
+    for entry, I_l in zip(spec.activations, I):
+        if not entry.elementwise:
+            dA.append(None)
+            d2A.append(None)
+            d3A.append(None)
+            continue
+        a1, a2, a3 = _three(activation_twin(entry).function, I_l)
+        # torch's third derivative of gelu is 0 * inf = NaN where tanh is saturated (|I| above about
+        # 30); there the second derivative is exactly 0 as well, and so is the third
+        a3 = np.where(~np.isfinite(a3) & (a2 == 0), 0.0, a3)
+        dA.append(a1)
+        d2A.append(a2)
+        d3A.append(a3)
+    y_star = O[-1].detach()
+    loss = _loss_in_ystar(spec)
+    g, H, dH = _loss_derivatives(loss, y_star, Yt)
+    u = (np.asarray(X, dtype=np.float64), *tuple(o.detach().numpy() for o in O[:-1]))
+    return SecondOrderParts(
+        spec,
+        params_as_numpy64(params),
+        u,
+        tuple(t.detach().numpy() for t in I),
+        tuple(t.detach().numpy() for t in O),
+        tuple(dA),
+        tuple(d2A),
+        tuple(d3A),
+        delta,
+        g,
+        H,
+        dH,
+        np.asarray(Y, dtype=np.float64),
+    )
+
+
+def _loss_derivatives(loss: Any, y_star: torch.Tensor, Yt: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loss's first, second and third derivatives in y*, per example: ``(N, J)``, ``(N, J, J)``,
+    ``(N, J, J, J)``. Vectorised over the examples with ``torch.func.vmap``; a loss that vmap cannot
+    run (a user's value written with operations it does not batch) is taken example by example."""
+
+    def L_one(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss(o[None, :], y[None, :])
+
+    try:
+        g = _np(torch.func.vmap(torch.func.grad(L_one))(y_star, Yt))
+        H = _np(torch.func.vmap(torch.func.hessian(L_one))(y_star, Yt))
+    except Exception:  # not batchable: one example at a time
+        g = np.stack([_np(torch.func.grad(L_one)(o, y)) for o, y in zip(y_star, Yt)])
+        H = np.stack([_np(torch.func.hessian(L_one)(o, y)) for o, y in zip(y_star, Yt)])
+    try:
+        dH = _np(torch.func.vmap(torch.func.jacfwd(torch.func.hessian(L_one)))(y_star, Yt))
+    except Exception:  # huber's backward has no forward-mode derivative; or not batchable
+        N, J = y_star.shape
+        dH = np.zeros((N, J, J, J))
+        for n in range(N):
+            dH[n] = _third(lambda o, y=Yt[n]: L_one(o, y), y_star[n])
+    return g, H, dH
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy(force=True)  # force: torch.func may hand back a ZeroTensor
+
+
+def _third(L_n: Any, o_n: torch.Tensor) -> np.ndarray | float:
+    """The loss's third derivative in y* by forward over reverse; 0 where torch has no forward-mode
+    derivative (huber's backward: its third derivative is 0 wherever it is smooth)."""
+    try:
+        return _np(torch.func.jacfwd(torch.func.hessian(L_n))(o_n))
+    except NotImplementedError:
+        return 0.0
+
+
+# what r_pass can leave out, each a second-order derivation mistake
+DROPPABLE = {
+    "second_derivative": "the A'' term (delta^(l+1) W^(l+1)T) * A''(I) * R{I} of the hidden layers",
+    "output_second_derivative": "the output's A'' term A''(I^(L)) * R{I^(L)} * dL/dy*",
+    "Ru_delta": "the R{u}^T delta term of (HV)_W",
+    "delta_VW": "the delta^(l+1) V_W^(l+1)T term of R{delta}",
+    "loss_hessian": "the loss's second derivative H_L R{y*} at the output",
+    "bias_direction": "the biases' direction V_b in R{I}",
+}
+
+
+def _softmax_jvp(O: np.ndarray, r: np.ndarray, absolute: bool, diagonal: bool = False) -> np.ndarray:
+    if diagonal:  # a mistake: softmax's Jacobian taken as its diagonal O (1 - O)
+        return O * (1 - O) * r
+    if absolute:
+        return O * r + O * np.sum(O * r, axis=-1, keepdims=True)
+    return O * r - O * np.sum(O * r, axis=-1, keepdims=True)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """``a`` with its non-finite entries (a magnitude that overflowed) taken as 0."""
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def _general_gn(out: Any, dA: list, O: list, Rg: np.ndarray, absolute: bool) -> np.ndarray:
+    """The Gauss-Newton pass's output delta, general form: A' H_L R{y*} (softmax: its vjp of y* H_L R{y*})."""
+    with np.errstate(all="ignore"):
+        return dA[-1] * Rg if out.elementwise else _softmax_jvp(O[-1], Rg, absolute)
+
+
+def _general_r(
+    out: Any,
+    dA: list,
+    d2A: list,
+    O: list,
+    RI: list,
+    RO: list,
+    g: np.ndarray,
+    Rg: np.ndarray,
+    absolute: bool,
+    drop: frozenset[str],
+) -> np.ndarray:
+    """R{delta^(L)} by the general formula (module docstring of manual.second_order)."""
+    with np.errstate(all="ignore"):
+        if out.elementwise:
+            second = 0.0 if "output_second_derivative" in drop else d2A[-1] * RI[-1] * g
+            return second + dA[-1] * Rg
+        Og = np.sum(O[-1] * g, axis=-1, keepdims=True)
+        sums = np.sum(O[-1] * Rg, axis=-1, keepdims=True) + np.sum(RO[-1] * g, axis=-1, keepdims=True)
+        if absolute:
+            return RO[-1] * (g + Og) + O[-1] * Rg + O[-1] * sums
+        return RO[-1] * (g - Og) + O[-1] * Rg - O[-1] * sums
+
+
+def r_pass(
+    p: SecondOrderParts,
+    V: Params,
+    *,
+    drop: frozenset[str] = frozenset(),
+    absolute: bool = False,
+    gauss_newton: bool = False,
+    canonical: bool | None = None,
+    softmax_diagonal: bool = False,
+) -> Params:
+    r""":math:`HV` (or with ``gauss_newton`` :math:`J^T H_L J V`) by the R-passes of
+    :mod:`manual.second_order`'s docstring, on the reference's values, float64.
+
+    ``drop``: terms left out (keys of :data:`DROPPABLE`). ``absolute``: every quantity replaced by
+    its absolute value and every difference by a sum (the magnitude :math:`M` of the tolerance
+    model; ``canonical`` is then False: the general output formula's terms). ``canonical``: take
+    :math:`\mathcal{R}\{\delta^{(L)}\} = \mathcal{R}\{y^*\}` (default: where the pair is canonical).
+    ``softmax_diagonal``: a mistake, softmax's Jacobian taken as its diagonal in the forward R-pass.
+    """
+    spec = p.spec
+    f = np.abs if absolute else (lambda a: a)
+    W = [f(w) for w in p.params.weights]
+    VW = [f(np.asarray(v, dtype=np.float64)) for v in V.weights]
+    Vb = None if V.biases is None else [f(np.asarray(v, dtype=np.float64)) for v in V.biases]
+    u = [f(a) for a in p.u]
+    O = [f(a) for a in p.O]
+    dA = [None if a is None else f(a) for a in p.dA]
+    d2A = [None if a is None else f(a) for a in p.d2A]
+    delta = [f(a) for a in p.delta]
+    N = p.g.shape[0]
+    scale = 1.0 / N if spec.reduction == "mean" else 1.0
+    # forward R-pass
+    RI: list[np.ndarray] = []
+    RO: list[np.ndarray] = []
+    for l, entry in enumerate(spec.activations):
+        RI_l = u[l] @ VW[l]
+        if l > 0:
+            RI_l = RI_l + RO[l - 1] @ W[l]
+        if Vb is not None and "bias_direction" not in drop:
+            RI_l = RI_l + Vb[l]
+        RO_l = dA[l] * RI_l if entry.elementwise else _softmax_jvp(O[l], RI_l, absolute, softmax_diagonal)
+        RI.append(RI_l)
+        RO.append(RO_l)
+    # the output's R{delta}
+    H = np.abs(p.H) if absolute else p.H
+    g = f(p.g)
+    Rg = np.einsum("njk,nk->nj", H, RO[-1]) if "loss_hessian" not in drop else np.zeros_like(RO[-1])
+    out = spec.activations[-1]
+    Y_abs = np.abs(p.Y) if p.Y is not None else None
+    if gauss_newton:
+        d = _general_gn(out, dA, O, Rg, absolute)
+        cancel_gn = spec.loss.gn_cancelled.get(out.name)
+        if absolute and cancel_gn is not None and Y_abs is not None:
+            # the magnitude covers the cancelled form too, and keeps it alone where the general
+            # form's factors overflow (y* saturated: y / y*^2 times y*^2)
+            with np.errstate(all="ignore"):
+                stable = _finite(np.abs(cancel_gn(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np))) + Y_abs * RI[-1]
+            d = stable + _finite(d)
+        R_delta = [d * scale]
+        for l in range(spec.depth - 2, -1, -1):
+            R_delta.insert(0, (R_delta[0] @ W[l + 1].T) * dA[l])
+        Wt = [u[l].T @ R_delta[l] for l in range(spec.depth)]
+        bt = None if Vb is None else [np.sum(d, axis=0) for d in R_delta]
+        return Params(Wt, bt)
+    use_canonical = spec.canonical if canonical is None else canonical
+    if use_canonical and not absolute:
+        R_out = RO[-1]
+    else:
+        R_out = _general_r(out, dA, d2A, O, RI, RO, g, Rg, absolute, drop)
+    if absolute:
+        # either form a correct product may take: the general one where it is finite, and the
+        # canonical (R{y*}) or cancelled one, which stays finite where y* saturates
+        cancel_r = spec.loss.r_cancelled.get(out.name)
+        stable = None
+        if spec.canonical:
+            stable = RO[-1]
+        elif cancel_r is not None and Y_abs is not None:
+            with np.errstate(all="ignore"):
+                stable = _finite(np.abs(cancel_r(np.abs(p.I[-1]), O[-1], Y_abs, RI[-1], RO[-1], np))) + Y_abs * RO[-1]
+        if stable is not None:
+            R_out = stable + _finite(R_out)
+    R_delta = [R_out * scale]
+    for l in range(spec.depth - 2, -1, -1):
+        back = delta[l + 1] @ W[l + 1].T
+        R_back = R_delta[0] @ W[l + 1].T
+        if "delta_VW" not in drop:
+            R_back = R_back + delta[l + 1] @ VW[l + 1].T
+        term = R_back * dA[l]
+        if "second_derivative" not in drop:
+            term = term + back * d2A[l] * RI[l]
+        R_delta.insert(0, term)
+    HW = [u[0].T @ R_delta[0]]
+    for l in range(1, spec.depth):
+        HW_l = u[l].T @ R_delta[l]
+        if "Ru_delta" not in drop:
+            HW_l = HW_l + RO[l - 1].T @ delta[l]
+        HW.append(HW_l)
+    Hb = None if Vb is None else [np.sum(d, axis=0) for d in R_delta]
+    return Params(HW, Hb)
