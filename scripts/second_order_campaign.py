@@ -5,7 +5,7 @@ The cases are the first-order campaign's (scripts/false_alarm_campaign.py ``draw
 widths 1-12, every built-in activation and loss pair, float64 and float32, in the regimes
 ``normal``, ``grid`` with constructed ReLU kinks, and ``saturated``), each with a direction V drawn
 by ``torch_ref.direction``. Two right implementations of each product are compared with the float64
-references under :func:`torch_ref.second_order.check.bounds`:
+references under :func:`torch_ref.second_order.tolerance.bounds`:
 
 - ``manual``: :func:`manual.hvp` / :func:`manual.gnvp` on the case's NumPy arrays;
 - ``torch``: torch's own double backward (H V) and jvp/vjp (Gauss-Newton), computed in the case's
@@ -31,7 +31,8 @@ from false_alarm_campaign import draw_case
 
 import manual
 from torch_ref.numerics.compare import compare
-from torch_ref.second_order.check import bounds, direction
+from torch_ref.second_order.check import direction
+from torch_ref.second_order.tolerance import bounds
 from torch_ref.second_order.products import gnvp_reference, hvp_reference, parts
 
 

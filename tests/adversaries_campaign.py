@@ -359,7 +359,7 @@ def _second_order(kind: str):
     def trials(seed: int, k: int, dtype: str) -> Iterator[tuple[str, str]]:
         import adversaries_pins as P
 
-        from torch_ref.second_order.check import _judge, direction
+        from torch_ref.second_order.check import direction, judge
 
         rng = _rng(seed, k, kind)
         case = _case(_probability_spec(rng), rng, dtype, (5.0, 40.0))
@@ -387,7 +387,7 @@ def _second_order(kind: str):
             yield kind, "indistinct"
             return
         with np.errstate(all="ignore"):
-            outcome = _judge(wrong_fn, case, kind)
+            outcome = judge(kind, wrong_fn, case)
         if outcome.unjudged:
             yield f"{wrong_fn.__name__} on {case!r}", "not judged"
         elif outcome.problem or not outcome.comparison.ok:

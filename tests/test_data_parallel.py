@@ -159,7 +159,7 @@ def test_data_parallel_mistakes_are_caught_and_diagnosed_and_right_ones_pass(wor
     passes on real ranks (uneven shards, an empty one among them)."""
     for right in (manual.data_parallel_gradients, dp_mistakes.right_by_hand):
         summary = check_data_parallel(right, world_size=world_size, max_examples=25, seed=0)
-        assert summary.examples == 25 and summary.empty_shard and len(summary.shard_sizes) > 1
+        assert summary.examples == 25 and summary.extra["empty_shard"] and len(summary.extra["shard_sizes"]) > 1
     for name, reduction, diagnosis in CATALOGUE:
         with pytest.raises(DerivationMismatch) as caught:
             check_data_parallel(
@@ -201,7 +201,7 @@ def _ddp_twin_follows_its_convention(world_size):
         shards="even",
         batch=(equal, equal),
     )
-    assert summary.shard_sizes == {(2,) * world_size}
+    assert summary.extra["shard_sizes"] == {(2,) * world_size}
 
 
 def test_a_mistake_in_one_array_is_named_array_by_array():
@@ -304,7 +304,7 @@ def test_bad_data_parallel_calls_are_refused():
         check_data_parallel(manual.data_parallel_gradients, shards="random")
     with pytest.raises(ValueError, match="timeout_s must be a number of seconds > 0"):
         check_data_parallel(manual.data_parallel_gradients, timeout_s=0)
-    with pytest.raises(ValueError, match=r"arrays must be 'numpy' .* or 'torch' .*, got 'cupy'"):
+    with pytest.raises(ValueError, match=r"arrays must be 'numpy' or 'torch', got 'cupy'"):
         check_data_parallel(manual.data_parallel_gradients, arrays="cupy")
 
 

@@ -169,5 +169,5 @@ def test_a_data_parallel_run_that_judges_too_little_fails(monkeypatch):
     from torch_ref import NotJudged
 
     monkeypatch.setattr(DP, "tolerance", adv.unbounded_at_one_entry(DP.tolerance))
-    with pytest.raises(NotJudged, match=r"not judged on most cases: 3 of 3"):
+    with pytest.raises(NotJudged, match=r"was not judged: none of the 3 drawn cases could be judged"):
         check_data_parallel(manual.data_parallel_gradients, max_examples=3, seed=0, batch=(2, 4), depths=(1, 1))

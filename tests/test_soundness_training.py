@@ -13,7 +13,7 @@ import torch
 
 import manual
 import torch_ref
-import torch_ref.engine.oracle as oracle_module
+import torch_ref.kinds.training as oracle_module
 import torch_ref.training.trajectory as T
 from torch_ref.numerics.bound import Bound
 from torch_ref.strategies import Case, case_from
@@ -126,7 +126,7 @@ def _some_not_judged(share: int):
 )
 def test_an_oracle_run_where_most_cases_are_not_judged_fails(monkeypatch, share, message):
     monkeypatch.setattr(oracle_module, "check_training_case", _some_not_judged(share))
-    with pytest.raises(torch_ref.engine.oracle.NotJudged, match=message) as info:
+    with pytest.raises(torch_ref.NotJudged, match=message) as info:
         torch_ref.check_training(manual.Trainer, steps=1, max_examples=6, seed=0)
     record = info.value.record
     assert record["passed"] is False and record["verdict"] == "not judged" and record["not_judged"] > record["judged"]

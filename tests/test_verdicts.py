@@ -174,10 +174,9 @@ def test_naive_general_formula_is_unstable_not_wrong(make):
 
 def test_oracle_reports_unstable_with_the_verified_sentences():
     from torch_ref.engine.options import parse_options
-    from torch_ref.engine.oracle import _DEFAULTS
-    from torch_ref.engine.report import render_failure
+    from torch_ref.checks.report import render_failure
 
-    opt = parse_options(**{**_DEFAULTS, "max_examples": 1, "seed": 0})
+    opt = parse_options(**{"max_examples": 1, "seed": 0})
     text = render_failure(check_case(D.slides_general_naive, _saturated_softmax_bce()), D.slides_general_naive, (), opt)
     assert text.startswith("grad_fn 'slides_general_naive' is unstable")
     assert "disagrees" not in text and "Diagnosis" not in text and "Blame" not in text

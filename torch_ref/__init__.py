@@ -31,30 +31,26 @@ _WHERE = {
         ],
         "frontends.crosscheck",
     ),
-    **dict.fromkeys(
-        [
-            "DerivationMismatch",
-            "NotJudged",
-            "OracleSummary",
-            "PrecisionWarning",
-            "check_deltas",
-            "check_derivation",
-            "check_input_gradient",
-            "check_per_example",
-            "check_training",
-            "check_update",
-        ],
-        "engine.oracle",
-    ),
+    **dict.fromkeys(["DerivationMismatch", "NotJudged", "PrecisionWarning"], "engine.errors"),
+    **dict.fromkeys(["OracleSummary", "Summary"], "engine.summary"),
+    "check": "kinds",
+    "check_derivation": "kinds.gradients",
+    "check_update": "kinds.update",
+    "check_training": "kinds.training",
+    "check_deltas": "kinds.deltas",
+    "check_input_gradient": "kinds.input",
+    "check_per_example": "kinds.per_example",
+    "check_hvp": "kinds.hvp",
+    "check_gnvp": "kinds.gnvp",
+    "check_data_parallel": "kinds.data_parallel",
     **dict.fromkeys(["Reference", "reference"], "twin.reference"),
     **dict.fromkeys(["Tolerance", "rounding_band", "tolerance"], "numerics.tolerance"),
     **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training.trajectory"),
-    **dict.fromkeys(["Verdict", "check_case"], "checks.verdict"),
-    **dict.fromkeys(["check_data_parallel", "check_data_parallel_case"], "data_parallel.check"),
+    "Verdict": "checks.verdict",
+    "check_case": "checks.case",
+    "check_data_parallel_case": "data_parallel.check",
     "ddp_gradients": "data_parallel.ddp",
-    **dict.fromkeys(
-        ["check_hvp", "check_gnvp", "check_hvp_case", "check_gnvp_case", "direction"], "second_order.check"
-    ),
+    **dict.fromkeys(["check_hvp_case", "check_gnvp_case", "direction"], "second_order.check"),
     **dict.fromkeys(["hvp_reference", "gnvp_reference"], "second_order.products"),
 }
 
@@ -75,21 +71,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from . import strategies, twins
-    from .checks.verdict import Verdict, check_case
-    from .data_parallel.check import check_data_parallel, check_data_parallel_case
+    from .checks.case import check_case
+    from .checks.verdict import Verdict
+    from .data_parallel.check import check_data_parallel_case
     from .data_parallel.ddp import ddp_gradients
-    from .engine.oracle import (
-        DerivationMismatch,
-        NotJudged,
-        OracleSummary,
-        PrecisionWarning,
-        check_deltas,
-        check_derivation,
-        check_input_gradient,
-        check_per_example,
-        check_training,
-        check_update,
-    )
+    from .engine.errors import DerivationMismatch, NotJudged, PrecisionWarning
+    from .engine.summary import OracleSummary, Summary
     from .frontends.crosscheck import (
         crosscheck_deltas,
         crosscheck_gradients,
@@ -98,9 +85,19 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         crosscheck_training,
         crosscheck_update,
     )
+    from .kinds import check
+    from .kinds.data_parallel import check_data_parallel
+    from .kinds.deltas import check_deltas
+    from .kinds.gnvp import check_gnvp
+    from .kinds.gradients import check_derivation
+    from .kinds.hvp import check_hvp
+    from .kinds.input import check_input_gradient
+    from .kinds.per_example import check_per_example
+    from .kinds.training import check_training
+    from .kinds.update import check_update
     from .numerics.compare import Comparison, Row, assert_agree, compare
     from .numerics.tolerance import Tolerance, rounding_band, tolerance
-    from .second_order.check import check_gnvp, check_gnvp_case, check_hvp, check_hvp_case, direction
+    from .second_order.check import check_gnvp_case, check_hvp_case, direction
     from .second_order.products import gnvp_reference, hvp_reference
     from .training.trajectory import TrainingVerdict, check_training_case
     from .twin.autograd import deltas, gradients, input_gradient, objective, sgd_step
@@ -116,11 +113,13 @@ __all__ = [
     "PrecisionWarning",
     "Reference",
     "Row",
+    "Summary",
     "Tolerance",
     "TrainingVerdict",
     "Verdict",
     "assert_agree",
     "build",
+    "check",
     "check_case",
     "check_data_parallel",
     "check_data_parallel_case",

@@ -2,6 +2,7 @@
 
     def test_my_backprop(derivation_oracle):
         derivation_oracle.check_derivation(my_grad_fn, activations=("sigmoid",), losses=("bce",))
+        derivation_oracle.check("hvp", my_hvp, hidden_activations=("tanh",))  # any kind, by name
 
 Options: ``--oracle-device`` (default cpu), ``--oracle-dtype`` (float64 or float32),
 ``--oracle-examples`` (default 100), ``--oracle-seed N``, ``--oracle-report PATH`` (the JSON of every
@@ -124,53 +125,49 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class Oracle:
-    """The oracle's checks with the command line's defaults; each outcome is recorded for the
-    terminal summary and ``--oracle-report``."""
+    """Every kind of check (:mod:`torch_ref.kinds`) with the command line's defaults: ``check(kind, fn,
+    **options)``, or the kind's own name (``check_derivation``, ``check_hvp``, ``check_data_parallel``,
+    ...). Each outcome is recorded for the terminal summary and ``--oracle-report``."""
 
     def __init__(self, device: str, dtype: str, examples: int, node: Any = None, seed: int | None = None) -> None:
         self.defaults = {"device": device, "dtype": dtype, "max_examples": examples, "seed": seed}
         self.node = node
 
-    def _run(self, check: str, fn: Callable, options: dict[str, Any]) -> Any:
+    def check(self, kind: str, fn: Callable, **options: Any) -> Any:
+        """Run the check of ``kind`` on ``fn``; the options given here win over the command line's."""
         __tracebackhide__ = True
         import torch_ref
         from torch_ref.engine.record import summary_record
+        from torch_ref.kinds import entry
 
+        fixed = entry(kind).fixed  # a kind that takes one value of an option (data-parallel: the CPU)
+        defaults = {k: v for k, v in self.defaults.items() if k not in fixed}
         try:
-            summary = getattr(torch_ref, check)(fn, **{**self.defaults, **options})
+            summary = torch_ref.check(kind, fn, **{**defaults, **options})
         except torch_ref.DerivationMismatch as exc:
             self._record(exc.record)
             raise
         self._record(summary_record(summary))
         return summary
 
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """``check_derivation``, ``check_hvp``, ...: the check of the kind whose public function has that name."""
+        if name.startswith("check_"):
+            from torch_ref.kinds import entry, names
+
+            for kind in names():
+                if entry(kind).check == name:
+                    return lambda fn, **options: self.check(kind, fn, **options)
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        from torch_ref.kinds import entry, names
+
+        return sorted({*super().__dir__(), *(entry(k).check for k in names())})
+
     def _record(self, record: dict[str, Any]) -> None:
         if self.node is not None:
             self.node.user_properties.append((_KEY, json.loads(json.dumps(record))))
-
-    def check_derivation(self, grad_fn: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_derivation", grad_fn, options)
-
-    def check_update(self, step_fn: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_update", step_fn, options)
-
-    def check_training(self, make_trainer: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_training", make_trainer, options)
-
-    def check_deltas(self, delta_fn: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_deltas", delta_fn, options)
-
-    def check_input_gradient(self, fn: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_input_gradient", fn, options)
-
-    def check_per_example(self, fn: Callable, **options: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run("check_per_example", fn, options)
 
 
 @pytest.fixture
@@ -210,8 +207,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if r["passed"]:
             terminalreporter.write_line(f"{r['test']}: check passed; {r['report']}")
         else:
-            case = r["case"]
-            parts = [f"{r['test']}: check failed ({r['kind']}: {r['verdict']}) on {case['spec']}, N={case['N']}"]
+            case = r.get("case")  # a run that judged too little has none
+            where = f" on {case['spec']}, N={case['N']}" if case else ""
+            parts = [f"{r['test']}: check failed ({r['kind']}: {r['verdict']}){where}"]
             parts += [r["parts"]] if r.get("parts") else []
             parts += [f"Diagnosis: {d}" for d in r["diagnosis"]]
             terminalreporter.write_line("; ".join(parts))

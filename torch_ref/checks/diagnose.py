@@ -44,6 +44,9 @@ from .verdict import Verdict
 
 __all__ = ["diagnose"]
 
+# a candidate mistake: the sentence that names it, and the gradients it gives on the case
+_Variant = tuple[str, Params]
+
 
 def _flat(p: Params) -> list[np.ndarray]:
     return [np.asarray(a, dtype=np.float64) for _, a in p.arrays()]
@@ -136,15 +139,66 @@ def _variant(
     return Params(grads_W, None if p.biases is None else grads_b)
 
 
-def _canonical_pairs() -> str:
-    return ", ".join(f"{a}+{loss.name}" for loss in LOSSES.values() for a in loss.canonical)
+def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | None) -> list[_Variant]:
+    """Every candidate mistake on this case as ``(sentence, gradients)``, in the order they are named
+    (:func:`diagnose` names every one that fits, first to last): the hidden layers' A', A' on the
+    layer's output, the recursion's W^T, the output delta, the bias gradient, the update."""
+    return [
+        *_hidden_derivative_variants(spec, p, X, Y),
+        *_at_output_variants(spec, p, X, Y),
+        *_transpose_variants(spec, p, X, Y),
+        *_shortcut_variants(spec, p, X, Y),
+        *_output_derivative_variants(spec, p, X, Y),
+        *_diagonal_jacobian_variants(spec, p, X, Y),
+        *_bias_variants(spec, p, X, Y),
+        *_update_variants(spec, p, X, Y, lr),
+    ]
 
 
-def _at_output_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[tuple[str, Params]]:
+def _hidden_derivative_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""A' of one hidden layer l replaced by a wrong f, layer by layer (:func:`_layer_derivative_variants`):
+
+    .. math::
+        \delta^{(l)} = (\delta^{(l+1)} W^{(l+1)T}) \odot f(I^{(l)}, O^{(l)})
+
+    Every variant is tried on every entry: one that changes nothing here (A' = 1, a derivative that
+    does not read O) equals autograd and is never named."""
+    return [v for l in range(spec.depth - 1) for v in _layer_derivative_variants(spec, p, X, Y, l)]
+
+
+def _layer_derivative_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, l: int) -> list[_Variant]:
+    r"""Layer l's A' missing (f = 1), applied twice (f = A'^2), taken at a kink k from the side the
+    entry does not take there, handed I where it reads O (f = A'(I, I)), or evaluated on the layer's
+    output (f = A'(A(I)))."""
+    entry = spec.activations[l]
+    layer = f"layer {l + 1} ({entry.name})"
+
+    def variant(text: str, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> _Variant:
+        return text, _variant(spec, p, X, Y, dA=lambda k, e, I, O: f(I, O) if k == l else _dA(e, I, O))
+
+    found = [
+        variant(f"the activation derivative A' of {layer} is missing", lambda I, O: np.ones_like(I)),
+        variant(f"the activation derivative A' of {layer} is applied twice", partial(_twice, entry)),
+    ]
+    found += [variant(f"A' of {layer} {_kink_text(entry, k)}", partial(_other_side, entry, k=k)) for k in entry.kinks]
+    with np.errstate(all="ignore"):
+        found.append(
+            variant(f"A' of {layer} is evaluated on I where the formula needs O = A(I)", partial(_on_I, entry))
+        )
+        found.append(
+            variant(
+                f"A' of {layer} is evaluated on the layer's output O where it needs I (A'(A(I)))",
+                partial(_on_O, entry),
+            )
+        )
+    return found
+
+
+def _at_output_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
     """A' evaluated at the layer's output O, A'(A(I)), where the formula needs I (the trial's tanh'
     written 1 - tanh(O)^2): in the output layer (where the output delta multiplies by A', a pair
     that does not cancel it), and in every layer of one entry at once (the hidden layers one by one
-    are in :func:`_variants`)."""
+    are in :func:`_hidden_derivative_variants`)."""
     act, loss, last = spec.activations[-1], spec.loss, spec.depth - 1
     output = act.elementwise and not spec.canonical
     found = []
@@ -186,107 +240,118 @@ def _at_output_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> 
     return found
 
 
-def _variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | None) -> list[tuple[str, Params]]:
-    found: list[tuple[str, Params]] = []
+def _transpose_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""The recursion through W where the slides have :math:`W^T` (square layers only, where it computes):
 
-    def hidden(l: int, text: str, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        found.append((text, _variant(spec, p, X, Y, dA=lambda k, e, I, O: f(I, O) if k == l else _dA(e, I, O))))
+    .. math::
+        \delta^{(l)} = (\delta^{(l+1)} W^{(l+1)}) \odot \mathcal{A}'(I^{(l)})"""
+    if spec.depth == 1 or not all(W.shape[0] == W.shape[1] for W in p.weights[1:]):
+        return []
+    return [
+        (
+            "the recursion multiplies by W where the slides have W^T (delta W^T)",
+            _variant(spec, p, X, Y, back=lambda l, d, W: d @ W),
+        )
+    ]
 
-    # every variant is tried on every entry: one that changes nothing here (A' = 1, a derivative
-    # that does not read O) equals autograd and is never named
-    for l in range(spec.depth - 1):
-        entry = spec.activations[l]
-        name = entry.name
-        hidden(l, f"the activation derivative A' of layer {l + 1} ({name}) is missing", lambda I, O: np.ones_like(I))
-        hidden(
-            l,
-            f"the activation derivative A' of layer {l + 1} ({name}) is applied twice",
-            partial(_twice, entry),
-        )
-        for k in entry.kinks:
-            hidden(
-                l,
-                f"A' of layer {l + 1} ({name}) {_kink_text(entry, k)}",
-                partial(_other_side, entry, k=k),
-            )
-        with np.errstate(all="ignore"):
-            hidden(
-                l,
-                f"A' of layer {l + 1} ({name}) is evaluated on I where the formula needs O = A(I)",
-                partial(_on_I, entry),
-            )
-            hidden(
-                l,
-                f"A' of layer {l + 1} ({name}) is evaluated on the layer's output O where it needs I (A'(A(I)))",
-                partial(_on_O, entry),
-            )
-    found += _at_output_variants(spec, p, X, Y)
-    if spec.depth > 1 and all(W.shape[0] == W.shape[1] for W in p.weights[1:]):
-        found.append(
-            (
-                "the recursion multiplies by W where the slides have W^T (delta W^T)",
-                _variant(spec, p, X, Y, back=lambda l, d, W: d @ W),
-            )
-        )
+
+def _canonical_pairs() -> str:
+    return ", ".join(f"{a}+{loss.name}" for loss in LOSSES.values() for a in loss.canonical)
+
+
+def _shortcut_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""The canonical pairs' output delta used for a pair that is not one: :math:`\delta^{(L)} = y^* - y`."""
+    if spec.canonical:
+        return []
     act, loss = spec.activations[-1], spec.loss
-    if not spec.canonical:
+    return [
+        (
+            f"the output delta uses the shortcut y* - y, which holds for {_canonical_pairs()} "
+            f"but not for {act.name}+{loss.name}",
+            _variant(spec, p, X, Y, out=lambda I, O: O - Y),
+        )
+    ]
+
+
+def _output_derivative_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""An elementwise output layer's A' in the output delta missing (:math:`\delta^{(L)} = \partial L/\partial y^*`),
+    applied again after a canonical pair cancelled it (:math:`\delta^{(L)} = (y^* - y) \odot \mathcal{A}'`),
+    or taken at a kink k from the side the entry does not take there."""
+    act, loss = spec.activations[-1], spec.loss
+    if not act.elementwise:
+        return []
+    found = [
+        (
+            "the output layer's activation derivative A' is missing (dL/dy* used as delta)",
+            _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np)),
+        )
+    ]
+    if spec.canonical:
         found.append(
             (
-                f"the output delta uses the shortcut y* - y, which holds for {_canonical_pairs()} "
-                f"but not for {act.name}+{loss.name}",
-                _variant(spec, p, X, Y, out=lambda I, O: O - Y),
+                f"the output delta multiplies y* - y by A' again ({act.name}+{loss.name} already cancels it)",
+                _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * _dA(act, I, O)),
             )
         )
-    if act.elementwise:
-        found.append(
-            (
-                "the output layer's activation derivative A' is missing (dL/dy* used as delta)",
-                _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np)),
-            )
+    found += [
+        (
+            f"A' of the output layer ({act.name}) {_kink_text(act, k)}",
+            _variant(spec, p, X, Y, out=partial(_output_other_side, loss, act, Y, k)),
         )
-        if spec.canonical:
-            found.append(
-                (
-                    f"the output delta multiplies y* - y by A' again ({act.name}+{loss.name} already cancels it)",
-                    _variant(spec, p, X, Y, out=lambda I, O: (O - Y) * _dA(act, I, O)),
-                )
-            )
-        for k in act.kinks:
-            found.append(
-                (
-                    f"A' of the output layer ({act.name}) {_kink_text(act, k)}",
-                    _variant(spec, p, X, Y, out=partial(_output_other_side, loss, act, Y, k)),
-                )
-            )
-    if not act.elementwise and not spec.canonical:
-        found.append(
-            (
-                f"the {act.name} Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
-                _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np) * O * (1 - O)),
-            )
-        )
-    if p.biases is not None:
-        found.append(
-            (
-                "grad b is taken from the first example instead of summed over the batch",
-                _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0]),
-            )
-        )
-        found.append(
-            (
-                "grad b is summed before the activation derivative A' is applied (the signal coming down, not delta)",
-                _variant(spec, p, X, Y, bias=lambda l, d, pre: (d if pre is None else pre).sum(axis=0)),
-            )
-        )
-    if lr is not None and spec.depth > 1:
-        found.append(
-            (
-                "each layer's delta is carried down through the already-updated weights of the layer above "
-                "(every delta must come from the old weights)",
-                _variant(spec, p, X, Y, lr=lr),
-            )
-        )
+        for k in act.kinks
+    ]
     return found
+
+
+def _diagonal_jacobian_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""A vector-valued output (softmax) under a loss it does not cancel, its Jacobian taken as diagonal:
+
+    .. math::
+        \delta^{(L)} = \partial L/\partial y^* \odot y^* (1 - y^*)"""
+    act, loss = spec.activations[-1], spec.loss
+    if act.elementwise or spec.canonical:
+        return []
+    return [
+        (
+            f"the {act.name} Jacobian is taken as diagonal, O (1 - O), dropping its off-diagonal terms",
+            _variant(spec, p, X, Y, out=lambda I, O: loss.gradient(O, Y, np) * O * (1 - O)),
+        )
+    ]
+
+
+def _bias_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray) -> list[_Variant]:
+    r"""The bias gradient from the first example (:math:`\partial E/\partial b^{(l)} = \delta^{(l)}_1`),
+    or summed over the signal before A' is applied
+    (:math:`\partial E/\partial b^{(l)} = \sum_n (\delta^{(l+1)} W^{(l+1)T})_n`)."""
+    if p.biases is None:
+        return []
+    return [
+        (
+            "grad b is taken from the first example instead of summed over the batch",
+            _variant(spec, p, X, Y, bias=lambda l, d, pre: d[0]),
+        ),
+        (
+            "grad b is summed before the activation derivative A' is applied (the signal coming down, not delta)",
+            _variant(spec, p, X, Y, bias=lambda l, d, pre: (d if pre is None else pre).sum(axis=0)),
+        ),
+    ]
+
+
+def _update_variants(spec: Spec, p: Params, X: np.ndarray, Y: np.ndarray, lr: float | None) -> list[_Variant]:
+    r"""One SGD step (``lr`` given) whose deltas come down through the weights already updated:
+
+    .. math::
+        \delta^{(l)} = (\delta^{(l+1)} W^{(l+1)T}_{new}) \odot \mathcal{A}'(I^{(l)}),\quad
+        W^{(l+1)}_{new} = W^{(l+1)} - \xi\, \partial E/\partial W^{(l+1)}"""
+    if lr is None or spec.depth == 1:
+        return []
+    return [
+        (
+            "each layer's delta is carried down through the already-updated weights of the layer above "
+            "(every delta must come from the old weights)",
+            _variant(spec, p, X, Y, lr=lr),
+        )
+    ]
 
 
 def _within(x: list[np.ndarray], y: list[np.ndarray], room: list[np.ndarray]) -> list[bool]:

@@ -28,7 +28,7 @@ from torch import nn
 
 from manual import Params, Spec
 
-from ..engine.report import _ordinal
+from ..engine.report import ordinal
 from ..engine.result import normalise
 from ..numerics.compare import Comparison, compare_either
 from ..numerics.tolerance import EXACT_LABEL, TORCH_LABEL, Tolerance, references, tolerance
@@ -190,7 +190,7 @@ def classify_kind(kind: str, fn: Callable, case: Case, *, arrays: str = "numpy",
     if layers:
         l = layers[-1]
         k = case.spec.depth - l + 1
-        where = "the output layer" if k == 1 else f"the {_ordinal(k)} counting from the output"
+        where = "the output layer" if k == 1 else f"the {ordinal(k)} counting from the output"
         findings = (f"Parts from autograd at layer {l} of {case.spec.depth} ({where})", *findings)
     return replace(base, kind="mismatch", comparison=comparison, findings=findings)
 

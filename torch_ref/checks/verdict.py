@@ -51,7 +51,7 @@ from ..strategies import Case, data_for
 from ..twin.reference import Reference, reference
 from ..twins import loss_twin
 
-__all__ = ["KINDS", "Verdict", "check_case", "classify", "prepare"]
+__all__ = ["KINDS", "Verdict", "classify", "hand_out", "hand_out_params", "prepare"]
 
 KINDS = ("agree", "precision", "unstable", "mismatch", "not judged", "crash", "type", "shape")
 
@@ -102,6 +102,7 @@ class Verdict(Outcome):
     findings: tuple[str, ...] = ()
     detail: str = ""
     result_dtype: str | None = None
+    explained: tuple[str, ...] = ()  # the report's explanation (torch_ref.checks.report.explain), where given
 
     @property
     def arrays(self) -> tuple[Params, Params, Params]:
@@ -131,9 +132,7 @@ class Verdict(Outcome):
         if self.comparison is not None:
             lines.append(str(self.comparison))
         lines += self.findings
-        from ..engine.report import explain  # the report's explanation, which reads this module
-
-        lines += explain(self)
+        lines += self.explained
         return "\n".join(lines)
 
 
@@ -142,14 +141,20 @@ class Verdict(Outcome):
 
 def hand_out(case: Case, arrays: str, device: str) -> tuple[Params, Any, Any]:
     """Fresh copies of the case's arrays for the derivation: NumPy, or torch tensors on ``device``."""
+    return hand_out_params(case.params, arrays, device), _copy(case.X, arrays, device), _copy(case.Y, arrays, device)
+
+
+def hand_out_params(p: Params, arrays: str, device: str) -> Params:
+    """Fresh copies of ``p``'s arrays (a direction V, the parameters): NumPy, or torch tensors on ``device``."""
+    return p.map(lambda a: _copy(a, arrays, device))
+
+
+def _copy(a: np.ndarray, arrays: str, device: str) -> Any:
     if arrays == "numpy":
-        return case.params.map(np.copy), case.X.copy(), case.Y.copy()
+        return np.array(a, copy=True)
     import torch
 
-    def move(a: np.ndarray) -> Any:
-        return torch.from_numpy(np.array(a, copy=True)).to(device)
-
-    return case.params.map(move), move(case.X), move(case.Y)
+    return torch.from_numpy(np.array(a, copy=True)).to(device)
 
 
 def _crash(exc: BaseException, what: str, arrays: str, device: str) -> str:
@@ -561,46 +566,3 @@ def check_callable(fn: Any, what: str, nargs: int) -> None:
         raise TypeError(
             f"{what} must accept {nargs} positional arguments {args}; {name}{signature} does not: {exc}"
         ) from None
-
-
-def check_case(
-    fn: Callable,
-    case: Case,
-    *,
-    update: bool = False,
-    kind: str = "gradients",
-    arrays: str = "numpy",
-    device: str = "cpu",
-) -> Verdict:
-    """Check ``fn`` (a ``grad_fn(spec, params, X, Y)``, or with ``update=True`` a
-    ``step_fn(spec, params, X, Y, lr)``, or with ``kind="deltas"``, ``"input"`` or ``"per-example"``
-    the callables of :func:`torch_ref.check_deltas`, :func:`~torch_ref.check_input_gradient`,
-    :func:`~torch_ref.check_per_example`) on one :class:`~torch_ref.strategies.Case`; ``print`` the
-    :class:`Verdict` for its report. ``arrays="torch"`` hands torch tensors on ``device``.
-
-    Example:
-        >>> import manual
-        >>> from torch_ref.strategies import case_from
-        >>> case = case_from(manual.Spec((2, 3, 1), ("tanh", "sigmoid"), "bce"), N=4, seed=0)
-        >>> check_case(manual.gradients, case).kind
-        'agree'
-    """
-    kinds = ("gradients", "update", "deltas", "input", "per-example")
-    if kind not in kinds:
-        raise ValueError(f"kind must be one of {kinds} (training: check_training_case), got {kind!r}")
-    update = update or kind == "update"
-    check_callable(fn, "step_fn" if update else "grad_fn", 5 if update else 4)
-    if not isinstance(case, Case):
-        raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
-    if arrays not in ("numpy", "torch"):
-        raise ValueError(f"arrays must be 'numpy' or 'torch', got {arrays!r}")
-    if update and not case.lr > 0:
-        raise ValueError(
-            f"an update check needs case.lr > 0 (the step is compared through the gradient it "
-            f"implies, (W - W_new) / lr), got lr={case.lr!r}"
-        )
-    if kind in ("deltas", "input", "per-example"):
-        from .quantities import classify_kind  # reads this module
-
-        return classify_kind(kind, fn, case, arrays=arrays, device=device)
-    return classify(fn, case, update=update, arrays=arrays, device=device)

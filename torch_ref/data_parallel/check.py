@@ -25,51 +25,23 @@ import ast
 import inspect
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from hypothesis import given
-from hypothesis import seed as hypothesis_seed
 
-from ..engine.options import parse_options
-from ..engine.report import _spec_code, fn_import
+from ..engine.report import fn_import, spec_code
 from ..numerics.compare import Comparison, compare_either
 from ..numerics.tolerance import references, tolerance
-from ..strategies import Case, cases
+from ..strategies import Case
 from ..twin.reference import reference
 from .ddp import ddp_gradients
 from .diagnosis import _ddp_lines, _diagnose, _within
 from .distributed import SHARD_MODES, shard_sizes, shards
 from .pool import _discard, _pool, _RankFailure
 
-__all__ = ["DataParallelSummary", "check_data_parallel", "check_data_parallel_case"]
-
-
-@dataclass
-class DataParallelSummary:
-    """What a passing check covered."""
-
-    world_size: int
-    shards: str
-    examples: int = 0
-    networks: set = field(default_factory=set)
-    shard_sizes: set = field(default_factory=set)
-    empty_shard: bool = False
-    worst_share: float = 0.0
-    seconds: float = 0.0
-    not_judged: int = 0  # cases where some entry had no finite bound and nothing was beyond one
-
-    def __str__(self) -> str:
-        return (
-            f"data-parallel: {self.examples} examples on {len(self.networks)} networks, {self.world_size} rank{'s' if self.world_size != 1 else ''}, "
-            f"{self.shards} shards ({len(self.shard_sizes)} different split{'s' if len(self.shard_sizes) != 1 else ''}"
-            + (", an empty shard among them" if self.empty_shard else "")
-            + f") in {self.seconds:.1f} s; largest share of the tolerance used {self.worst_share:.3g}"
-            + (f"; {self.not_judged} not judged" if self.not_judged else "")
-        )
+__all__ = ["check_data_parallel_case"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +63,53 @@ class _Outcome:
     def unjudged(self) -> bool:
         """Some rank's result was compared with no finite bound at some entry, and none is beyond one."""
         return not self.failing and any(c.not_judged for c in self.comparisons)
+
+    what = "dp_grad_fn"
+    findings: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The verdict: mismatch (some rank beyond its bound), not judged, or agree."""
+        return "mismatch" if self.failing else "not judged" if self.unjudged else "agree"
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == "agree"
+
+    @property
+    def detail(self) -> str:
+        return _NOT_JUDGED if self.unjudged else ""
+
+    @property
+    def comparison(self) -> Comparison:
+        """The first failing rank's comparison; where every rank agrees, the one nearest its bound."""
+        if self.failing:
+            return self.comparisons[self.failing[0]]
+        return max(self.comparisons, key=lambda c: c.worst_share)
+
+    @property
+    def checked(self) -> Comparison:
+        return self.comparison
+
+
+_NOT_JUDGED = "some entries have no finite bound (the reference's own bound overflowed), and none is beyond one"
+
+
+@dataclass(frozen=True)
+class _RankFailed:
+    """A rank that raised, returned something else, or did not answer: the case's outcome (its pool is gone)."""
+
+    case: Case
+    failure: _RankFailure
+    what = "dp_grad_fn"
+    kind = "crash"
+    passed = False
+    comparison = None
+    findings: tuple[str, ...] = ()
+
+    @property
+    def detail(self) -> str:
+        return self.failure.detail
 
 
 def _judge(fn: Callable, case: Case, world_size: int, mode: str, timeout_s: float, arrays: str) -> _Outcome:
@@ -143,7 +162,10 @@ def _with_twin(outcome: _Outcome, world_size: int, mode: str, timeout_s: float) 
     return replace(outcome, diagnosis=outcome.diagnosis + twin)
 
 
-def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str, arrays: str) -> str:
+def _report(
+    fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: str, arrays: str
+) -> tuple[list[str], list[str]]:
+    """A failing outcome's lines and, of them, the Reproduce lines."""
     case = outcome.case
     failing = outcome.failing
     setup, name = fn_import(fn)
@@ -153,6 +175,8 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         f"{mode} shards of sizes {outcome.sizes}",
         *_tables(outcome),
         *outcome.diagnosis,
+    ]
+    reproduce = [
         "Reproduce (as a script: the ranks import it, so the check runs under the guard):"
         if setup
         else f"Reproduce (in the script that defines {name}, at its top level, in place of the check that failed: the ranks import the script):",
@@ -160,13 +184,13 @@ def _report(fn: Callable, outcome: _Outcome, world_size: int, mode: str, dtype: 
         "    import manual, torch_ref",
         *[f"    {line}" for line in setup],
         '    if __name__ == "__main__":',
-        f"        spec = {_spec_code(case.spec)}",
+        f"        spec = {spec_code(case.spec)}",
         f"        case = {case.rebuild(dtype)}",
         f"        print(torch_ref.check_data_parallel_case({name}, case, world_size={world_size}, shards={mode!r}"
         + (f", arrays={arrays!r}" if arrays != "numpy" else "")
         + "))",
     ]
-    return "\n".join(lines)
+    return lines + reproduce, reproduce
 
 
 def _tables(outcome: _Outcome) -> list[str]:
@@ -185,6 +209,7 @@ def _tables(outcome: _Outcome) -> list[str]:
 
 
 def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size: int, mode: str, dtype: str) -> str:
+    """A rank that raised, returned something else or did not answer, on the case it did so on."""
     _, name = fn_import(fn)
     head = {
         "start": "could not be run: the rank processes did not start",
@@ -203,6 +228,12 @@ def _failure_report(fn: Callable, failure: _RankFailure, case: Case, world_size:
 
 
 def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any, arrays: Any) -> None:
+    """The callable (importable by the ranks, the right signature) and the run's own options."""
+    _check_callable(fn)
+    _check_run(world_size, mode, timeout_s, arrays)
+
+
+def _check_callable(fn: Any) -> None:
     if not callable(fn):
         raise TypeError(f"dp_grad_fn must be a callable dp_grad_fn(spec, params, X, Y, allreduce), got {fn!r}")
     if "<lambda>" in getattr(fn, "__qualname__", "") or "<locals>" in getattr(fn, "__qualname__", ""):
@@ -219,6 +250,9 @@ def _check_args(fn: Any, world_size: Any, mode: Any, timeout_s: Any, arrays: Any
         ) from None
     except ValueError:
         pass  # a signature Python cannot read: taken on trust
+
+
+def _check_run(world_size: Any, mode: Any, timeout_s: Any, arrays: Any) -> None:
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
     if mode not in SHARD_MODES:
@@ -253,116 +287,6 @@ def _check_importable(fn: Any) -> None:
         )
 
 
-def check_data_parallel(
-    dp_grad_fn: Callable[..., Any],
-    *,
-    world_size: int = 2,
-    shards: str = "uneven",
-    timeout_s: float = 60.0,
-    arrays: str = "numpy",
-    max_examples: int = 50,
-    seed: int | None = None,
-    dtype: Any = "float64",
-    activations: Any = None,
-    losses: Any = None,
-    depths: tuple[int, int] = (1, 3),
-    widths: tuple[int, int] = (1, 5),
-    batch: tuple[int, int] = (1, 7),
-    bias: bool | None = None,
-    reductions: Any = ("sum", "mean"),
-) -> DataParallelSummary:
-    """Check ``dp_grad_fn(spec, params, X_shard, Y_shard, allreduce)`` on ``world_size`` rank processes
-    (see the module docstring), ``allreduce`` from :mod:`torch_ref.data_parallel.distributed`. ``arrays``: what
-    ``dp_grad_fn`` is given, NumPy arrays or CPU torch tensors (``allreduce`` returns the same kind).
-    Raises :class:`torch_ref.DerivationMismatch` with the minimal case, the shard sizes, the ranks
-    that differ, a diagnosis and what torch DDP gives on the same shards; returns what was covered.
-
-    The rank processes import the calling script (they start from multiprocessing's fork server):
-    a script calls this under ``if __name__ == "__main__":``.
-
-    Example:
-        >>> import manual
-        >>> check_data_parallel(manual.data_parallel_gradients, max_examples=5, seed=0).examples >= 5
-        True
-    """
-    from ..engine.oracle import DerivationMismatch, NotJudged, oracle_settings
-
-    _check_args(dp_grad_fn, world_size, shards, timeout_s, arrays)
-    opt = parse_options(
-        max_examples=max_examples,
-        seed=seed,
-        dtype=dtype,
-        device="cpu",
-        arrays="numpy",
-        activations=activations,
-        losses=losses,
-        depths=depths,
-        widths=widths,
-        batch=batch,
-        bias=bias,
-        reductions=reductions,
-    )
-    summary = DataParallelSummary(world_size, shards)
-    found: list[Any] = []
-    start = time.perf_counter()
-    try:
-        strategy = cases(dtype=np.dtype(opt.dtype), batch=opt.batch, **opt.spec_options())
-
-        @oracle_settings(opt.max_examples)
-        @given(strategy)
-        def prop(case: Case) -> None:
-            if any(isinstance(f, tuple) for f in found):
-                return  # a rank failed and its pool is gone: reported as found, never shrunk (each try would restart the ranks, or wait out a hang)
-            try:
-                outcome = _judge(dp_grad_fn, case, world_size, shards, timeout_s, arrays)
-            except _RankFailure as failure:
-                found.append((failure, case))
-                raise
-            if outcome.failing:
-                found.append(outcome)
-                raise AssertionError("a rank differs")
-            if outcome.unjudged:
-                summary.not_judged += 1
-                return
-            summary.examples += 1
-            summary.networks.add(case.spec)
-            summary.shard_sizes.add(tuple(outcome.sizes))
-            summary.empty_shard |= 0 in outcome.sizes
-            summary.worst_share = max(summary.worst_share, max(c.worst_share for c in outcome.comparisons))
-
-        if opt.seed is not None:
-            prop = hypothesis_seed(opt.seed)(prop)
-        try:
-            prop()
-        except Exception:
-            if not found:
-                raise
-    finally:
-        summary.seconds = time.perf_counter() - start
-    summary.seconds = time.perf_counter() - start
-    if found:
-        last = found[-1]
-        if isinstance(last, tuple):  # a rank failed: reported on the case it failed on (the pool is gone)
-            failure, case = next(f for f in found if isinstance(f, tuple))
-            report = _failure_report(dp_grad_fn, failure, case, world_size, shards, opt.dtype)
-            if failure.kind == "start":  # nothing of the derivation ran: a usage error, not a verdict
-                raise RuntimeError(report) from None
-        else:
-            report = _report(
-                dp_grad_fn, _with_twin(last, world_size, shards, timeout_s), world_size, shards, opt.dtype, arrays
-            )
-        raise DerivationMismatch(report, {"passed": False, "kind": "data-parallel", "report": report}) from None
-    if summary.examples == 0 or summary.not_judged > summary.examples:
-        total = summary.examples + summary.not_judged
-        report = (
-            f"dp_grad_fn {fn_import(dp_grad_fn)[1]!r} was not judged on most cases: {summary.not_judged} of {total} "
-            f"cases had entries with no finite bound (the reference's own bound overflowed) and none beyond one; "
-            f"a run that judged {summary.examples} of {total} does not pass. Narrow the draw (e.g. smaller depths or widths)."
-        )
-        raise NotJudged(report, {"passed": False, "kind": "data-parallel", "verdict": "not judged", "report": report})
-    return summary
-
-
 def check_data_parallel_case(
     dp_grad_fn: Callable[..., Any],
     case: Case,
@@ -381,9 +305,8 @@ def check_data_parallel_case(
     except _RankFailure as failure:
         return _failure_report(dp_grad_fn, failure, case, world_size, shards, dtype)
     if outcome.failing:
-        return _report(
-            dp_grad_fn, _with_twin(outcome, world_size, shards, timeout_s), world_size, shards, dtype, arrays
-        )
+        twin = _with_twin(outcome, world_size, shards, timeout_s)
+        return "\n".join(_report(dp_grad_fn, twin, world_size, shards, dtype, arrays)[0])
     if outcome.unjudged:
         return (
             f"not judged: some entries have no finite bound on this case (the reference's own bound overflowed), "

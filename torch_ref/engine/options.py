@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from manual.registry import ACTIVATIONS
 from ..strategies import TARGET_MODES, Case, narrow, output_pairs, resolve
 from ..twins import activation_twin
 
-__all__ = ["Options", "parse_dtype", "parse_options"]
+__all__ = ["DEFAULTS", "OPTIONS_DOC", "CheckOptions", "Options", "parse_dtype", "parse_options"]
 
 
 @dataclass(frozen=True)
@@ -160,34 +160,130 @@ def _lrs(lr: Any) -> tuple[float, ...]:
     return out
 
 
-def parse_options(
-    *,
-    max_examples: int,
-    seed: int | None,
-    dtype: Any,
-    device: str,
-    arrays: str | None,
-    activations: Any,
-    losses: Any,
-    depths: Any,
-    widths: Any,
-    batch: Any,
-    bias: Any,
-    reductions: Any,
-    strict: Any = False,
-    hidden_activations: Any = None,
-    output_activations: Any = None,
-    output_width: Any = None,
-    targets: Any = "soft",
-    where: Any = None,
-    lr: Any = (0.01, 0.1, 0.5, 1.0),
-) -> Options:
+class CheckOptions(TypedDict, total=False):
+    """The options every kind of check takes (the one signature of ``check_*(fn, **options)``);
+    :data:`DEFAULTS` gives their defaults and :data:`OPTIONS_DOC` their meaning."""
+
+    max_examples: int
+    seed: int | None
+    dtype: Any
+    device: str
+    arrays: str | None
+    activations: Sequence[str | Activation] | None
+    hidden_activations: Sequence[str | Activation] | None
+    output_activations: Sequence[str | Activation] | None
+    losses: Sequence[str | Loss] | None
+    depths: int | tuple[int, int]
+    widths: int | tuple[int, int]
+    output_width: int | tuple[int, int] | None
+    batch: int | tuple[int, int]
+    bias: bool | None
+    reductions: Sequence[str] | None
+    targets: str
+    where: Callable[[Case], bool] | None
+    strict: bool
+
+
+DEFAULTS: dict[str, Any] = {
+    "max_examples": 100,
+    "seed": None,
+    "dtype": "float64",
+    "device": "cpu",
+    "arrays": None,
+    "activations": None,
+    "hidden_activations": None,
+    "output_activations": None,
+    "losses": None,
+    "depths": (1, 4),
+    "widths": (1, 6),
+    "output_width": None,
+    "batch": (1, 5),
+    "bias": None,
+    "reductions": None,
+    "targets": "soft",
+    "where": None,
+    "strict": False,
+}
+
+OPTIONS_DOC = """
+        max_examples: random networks drawn by Hypothesis (then a fixed set of small coverage cases).
+        seed: makes the draw reproducible; ``None`` draws afresh.
+        dtype: ``"float64"`` or ``"float32"``; the reference is always float64 autograd on the same
+            values, the tolerance that of the derivation's dtype.
+        device, arrays: what the callable receives: NumPy arrays (default on ``"cpu"``) or torch
+            tensors on ``device``.
+        activations: what every layer draws from (names or :class:`manual.Activation` objects;
+            default every registered one).
+        hidden_activations, output_activations: narrow the hidden layers and the output layer
+            further (each within ``activations`` when that is given).
+        losses, depths, widths, batch, bias, reductions: narrow what is drawn to what the derivation
+            claims to cover (defaults: everything, depth 1-4, widths 1-6, N 1-5).
+        output_width: the output width J, an int or ``(lo, hi)`` (default: from ``widths``).
+        targets: ``"soft"`` (default: as the loss declares, e.g. ce rows on the simplex) or
+            ``"onehot"`` (class labels: ce one 1 per row, bce entries in {0, 1}).
+        where: ``where(case) -> bool``, your own predicate on the drawn
+            :class:`~torch_ref.strategies.Case`; only cases it accepts are checked.
+        strict: fail on *precision* too (agreement to rounding level but beyond the derived
+            bound); by default such cases pass with a :class:`~torch_ref.PrecisionWarning`.
+"""
+
+
+def parse_options(lr: Any = (0.01, 0.1, 0.5, 1.0), **given: Any) -> Options:
+    """Every option validated (a ``ValueError`` naming the first bad one, before anything is drawn),
+    the defaults of :data:`DEFAULTS` where one is not given. ``lr``: the learning rates drawn into
+    the cases (update and training checks)."""
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"unexpected option(s) {unknown}; accepted: {sorted(DEFAULTS)}")
+    o = {**DEFAULTS, **given}
+    _run_options(o["max_examples"], o["seed"], o["strict"])
+    dtype, device, arrays = _placement(o["dtype"], o["device"], o["arrays"])
+    acts, loss_names, hidden, outputs = _entry_options(
+        o["activations"], o["losses"], o["hidden_activations"], o["output_activations"]
+    )
+    _data_options(o["bias"], o["targets"], o["where"])
+    reds = _names("reductions", o["reductions"], ("sum", "mean"))
+    d = _range("depths", o["depths"], 1)
+    w = _range("widths", o["widths"], 1)
+    out_w = None if o["output_width"] is None else _range("output_width", o["output_width"], 1)
+    loss_names = _usable_losses(o["losses"], loss_names, outputs, w if out_w is None else out_w)
+    output_pairs(outputs, loss_names, w if out_w is None else out_w, d, hidden)  # ValueError naming what leaves nothing
+    narrowed = o["hidden_activations"] or o["output_activations"]
+    return Options(
+        o["max_examples"],
+        o["seed"],
+        dtype,
+        device,
+        arrays,
+        tuple(dict.fromkeys((*hidden, *outputs))) if narrowed else acts,
+        loss_names,
+        d,
+        w,
+        _range("batch", o["batch"], 1),
+        o["bias"],
+        reds,
+        o["strict"],
+        hidden=tuple(a for a in hidden if a.elementwise),
+        outputs=outputs,
+        output_width=out_w,
+        targets=o["targets"],
+        where=o["where"],
+        lrs=_lrs(lr),
+    )
+
+
+def _run_options(max_examples: Any, seed: Any, strict: Any) -> None:
+    """How many cases, from which seed, and whether precision fails."""
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an int >= 1, got {max_examples!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
     if not isinstance(strict, bool):
         raise ValueError(f"strict must be True or False, got {strict!r}")
+
+
+def _placement(dtype: Any, device: Any, arrays: Any) -> tuple[str, str, str]:
+    """The dtype, and where the callable's arrays live: NumPy on the CPU, or torch tensors on a device."""
     dtype = parse_dtype(dtype)
     if not isinstance(device, str) or not device:
         raise ValueError(f"device must be a torch device string such as 'cpu' or 'cuda', got {device!r}")
@@ -204,6 +300,13 @@ def parse_options(
             torch.empty(0, device=device)
         except (RuntimeError, AssertionError) as exc:
             raise ValueError(f"device {device!r} is not available here: {exc}") from exc
+    return dtype, device, arrays
+
+
+def _entry_options(
+    activations: Any, losses: Any, hidden_activations: Any, output_activations: Any
+) -> tuple[tuple[Activation, ...], tuple[Loss, ...], tuple[Activation, ...], tuple[Activation, ...]]:
+    """The activations and losses drawn from; a user's own entry probed before any draw."""
     for name, value in (
         ("activations", activations),
         ("losses", losses),
@@ -216,43 +319,27 @@ def parse_options(
     for entry in dict.fromkeys((*acts, *hidden, *outputs)):
         if ACTIVATIONS.get(entry.name) is not entry:
             activation_twin(entry)  # a user entry's probe (elementwise, no custom backward), before any draw
+    return acts, loss_names, hidden, outputs
+
+
+def _data_options(bias: Any, targets: Any, where: Any) -> None:
+    """Bias on, off or both; the targets' form; the user's own predicate."""
     if bias is not None and not isinstance(bias, bool):
         raise ValueError(f"bias must be True, False or None (both), got {bias!r}")
     if targets not in TARGET_MODES:
         raise ValueError(f"targets must be one of {TARGET_MODES}, got {targets!r}")
     if where is not None:
         _check_where(where)
-    reds = _names("reductions", reductions, ("sum", "mean"))
-    d = _range("depths", depths, 1)
-    w = _range("widths", widths, 1)
-    out_w = None if output_width is None else _range("output_width", output_width, 1)
-    out_range = w if out_w is None else out_w
-    if losses is None:
-        # every loss that the chosen activations and widths can serve
-        usable = tuple(loss for loss in loss_names if _serves(outputs, loss, out_range))
-        loss_names = usable or loss_names
-    output_pairs(outputs, loss_names, out_range, d, hidden)  # ValueError naming what leaves nothing to draw
-    return Options(
-        max_examples,
-        seed,
-        dtype,
-        device,
-        arrays,
-        tuple(dict.fromkeys((*hidden, *outputs))) if (hidden_activations or output_activations) else acts,
-        loss_names,
-        d,
-        w,
-        _range("batch", batch, 1),
-        bias,
-        reds,
-        strict,
-        hidden=tuple(a for a in hidden if a.elementwise),
-        outputs=outputs,
-        output_width=out_w,
-        targets=targets,
-        where=where,
-        lrs=_lrs(lr),
-    )
+
+
+def _usable_losses(
+    given: Any, loss_names: tuple[Loss, ...], outputs: tuple[Activation, ...], out_range: tuple[int, int]
+) -> tuple[Loss, ...]:
+    """With no losses named: every loss that the chosen output activations and widths can serve."""
+    if given is not None:
+        return loss_names
+    usable = tuple(loss for loss in loss_names if _serves(outputs, loss, out_range))
+    return usable or loss_names
 
 
 def _serves(activations: tuple[Activation, ...], loss: Loss, widths: tuple[int, int]) -> bool:

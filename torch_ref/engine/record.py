@@ -7,17 +7,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["failure_record", "markdown", "not_judged_record", "summary_record"]
-
-
-CHECK_OF = {
-    "grad_fn": "gradients",
-    "step_fn": "update",
-    "make_trainer": "training",
-    "delta_fn": "deltas",
-    "input_fn": "input",
-    "per_example_fn": "per-example",
-}
+__all__ = ["before_shrinking", "failure_record", "markdown", "not_judged_record", "summary_record"]
 
 
 def _number(x: float) -> float | str:
@@ -51,7 +41,7 @@ def _case(v: Any, opt: Any) -> dict[str, Any]:
 
 
 def _rows(v: Any) -> list[dict[str, Any]]:
-    if v.comparison is None:
+    if getattr(v, "comparison", None) is None:
         return []
     return [
         {
@@ -67,10 +57,18 @@ def _rows(v: Any) -> list[dict[str, Any]]:
     ]
 
 
+def before_shrinking(before: Any) -> tuple[str, float] | None:
+    """The array and the largest relative difference of the first failing case found, where it has a
+    comparison (a crash or a wrong type has none)."""
+    comparison = getattr(before, "comparison", None)
+    if comparison is None or not comparison.rows:
+        return None
+    row = max(comparison.rows, key=lambda r: (r.max_rel != r.max_rel, r.max_rel))  # NaN counts as largest
+    return row.name, row.max_rel
+
+
 def _before(before: Any) -> dict[str, Any] | None:
     """The first failing case found, before shrinking, and its largest relative difference."""
-    from .report import before_shrinking
-
     seen = None if before is None else before_shrinking(before)
     if seen is None:
         return None
@@ -99,16 +97,18 @@ def not_judged_record(summary: Any, report: str) -> dict[str, Any]:
     }
 
 
-def failure_record(v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None) -> dict[str, Any]:
-    """The failing verdict ``v`` (its report already rendered) as a record; ``before`` the first
-    failing verdict found before shrinking."""
+def failure_record(
+    kind: str, v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None
+) -> dict[str, Any]:
+    """The failing outcome ``v`` of a ``kind`` check (its report already rendered) as a record, with
+    the same fields for every kind; ``before`` the first failing outcome found before shrinking."""
     lines = report.splitlines()
     parts = next((line for line in lines if line.startswith("Parts from")), None)
     layer = re.search(r"layer (\d+)", parts) if parts else None
     step = getattr(v, "step", 0) or None
     return {
         "passed": False,
-        "kind": CHECK_OF[v.what],
+        "kind": kind,
         "verdict": v.kind,
         "what": v.what,
         "case": _case(v, opt),
@@ -119,8 +119,8 @@ def failure_record(v: Any, report: str, reproduce: list[str], opt: Any, before: 
         "diagnosis": [line.removeprefix("Diagnosis: ") for line in lines if line.startswith("Diagnosis:")],
         "blame": next((line.removeprefix("Blame: ") for line in lines if line.startswith("Blame:")), None),
         # the sentences beyond the parting layer and the diagnosis (those have their own fields)
-        "findings": [f for f in v.findings if not f.startswith(("Diagnosis:", "Parts from"))],
-        "detail": v.detail,
+        "findings": [f for f in getattr(v, "findings", ()) if not f.startswith(("Diagnosis:", "Parts from"))],
+        "detail": getattr(v, "detail", ""),
         "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
         "before_shrinking": _before(before),
         "report": report,

@@ -24,18 +24,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..engine.naming import FILE_MODULES
+from ..kinds import names as kind_names
 
 __all__ = ["main"]
 
-KINDS = ("gradients", "update", "training", "deltas", "input", "per-example")
-_CHECKS = {
-    "gradients": "check_derivation",
-    "update": "check_update",
-    "training": "check_training",
-    "deltas": "check_deltas",
-    "input": "check_input_gradient",
-    "per-example": "check_per_example",
-}
+# each kind's own options: the flag's option name, and how its text is read
+_OWN = ("lr", "steps", "optimizer", "world_size", "shards", "timeout_s")
 
 
 class UsageError(Exception):
@@ -155,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check MODULE:FUNCTION", description="Check MODULE:FUNCTION against autograd.")
     check.add_argument("target", help="MODULE:FUNCTION (a dotted module or path/to/file.py)")
-    check.add_argument("--kind", choices=KINDS, default="gradients", help="what FUNCTION computes (default gradients)")
+    check.add_argument(
+        "--kind", choices=kind_names(), default="gradients", help="what FUNCTION computes (default gradients)"
+    )
     narrow = check.add_argument_group("what is drawn (comma-separated lists; MODULE:NAME for your own entries)")
     narrow.add_argument("--activations", type=_entries, help="what every layer draws from")
     narrow.add_argument("--hidden-activations", type=_entries, help="narrow the hidden layers")
@@ -173,6 +169,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_floats, help="learning rate(s), comma-separated")
     train.add_argument("--steps", type=int, help="training steps per case (default 3)")
     train.add_argument("--optimizer", help="MODULE:FACTORY, an optimizer(params, lr) (default torch.optim:SGD)")
+    ranks = check.add_argument_group("data-parallel")
+    ranks.add_argument("--world-size", type=int, help="rank processes (default 2)")
+    ranks.add_argument("--shards", choices=("uneven", "even"), help="how a batch is split (default uneven)")
+    ranks.add_argument("--timeout-s", type=float, help="seconds a rank may take (default 60)")
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)
     run.add_argument("--seed", type=int)
@@ -222,19 +222,25 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = getattr(args, name)
     if args.where:
         options["where"] = load(args.where, "--where")
-    if args.kind in ("update", "training"):
-        if args.lr is not None:
-            options["lr"] = args.lr[0] if len(args.lr) == 1 else args.lr
-    elif args.lr is not None:
-        raise UsageError(f"--lr applies to --kind update or training, not {args.kind}")
-    if args.kind == "training":
-        options["steps"] = 3 if args.steps is None else args.steps
-        if args.optimizer:
-            options["optimizer"] = load(args.optimizer, "--optimizer")
-    elif args.optimizer or args.steps is not None:
-        flag = "--optimizer" if args.optimizer else "--steps"
-        raise UsageError(f"{flag} applies to --kind training, not {args.kind}")
-    return options
+    return {**options, **_own_options(args)}
+
+
+def _own_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The kind's own options given on the command line; a usage error for one the kind does not take."""
+    from ..kinds import entry
+
+    given = {name: getattr(args, name) for name in _OWN if getattr(args, name) is not None}
+    kind = entry(args.kind)
+    for name in given:
+        if name not in kind.options:
+            takes = [k for k in kind_names() if name in entry(k).options]
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} applies to --kind {' or '.join(takes)}, not {args.kind}")
+    if "lr" in given:
+        given["lr"] = given["lr"][0] if len(given["lr"]) == 1 else given["lr"]
+    if "optimizer" in given:
+        given["optimizer"] = load(given["optimizer"], "--optimizer")
+    return given
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not callable(fn):
             raise UsageError(f"{args.target} is a {type(fn).__name__}, not a callable")
         options = _options(args)
-        check: Callable[..., Any] = getattr(torch_ref, _CHECKS[args.kind])
-        summary = check(fn, **options)
+        summary = torch_ref.check(args.kind, fn, **options)
     except UsageError as exc:
         return _usage_error(argv, exc)
     except (TypeError, ValueError) as exc:  # the oracle's validation of the callable and options

@@ -15,11 +15,11 @@ import manual
 from manual import Params, Spec
 
 from ..engine.result import normalise
-from ..numerics.compare import Comparison, compare, compare_either
-from ..numerics.tolerance import EXACT_LABEL, TORCH_LABEL, references, tolerance
+from ..numerics.compare import Comparison, compare_either
+from ..numerics.tolerance import EXACT_LABEL, TORCH_LABEL, Tolerance, references, tolerance
 from ..twin import autograd
 from ..twin.convert import as_numpy64
-from ..twin.reference import reference
+from ..twin.reference import Reference, reference
 from ..twins import loss_twin
 
 __all__ = [
@@ -41,87 +41,88 @@ def _as_params(spec: Spec, value: Any, what: str) -> Params:
     return p
 
 
-def _params_compare(
-    actual: Params, expected: Params, allowed: Params, title: str, conventions: tuple[str, ...] = ()
+def _title(what: str, spec: Spec, X: Any) -> str:
+    return f"{what}, {spec}, N={X.shape[0]}, {X.dtype}"
+
+
+def _against(
+    names: list[str],
+    actual: list[Any],
+    refs: list[tuple[str, list, list]],
+    title: str,
+    conventions: tuple[str, ...] = (),
 ) -> Comparison:
-    names = [n for n, _ in expected.arrays()]
-    return compare(
-        names,
-        [a for _, a in actual.arrays()],
-        [a for _, a in expected.arrays()],
-        [a for _, a in allowed.arrays()],
-        title=title,
-        conventions=conventions,
-    )
-
-
-def _either(actual: Params, refs: list, title: str, conventions: tuple[str, ...]) -> Comparison:
-    names = [n for n, _ in actual.arrays()]
+    """``actual`` against every right reference ``(label, expected, allowed)``: the comparison with the
+    one it follows (:func:`torch_ref.numerics.compare.compare_either`; one reference is a plain compare)."""
     candidates = [(label, e, a, None) for label, e, a in refs]
-    return compare_either(names, [a for _, a in actual.arrays()], candidates, title=title, conventions=conventions)
+    return compare_either(names, actual, candidates, title=title, conventions=conventions)
+
+
+def _references(ref: Reference, tol: Tolerance, quantity: str) -> list[tuple[str, list, list]]:
+    """The right references for ``quantity``: those of :func:`torch_ref.numerics.tolerance.references`,
+    or for ``"objective"`` the value of torch's losses."""
+    if quantity == "objective":
+        return [("torch's values", [np.asarray(ref.objective)], [tol.objective])]
+    return references(ref, tol, quantity)
+
+
+def _crosscheck(
+    spec: Spec,
+    params: Params,
+    X: Any,
+    Y: Any,
+    quantity: str,
+    names: list[str],
+    actual: list[Any],
+    title: str,
+    *,
+    general: bool = False,
+    lr: float | None = None,
+) -> Comparison:
+    """``actual`` (arrays named ``names``) against the float64 reference's ``quantity``, each right
+    reference under its tolerance from that one pass, titled ``title``, the conventions in effect named."""
+    ref = reference(spec, params, X, Y, lr=lr)
+    tol = tolerance(spec, params, X, Y, general=general, lr=lr, reference_pass=ref)
+    return _against(names, actual, _references(ref, tol, quantity), title, tol.conventions)
+
+
+def _arrays(p: Params) -> tuple[list[str], list[Any]]:
+    """Names and arrays in the order of ``Params.arrays()`` (W1, b1, W2, ...)."""
+    return [n for n, _ in p.arrays()], [a for _, a in p.arrays()]
 
 
 def crosscheck_gradients(spec: Spec, params: Params, X: Any, Y: Any, grads: Any = None) -> Comparison:
     """``grads`` (default: ``manual.gradients``; ``Params``, a ``(weights, biases)`` pair or a list of
     weight arrays) against autograd's gradients, one row per W and b."""
     grads = manual.gradients(spec, params, X, Y) if grads is None else _as_params(spec, grads, "grads")
-    ref = reference(spec, params, X, Y)
-    tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    title = f"gradients, {spec}, N={X.shape[0]}, {X.dtype}"
-    return _either(grads, references(ref, tol, "gradients"), title, tol.conventions)
+    return _crosscheck(spec, params, X, Y, "gradients", *_arrays(grads), _title("gradients", spec, X))
 
 
 def crosscheck_deltas(spec: Spec, params: Params, X: Any, Y: Any, *, simplified: bool | None = None) -> Comparison:
     """``manual.deltas`` against autograd's dObjective/dI^(l), one row per layer (``delta1`` ... ``deltaL``)."""
     ours = manual.deltas(spec, params, X, Y, simplified=simplified)
-    ref = reference(spec, params, X, Y)
-    tol = tolerance(spec, params, X, Y, general=simplified is False, reference_pass=ref)
     names = [f"delta{l}" for l in range(1, spec.depth + 1)]
-    return compare_either(
-        names,
-        ours,
-        [(label, e, a, None) for label, e, a in references(ref, tol, "deltas")],
-        title=f"deltas, {spec}, N={X.shape[0]}, {X.dtype}",
-        conventions=tol.conventions,
-    )
+    title = _title("deltas", spec, X)
+    return _crosscheck(spec, params, X, Y, "deltas", names, list(ours), title, general=simplified is False)
 
 
 def crosscheck_input(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.input_gradient`` against autograd's dObjective/dX."""
-    ref = reference(spec, params, X, Y)
-    tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return compare_either(
-        ["dX"],
-        [manual.input_gradient(spec, params, X, Y)],
-        [(label, e, a, None) for label, e, a in references(ref, tol, "input")],
-        title=f"input gradient, {spec}, N={X.shape[0]}, {X.dtype}",
-        conventions=tol.conventions,
-    )
+    ours = [manual.input_gradient(spec, params, X, Y)]
+    return _crosscheck(spec, params, X, Y, "input", ["dX"], ours, _title("input gradient", spec, X))
 
 
 def crosscheck_objective(spec: Spec, params: Params, X: Any, Y: Any) -> Comparison:
     """``manual.objective`` against the value of torch's losses (``BCELoss``, ``CrossEntropyLoss``, ...)."""
-    ref = reference(spec, params, X, Y)
-    tol = tolerance(spec, params, X, Y, reference_pass=ref)
-    return compare(
-        ["objective"],
-        [np.asarray(as_numpy64(manual.objective(spec, params, X, Y)))],
-        [np.asarray(ref.objective)],
-        [tol.objective],
-        title=f"objective, {spec}, N={X.shape[0]}, {X.dtype}",
-        conventions=tol.conventions,
-    )
+    ours = [np.asarray(as_numpy64(manual.objective(spec, params, X, Y)))]
+    return _crosscheck(spec, params, X, Y, "objective", ["objective"], ours, _title("objective", spec, X))
 
 
 def crosscheck_update(spec: Spec, params: Params, X: Any, Y: Any, lr: float, updated: Any = None) -> Comparison:
     """``updated`` (default: ``manual.sgd_step``) against one ``torch.optim.SGD`` step."""
     updated = manual.sgd_step(spec, params, X, Y, lr) if updated is None else _as_params(spec, updated, "updated")
-    ref = reference(spec, params, X, Y, lr=lr)
-    tol = tolerance(spec, params, X, Y, lr=lr, reference_pass=ref)
-    assert ref.updated is not None and tol.update is not None  # both computed when lr is given
-    return _either(
-        updated, references(ref, tol, "update"), f"one SGD step, lr={lr}, {spec}, {X.dtype}", tol.conventions
-    )
+    title = f"one SGD step, lr={lr}, {spec}, {X.dtype}"
+    return _crosscheck(spec, params, X, Y, "update", *_arrays(updated), title, lr=lr)
 
 
 def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, steps: int) -> Comparison:
@@ -162,12 +163,8 @@ def crosscheck_training(spec: Spec, params: Params, X: Any, Y: Any, lr: float, s
         # reference does not floor (y* rounded to 1 in float32): the exact trajectory is run whenever
         # the loss has a floor, and each candidate keeps its own bound
         candidates.append(_trajectory(spec, params, X, Y, lr, steps, exact=True))
-    return compare_either(
-        names,
-        [a for _, a in W.arrays()],
-        [(label, V, allowed, None) for label, V, allowed, _ in candidates],
-        title=f"{steps} SGD steps, lr={lr}, {spec}",
-    )
+    refs = [(label, V, allowed) for label, V, allowed, _ in candidates]
+    return _against(names, [a for _, a in W.arrays()], refs, f"{steps} SGD steps, lr={lr}, {spec}")
 
 
 def _trajectory(spec: Spec, params: Params, X: Any, Y: Any, lr: float, steps: int, *, exact: bool):

@@ -309,110 +309,208 @@ def tolerance(
         return _tolerance(spec, ref, dtype, general, lr)
 
 
-def _forward_errors(spec: Spec, ref: Reference, dtype: np.dtype, unit: float, tiny: float):
+@dataclass(frozen=True)
+class _Rounding:
+    r"""The rounding constants of one case in one dtype (see the module docstring): the dtype's
+    epsilon and smallest normal number, :math:`\kappa = \max(\text{widths}, N) + 1 + 4`, and
+    ``unit`` :math:`= 2 \varepsilon \kappa`, two implementations' errors together."""
+
+    eps: float
+    tiny: float
+    kappa: int
+    unit: float
+
+
+def _rounding(spec: Spec, N: int, dtype: np.dtype) -> _Rounding:
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    kappa = max(max(spec.sizes), N) + 1 + 4
+    return _Rounding(eps, tiny, kappa, 2 * eps * kappa)
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """The forward pass's error magnitudes (error <= unit * magnitude), one array per layer: ``e_u``
+    (u^(l); X first, exact, and the network's output last), ``e_I``, ``e_O``, and ``M_dA``, that of
+    A'(I^(l)) (None for a vector-valued entry, whose Jacobian the output delta's magnitude covers)."""
+
+    e_u: list[np.ndarray]
+    e_I: list[np.ndarray]
+    e_O: list[np.ndarray]
+    M_dA: list[np.ndarray | None]
+
+
+def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: float | None) -> Tolerance:
+    """The tolerance assembled: the forward magnitudes, the output delta's term and the conventions
+    that replace it (undetermined rows; the exact reference below bce's floor), the backward
+    recursion from it for each right reference, and the objective's bound."""
+    N = ref.X.shape[0]
+    r = _rounding(spec, N, dtype)
+    fwd = _forward_magnitudes(spec, ref, dtype, r)
+    twin = loss_twin(spec.loss)
+    scale = 1.0 / N if spec.reduction == "mean" else 1.0
+    M_L = _output_term(spec, twin, ref, fwd, r, general)
+    M_L, undetermined = _undetermined(spec, twin, ref, fwd, r, dtype, scale, M_L)
+    M_exact, floored = _exact_term(spec, twin, ref, fwd, scale, M_L)
+    conventions = tuple(text for text in (undetermined, floored) if text is not None)
+    grads, deltas, grad_input, update = _bounds(spec, ref, ref.delta, scale * M_L, fwd, r, lr, ref.grads)
+    exact = None
+    if M_exact is not None:
+        g_x, d_x, i_x, u_x = _bounds(spec, ref, ref.exact_deltas, scale * M_exact, fwd, r, lr, ref.exact_grads)
+        exact = Tolerance(g_x, d_x, i_x, r.eps, r.kappa, u_x, conventions)
+    objective = _objective_bound(spec, twin, ref, fwd, r, scale)
+    return Tolerance(grads, deltas, grad_input, r.eps, r.kappa, update, conventions, objective, exact)
+
+
+# ------------------------------------------------------------------------------------------ forward
+
+
+def _forward_magnitudes(spec: Spec, ref: Reference, dtype: np.dtype, r: _Rounding) -> _Forward:
+    """The error magnitudes of every u, I and O (:func:`_forward_errors`) and of every A'(I)
+    (:func:`_derivative_error`)."""
+    e_u, e_I, e_O = _forward_errors(spec, ref, dtype, r.unit, r.tiny)
+    M_dA = [
+        None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l], r.tiny / r.unit)
+        for l, entry in enumerate(spec.activations)
+    ]
+    return _Forward(e_u, e_I, e_O, M_dA)
+
+
+def _forward_errors(
+    spec: Spec, ref: Reference, dtype: np.dtype, unit: float, tiny: float
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Error magnitudes of every u, I and O (error <= unit * magnitude)."""
-    p = ref.params
     bits = significand_bits(dtype)
-    underflow = tiny / unit
     e_u, e_I, e_O = [np.zeros_like(ref.X)], [], []
     for l, entry in enumerate(spec.activations):
-        u, W = ref.u[l], p.weights[l]
-        b = None if p.biases is None else p.biases[l]
-        absW = np.abs(W)
-        eI = np.abs(u) @ absW + (0 if b is None else np.abs(b)) + e_u[l] @ absW
-        eI = np.where(exact_entries(u, W, b, e_u[l], bits), 0.0, eI)
-        O = ref.O[l]
-        if not entry.elementwise:
-            eO = O * (eI + np.max(eI, axis=-1, keepdims=True)) + O + underflow
-        elif entry.exact:
-            # exact functions of I: no rounding and no underflow of their own
-            eO = np.maximum(np.abs(ref.first(l)), _kink(entry, ref.I[l], eI, unit)) * eI
-        else:
-            # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
-            # terms it adds up (_forward_terms: |O| for most, |I| for gelu's I/2 (1 + tanh(.)), which
-            # is off by about a unit of |I| near tanh = -1 while O is tiny); and an output
-            # that underflows is off by up to the smallest normal number, whatever its size, times a
-            # factor of order 1 + |I| where the formula multiplies the underflowed part (silu's I s)
-            # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
-            # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
-            dA = np.abs(ref.first(l))
-            eO = dA * eI + _forward_terms(entry, ref.I[l], O, dA) + (1 + np.abs(ref.I[l])) * underflow
+        eI = _sum_error(ref, l, e_u[l], bits)
+        eO = _activation_error(entry, ref, l, eI, unit, tiny / unit)
         e_I.append(eI)
         e_O.append(eO)
         e_u.append(eO)
     return e_u, e_I, e_O
 
 
-def _tolerance(spec: Spec, ref: Reference, dtype: np.dtype, general: bool, lr: float | None) -> Tolerance:
-    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
-    X, Y = ref.X, ref.Y
-    N = X.shape[0]
-    kappa = max(max(spec.sizes), N) + 1 + 4
-    unit = 2 * eps * kappa
-    e_u, e_I, e_O = _forward_errors(spec, ref, dtype, unit, tiny)
-    scale = 1.0 / N if spec.reduction == "mean" else 1.0
-    twin = loss_twin(spec.loss)
-    M_dA = [
-        None if not entry.elementwise else _derivative_error(entry, ref, l, e_I[l], tiny / unit)
-        for l, entry in enumerate(spec.activations)
-    ]
-    O_L, I_L, out = ref.O[-1], ref.I[-1], spec.activations[-1]
-    M_L = _output_magnitude(spec, twin, ref, e_I[-1], e_O[-1], M_dA[-1], general)
+def _sum_error(ref: Reference, l: int, e_u: np.ndarray, bits: int) -> np.ndarray:
+    r"""The error magnitude of :math:`I = u W + b`: the sums on absolute values and u's error
+    carried on, :math:`|u||W| + |b| + e_u |W|`; 0 where the sum is computed without rounding
+    (:func:`torch_ref.numerics.exact.exact_entries`)."""
+    p = ref.params
+    u, W = ref.u[l], p.weights[l]
+    b = None if p.biases is None else p.biases[l]
+    absW = np.abs(W)
+    eI = np.abs(u) @ absW + (0 if b is None else np.abs(b)) + e_u @ absW
+    return np.where(exact_entries(u, W, b, e_u, bits), 0.0, eI)
+
+
+def _activation_error(
+    entry: Activation, ref: Reference, l: int, eI: np.ndarray, unit: float, underflow: float
+) -> np.ndarray:
+    r"""The error magnitude of :math:`O = \mathcal{A}(I)` in layer l, given I's (``eI``)."""
+    O = ref.O[l]
+    if not entry.elementwise:
+        return O * (eI + np.max(eI, axis=-1, keepdims=True)) + O + underflow
+    if entry.exact:
+        # exact functions of I: no rounding and no underflow of their own
+        return np.maximum(np.abs(ref.first(l)), _kink(entry, ref.I[l], eI, unit)) * eI
+    # I's error carried on; the formula's own rounding, accurate to the rounding unit of the
+    # terms it adds up (_forward_terms: |O| for most, |I| for gelu's I/2 (1 + tanh(.)), which
+    # is off by about a unit of |I| near tanh = -1 while O is tiny); and an output
+    # that underflows is off by up to the smallest normal number, whatever its size, times a
+    # factor of order 1 + |I| where the formula multiplies the underflowed part (silu's I s)
+    # (1 / (1 + exp(-z)) gives 0 once exp(-z) overflows, where sigmoid(z) is still about 3e-39
+    # in float32; the bce and ce divisions by y* can magnify that, so it is an error of its own)
+    dA = np.abs(ref.first(l))
+    return dA * eI + _forward_terms(entry, ref.I[l], O, dA) + (1 + np.abs(ref.I[l])) * underflow
+
+
+# ------------------------------------------------------------------------------------------ output and loss
+
+
+def _output_term(spec: Spec, twin: LossTwin, ref: Reference, fwd: _Forward, r: _Rounding, general: bool) -> np.ndarray:
+    r"""M(delta^(L)) before any convention: the delta formula's magnitude (:func:`_output_magnitude`)
+    and, at an output within its rounding of a kink, the whole of what A' multiplies there,
+    :math:`|\partial L/\partial y^*| / \text{unit} + G`."""
+    M_L = _output_magnitude(spec, twin, ref, fwd.e_I[-1], fwd.e_O[-1], fwd.M_dA[-1], general)
+    out = spec.activations[-1]
     if out.kinks:
-        g, G, _ = twin.terms.gradient(O_L, Y, e_O[-1])
-        M_L = M_L + _kink(out, I_L, e_I[-1], unit) * (np.abs(g) / unit + G)
-    conventions = []
-    stable = twin.terms.stable.get(out.name)
-    undetermined = _floor_undetermined(twin, O_L, unit)
+        g, G, _ = twin.terms.gradient(ref.O[-1], ref.Y, fwd.e_O[-1])
+        M_L = M_L + _kink(out, ref.I[-1], fwd.e_I[-1], r.unit) * (np.abs(g) / r.unit + G)
+    return M_L
+
+
+def _objective_bound(spec: Spec, twin: LossTwin, ref: Reference, fwd: _Forward, r: _Rounding, scale: float) -> float:
+    r"""The objective's allowance: N x J terms summed, each with its own evaluation error,
+    :math:`2 \varepsilon \max(\kappa, NJ + 5) \sum_{n,j} T_{nj} + \text{tiny}` (times 1/N for the mean)."""
+    terms = twin.terms.objective(spec.activations[-1].name, ref.I[-1], ref.O[-1], ref.Y, fwd.e_I[-1], fwd.e_O[-1])
+    return scale * 2 * r.eps * max(r.kappa, ref.Y.size + 5) * float(np.sum(terms)) + r.tiny
+
+
+# ------------------------------------------------------------------------------------------ conventions
+
+
+def _stable_term(spec: Spec, twin: LossTwin, ref: Reference, fwd: _Forward, scale: float) -> np.ndarray:
+    """M(delta^(L)) of a floored loss's stable form for this output (its own terms); without one,
+    the rounding of the exact delta's value itself (strict, never a pass by allowance)."""
+    O_L, Y = ref.O[-1], ref.Y
+    stable = twin.terms.stable.get(spec.activations[-1].name)
+    if stable is not None:
+        return stable(ref.I[-1], O_L, Y, fwd.e_I[-1], fwd.e_O[-1])
+    return np.abs(ref.exact_delta) / scale + np.abs(O_L) + np.abs(Y) + fwd.e_O[-1]
+
+
+def _undetermined(
+    spec: Spec,
+    twin: LossTwin,
+    ref: Reference,
+    fwd: _Forward,
+    r: _Rounding,
+    dtype: np.dtype,
+    scale: float,
+    M_L: np.ndarray,
+) -> tuple[np.ndarray, str | None]:
+    """``M_L`` with the rows where a floored loss is undetermined (:func:`_floor_undetermined`)
+    judged on the stable form's bound, and the convention in words (None where there are none)."""
+    undetermined = _floor_undetermined(twin, ref.O[-1], r.unit)
     rows = undetermined.any(axis=-1, keepdims=True)
-    if rows.any():
-        # no allowance: the division by max(y*(1 - y*), floor) has no correct digit in this dtype in
-        # these rows, so torch's formula (and any other that divides) cannot be evaluated there; a
-        # right result there is the stable form's, judged on that form's own rounding bound (both
-        # references). Without a stable form, on the rounding of the value itself (strict)
-        M_stable = (
-            stable(I_L, O_L, Y, e_I[-1], e_O[-1])
-            if stable is not None
-            else np.abs(ref.exact_delta) / scale + np.abs(O_L) + np.abs(Y) + e_O[-1]
-        )
-        M_L = np.where(rows, M_stable, M_L)
-        conventions.append(
-            f"{spec.loss.name} undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with max(y*(1 - y*), "
-            f"{twin.floor:.3g}) within the rounding error of y*; a division by y*(1 - y*) has no correct digit there, "
-            f"so those rows are judged on the rounding bound of the stable form"
-            + (f" ({twin.hints[out.name]})" if out.name in twin.hints else "")
-            + " and nothing more is allowed"
-        )
-    M_exact = None
-    if ref.two_references:
-        # torch's BCELoss backward divides by max(y*(1 - y*), 1e-12): below the floor its delta shrinks
-        # towards 0 while the exact one does not. Two references, each with its own rounding bound and
-        # no allowance for the other: torch's (its formula's terms, as above) and the exact one (the
-        # stable form's terms in the floored rows); a result must follow one of them as a whole
-        floored_rows = ref.floored.any(axis=-1, keepdims=True)
-        if stable is not None:
-            M_exact = np.where(floored_rows, stable(I_L, O_L, Y, e_I[-1], e_O[-1]), M_L)
-        else:
-            M_exact = np.where(floored_rows, np.abs(ref.exact_delta) / scale + np.abs(O_L) + np.abs(Y) + e_O[-1], M_L)
-        conventions.append(
-            f"{spec.loss.name} floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
-            f"{twin.floor:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
-            f"shrinks towards 0, while the exact derivative does not; a result must follow one of the two "
-            f"as a whole, each within its own rounding bound"
-        )
-    parts = _bounds(spec, ref, ref.delta, scale * M_L, e_u, e_I, M_dA, unit, kappa, tiny, eps, lr, ref.grads)
-    exact = None
-    if M_exact is not None:
-        exact_parts = _bounds(
-            spec, ref, ref.exact_deltas, scale * M_exact, e_u, e_I, M_dA, unit, kappa, tiny, eps, lr, ref.exact_grads
-        )
-        g_x, d_x, i_x, u_x = exact_parts
-        exact = Tolerance(g_x, d_x, i_x, eps, kappa, u_x, tuple(conventions))
-    # the objective: N x J terms summed, each with its own evaluation error
-    terms = twin.terms.objective(out.name, I_L, O_L, Y, e_I[-1], e_O[-1])
-    objective = scale * 2 * eps * max(kappa, Y.size + 5) * float(np.sum(terms)) + tiny
-    grads, deltas, grad_input, update = parts
-    return Tolerance(grads, deltas, grad_input, eps, kappa, update, tuple(conventions), objective, exact)
+    if not rows.any():
+        return M_L, None
+    # no allowance: the division by max(y*(1 - y*), floor) has no correct digit in this dtype in
+    # these rows, so torch's formula (and any other that divides) cannot be evaluated there; a
+    # right result there is the stable form's, judged on that form's own rounding bound (both
+    # references). Without a stable form, on the rounding of the value itself (strict)
+    out = spec.activations[-1].name
+    text = (
+        f"{spec.loss.name} undetermined in {dtype.name}: {int(undetermined.sum())} output(s) with max(y*(1 - y*), "
+        f"{twin.floor:.3g}) within the rounding error of y*; a division by y*(1 - y*) has no correct digit there, "
+        f"so those rows are judged on the rounding bound of the stable form"
+        + (f" ({twin.hints[out]})" if out in twin.hints else "")
+        + " and nothing more is allowed"
+    )
+    return np.where(rows, _stable_term(spec, twin, ref, fwd, scale), M_L), text
+
+
+def _exact_term(
+    spec: Spec, twin: LossTwin, ref: Reference, fwd: _Forward, scale: float, M_L: np.ndarray
+) -> tuple[np.ndarray | None, str | None]:
+    """Where torch's bce floor is in effect, the exact reference's M(delta^(L)) and the convention
+    in words; else ``(None, None)``."""
+    if not ref.two_references:
+        return None, None
+    # torch's BCELoss backward divides by max(y*(1 - y*), 1e-12): below the floor its delta shrinks
+    # towards 0 while the exact one does not. Two references, each with its own rounding bound and
+    # no allowance for the other: torch's (its formula's terms, as above) and the exact one (the
+    # stable form's terms in the floored rows); a result must follow one of them as a whole
+    floored_rows = ref.floored.any(axis=-1, keepdims=True)
+    text = (
+        f"{spec.loss.name} floor: {int(ref.floored.sum())} output(s) with y*(1 - y*) below torch's floor "
+        f"{twin.floor:.9g}; torch's BCELoss divides by max(y*(1 - y*), 1e-12) there, so its gradient "
+        f"shrinks towards 0, while the exact derivative does not; a result must follow one of the two "
+        f"as a whole, each within its own rounding bound"
+    )
+    return np.where(floored_rows, _stable_term(spec, twin, ref, fwd, scale), M_L), text
+
+
+# ------------------------------------------------------------------------------------------ backward
 
 
 def _bounds(
@@ -420,52 +518,79 @@ def _bounds(
     ref: Reference,
     delta: tuple[np.ndarray, ...],
     M_L: np.ndarray,
-    e_u: list,
-    e_I: list,
-    M_dA: list,
-    unit: float,
-    kappa: int,
-    tiny: float,
-    eps: float,
+    fwd: _Forward,
+    r: _Rounding,
     lr: float | None,
     g_ref: Params,
 ) -> tuple[Params, tuple[np.ndarray, ...], np.ndarray, Params | None]:
-    """The backward recursion of error magnitudes from the output delta's M_L down, for one
-    reference's deltas; the allowances of the gradients, the deltas, the input gradient and the update."""
-    p = ref.params
-    absW = [np.abs(W) for W in p.weights]
-    M: list[Any] = [None] * spec.depth
-    M[-1] = M_L
+    """The allowances of the gradients, the deltas, the input gradient and the update around one
+    reference (its deltas ``delta`` and gradients ``g_ref``), from its output delta's magnitude M_L down."""
+    M = _backward_magnitudes(spec, ref, delta, M_L, fwd, r.unit)
+    grads = _gradient_allowances(ref, delta, M, fwd.e_u, r)
+    grad_input = (M[0] + np.abs(delta[0])) @ np.abs(ref.params.weights[0]).T
+    update = None if lr is None else _update_allowance(ref.params, grads, g_ref, lr, r)
+    return grads, tuple(_allow(m, r) for m in M), _allow(grad_input, r), update
+
+
+def _allow(m: np.ndarray, r: _Rounding) -> np.ndarray:
+    """A magnitude's allowance: unit * m, and the absolute floor kappa * tiny (underflow)."""
+    return r.unit * m + r.kappa * r.tiny
+
+
+def _backward_magnitudes(
+    spec: Spec, ref: Reference, delta: tuple[np.ndarray, ...], M_L: np.ndarray, fwd: _Forward, unit: float
+) -> list[np.ndarray]:
+    """M(delta^(l)) for every layer, from the output's M_L down (:func:`_layer_magnitude`)."""
+    M = [M_L]
     for l in range(spec.depth - 2, -1, -1):
-        entry = spec.activations[l]
-        back = delta[l + 1] @ p.weights[l + 1].T
-        carried = (M[l + 1] + np.abs(delta[l + 1])) @ absW[l + 1].T
-        # at an ambiguous kink the other implementation multiplies its own back (|back| give or
-        # take unit * carried) by 1 instead of 0
-        kink = _kink(entry, ref.I[l], e_I[l], unit) * (np.abs(back) / unit + carried)
-        # A' is itself off by unit * M_dA, and multiplies the other implementation's signal, which
-        # may be larger than ours by unit * carried (second order)
-        M[l] = carried * np.abs(ref.first(l)) + (np.abs(back) + unit * carried) * M_dA[l] + kink
+        M.insert(0, _layer_magnitude(spec.activations[l], ref, l, delta[l + 1], M[0], fwd, unit))
+    return M
 
+
+def _layer_magnitude(
+    entry: Activation, ref: Reference, l: int, delta_above: np.ndarray, M_above: np.ndarray, fwd: _Forward, unit: float
+) -> np.ndarray:
+    r"""M(delta^(l)) from the layer above's, through :math:`\delta^{(l)} = (\delta^{(l+1)} W^T) \odot \mathcal{A}'`:
+
+    .. math::
+        c |\mathcal{A}'| + (|\delta^{(l+1)} W^T| + \text{unit}\, c)\, M(\mathcal{A}') + \text{kink},
+        \quad c = (M(\delta^{(l+1)}) + |\delta^{(l+1)}|)\, |W|^T
+    """
+    W = ref.params.weights[l + 1]
+    back = delta_above @ W.T
+    carried = (M_above + np.abs(delta_above)) @ np.abs(W).T
+    # at an ambiguous kink the other implementation multiplies its own back (|back| give or
+    # take unit * carried) by 1 instead of 0
+    kink = _kink(entry, ref.I[l], fwd.e_I[l], unit) * (np.abs(back) / unit + carried)
+    # A' is itself off by unit * M_dA, and multiplies the other implementation's signal, which
+    # may be larger than ours by unit * carried (second order)
+    return carried * np.abs(ref.first(l)) + (np.abs(back) + unit * carried) * fwd.M_dA[l] + kink
+
+
+def _gradient_allowances(
+    ref: Reference, delta: tuple[np.ndarray, ...], M: list[np.ndarray], e_u: list[np.ndarray], r: _Rounding
+) -> Params:
+    r"""The allowances of :math:`\partial E/\partial W = u^T \delta` and :math:`\partial E/\partial b = \sum_n \delta_n`."""
     # u's own error multiplies the other side's delta, |delta| + unit * M
-    grad_W = [np.abs(u).T @ (m + np.abs(d)) + e.T @ (np.abs(d) + unit * m) for u, m, d, e in zip(ref.u, M, delta, e_u)]
-    grad_b = None if p.biases is None else [np.sum(m + np.abs(d), axis=0) for m, d in zip(M, delta)]
-    grad_input = (M[0] + np.abs(delta[0])) @ absW[0].T
+    grad_W = [
+        np.abs(u).T @ (m + np.abs(d)) + e.T @ (np.abs(d) + r.unit * m) for u, m, d, e in zip(ref.u, M, delta, e_u)
+    ]
+    if ref.params.biases is None:
+        return Params([_allow(m, r) for m in grad_W], None)
+    grad_b = [np.sum(m + np.abs(d), axis=0) for m, d in zip(M, delta)]
+    return Params([_allow(m, r) for m in grad_W], [_allow(m, r) for m in grad_b])
 
-    def allow(m: np.ndarray) -> np.ndarray:
-        return unit * m + kappa * tiny
 
-    grads = Params([allow(m) for m in grad_W], None if grad_b is None else [allow(m) for m in grad_b])
-    update = None
-    if lr is not None:
-        # W - lr * g: the gradient's allowance scaled by lr, and one rounding of each result
-        def step(W: np.ndarray, G: np.ndarray, g: np.ndarray) -> np.ndarray:
-            return lr * G + 2 * eps * (np.abs(W) + lr * np.abs(g)) + tiny
+def _update_allowance(p: Params, grads: Params, g_ref: Params, lr: float, r: _Rounding) -> Params:
+    r"""The weights after one SGD step, :math:`W - \xi g`: the gradient's allowance G scaled by
+    :math:`\xi`, and one rounding of each result, :math:`\xi G + 2\varepsilon(|W| + \xi |g|) + \text{tiny}`."""
 
-        update = Params(
-            [step(W, G, g) for W, G, g in zip(p.weights, grads.weights, g_ref.weights)],
-            None
-            if p.biases is None or grads.biases is None or g_ref.biases is None
-            else [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, g_ref.biases)],
-        )
-    return grads, tuple(allow(m) for m in M), allow(grad_input), update
+    def step(W: np.ndarray, G: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return lr * G + 2 * r.eps * (np.abs(W) + lr * np.abs(g)) + r.tiny
+
+    return Params(
+        [step(W, G, g) for W, G, g in zip(p.weights, grads.weights, g_ref.weights)],
+        None
+        if p.biases is None or grads.biases is None or g_ref.biases is None
+        else [step(b, G, g) for b, G, g in zip(p.biases, grads.biases, g_ref.biases)],
+    )

@@ -1,4 +1,5 @@
-r"""The second-order oracle: ``check_hvp(hvp_fn)`` and ``check_gnvp(gnvp_fn)`` draw networks and a
+r"""The second-order checks' judge and report (the entries :mod:`torch_ref.kinds.hvp` and
+:mod:`torch_ref.kinds.gnvp`): ``check_hvp(hvp_fn)`` and ``check_gnvp(gnvp_fn)`` draw networks and a
 direction V, and compare ``fn(spec, params, X, Y, V)`` with the float64 references of
 :mod:`torch_ref.second_order.products` (double backward; ``torch.func`` jvp and vjp), array by array.
 
@@ -53,61 +54,32 @@ there, and, for ``check_hvp``, finite differences of autograd's gradient along V
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from hypothesis import given
-from hypothesis import seed as hypothesis_seed
 
-import manual
 from manual import Params
 from manual._entry import MissingDerivativeError
 
-from ..engine.naming import caller_names
-from ..engine.options import parse_options
-from ..engine.report import _spec_code, fn_import, not_judged_lines
+from ..checks.verdict import _crash, hand_out, hand_out_params
+from ..engine.naming import label
+from ..engine.options import Options
+from ..engine.report import fn_import, spec_code
 from ..engine.result import normalise
 from ..numerics.compare import compare
-from ..strategies import Case, cases
+from ..strategies import Case
 from .diagnosis import _blame, _diagnose, _layers, _Outcome
 from .products import gnvp_reference, hvp_reference, parts
 from .tolerance import bounds
 
-__all__ = ["SecondOrderSummary", "check_gnvp", "check_gnvp_case", "check_hvp", "check_hvp_case", "direction"]
+__all__ = ["PRODUCT", "check_gnvp_case", "check_hvp_case", "direction", "judge", "report"]
 
-_KIND = {"hvp": "Hessian-vector product HV", "gnvp": "Gauss-Newton product J^T H_L J V"}
+PRODUCT = {"hvp": "Hessian-vector product HV", "gnvp": "Gauss-Newton product J^T H_L J V"}
 _UNJUDGED = {
     "reference": "the float64 reference is not finite (the loss's derivatives in y* overflow float64 at these outputs)",
     "bound": "the bound is not finite (a factor's size or error overflows float64 on this case)",
 }
-
-
-@dataclass
-class SecondOrderSummary:
-    """What a passing check covered: ``examples`` judged, ``not_judged`` drawn but not judged (the
-    float64 reference or its bound not finite), with the reasons counted."""
-
-    kind: str
-    examples: int = 0
-    not_judged: int = 0
-    not_judged_reasons: Counter = field(default_factory=Counter)
-    networks: set = field(default_factory=set)
-    activations: set = field(default_factory=set)
-    losses: set = field(default_factory=set)
-    worst_share: float = 0.0
-    seconds: float = 0.0
-
-    def __str__(self) -> str:
-        return (
-            f"{self.kind}: {self.examples} examples on {len(self.networks)} networks in {self.seconds:.1f} s; "
-            f"activations {sorted(self.activations)}; losses {sorted(self.losses)}; "
-            f"largest share of the tolerance used {self.worst_share:.3g}"
-            + (f"; {self.not_judged} more drawn cases not judged" if self.not_judged else "")
-        )
 
 
 def direction(case: Case) -> Params:
@@ -118,238 +90,108 @@ def direction(case: Case) -> Params:
     return case.params.map(lambda a: rng.standard_normal(np.shape(a)).astype(dtype))
 
 
-# ------------------------------------------------------------------------------- the tolerance
-
-
-# ------------------------------------------------------------------------------- one case
-
-
-def _judge(fn: Callable, case: Case, kind: str) -> _Outcome:
+def judge(product: str, fn: Callable, case: Case, arrays: str = "numpy", device: str = "cpu") -> _Outcome:
+    """``fn(spec, params, X, Y, V)`` on private copies of the case, against the float64 ``product``
+    (``"hvp"`` or ``"gnvp"``) within its bound."""
     V = direction(case)
-    spec = case.spec
+    spec, what = case.spec, f"{product}_fn"
     p = parts(spec, case.params, case.X, case.Y)
-    ref = hvp_reference if kind == "hvp" else gnvp_reference
+    ref = hvp_reference if product == "hvp" else gnvp_reference
     want_p = ref(spec, case.params, case.X, case.Y, V)
     names = [n for n, _ in want_p.arrays()]
     want = [a for _, a in want_p.arrays()]
-    allowed = bounds(spec, case.params, case.X, case.Y, V, p, kind)
+    allowed = bounds(spec, case.params, case.X, case.Y, V, p, product)
+    nothing = compare([], [], [], [])
     # y* so saturated that the loss's second derivative in y* is no float64 number: nothing to judge
     # against (scripts/second_order_campaign.py counts such cases); never a pass
     if not all(np.all(np.isfinite(a)) for a in want):
-        return _Outcome(case, V, compare([], [], [], []), parts=p, unjudged=_UNJUDGED["reference"])
+        return _Outcome(case, V, nothing, parts=p, unjudged=_UNJUDGED["reference"], what=what)
     if not all(np.all(np.isfinite(a)) for a in allowed):
-        return _Outcome(case, V, compare([], [], [], []), parts=p, unjudged=_UNJUDGED["bound"])
+        return _Outcome(case, V, nothing, parts=p, unjudged=_UNJUDGED["bound"], what=what)
+    params, X, Y = hand_out(case, arrays, device)
     try:
-        out = fn(spec, case.params, case.X, case.Y, V)
+        out = fn(spec, params, X, Y, hand_out_params(V, arrays, device))
     except MissingDerivativeError:
         raise  # an entry without what the product needs: a usage error, raised as it is
     except Exception as exc:  # reported as the case's failure
-        return _Outcome(
-            case, V, compare([], [], [], []), problem=f"{kind}_fn raised {type(exc).__name__}: {exc}", parts=p
-        )
-    got_p, problem, _ = normalise(spec, out, f"{kind}_fn(...)")
+        return _Outcome(case, V, nothing, problem=_crash(exc, what, arrays, device), parts=p, what=what, crashed=True)
+    got_p, problem, _ = normalise(spec, out, f"{what}(...)")
     if got_p is None:
-        return _Outcome(case, V, compare([], [], [], []), problem=problem, parts=p)
+        return _Outcome(case, V, nothing, problem=problem, parts=p, what=what)
     got = [a for _, a in got_p.arrays()]
-    comparison = compare(names, got, want, allowed, title=f"the {_KIND[kind]} of {kind}_fn against torch")
-    return _Outcome(case, V, comparison, got, want, allowed, parts=p)
+    comparison = compare(names, got, want, allowed, title=f"the {PRODUCT[product]} of {what} against torch")
+    return _Outcome(case, V, comparison, got, want, allowed, parts=p, what=what)
 
 
-def _report(fn: Callable, outcome: _Outcome, kind: str, variables: dict[int, str] | None = None) -> str:
+def report(
+    product: str, outcome: _Outcome, fn: Callable, names: tuple[str, ...], opt: Options | None = None
+) -> tuple[list[str], list[str]]:
+    """A failing outcome's lines (the head, the minimal case, the comparison, the layers, the
+    diagnosis, the blame) and, of them, the Reproduce lines."""
     case = outcome.case
     setup, name = fn_import(fn)
-    variables = variables or {}
+    variables = dict(opt.entry_vars) if opt is not None else {}
     own = [variables[id(e)] for e in (*case.spec.activations, case.spec.loss) if id(e) in variables]
     defined = list(dict.fromkeys(([] if setup else [name]) + own))
     dtype = np.dtype(case.X.dtype).name
-    head = [f"{kind}_fn {name!r} disagrees with torch's {_KIND[kind]}."]
-    head.append(f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, V = torch_ref.direction(case)")
+    arrays = "" if opt is None or opt.arrays == "numpy" else f", arrays='torch', device={opt.device!r}"
+    lines = [f"{product}_fn {label(fn, names)} disagrees with torch's {PRODUCT[product]}."]
+    lines.append(f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, V = torch_ref.direction(case)")
     if outcome.problem:
-        head.append(outcome.problem)
+        lines.append(outcome.problem)
     else:
-        head += [str(outcome.comparison), _layers(outcome), _diagnose(outcome, kind)]
-        head.append(
+        lines += [str(outcome.comparison), _layers(outcome), _diagnose(outcome, product)]
+        lines.append(
             _blame(outcome)
-            if kind == "hvp"
+            if product == "hvp"
             else "Blame: none by finite differences (the Gauss-Newton product is not a derivative of the objective)"
         )
-    head += [
+    reproduce = [
         "Reproduce:"
         if not defined
         else f"Reproduce (run these where {', '.join(defined)} {'is' if len(defined) == 1 else 'are'} defined):",
         "    import numpy as np",
         "    import manual, torch_ref",
         *[f"    {line}" for line in setup],
-        f"    spec = {_spec_code(case.spec, variables)}",
-        f"    case = torch_ref.strategies.case_from(spec, N={case.X.shape[0]}, seed={case.seed}, grid={case.grid}, "
-        f"gain={case.gain}, lr={case.lr}, dtype=np.{dtype}"
-        + (", kink=True" if case.kink else "")
-        + (f", logits={case.logits!r}" if case.logits else "")
-        + ")",
-        f"    print(torch_ref.check_{kind}_case({name}, case))",
+        f"    spec = {spec_code(case.spec, variables)}",
+        f"    case = {case.rebuild(dtype)}",
+        f"    print(torch_ref.check_{product}_case({name}, case{arrays}))",
     ]
-    return "\n".join(line for line in head if line)
+    lines = [line for line in lines if line]
+    return lines + reproduce, reproduce
 
 
-# ------------------------------------------------------------------------------- the checks
+def check_hvp_case(hvp_fn: Callable[..., Any], case: Case, *, arrays: str = "numpy", device: str = "cpu") -> str:
+    """The check of :func:`~torch_ref.check_hvp` on one case (the Reproduce lines call it): the
+    report, or a line saying it agrees."""
+    return _case(hvp_fn, case, "hvp", arrays, device)
 
 
-def _check(fn: Any, kind: str, **options: Any) -> SecondOrderSummary:
-    from ..engine.oracle import DerivationMismatch, NotJudged, oracle_settings
+def check_gnvp_case(gnvp_fn: Callable[..., Any], case: Case, *, arrays: str = "numpy", device: str = "cpu") -> str:
+    """The check of :func:`~torch_ref.check_gnvp` on one case."""
+    return _case(gnvp_fn, case, "gnvp", arrays, device)
 
+
+def _case(fn: Callable, case: Case, product: str, arrays: str, device: str) -> str:
     if not callable(fn):
-        raise TypeError(f"{kind}_fn must be a callable {kind}_fn(spec, params, X, Y, V), got {fn!r}")
-    opt = parse_options(device="cpu", arrays="numpy", **options)
-    tables = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
-    own = [e for e in (*opt.activations, *opt.losses) if tables[type(e)].get(e.name) is not e]
-    variables = {id(e): names[0] for e in own if (names := caller_names(e))}
-    summary = SecondOrderSummary(kind)
-    found: list[_Outcome] = []
-    start = time.perf_counter()
-    strategy = cases(dtype=np.dtype(opt.dtype), batch=opt.batch, **opt.spec_options())
-
-    @oracle_settings(opt.max_examples)
-    @given(strategy)
-    def prop(case: Case) -> None:
-        outcome = _judge(fn, case, kind)
-        if outcome.unjudged:  # counted, never a pass (issue 21): a run judging too little fails below
-            summary.not_judged += 1
-            summary.not_judged_reasons[outcome.unjudged] += 1
-            return
-        if outcome.problem or not outcome.comparison.ok:
-            found.append(outcome)
-            raise AssertionError("differs")
-        summary.examples += 1
-        summary.networks.add(case.spec)
-        summary.activations.update(a.name for a in case.spec.activations)
-        summary.losses.add(case.spec.loss.name)
-        summary.worst_share = max(summary.worst_share, outcome.comparison.worst_share)
-
-    if opt.seed is not None:
-        prop = hypothesis_seed(opt.seed)(prop)
-    try:
-        prop()
-    except Exception:
-        if not found:
-            raise
-    summary.seconds = time.perf_counter() - start
-    if found:
-        report = _report(fn, found[-1], kind, variables)
-        raise DerivationMismatch(report, {"passed": False, "kind": kind, "report": report}) from None
-    if summary.examples == 0 or summary.not_judged > summary.examples:
-        report = _not_judged_report(fn, summary, kind)
-        record = {
-            "passed": False,
-            "kind": kind,
-            "verdict": "not judged",
-            "judged": summary.examples,
-            "not_judged": summary.not_judged,
-            "reasons": dict(summary.not_judged_reasons),
-            "report": report,
-        }
-        raise NotJudged(report, record)
-    return summary
-
-
-def _not_judged_report(fn: Callable, summary: SecondOrderSummary, kind: str) -> str:
-    """Why a run that met no mismatch still fails: no case judged, or more not judged than judged."""
-    advice = "Narrow the draw to cases whose float64 reference and bound are finite (e.g. other losses or outputs)."
-    return not_judged_lines(f"{kind}_fn {fn_import(fn)[1]!r}", summary, advice)
-
-
-def check_hvp(
-    hvp_fn: Callable[..., Any],
-    *,
-    max_examples: int = 50,
-    seed: int | None = None,
-    dtype: Any = "float64",
-    activations: Any = None,
-    losses: Any = None,
-    depths: tuple[int, int] = (1, 3),
-    widths: tuple[int, int] = (1, 5),
-    batch: tuple[int, int] = (1, 6),
-    bias: bool | None = None,
-    reductions: Any = ("sum", "mean"),
-) -> SecondOrderSummary:
-    """Check ``hvp_fn(spec, params, X, Y, V) -> HV`` (a ``Params``) against torch's double backward
-    of the exact objective, on drawn networks and directions (see the module docstring). Raises
-    :class:`torch_ref.DerivationMismatch` with the minimal case, the arrays and layers that differ, a
-    diagnosis and finite-difference blame; raises :class:`torch_ref.engine.oracle.NotJudged` (a
-    ``DerivationMismatch``) when no drawn case, or fewer than half of them, could be judged (the
-    float64 reference or its bound not finite), saying how many and why; returns what was
-    covered. The options are those of
-    :func:`torch_ref.check_derivation`; every activation drawn needs ``second_derivative`` and every
-    loss ``hessian`` (the built-ins have both).
-
-    Example:
-        >>> import manual
-        >>> check_hvp(manual.hvp, max_examples=5, seed=0).examples
-        5
-    """
-    return _check(
-        hvp_fn,
-        "hvp",
-        max_examples=max_examples,
-        seed=seed,
-        dtype=dtype,
-        activations=activations,
-        losses=losses,
-        depths=depths,
-        widths=widths,
-        batch=batch,
-        bias=bias,
-        reductions=reductions,
-    )
-
-
-def check_gnvp(
-    gnvp_fn: Callable[..., Any],
-    *,
-    max_examples: int = 50,
-    seed: int | None = None,
-    dtype: Any = "float64",
-    activations: Any = None,
-    losses: Any = None,
-    depths: tuple[int, int] = (1, 3),
-    widths: tuple[int, int] = (1, 5),
-    batch: tuple[int, int] = (1, 6),
-    bias: bool | None = None,
-    reductions: Any = ("sum", "mean"),
-) -> SecondOrderSummary:
-    """Check ``gnvp_fn(spec, params, X, Y, V) -> J^T H_L J V`` against torch's jvp and vjp of the
-    network's output (see the module docstring); the options and the report as :func:`check_hvp`
-    (no finite-difference blame: the product is not a derivative of the objective)."""
-    return _check(
-        gnvp_fn,
-        "gnvp",
-        max_examples=max_examples,
-        seed=seed,
-        dtype=dtype,
-        activations=activations,
-        losses=losses,
-        depths=depths,
-        widths=widths,
-        batch=batch,
-        bias=bias,
-        reductions=reductions,
-    )
-
-
-def check_hvp_case(hvp_fn: Callable[..., Any], case: Case) -> str:
-    """The check of :func:`check_hvp` on one case (the Reproduce lines call it): the report, or a
-    line saying it agrees."""
-    return _case(hvp_fn, case, "hvp")
-
-
-def check_gnvp_case(gnvp_fn: Callable[..., Any], case: Case) -> str:
-    """The check of :func:`check_gnvp` on one case."""
-    return _case(gnvp_fn, case, "gnvp")
-
-
-def _case(fn: Callable, case: Case, kind: str) -> str:
-    outcome = _judge(fn, case, kind)
+        raise TypeError(f"{product}_fn must be a callable {product}_fn(spec, params, X, Y, V), got {fn!r}")
+    outcome = judge(product, fn, case, arrays, device)
     if outcome.unjudged:
-        return f"not judged: {outcome.unjudged} ({_KIND[kind]})"
-    if outcome.problem or not outcome.comparison.ok:
-        return _report(fn, outcome, kind)
-    return f"{kind}_fn agrees with torch's {_KIND[kind]} on this case (largest share of the tolerance used {outcome.comparison.worst_share:.3g})"
+        return f"not judged: {outcome.unjudged} ({PRODUCT[product]})"
+    if not outcome.passed:
+        return "\n".join(report(product, outcome, fn, ())[0])
+    return (
+        f"{product}_fn agrees with torch's {PRODUCT[product]} on this case "
+        f"(largest share of the tolerance used {outcome.comparison.worst_share:.3g})"
+    )
+
+
+def prepare(product: str) -> Callable[[Callable, Mapping[str, Any]], dict[str, Any]]:
+    """The callable's check, before anything is drawn."""
+
+    def check(fn: Callable, extra: Mapping[str, Any]) -> dict[str, Any]:
+        if not callable(fn):
+            raise TypeError(f"{product}_fn must be a callable {product}_fn(spec, params, X, Y, V), got {fn!r}")
+        return dict(extra)
+
+    return check

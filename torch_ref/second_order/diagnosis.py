@@ -31,6 +31,31 @@ class _Outcome:
     problem: str = ""  # fn raised or returned something else
     parts: SecondOrderParts | None = None
     unjudged: str = ""  # why the case is not judged: the float64 reference or its bound not finite
+    what: str = "hvp_fn"
+    crashed: bool = False  # fn raised (problem says what)
+
+    @property
+    def kind(self) -> str:
+        """The verdict: not judged, crash, type (not a product), shape, mismatch or agree."""
+        if self.unjudged:
+            return "not judged"
+        if self.problem:
+            return "crash" if self.crashed else "type"
+        if self.comparison.ok:
+            return "agree"
+        return "shape" if any(r.note.startswith("shape") for r in self.comparison.rows) else "mismatch"
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == "agree"
+
+    @property
+    def detail(self) -> str:
+        return self.unjudged or self.problem
+
+    @property
+    def checked(self) -> Comparison:
+        return self.comparison
 
 
 def _within(got: list[np.ndarray], values: list[np.ndarray], allowed: list[np.ndarray]) -> bool:

@@ -1,0 +1,40 @@
+"""Input gradient: ``input_fn(spec, params, X, Y)``, dObjective/dX, against autograd."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from typing_extensions import Unpack
+
+from manual import Params, Spec
+
+from ..checks.entry import first_order_kind
+from ..checks.quantities import classify_kind
+from ..engine.options import CheckOptions, Options
+from ..engine.run import run
+from ..engine.summary import Summary
+from ..strategies import Case
+
+__all__ = ["KIND", "check_input_gradient"]
+
+
+def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
+    return classify_kind("input", fn, case, arrays=opt.arrays, device=opt.device)
+
+
+KIND = first_order_kind(
+    "input",
+    check="check_input_gradient",
+    what="input_fn",
+    call="input_fn(spec, params, X, Y) -> dObjective/dX of shape (N, D)",
+    reference="float64 autograd of the objective in the input X",
+    judge=_judge,
+)
+
+
+def check_input_gradient(fn: Callable[[Spec, Params, Any, Any], Any], **options: Unpack[CheckOptions]) -> Summary:
+    """Check ``fn(spec, params, X, Y) -> dObjective/dX`` of shape ``(N, D)`` against autograd;
+    options as :func:`~torch_ref.check_derivation`."""
+    __tracebackhide__ = True
+    return run(KIND, fn, options)
