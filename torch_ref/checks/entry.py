@@ -56,13 +56,16 @@ def first_order_kind(
         "Narrow the draw to cases the {dtype} check can judge (e.g. a smaller lr or fewer steps for a "
         "diverging training run, or dtype='float64').",
     )
+    fields.setdefault(
+        "tolerance",
+        "the first-order rounding model of torch_ref.numerics.tolerance (per entry, from eps and the sums' lengths)",
+    )
     return Kind(
         name=name,
         check=check,
         what=what,
         call=call,
         reference=reference,
-        tolerance="the first-order rounding model of torch_ref.numerics.tolerance (per entry, from eps and the sums' lengths)",
         judge=judge,
         report=_report,
         precision=_precision,

@@ -1,4 +1,5 @@
-"""``python -m torch_ref check MODULE:FUNCTION``: the oracle from the command line.
+"""``python -m torch_ref check MODULE:FUNCTION [--kind KIND]``: the oracle from the command line;
+``python -m torch_ref kinds`` lists every kind of check.
 
 Exit status: 0 when the check passes, 1 when the derivation disagrees (the report is printed), 2 on a
 usage error (module or function not found, a bad option), 3 when the tool itself fails (a bug to
@@ -147,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 passed, 1 a mismatch (the report is printed), 2 a usage error, 3 an internal error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "kinds",
+        help="list every kind of check",
+        description="List every kind of check: what FUNCTION computes, its reference and its tolerance.",
+    )
     check = sub.add_parser("check", help="check MODULE:FUNCTION", description="Check MODULE:FUNCTION against autograd.")
     check.add_argument("target", help="MODULE:FUNCTION (a dotted module or path/to/file.py)")
     check.add_argument(
@@ -290,6 +296,24 @@ def _usage_error(argv: Sequence[str], exc: Exception) -> int:
     return 2
 
 
+def _kinds_listing() -> str:
+    """Every kind of check: its name, the public function, the call, the reference and the tolerance."""
+    from ..kinds import entry
+
+    lines = []
+    for name in kind_names():
+        kind = entry(name)
+        own = ", ".join(f"--{k.replace('_', '-')}" for k in kind.options)
+        lines += [
+            f"{name}  (torch_ref.{kind.check})",
+            f"    calls      {kind.call}",
+            f"    against    {kind.reference}",
+            f"    within     {kind.tolerance}",
+        ]
+        lines += [f"    options    {own}"] if own else []
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -300,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(argv, exc)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    if args.command == "kinds":
+        print(_kinds_listing())
+        return 0
     import torch_ref
 
     try:

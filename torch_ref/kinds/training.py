@@ -54,6 +54,7 @@ KIND = first_order_kind(
     what="make_trainer",
     call="make_trainer(spec, params, lr=lr) -> an object with .step(X, Y) and .params",
     reference="the same steps of torch.optim (SGD, Adam or AdamW) on the torch twin, step by step",
+    tolerance="the trajectory bound of torch_ref.training (each step's gradient tolerance carried through the optimizer)",
     judge=_judge,
     prepare=_prepare,
     finish=_finish,

@@ -1,0 +1,92 @@
+"""A right and a wrong callable for every kind of check, importable by name (the command line and
+the data-parallel ranks import them): the wrong one is the right one's result times 2."""
+
+from __future__ import annotations
+
+import manual
+
+
+def _doubled(p):
+    return p.map(lambda a: 2 * a)
+
+
+def right_gradients(spec, params, X, Y):
+    return manual.gradients(spec, params, X, Y)
+
+
+def wrong_gradients(spec, params, X, Y):
+    return _doubled(manual.gradients(spec, params, X, Y))
+
+
+def right_update(spec, params, X, Y, lr):
+    return manual.sgd_step(spec, params, X, Y, lr)
+
+
+def wrong_update(spec, params, X, Y, lr):
+    return manual.sgd_step(spec, params, X, Y, 2 * lr)
+
+
+def right_training(spec, params, lr):
+    return manual.Trainer(spec, params, lr=lr)
+
+
+def wrong_training(spec, params, lr):
+    return manual.Trainer(spec, params, lr=2 * lr)
+
+
+def right_deltas(spec, params, X, Y):
+    return manual.deltas(spec, params, X, Y)
+
+
+def wrong_deltas(spec, params, X, Y):
+    return [2 * d for d in manual.deltas(spec, params, X, Y)]
+
+
+def right_input(spec, params, X, Y):
+    return manual.input_gradient(spec, params, X, Y)
+
+
+def wrong_input(spec, params, X, Y):
+    return 2 * manual.input_gradient(spec, params, X, Y)
+
+
+def right_per_example(spec, params, X, Y):
+    return manual.per_example_gradients(spec, params, X, Y)
+
+
+def wrong_per_example(spec, params, X, Y):
+    return _doubled(manual.per_example_gradients(spec, params, X, Y))
+
+
+def right_hvp(spec, params, X, Y, V):
+    return manual.hvp(spec, params, X, Y, V)
+
+
+def wrong_hvp(spec, params, X, Y, V):
+    return _doubled(manual.hvp(spec, params, X, Y, V))
+
+
+def right_gnvp(spec, params, X, Y, V):
+    return manual.gnvp(spec, params, X, Y, V)
+
+
+def wrong_gnvp(spec, params, X, Y, V):
+    return _doubled(manual.gnvp(spec, params, X, Y, V))
+
+
+def right_data_parallel(spec, params, X, Y, allreduce):
+    return manual.data_parallel_gradients(spec, params, X, Y, allreduce)
+
+
+def wrong_data_parallel(spec, params, X, Y, allreduce):
+    return _doubled(manual.data_parallel_gradients(spec, params, X, Y, allreduce))
+
+
+def tanh_onehot_data_parallel(spec, params, X, Y, allreduce):
+    """Right, on the cases a narrowed check hands out; raises on any other (the ranks report it)."""
+    hidden = [a.name for a in spec.activations[:-1]]
+    if any(name != "tanh" for name in hidden):
+        raise AssertionError(f"handed hidden activations {hidden}, narrowed to tanh")
+    if not ((Y == 0) | (Y == 1)).all():
+        raise AssertionError("handed soft targets, narrowed to onehot")
+    return manual.data_parallel_gradients(spec, params, X, Y, allreduce)

@@ -1,0 +1,172 @@
+"""Every kind of check is an entry of one table (torch_ref.kinds) run by one engine: the same options,
+summary, failure record, command line and fixture for every kind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kind_examples as K
+import torch_ref
+from torch_ref.kinds import entry, names
+
+KINDS = names()
+HERE = Path(__file__).parent
+# small runs: the point is the shape of what every kind returns, not the draw's breadth
+SMALL = {"max_examples": 3, "seed": 0, "depths": (1, 2), "widths": (1, 3)}
+
+
+def _fn(role: str, kind: str):
+    return getattr(K, f"{role}_{kind.replace('-', '_')}")
+
+
+def test_the_table_lists_every_kind_with_its_public_check():
+    assert KINDS == (
+        "gradients",
+        "update",
+        "training",
+        "deltas",
+        "input",
+        "per-example",
+        "hvp",
+        "gnvp",
+        "data-parallel",
+    )
+    for kind in KINDS:
+        e = entry(kind)
+        assert e.name == kind and e.check in torch_ref.__all__ and callable(getattr(torch_ref, e.check))
+    with pytest.raises(ValueError, match=r"kind must be one of \('gradients', .*got 'hessian'"):
+        entry("hessian")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_passes_the_right_callable_with_one_summary(kind):
+    summary = torch_ref.check(kind, _fn("right", kind), **SMALL)
+    record = summary.to_dict()
+    assert record["passed"] is True and record["kind"] == kind
+    assert record["examples"] == summary.examples >= 3 and record["networks"] >= 1
+    assert 0 <= record["largest_share_of_tolerance"] <= 1
+    common = set(torch_ref.Summary().to_dict())
+    assert common <= set(record), common - set(record)
+
+
+def _failure(kind: str) -> dict:
+    with pytest.raises(torch_ref.DerivationMismatch) as caught:
+        torch_ref.check(kind, _fn("wrong", kind), **SMALL)
+    return caught.value.record
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_fails_the_wrong_callable_with_one_record(kind):
+    record = _failure(kind)
+    assert record["passed"] is False and record["kind"] == kind and record["verdict"] == "mismatch"
+    assert set(record) == set(_failure("gradients")), "every kind's failure record has the same fields"
+    assert record["case"]["spec"] and record["rows"], record
+    assert any(r["status"] != "ok" for r in record["rows"])
+    assert record["reproduce"], "the failing case is reproduced"
+
+
+def test_second_order_and_data_parallel_take_the_narrowing_options():
+    seen = []
+
+    def where(case):
+        seen.append(case)
+        return True
+
+    summary = torch_ref.check_hvp(
+        K.right_hvp, hidden_activations=["tanh"], targets="onehot", depths=(2, 3), where=where, max_examples=8, seed=0
+    )
+    assert summary.examples == 8 and seen
+    for case in seen:
+        assert [a.name for a in case.spec.activations[:-1]] == ["tanh"] * (case.spec.depth - 1)
+        assert case.targets == "onehot" and np.isin(case.Y, (0.0, 1.0)).all()
+    # the ranks raise on any case outside the narrowing, which the check would report as a failure
+    summary = torch_ref.check_data_parallel(
+        K.tanh_onehot_data_parallel,
+        hidden_activations=["tanh"],
+        targets="onehot",
+        depths=(2, 3),
+        max_examples=5,
+        seed=0,
+    )
+    assert summary.examples == 5 and summary.activations >= {"tanh"}
+    with pytest.raises(torch_ref.DerivationMismatch, match="narrowed to tanh"):
+        torch_ref.check_data_parallel(K.tanh_onehot_data_parallel, depths=(2, 3), max_examples=5, seed=0)
+
+
+def test_a_kind_refuses_an_option_it_does_not_take_and_names_what_it_takes():
+    with pytest.raises(
+        TypeError, match=r"check_hvp got unexpected keyword argument\(s\) \['steps'\]; accepted: .*'where'"
+    ):
+        torch_ref.check("hvp", K.right_hvp, steps=3)
+    with pytest.raises(ValueError, match=r"check_data_parallel takes device='cpu' only"):
+        torch_ref.check_data_parallel(K.right_data_parallel, device="cuda")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "torch_ref", *args], cwd=HERE, capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+CLI_SMALL = ("--max-examples", "3", "--seed", "0", "--depths", "1:2", "--widths", "1:3")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_through_the_command_line_with_exit_codes_and_json(kind, tmp_path):
+    name = kind.replace("-", "_")
+    passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
+    run = _cli("check", f"kind_examples:right_{name}", "--kind", kind, *CLI_SMALL, "--json", str(passed))
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads(passed.read_text())
+    assert record["passed"] is True and record["kind"] == kind and record["covered"]["kind"] == kind
+    run = _cli("check", f"kind_examples:wrong_{name}", "--kind", kind, *CLI_SMALL, "--json", str(failed))
+    assert run.returncode == 1, run.stdout + run.stderr
+    record = json.loads(failed.read_text())
+    assert record["passed"] is False and record["kind"] == kind and record["verdict"] == "mismatch"
+    assert record["report"].splitlines()[0] in run.stdout
+
+
+def test_the_command_line_lists_the_kinds_and_refuses_an_option_of_another_kind(tmp_path):
+    listing = _cli("kinds")
+    assert listing.returncode == 0
+    for kind in KINDS:
+        assert f"{kind}  (torch_ref.{entry(kind).check})" in listing.stdout
+    path = tmp_path / "usage.json"
+    run = _cli("check", "kind_examples:right_hvp", "--kind", "hvp", "--steps", "2", "--json", str(path))
+    assert run.returncode == 2 and "--steps applies to --kind training, not hvp" in run.stderr
+    assert json.loads(path.read_text())["verdict"] == "usage error"
+    run = _cli("check", "kind_examples:right_gradients", "--world-size", "2")
+    assert run.returncode == 2 and "--world-size applies to --kind data-parallel, not gradients" in run.stderr
+
+
+def test_the_fixture_offers_every_kind(pytester):
+    pytester.syspathinsert(HERE)
+    pytester.makepyfile(
+        """
+        import pytest
+        import kind_examples as K
+        from torch_ref.kinds import entry, names
+
+        @pytest.mark.parametrize("kind", names())
+        def test_kind(derivation_oracle, kind):
+            fn = getattr(K, "right_" + kind.replace("-", "_"))
+            by_name = getattr(derivation_oracle, entry(kind).check)
+            assert by_name(fn, depths=(1, 2), widths=(1, 3)).examples >= 2
+            assert derivation_oracle.check(kind, fn, depths=(1, 2), widths=(1, 3)).kind == kind
+        """
+    )
+    report = pytester.path / "oracle.json"
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--oracle-examples", "2", "--oracle-seed", "0", f"--oracle-report={report}"
+    )
+    result.assert_outcomes(passed=len(KINDS))
+    records = json.loads(report.read_text())
+    assert sorted({r["kind"] for r in records}) == sorted(KINDS) and all(r["passed"] for r in records)
