@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["NamedEntry", "check_signature", "did_you_mean"]
+__all__ = ["NamedEntry", "check_signature", "did_you_mean", "pickle_by_name"]
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -68,11 +68,17 @@ class NamedEntry:
         return hash(self.name)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        # a built-in pickles as its name, so it unpickles as the registry's own entry (a Spec sent to
-        # another process stays equal to itself); a user's entry pickles field by field
-        from . import registry
+        # a built-in pickles as its name (see pickle_by_name); a user's entry pickles field by field
+        by_name = self.__dict__.get("_pickled_as")
+        return by_name if by_name is not None else super().__reduce_ex__(protocol)
 
-        table = registry.ACTIVATIONS if type(self).__name__ == "Activation" else registry.LOSSES
-        if table.get(self.name) is self:
-            return (registry.builtin, (type(self).__name__, self.name))
-        return super().__reduce_ex__(protocol)
+
+def pickle_by_name(entries: Iterable[NamedEntry], restore: Callable[[str, str], NamedEntry]) -> None:
+    """Make each of ``entries`` pickle as ``restore(kind, name)`` (``kind`` its class's name), so it
+    unpickles as the very same object: a Spec sent to another process stays equal to itself.
+
+    :mod:`manual.registry` marks its built-ins so, passing its own lookup in: the registry imports
+    this module, and this module never imports the registry.
+    """
+    for entry in entries:
+        object.__setattr__(entry, "_pickled_as", (restore, (type(entry).__name__, entry.name)))

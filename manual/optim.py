@@ -5,17 +5,25 @@ A rule gets the gradient ``G`` of one parameter ``P`` (a temporary the caller ow
 may overwrite) and updates ``P`` in place; its state (momentum buffers, moments) is kept per
 parameter key, so one rule object serves a whole network across steps. The step count ``t`` of Adam
 advances once per training step (:meth:`Adam.begin_step`), never once per parameter.
+
+Each rule's constructor is the one place that names its options (``lr`` positional, the rest
+keyword-only), their defaults and their checks: :class:`manual.Trainer` and
+:class:`manual.AdamTrainer` take exactly those keywords (:func:`options`, :func:`make_rule`).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
+from ._entry import did_you_mean
 from ._xp import Array
+from .validate import check_lr
 
-__all__ = ["SGD", "Adam"]
+__all__ = ["SGD", "Adam", "make_rule", "options"]
 
 
 def _number(name: str, value: object, low: float = 0.0, high: float = math.inf, closed: bool = False) -> float:
@@ -51,7 +59,7 @@ class SGD:
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        self.lr = _number("lr", lr)
+        self.lr = check_lr(lr)
         self.momentum = _number("momentum", momentum)
         self.dampening = _number("dampening", dampening, high=1.0, closed=True)
         self.weight_decay = _number("weight_decay", weight_decay)
@@ -117,7 +125,7 @@ class Adam:
         weight_decay: float = 0.0,
         decoupled: bool = False,
     ) -> None:
-        self.lr = _number("lr", lr)
+        self.lr = check_lr(lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_number("betas[0]", betas[0], high=1.0), _number("betas[1]", betas[1], high=1.0))
@@ -155,3 +163,22 @@ class Adam:
         denom /= math.sqrt(1 - beta2**self.t)
         denom += self.eps
         P -= (self.lr / (1 - beta1**self.t)) * (m / denom)
+
+
+def options(rule: type[SGD] | type[Adam]) -> tuple[inspect.Parameter, ...]:
+    """The keyword-only options of ``rule``'s constructor, in order, with their defaults and
+    annotations (``lr``, positional, is not among them)."""
+    return tuple(p for p in inspect.signature(rule).parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
+def make_rule(rule: type[SGD] | type[Adam], lr: float, given: Mapping[str, Any], *, where: str) -> SGD | Adam:
+    """``rule(lr, **given)``; an option ``rule`` does not take is a ``TypeError`` that names the
+    caller (``where``) and the options it accepts."""
+    accepted = [p.name for p in options(rule)]
+    for name in given:
+        if name not in accepted:
+            raise TypeError(
+                f"{where} got an unknown option {name!r}{did_you_mean(name, accepted)}; accepted: lr, "
+                f"{', '.join(accepted)} (the options of manual.optim.{rule.__name__})"
+            )
+    return rule(lr, **given)

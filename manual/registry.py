@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
-from ._entry import did_you_mean
+from ._entry import did_you_mean, pickle_by_name
 from .activation import Activation
 from .activations import BUILTIN_ACTIVATIONS
 from .loss import Loss
@@ -52,6 +52,9 @@ def _lookup(kind: str, value: object, table: Mapping[str, Entry], cls: type[Entr
 def builtin(kind: str, name: str) -> Activation | Loss:
     """The registered ``"Activation"`` or ``"Loss"`` of that name (how a built-in entry unpickles)."""
     return ACTIVATIONS[name] if kind == "Activation" else LOSSES[name]
+
+
+pickle_by_name([*ACTIVATIONS.values(), *LOSSES.values()], builtin)
 
 
 def activation(value: str | Activation, where: str = "activation") -> Activation:

@@ -166,6 +166,21 @@ def _needs(spec: Spec, second: bool) -> None:
                 entry.second(None, None, None)  # raises, naming the activation
 
 
+def _prepared(
+    spec: Spec, params: Params, X: Array, Y: Array, V: Params, *, second: bool
+) -> tuple[Any, Forward, list[Array], list[Array]]:
+    """What both products start from: every argument checked and every entry asked for what the
+    product needs (``second``: A'' too, for :func:`hvp`), then the forward pass and the forward
+    R-pass. Returns the arrays' namespace, the forward pass, R{I} and R{O}."""
+    check_inputs(spec, params, X, Y)
+    _check_direction(spec, params, V)
+    _needs(spec, second=second)
+    xp = namespace(X)
+    fwd = _forward(spec, params, X)
+    RI, RO = _r_forward(spec, params, V, fwd, xp)
+    return xp, fwd, RI, RO
+
+
 def hvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     r"""The Hessian of the objective times V, :math:`H V`, in the layout of ``params``, by the
     forward and backward R-passes of the module docstring (about the cost of two backward passes;
@@ -188,12 +203,7 @@ def hvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
         >>> [a.shape for a in HV.weights]
         [(2, 3), (3, 1)]
     """
-    check_inputs(spec, params, X, Y)
-    _check_direction(spec, params, V)
-    _needs(spec, second=True)
-    xp = namespace(X)
-    fwd = _forward(spec, params, X)
-    RI, RO = _r_forward(spec, params, V, fwd, xp)
+    xp, fwd, RI, RO = _prepared(spec, params, X, Y, V, second=True)
     delta = _exact_deltas(spec, params, fwd, Y, xp)
     R_delta = [_output_r_delta(spec, fwd, Y, RI[-1], RO[-1], xp)]
     for l in range(spec.depth - 2, -1, -1):
@@ -225,11 +235,6 @@ def gnvp(spec: Spec, params: Params, X: Array, Y: Array, V: Params) -> Params:
     Where the loss is convex in y* (every built-in: :math:`H_L` is diagonal and >= 0), the product is
     that of a positive semi-definite matrix: :math:`\langle V, GV \rangle = \|JV\|^2_{H_L} \ge 0`.
     """
-    check_inputs(spec, params, X, Y)
-    _check_direction(spec, params, V)
-    _needs(spec, second=False)
-    xp = namespace(X)
-    fwd = _forward(spec, params, X)
-    RI, RO = _r_forward(spec, params, V, fwd, xp)
+    xp, fwd, RI, RO = _prepared(spec, params, X, Y, V, second=False)
     delta = _back_from(spec, params, fwd, _output_gn_delta(spec, fwd, Y, RI[-1], RO[-1], xp))
     return _from_deltas(fwd, delta, params.biases is not None, xp)

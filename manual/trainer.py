@@ -25,15 +25,16 @@ functional step).
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, ClassVar
 
+from . import optim
 from ._xp import Array, namespace
 from .activation import Activation
 from .backward import output_delta
-from .optim import SGD, Adam
 from .params import Params
 from .spec import Spec
-from .validate import check_lr, check_params
+from .validate import check_params
 
 __all__ = ["AdamTrainer", "Trainer"]
 
@@ -48,6 +49,17 @@ def _own_copy(xp: Any, a: Array) -> Array:
     return xp.asarray(_plain(a), copy=True)
 
 
+def _signature(rule: type[optim.SGD] | type[optim.Adam]) -> inspect.Signature:
+    """``(spec, params, *, lr, <the rule's options>)``: what a trainer over ``rule`` is called with,
+    as ``help()`` and ``inspect.signature`` show it; the options come from the rule's constructor."""
+    head = [
+        inspect.Parameter("spec", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Spec"),
+        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Params"),
+        inspect.Parameter("lr", inspect.Parameter.KEYWORD_ONLY, annotation="float"),
+    ]
+    return inspect.Signature([*head, *optim.options(rule)], return_annotation="None")
+
+
 class Trainer:
     r"""Owns a copy of the weights and steps them in place: full-batch gradient descent with
     ``torch.optim.SGD``'s options (see :class:`manual.optim.SGD` for the update, written out).
@@ -56,7 +68,8 @@ class Trainer:
         spec, params: the network and its starting weights (copied).
         lr: the learning rate :math:`\xi`.
         momentum, dampening, nesterov, weight_decay: as ``torch.optim.SGD`` (defaults: none, the
-            slides' plain rule, done by fused in-place products).
+            slides' plain rule, done by fused in-place products); the options of
+            :attr:`rule_type`'s constructor, checked there.
 
     Example:
         >>> import numpy as np
@@ -68,24 +81,18 @@ class Trainer:
         (2, 2)
     """
 
-    def __init__(
-        self,
-        spec: Spec,
-        params: Params,
-        *,
-        lr: float,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-    ) -> None:
-        self._setup(
-            spec,
-            params,
-            SGD(check_lr(lr), momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
-        )
+    rule_type: ClassVar[type[optim.SGD] | type[optim.Adam]] = optim.SGD
+    """The update rule; its constructor's keyword options are the trainer's."""
 
-    def _setup(self, spec: Spec, params: Params, rule: SGD | Adam) -> None:
+    # what help() and inspect.signature show: spec, params, lr and the rule's own options
+    __signature__: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _signature(cls.rule_type)
+
+    def __init__(self, spec: Spec, params: Params, *, lr: float, **options: Any) -> None:
+        rule = optim.make_rule(self.rule_type, lr, options, where=f"manual.{type(self).__name__}")
         check_params(spec, params)
         self.spec = spec
         self.rule = rule
@@ -182,6 +189,9 @@ class Trainer:
                 delta = back
 
 
+Trainer.__signature__ = _signature(Trainer.rule_type)
+
+
 class AdamTrainer(Trainer):
     r"""A :class:`Trainer` whose update is ``torch.optim.Adam`` (``decoupled=False``: weight decay as
     an L2 term in the gradient) or ``torch.optim.AdamW`` (``decoupled=True``); the update is written
@@ -196,17 +206,4 @@ class AdamTrainer(Trainer):
         1
     """
 
-    def __init__(
-        self,
-        spec: Spec,
-        params: Params,
-        *,
-        lr: float,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        decoupled: bool = False,
-    ) -> None:
-        self._setup(
-            spec, params, Adam(check_lr(lr), betas=betas, eps=eps, weight_decay=weight_decay, decoupled=decoupled)
-        )
+    rule_type = optim.Adam
