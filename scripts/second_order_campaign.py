@@ -32,8 +32,8 @@ from false_alarm_campaign import draw_case
 import manual
 from torch_ref.numerics.compare import compare
 from torch_ref.second_order.check import direction
-from torch_ref.second_order.tolerance import bounds
 from torch_ref.second_order.products import gnvp_reference, hvp_reference, parts
+from torch_ref.second_order.tolerance import bounds
 
 
 def check_case(seed: int, k: int) -> list[tuple[str, str, float]]:

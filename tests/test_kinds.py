@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kind_examples as K
 import numpy as np
 import pytest
 
-import kind_examples as K
 import torch_ref
 from torch_ref.kinds import entry, names
 

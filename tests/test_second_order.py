@@ -11,11 +11,10 @@ import torch
 from hypothesis import given, settings
 
 import manual
-from torch_ref import DerivationMismatch, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
-from torch_ref import NotJudged
+from torch_ref import DerivationMismatch, NotJudged, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
 from torch_ref.second_order.check import direction
-from torch_ref.second_order.tolerance import bounds
 from torch_ref.second_order.products import gnvp_reference, hvp_jvp_of_grad, hvp_reference, parts
+from torch_ref.second_order.tolerance import bounds
 from torch_ref.strategies import case_from, cases
 from torch_ref.twins import activation_twin
 
