@@ -30,7 +30,7 @@ spec = manual.Spec((32, 48, 24, 10), ("tanh", "tanh", "softmax"), "ce", bias=Tru
 case = case_from(spec, N=16, seed=0)
 torch_ref.check_case(manual.gradients, case)  # warm-up
 times = []
-for _ in range(50):
+for _ in range(200):
     start = time.perf_counter()
     torch_ref.check_case(manual.gradients, case)
     times.append(time.perf_counter() - start)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import torch_ref
+from torch_ref.frontends.cli import main
 from torch_ref.kinds import entry, names
 
 KINDS = names()
@@ -120,18 +121,22 @@ CLI_SMALL = ("--max-examples", "3", "--seed", "0", "--depths", "1:2", "--widths"
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_kind_through_the_command_line_with_exit_codes_and_json(kind, tmp_path):
+def test_every_kind_through_the_command_line_with_exit_codes_and_json(kind, tmp_path, capsys, monkeypatch):
+    # in this process (main() is what python -m torch_ref runs; tests/test_cli.py runs it as a
+    # subprocess too): importing torch in 18 subprocesses would cost more than the checks
+    monkeypatch.chdir(HERE)
     name = kind.replace("-", "_")
     passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
-    run = _cli("check", f"kind_examples:right_{name}", "--kind", kind, *CLI_SMALL, "--json", str(passed))
-    assert run.returncode == 0, run.stdout + run.stderr
+    status = main(["check", f"kind_examples:right_{name}", "--kind", kind, *CLI_SMALL, "--json", str(passed)])
+    assert status == 0, capsys.readouterr()
     record = json.loads(passed.read_text())
     assert record["passed"] is True and record["kind"] == kind and record["covered"]["kind"] == kind
-    run = _cli("check", f"kind_examples:wrong_{name}", "--kind", kind, *CLI_SMALL, "--json", str(failed))
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert capsys.readouterr().out.startswith(f"passed: {kind}: ")
+    status = main(["check", f"kind_examples:wrong_{name}", "--kind", kind, *CLI_SMALL, "--json", str(failed)])
+    assert status == 1
     record = json.loads(failed.read_text())
     assert record["passed"] is False and record["kind"] == kind and record["verdict"] == "mismatch"
-    assert record["report"].splitlines()[0] in run.stdout
+    assert record["report"].splitlines()[0] in capsys.readouterr().out
 
 
 def test_the_command_line_lists_the_kinds_and_refuses_an_option_of_another_kind(tmp_path):
