@@ -14,7 +14,7 @@ On each case:
 
 - ``manual.gradients`` and ``manual.deltas`` against the float64 autograd reference under the derived
   bound (:mod:`torch_ref.frontends.crosscheck`): every one must agree;
-- four right derivations classified by the oracle (:func:`torch_ref.checks.verdict.classify`): ``manual``
+- four right derivations classified by the oracle (:func:`torch_ref.first_order.verdict.classify`): ``manual``
   (manual.gradients), ``exact`` (exact derivatives evaluated stably, no torch floor anywhere),
   ``perturbed`` (manual's gradients moved by a relative 1e-13 in float64, 1e-6 in float32) and
   ``naive`` (the slides' general formulas evaluated as written). The first three must be agree or
@@ -132,7 +132,7 @@ def _check_chunk(args: tuple[int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from torch_ref.checks.verdict import classify, prepare
+    from torch_ref.first_order.verdict import classify, prepare
     from torch_ref.frontends.crosscheck import crosscheck_deltas, crosscheck_gradients
 
     fns = _derivations()

@@ -187,7 +187,7 @@ def _distinct(case: Any, rows: np.ndarray, c: float) -> bool:
 
 
 def _classify(fn: Callable, case: Any, update: bool = False) -> str:
-    from torch_ref.checks.verdict import classify
+    from torch_ref.first_order.verdict import classify
 
     v = classify(fn, case, update=update)
     if getattr(v, "kind", "") == "not judged":

@@ -11,7 +11,7 @@ import torch
 
 import manual
 import torch_ref
-from torch_ref.checks.quantities import per_example_reference
+from torch_ref.first_order.quantities import per_example_reference
 from torch_ref.strategies import case_from
 
 

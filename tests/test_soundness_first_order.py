@@ -245,7 +245,7 @@ def test_a_loss_of_digits_spread_over_several_saturated_rows_is_unstable_not_a_m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from false_alarm_campaign import draw_case
 
-    from torch_ref.checks.verdict import classify
+    from torch_ref.first_order.verdict import classify
 
     case, _ = draw_case(0, 5207)
     v = classify(D.slides_general_naive, case)

@@ -11,7 +11,7 @@ import pytest
 
 import manual
 from torch_ref import DerivationMismatch, check_data_parallel, check_gnvp, check_gnvp_case, check_hvp, check_hvp_case
-from torch_ref.checks.quantities import _per_example_tolerance, classify_kind, per_example_reference
+from torch_ref.first_order.quantities import _per_example_tolerance, classify_kind, per_example_reference
 from torch_ref.numerics.tolerance import tolerance
 from torch_ref.strategies import case_from
 from torch_ref.twin.reference import reference

@@ -27,7 +27,7 @@ from hypothesis import settings
 import manual
 from manual import Activation, Loss, Spec
 from torch_ref import DerivationMismatch, check_case, check_derivation, crosscheck_gradients
-from torch_ref.checks.diagnose import diagnose
+from torch_ref.first_order.diagnose import diagnose
 from torch_ref.frontends.cli import main
 from torch_ref.numerics.tolerance import _derivative_error
 from torch_ref.strategies import case_from

@@ -59,7 +59,7 @@ def test_an_infinite_allowance_is_never_a_pass(allowed):
 def test_an_infinite_bound_makes_a_verdict_not_judged_never_agree(monkeypatch):
     """Through the verdict: a gradient tolerance made infinite at W1[0, 0] gives "not judged" (not
     passed) for a result moved by 5 there, and "mismatch" for one also moved beyond the bound elsewhere."""
-    import torch_ref.checks.verdict as V
+    import torch_ref.first_order.verdict as V
 
     case = case_from(Spec((2, 3, 1), ("tanh", "identity"), "squared"), N=3, seed=1)
     from adversaries_pins import unbounded_at_one_entry

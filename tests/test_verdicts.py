@@ -10,7 +10,7 @@ import pytest
 import manual
 from manual import Params, Spec
 from torch_ref import DerivationMismatch, PrecisionWarning, check_case, check_derivation, check_update
-from torch_ref.checks.diagnose import diagnose
+from torch_ref.first_order.diagnose import diagnose
 from torch_ref.frontends.crosscheck import crosscheck_gradients
 from torch_ref.strategies import Case, case_from
 
@@ -173,8 +173,8 @@ def test_naive_general_formula_is_unstable_not_wrong(make):
 
 
 def test_oracle_reports_unstable_with_the_verified_sentences():
-    from torch_ref.checks.report import render_failure
     from torch_ref.engine.options import parse_options
+    from torch_ref.first_order.report import render_failure
 
     opt = parse_options(**{"max_examples": 1, "seed": 0})
     text = render_failure(check_case(D.slides_general_naive, _saturated_softmax_bce()), D.slides_general_naive, (), opt)

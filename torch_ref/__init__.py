@@ -1,10 +1,17 @@
 """The reference: the networks of :mod:`manual` built from torch modules and differentiated by
-autograd, and the comparison and the oracle that check a derivation against it.
+autograd, the numerics that judge a derivation against them, and the one engine that runs every
+kind of check.
 
-Three roles: the autograd twin (:mod:`.twins` for each registry entry, :mod:`.build`,
-:mod:`.reference`, :mod:`.autograd`); the numerics (:mod:`.tolerance`, :mod:`.compare`); the oracle
-(:mod:`.oracle`, :mod:`.verdict`, :mod:`.diagnose`, :mod:`.blame`, the report, :mod:`.strategies`,
-:mod:`.training`, the pytest plugin, the command line :mod:`.cli`). The arrow points one way: torch_ref imports manual, never the reverse."""
+The package's names are re-exported here; the modules live in subpackages by role:
+:mod:`.twin` (the torch twin and its float64 references), :mod:`.numerics` (tolerances, exact sums,
+bounds, the comparison, blame), :mod:`.engine` (options, the draw, the run, the summary, the report
+and the record shared by every kind), :mod:`.kinds` (the table: one entry module per kind of check
+and its public ``check_*`` function), :mod:`.first_order`, :mod:`.training`, :mod:`.second_order`
+and :mod:`.data_parallel` (how each family of kinds judges and reports one case), :mod:`.frontends`
+(the command line, the direct crosschecks) and :mod:`.slides`. :mod:`.strategies` (the drawn cases),
+:mod:`.twins` (each registry entry's torch twin) and :mod:`.pytest_plugin` stay at the top. The arrow
+points one way: torch_ref imports manual, never the reverse; and no module imports another that
+imports it back (``tests/test_import_graph.py``)."""
 
 from __future__ import annotations
 
@@ -46,8 +53,8 @@ _WHERE = {
     **dict.fromkeys(["Reference", "reference"], "twin.reference"),
     **dict.fromkeys(["Tolerance", "rounding_band", "tolerance"], "numerics.tolerance"),
     **dict.fromkeys(["TrainingVerdict", "check_training_case"], "training.trajectory"),
-    "Verdict": "checks.verdict",
-    "check_case": "checks.case",
+    "Verdict": "first_order.verdict",
+    "check_case": "first_order.case",
     "check_data_parallel_case": "data_parallel.check",
     "ddp_gradients": "data_parallel.ddp",
     **dict.fromkeys(["check_hvp_case", "check_gnvp_case", "direction"], "second_order.check"),
@@ -71,12 +78,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from . import strategies, twins
-    from .checks.case import check_case
-    from .checks.verdict import Verdict
     from .data_parallel.check import check_data_parallel_case
     from .data_parallel.ddp import ddp_gradients
     from .engine.errors import DerivationMismatch, NotJudged, PrecisionWarning
     from .engine.summary import OracleSummary, Summary
+    from .first_order.case import check_case
+    from .first_order.verdict import Verdict
     from .frontends.crosscheck import (
         crosscheck_deltas,
         crosscheck_gradients,

@@ -9,11 +9,11 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..checks.entry import first_order_kind
-from ..checks.quantities import classify_kind
 from ..engine.options import CheckOptions, Options
 from ..engine.run import run
 from ..engine.summary import Summary
+from ..first_order.entry import first_order_kind
+from ..first_order.quantities import classify_kind
 from ..strategies import Case
 
 __all__ = ["KIND", "check_input_gradient"]

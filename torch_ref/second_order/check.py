@@ -62,11 +62,11 @@ import numpy as np
 from manual import Params
 from manual._entry import MissingDerivativeError
 
-from ..checks.verdict import _crash, hand_out, hand_out_params
 from ..engine.naming import label
 from ..engine.options import Options
 from ..engine.report import fn_import, spec_code
 from ..engine.result import normalise
+from ..first_order.verdict import _crash, hand_out, hand_out_params
 from ..numerics.compare import compare
 from ..strategies import Case
 from .diagnosis import _blame, _diagnose, _layers, _Outcome

@@ -27,8 +27,8 @@ import torch
 
 from manual import Params, Spec
 
-from ..checks.verdict import Outcome, _crash, hand_out
 from ..engine.result import normalise
+from ..first_order.verdict import Outcome, _crash, hand_out
 from ..numerics.bound import Bound
 from ..numerics.compare import Comparison
 from ..numerics.tolerance import tolerance

@@ -1,5 +1,5 @@
 """The one-screen report of a failing first-order check (gradients, update, training, deltas, input,
-per-example), built from a :class:`~torch_ref.checks.verdict.Verdict`: every sentence in it is true
+per-example), built from a :class:`~torch_ref.first_order.verdict.Verdict`: every sentence in it is true
 of the minimal case it shows."""
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class Verdict(Outcome):
     findings: tuple[str, ...] = ()
     detail: str = ""
     result_dtype: str | None = None
-    explained: tuple[str, ...] = ()  # the report's explanation (torch_ref.checks.report.explain), where given
+    explained: tuple[str, ...] = ()  # the report's explanation (torch_ref.first_order.report.explain), where given
 
     @property
     def arrays(self) -> tuple[Params, Params, Params]:

@@ -1,7 +1,7 @@
 """The table entries of the first-order kinds (gradients, update, training, deltas, input,
 per-example) share their report: the head and minimal case, the comparison table, the layer where
 the two part, the diagnosis, finite-difference blame and the Reproduce lines of
-:mod:`torch_ref.checks.report`; and their precision warning."""
+:mod:`torch_ref.first_order.report`; and their precision warning."""
 
 from __future__ import annotations
 

@@ -1,0 +1,4 @@
+"""First-order judging: one case of a gradients, update, deltas, input or per-example check against
+autograd (:mod:`.verdict`, :mod:`.quantities`, :func:`~torch_ref.check_case` in :mod:`.case`), the
+named mistakes that explain a failing case (:mod:`.diagnose`), the one-screen report
+(:mod:`.report`), and what the first-order entries of :mod:`torch_ref.kinds` share (:mod:`.entry`)."""
