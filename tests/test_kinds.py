@@ -28,17 +28,10 @@ def _fn(role: str, kind: str):
 
 
 def test_the_table_lists_every_kind_with_its_public_check():
-    assert KINDS == (
-        "gradients",
-        "update",
-        "training",
-        "deltas",
-        "input",
-        "per-example",
-        "hvp",
-        "gnvp",
-        "data-parallel",
-    )
+    # a new kind adds its module to torch_ref.kinds and its right and wrong callables to kind_examples;
+    # every test here then runs on it too
+    built_in = ("gradients", "update", "training", "deltas", "input", "per-example", "hvp", "gnvp", "data-parallel")
+    assert KINDS[: len(built_in)] == built_in
     for kind in KINDS:
         e = entry(kind)
         assert e.name == kind and e.check in torch_ref.__all__ and callable(getattr(torch_ref, e.check))
