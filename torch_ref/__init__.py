@@ -63,6 +63,12 @@ _WHERE = {
 
 
 def __getattr__(name: str) -> Any:
+    if name not in _WHERE and name.startswith("check_"):  # a kind added to torch_ref.kinds after these
+        from .kinds import entry, names
+
+        for kind in names():
+            if entry(kind).check == name:
+                _WHERE[name] = f"kinds.{kind.replace('-', '_')}"
     if name not in _WHERE:
         raise AttributeError(f"module 'torch_ref' has no attribute {name!r}")
     where = _WHERE[name]
