@@ -289,3 +289,36 @@ def test_imports_are_read_wherever_they_run(tmp_path):
         ("pkg.sub.d", "pkg.b"),
         ("pkg.sub.e", "pkg.c"),
     ]
+
+
+# torch_ref's roles, lowest first: a subpackage imports only from those before it (and from itself).
+# twins.py is the twin's public module; strategies.py the drawn cases.
+LAYERS = (
+    ("twin", "twins"),
+    ("numerics",),
+    ("strategies",),
+    ("engine",),
+    ("first_order",),
+    ("training", "second_order", "data_parallel"),
+    ("kinds",),
+    ("frontends", "slides", "pytest_plugin", "__main__", "__init__"),
+)
+
+
+def _role(module: str) -> str:
+    parts = module.split(".")
+    return "__init__" if len(parts) == 1 else parts[1]
+
+
+def test_torch_refs_roles_import_downwards_only():
+    """The layout's arrow: every import of torch_ref points to its own role or one below it."""
+    level = {role: k for k, roles in enumerate(LAYERS) for role in roles}
+    known = {m: p for m, p in modules().items() if m.startswith("torch_ref")}
+    roles = {_role(m) for m in known}
+    assert roles <= set(level), f"roles without a layer: {sorted(roles - set(level))}"
+    upwards = [
+        f"{a} -> {b} ({', '.join(where)})"
+        for (a, b), where in import_edges(known).items()
+        if level[_role(b)] > level[_role(a)]
+    ]
+    assert not upwards, "imports that point up the layers:\n" + "\n".join(upwards)

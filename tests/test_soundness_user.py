@@ -28,10 +28,10 @@ import manual
 from manual import Activation, Loss, Spec
 from torch_ref import DerivationMismatch, check_case, check_derivation, crosscheck_gradients
 from torch_ref.first_order.diagnose import diagnose
+from torch_ref.first_order.entry_check import entry_findings
 from torch_ref.frontends.cli import main
 from torch_ref.numerics.tolerance import _derivative_error
 from torch_ref.strategies import case_from
-from torch_ref.twin.entry_check import entry_findings
 from torch_ref.twin.reference import reference
 from torch_ref.twins import loss_twin
 
@@ -281,7 +281,7 @@ def _mish_derivative(I, O, xp):
 
 MISH = Activation("my_mish", _mish, _mish_derivative)
 # the entry check's c eps, written out here (not imported) so that the test pins it: c = 64 for the
-# few operations of one formula, in float64 at the reference's own points (torch_ref._entry_check)
+# few operations of one formula, in float64 at the reference's own points (torch_ref.first_order.entry_check)
 _C = 64 * float(np.finfo(np.float64).eps)
 _PIN = Spec((3, 4, 2), (MISH, "identity"), "squared", bias=True)
 

@@ -12,7 +12,7 @@ already-updated weights of the layer above; ...). A variant is named only when, 
 2. it matches the derivation within the tolerance plus the band on every entry.
 
 First of all, a user's own activation or loss (not a built-in) is checked on its own at the case's
-points (:mod:`torch_ref.twin.entry_check`): a derivative that disagrees with autograd of its own forward
+points (:mod:`torch_ref.first_order.entry_check`): a derivative that disagrees with autograd of its own forward
 is named with its layer, and nothing is fitted on top of it.
 
 When no whole-network variant fits, each failing array is explained on its own where it can be: a
@@ -39,7 +39,7 @@ from manual import Activation, Loss, Params, Spec
 from manual.forward import _forward
 from manual.registry import LOSSES
 
-from ..twin.entry_check import entry_findings
+from .entry_check import entry_findings
 from .verdict import Verdict
 
 __all__ = ["diagnose"]

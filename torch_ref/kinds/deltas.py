@@ -12,7 +12,7 @@ from manual import Params, Spec
 from ..engine.options import CheckOptions, Options
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.entry import first_order_kind
+from ..first_order.kind_entry import first_order_kind
 from ..first_order.quantities import classify_kind
 from ..strategies import Case
 

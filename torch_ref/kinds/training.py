@@ -10,7 +10,7 @@ from typing_extensions import Unpack
 from ..engine.options import CheckOptions, Options
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.entry import first_order_kind
+from ..first_order.kind_entry import first_order_kind
 from ..strategies import Case
 from ..training.trajectory import check_trainer_factory, check_training_case
 

@@ -13,9 +13,9 @@ import numpy as np
 import manual
 from manual import Params
 
+from ..first_order.entry_check import entry_findings
 from ..numerics.compare import Comparison
 from ..strategies import Case
-from ..twin.entry_check import entry_findings
 from ..twin.reference import reference
 from .products import DROPPABLE, SecondOrderParts, gnvp_reference, hvp_reference, parts, r_pass
 
@@ -115,7 +115,7 @@ def _candidates(outcome: _Outcome, kind: str) -> list[tuple[str, list[np.ndarray
 def _entries(outcome: _Outcome) -> list[str]:
     """Your own entries' derivatives against autograd of their own forward and value at this case's
     points: A' and the loss's gradient as the first-order oracle checks them
-    (:func:`torch_ref.twin.entry_check.entry_findings`), A'' and the loss's hessian here."""
+    (:func:`torch_ref.first_order.entry_check.entry_findings`), A'' and the loss's hessian here."""
     case = outcome.case
     spec = case.spec
     p = outcome.parts or parts(spec, case.params, case.X, case.Y)

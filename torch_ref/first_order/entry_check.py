@@ -18,8 +18,8 @@ import numpy as np
 import manual
 
 from ..numerics.tolerance import _derivative_error
+from ..twin.reference import Reference
 from ..twins import loss_twin
-from .reference import Reference
 
 __all__ = ["entry_findings"]
 
