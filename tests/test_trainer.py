@@ -1,5 +1,7 @@
 """manual.Trainer (in-place, fused where torch allows) takes the same step as torch.optim.SGD."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -42,3 +44,26 @@ def test_trainer_never_records_an_autograd_graph():
     for _ in range(3):
         trainer.step(X, Y)
     assert all(a.grad_fn is None and not a.requires_grad for _, a in trainer.params.arrays())
+
+
+@pytest.mark.parametrize(
+    ("trainer", "typo", "meant"),
+    [(manual.Trainer, "momentun", "momentum"), (manual.AdamTrainer, "beta", "betas")],
+)
+def test_an_unknown_trainer_option_is_named_with_the_closest_and_the_accepted_ones(trainer, typo, meant):
+    spec = manual.Spec((2, 1), ("identity",), "squared")
+    params = manual.init_params(spec, np.random.default_rng(0))
+    with pytest.raises(TypeError, match=rf"unknown option '{typo}' \(did you mean '{meant}'\?\); accepted: lr, "):
+        trainer(spec, params, lr=0.1, **{typo: 0.9})
+
+
+def test_the_trainers_signatures_name_each_optimizer_option_and_its_default():
+    # the options are defined once, by the rule's constructor (manual.optim); the trainer shows them
+    assert str(inspect.signature(manual.Trainer)) == (
+        "(spec: 'Spec', params: 'Params', *, lr: 'float', momentum: 'float' = 0.0, dampening: 'float' = 0.0, "
+        "nesterov: 'bool' = False, weight_decay: 'float' = 0.0) -> 'None'"
+    )
+    assert str(inspect.signature(manual.AdamTrainer)) == (
+        "(spec: 'Spec', params: 'Params', *, lr: 'float', betas: 'tuple[float, float]' = (0.9, 0.999), "
+        "eps: 'float' = 1e-08, weight_decay: 'float' = 0.0, decoupled: 'bool' = False) -> 'None'"
+    )
