@@ -37,6 +37,7 @@ from .summary import Summary
 __all__ = ["oracle_settings", "resolve_options", "run"]
 
 _TABLES: dict[type, Any] = {manual.Activation: manual.ACTIVATIONS, manual.Loss: manual.LOSSES}
+_CASE_LRS = (0.01, 0.1, 0.5, 1.0)  # the learning rates drawn into cases where the kind takes none
 
 
 def oracle_settings(max_examples: int) -> settings:
@@ -68,14 +69,11 @@ def resolve_options(kind: Kind, options: Mapping[str, Any]) -> tuple[Options, di
         if name in common and common[name] != value and not (name == "arrays" and common[name] is None):
             raise ValueError(f"{kind.check} takes {name}={value!r} only ({why}), got {name}={common[name]!r}")
     merged = {**DEFAULTS, **kind.defaults, **common}
-    lr = options.get("lr", kind.options.get("lr", DEFAULTS_LR))
+    lr = options.get("lr", kind.options.get("lr", _CASE_LRS))
     opt = parse_options(lr=lr, **merged)
     own_entries = [e for e in (*opt.activations, *opt.losses) if _TABLES[type(e)].get(e.name) is not e]
     found = [(id(e), names[0]) for e in own_entries if (names := caller_names(e))]
     return replace(opt, entry_vars=tuple(found)), {**kind.options, **own}
-
-
-DEFAULTS_LR = (0.01, 0.1, 0.5, 1.0)
 
 
 @dataclass
@@ -105,7 +103,8 @@ class _Run:
             return False
         if outcome.kind == "precision":
             self.precise.append(outcome)
-        self.kind.cover and self.kind.cover(self.summary, outcome)
+        if self.kind.cover is not None:
+            self.kind.cover(self.summary, outcome)
         self.summary.add(outcome)
         return True
 

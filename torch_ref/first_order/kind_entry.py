@@ -11,10 +11,12 @@ from typing import Any
 from ..engine.kind import Kind
 from ..engine.naming import caller_names, optimizer_naming
 from ..engine.options import Options
+from ..strategies import Case
+from .quantities import classify_kind
 from .report import failure_lines, render_precision
-from .verdict import check_callable
+from .verdict import check_callable, classify
 
-__all__ = ["first_order_kind"]
+__all__ = ["classifier", "first_order_kind", "quantity"]
 
 
 def _report(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Mapping[str, Any], before: Any = None):
@@ -36,6 +38,24 @@ def _callable_of(what: str, nargs: int) -> Callable[[Callable, Mapping[str, Any]
         return dict(extra)
 
     return prepare
+
+
+def classifier(update: bool) -> Callable[..., Any]:
+    """The judge of a gradients (``update=False``) or update check: :func:`~torch_ref.first_order.verdict.classify`."""
+
+    def judge(fn: Callable, case: Case, opt: Options, extra: Mapping[str, Any]) -> Any:
+        return classify(fn, case, update=update, arrays=opt.arrays, device=opt.device)
+
+    return judge
+
+
+def quantity(kind: str) -> Callable[..., Any]:
+    """The judge of a deltas, input or per-example check: :func:`~torch_ref.first_order.quantities.classify_kind`."""
+
+    def judge(fn: Callable, case: Case, opt: Options, extra: Mapping[str, Any]) -> Any:
+        return classify_kind(kind, fn, case, arrays=opt.arrays, device=opt.device)
+
+    return judge
 
 
 def first_order_kind(

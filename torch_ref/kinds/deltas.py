@@ -9,18 +9,12 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..engine.options import CheckOptions, Options
+from ..engine.options import CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.kind_entry import first_order_kind
-from ..first_order.quantities import classify_kind
-from ..strategies import Case
+from ..first_order.kind_entry import first_order_kind, quantity
 
 __all__ = ["KIND", "check_deltas"]
-
-
-def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
-    return classify_kind("deltas", fn, case, arrays=opt.arrays, device=opt.device)
 
 
 KIND = first_order_kind(
@@ -29,7 +23,7 @@ KIND = first_order_kind(
     what="delta_fn",
     call="delta_fn(spec, params, X, Y) -> [delta1, ..., deltaL], each (N, sizes[l])",
     reference="float64 autograd of the objective in every layer's pre-activation I",
-    judge=_judge,
+    judge=quantity("deltas"),
 )
 
 

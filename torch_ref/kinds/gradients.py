@@ -9,18 +9,12 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..engine.options import OPTIONS_DOC, CheckOptions, Options
+from ..engine.options import OPTIONS_DOC, CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.kind_entry import first_order_kind
-from ..first_order.verdict import classify
-from ..strategies import Case
+from ..first_order.kind_entry import classifier, first_order_kind
 
 __all__ = ["KIND", "check_derivation"]
-
-
-def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
-    return classify(fn, case, update=False, arrays=opt.arrays, device=opt.device)
 
 
 KIND = first_order_kind(
@@ -29,7 +23,7 @@ KIND = first_order_kind(
     what="grad_fn",
     call="grad_fn(spec, params, X, Y) -> Params (W of shape (in, out))",
     reference="float64 autograd of the torch twin's objective (torch's bce floor, and past it the exact gradient)",
-    judge=_judge,
+    judge=classifier(update=False),
 )
 
 

@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from typing_extensions import Unpack
 
-from ..engine.kind import Kind
-from ..engine.options import CheckOptions, Options
+from ..engine.options import CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
 from ..second_order import check as so
-from ..strategies import Case
 
 __all__ = ["KIND", "check_hvp"]
 
 
-def _judge(fn: Callable, case: Case, opt: Options, extra: Mapping[str, Any]) -> Any:
-    return so.judge("hvp", fn, case, opt.arrays, opt.device)
-
-
-def _report(
-    outcome: Any, fn: Callable, names: tuple[str, ...], opt: Options, extra: Mapping[str, Any], before: Any = None
-):
-    return so.report("hvp", outcome, fn, names, opt)
-
-
-KIND = Kind(
-    name="hvp",
-    check="check_hvp",
-    what="hvp_fn",
+KIND = so.product_kind(
+    "hvp",
     call="hvp_fn(spec, params, X, Y, V) -> Params (H V)",
     reference="torch's double backward of the exact objective along V (float64)",
-    tolerance="the second-order rounding model of torch_ref.second_order.tolerance (R-passes on magnitudes and errors)",
-    judge=_judge,
-    report=_report,
-    prepare=so.prepare("hvp"),
-    defaults={"max_examples": 50, "depths": (1, 3), "widths": (1, 5), "batch": (1, 6)},
-    # the draw alone, as the second-order campaigns and pins are sized (examples == max_examples)
-    coverage_cases=False,
-    not_judged="Narrow the draw to cases whose float64 reference and bound are finite (e.g. other losses or outputs).",
 )
 
 

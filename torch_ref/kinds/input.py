@@ -9,18 +9,12 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..engine.options import CheckOptions, Options
+from ..engine.options import CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.kind_entry import first_order_kind
-from ..first_order.quantities import classify_kind
-from ..strategies import Case
+from ..first_order.kind_entry import first_order_kind, quantity
 
 __all__ = ["KIND", "check_input_gradient"]
-
-
-def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
-    return classify_kind("input", fn, case, arrays=opt.arrays, device=opt.device)
 
 
 KIND = first_order_kind(
@@ -29,7 +23,7 @@ KIND = first_order_kind(
     what="input_fn",
     call="input_fn(spec, params, X, Y) -> dObjective/dX of shape (N, D)",
     reference="float64 autograd of the objective in the input X",
-    judge=_judge,
+    judge=quantity("input"),
 )
 
 

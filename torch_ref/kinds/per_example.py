@@ -10,18 +10,12 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..engine.options import CheckOptions, Options
+from ..engine.options import CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.kind_entry import first_order_kind
-from ..first_order.quantities import classify_kind
-from ..strategies import Case
+from ..first_order.kind_entry import first_order_kind, quantity
 
 __all__ = ["KIND", "check_per_example"]
-
-
-def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
-    return classify_kind("per-example", fn, case, arrays=opt.arrays, device=opt.device)
 
 
 KIND = first_order_kind(
@@ -30,7 +24,7 @@ KIND = first_order_kind(
     what="per_example_fn",
     call="per_example_fn(spec, params, X, Y) -> Params of (N, in, out) and (N, out) arrays",
     reference="torch.func.vmap(torch.func.grad(...)) of each example's own loss on the torch twin",
-    judge=_judge,
+    judge=quantity("per-example"),
 )
 
 

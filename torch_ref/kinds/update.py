@@ -9,18 +9,12 @@ from typing_extensions import Unpack
 
 from manual import Params, Spec
 
-from ..engine.options import CheckOptions, Options
+from ..engine.options import CheckOptions
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..first_order.kind_entry import first_order_kind
-from ..first_order.verdict import classify
-from ..strategies import Case
+from ..first_order.kind_entry import classifier, first_order_kind
 
 __all__ = ["KIND", "check_update"]
-
-
-def _judge(fn: Callable, case: Case, opt: Options, extra: dict[str, Any]) -> Any:
-    return classify(fn, case, update=True, arrays=opt.arrays, device=opt.device)
 
 
 KIND = first_order_kind(
@@ -29,7 +23,7 @@ KIND = first_order_kind(
     what="step_fn",
     call="step_fn(spec, params, X, Y, lr) -> Params (the updated weights)",
     reference="one step of torch.optim.SGD (plain) on the torch twin, compared through the gradient it implies",
-    judge=_judge,
+    judge=classifier(update=True),
     nargs=5,
     options={"lr": (0.01, 0.1, 0.5, 1.0)},
 )

@@ -62,6 +62,7 @@ import numpy as np
 from manual import Params
 from manual._entry import MissingDerivativeError
 
+from ..engine.kind import Kind
 from ..engine.naming import label
 from ..engine.options import Options
 from ..engine.report import fn_import, spec_code
@@ -73,7 +74,7 @@ from .diagnosis import _blame, _diagnose, _layers, _Outcome
 from .products import gnvp_reference, hvp_reference, parts
 from .tolerance import bounds
 
-__all__ = ["PRODUCT", "check_gnvp_case", "check_hvp_case", "direction", "judge", "report"]
+__all__ = ["PRODUCT", "check_gnvp_case", "check_hvp_case", "direction", "judge", "product_kind", "report"]
 
 PRODUCT = {"hvp": "Hessian-vector product HV", "gnvp": "Gauss-Newton product J^T H_L J V"}
 _UNJUDGED = {
@@ -186,12 +187,39 @@ def _case(fn: Callable, case: Case, product: str, arrays: str, device: str) -> s
     )
 
 
-def prepare(product: str) -> Callable[[Callable, Mapping[str, Any]], dict[str, Any]]:
-    """The callable's check, before anything is drawn."""
+def product_kind(product: str, *, call: str, reference: str) -> Kind:
+    """The table entry of the ``product`` check (``"hvp"`` or ``"gnvp"``): judged and reported here."""
 
-    def check(fn: Callable, extra: Mapping[str, Any]) -> dict[str, Any]:
+    def judge_case(fn: Callable, case: Case, opt: Options, extra: Mapping[str, Any]) -> _Outcome:
+        return judge(product, fn, case, opt.arrays, opt.device)
+
+    def report_case(
+        outcome: _Outcome,
+        fn: Callable,
+        names: tuple[str, ...],
+        opt: Options,
+        extra: Mapping[str, Any],
+        before: Any = None,
+    ) -> tuple[list[str], list[str]]:
+        return report(product, outcome, fn, names, opt)
+
+    def prepare(fn: Callable, extra: Mapping[str, Any]) -> dict[str, Any]:
         if not callable(fn):
             raise TypeError(f"{product}_fn must be a callable {product}_fn(spec, params, X, Y, V), got {fn!r}")
         return dict(extra)
 
-    return check
+    return Kind(
+        name=product,
+        check=f"check_{product}",
+        what=f"{product}_fn",
+        call=call,
+        reference=reference,
+        tolerance="the second-order rounding model of torch_ref.second_order.tolerance (R-passes on magnitudes and errors)",
+        judge=judge_case,
+        report=report_case,
+        prepare=prepare,
+        defaults={"max_examples": 50, "depths": (1, 3), "widths": (1, 5), "batch": (1, 6)},
+        # the draw alone, as the second-order campaigns and pins are sized (examples == max_examples)
+        coverage_cases=False,
+        not_judged="Narrow the draw to cases whose float64 reference and bound are finite (e.g. other losses or outputs).",
+    )
