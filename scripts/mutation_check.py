@@ -169,7 +169,7 @@ MUTANTS = [
     ),
     (
         "M22 grad_fn signature not checked",
-        "torch_ref/first_order/entry.py",
+        "torch_ref/first_order/kind_entry.py",
         "        check_callable(fn, what, nargs)\n",
         "        pass\n",
         "tests/test_oracle_calls.py::test_bad_grad_fn_is_a_type_error_before_any_draw",

@@ -324,3 +324,13 @@ def test_the_false_alarm_campaign_under_torchrun_checks_each_case_once_and_total
     assert (b["world_size"], b["cases"]) == (2, 60)
     for key in ("cases", "by", "verdicts", "conventions", "worst_share", "failures"):
         assert plain[key] == b[key], key
+
+
+def test_the_all_reduce_left_out_is_named_on_an_empty_shard():
+    # N = 1 on 2 ranks: rank 0 holds the whole batch (its own sum is right), rank 1 none; its own
+    # shard's sum is zero, which is what a rank without the all-reduce returns
+    spec = manual.Spec((2, 2), ("identity",), "squared", bias=True, reduction="sum")
+    case = case_from(spec, N=1, seed=0)
+    report = check_data_parallel_case(dp_mistakes.no_allreduce, case, world_size=2)
+    assert "rank(s) [1] of 2" in report and "shards of sizes [1, 0]" in report, report
+    assert "rank 1's own shard only (no all-reduce), summed" in report, report

@@ -65,6 +65,8 @@ def test_every_kind_fails_the_wrong_callable_with_one_record(kind):
     assert record["case"]["spec"] and record["rows"], record
     assert any(r["status"] != "ok" for r in record["rows"])
     assert record["reproduce"], "the failing case is reproduced"
+    # the first failing case found, where it is not the minimal one: in the text and the record alike
+    assert (record["before_shrinking"] is None) == ("Before shrinking:" not in record["report"])
 
 
 def test_second_order_and_data_parallel_take_the_narrowing_options():
@@ -169,3 +171,16 @@ def test_the_fixture_offers_every_kind(pytester):
     result.assert_outcomes(passed=len(KINDS))
     records = json.loads(report.read_text())
     assert sorted({r["kind"] for r in records}) == sorted(KINDS) and all(r["passed"] for r in records)
+
+
+@pytest.mark.parametrize("kind", ["hvp", "gnvp"])
+def test_a_product_callable_with_the_wrong_signature_is_refused_before_any_draw(kind):
+    with pytest.raises(TypeError, match=rf"{kind}_fn must accept 5 positional arguments \(spec, params, X, Y, V\)"):
+        torch_ref.check(kind, K.right_gradients)
+
+
+@pytest.mark.parametrize("kind", ["hvp", "gnvp"])
+def test_a_second_order_failure_records_the_layer_the_backward_r_pass_reaches_first(kind):
+    record = _failure(kind)
+    line = next(x for x in record["report"].splitlines() if x.startswith("Layers whose blocks differ"))
+    assert record["parts"] == line and f"reaches layer {record['layer']} " in line

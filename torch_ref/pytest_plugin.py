@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ class Oracle:
 
             for kind in names():
                 if entry(kind).check == name:
-                    return lambda fn, **options: self.check(kind, fn, **options)
+                    return partial(self.check, kind)
         raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:

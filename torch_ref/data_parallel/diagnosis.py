@@ -45,9 +45,12 @@ def _ddp_lines(
 
 
 def _local(case: Case, part: slice, reduction: str) -> list[np.ndarray] | None:
-    """Autograd's gradient of one shard alone, float64, with the given reduction (None if empty)."""
+    """Autograd's gradient of one shard alone, float64, with the given reduction: for an empty
+    shard its sum is zero, its mean undefined (None)."""
     if part.stop <= part.start:
-        return None
+        if reduction != "sum":
+            return None
+        return [np.zeros(np.shape(a)) for _, a in case.params.arrays()]
     spec = Spec(case.spec.sizes, case.spec.activations, case.spec.loss, bias=case.spec.bias, reduction=reduction)
     params64 = case.params.map(lambda a: np.asarray(a, dtype=np.float64))
     g = reference(spec, params64, case.X[part].astype(np.float64), case.Y[part].astype(np.float64)).grads

@@ -103,8 +103,10 @@ def failure_record(
     """The failing outcome ``v`` of a ``kind`` check (its report already rendered) as a record, with
     the same fields for every kind; ``before`` the first failing outcome found before shrinking."""
     lines = report.splitlines()
-    parts = next((line for line in lines if line.startswith("Parts from")), None)
-    layer = re.search(r"layer (\d+)", parts) if parts else None
+    # where the two part: a first-order or training "Parts from ... layer l" line, or the layer the
+    # backward R-pass reaches first (second order); a data-parallel failure names ranks, not layers
+    parts = next((line for line in lines if line.startswith(("Parts from", "Layers whose blocks differ"))), None)
+    layer = re.search(r"reaches layer (\d+)" if parts and parts.startswith("Layers") else r"layer (\d+)", parts or "")
     step = getattr(v, "step", 0) or None
     return {
         "passed": False,
@@ -122,7 +124,8 @@ def failure_record(
         "findings": [f for f in getattr(v, "findings", ()) if not f.startswith(("Diagnosis:", "Parts from"))],
         "detail": getattr(v, "detail", ""),
         "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
-        "before_shrinking": _before(before),
+        # as the report's "Before shrinking:" lines: none where the first case found is the minimal one
+        "before_shrinking": None if before is None or repr(before.case) == repr(v.case) else _before(before),
         "report": report,
     }
 

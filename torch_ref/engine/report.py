@@ -8,7 +8,9 @@ from typing import Any
 import manual
 from manual import Spec
 
-__all__ = ["entry_code", "fn_import", "not_judged_lines", "ordinal", "spec_code"]
+from .record import before_shrinking
+
+__all__ = ["before_lines", "entry_code", "fn_import", "not_judged_lines", "ordinal", "spec_code"]
 
 
 def entry_code(entry: Any, table: Any, variables: dict[int, str] | None = None) -> str:
@@ -57,3 +59,22 @@ def fn_import(fn: Any) -> tuple[list[str], str]:
     if module and module != "__main__" and "<" not in name:
         return [f"from {module} import {name.split('.')[0]}"], name
     return [], name
+
+
+def before_lines(v: Any, before: Any, variables: dict[int, str]) -> list[str]:
+    """The first failing case found, beside the minimal one ``v``: shrinking keeps a case that fails,
+    not the one where the mistake is largest, and a minimal case in a near-linear regime may part by
+    1e-4 where the first case found parted by order 1. Nothing where the two are the same case or
+    the first has no comparison (a crash)."""
+    seen = before_shrinking(before)
+    if seen is None or repr(before.case) == repr(v.case):
+        return []
+    name, rel = seen
+    here = before_shrinking(v)
+    minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
+    return [
+        f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
+        f"(at {name}){minimal}; it is",
+        f"  spec = {spec_code(before.case.spec, variables)}",
+        f"  case = {before.case.rebuild()}",
+    ]

@@ -31,7 +31,7 @@ from .kind import Kind
 from .naming import caller_names, label
 from .options import DEFAULTS, Options, parse_options
 from .record import failure_record, not_judged_record
-from .report import not_judged_lines
+from .report import before_lines, not_judged_lines
 from .summary import Summary
 
 __all__ = ["oracle_settings", "resolve_options", "run"]
@@ -197,7 +197,8 @@ def _raise_failure(state: _Run, names: tuple[str, ...]) -> None:
     if kind.finish is not None:
         found = kind.finish(found, fn, opt, state.extra)
     lines, reproduce = kind.report(found, fn, names, opt, state.extra, state.failures[0])
-    report = "\n".join(lines)
+    body = lines[: len(lines) - len(reproduce)]
+    report = "\n".join([*body, *before_lines(found, state.failures[0], dict(opt.entry_vars)), *reproduce])
     raise DerivationMismatch(
         report, failure_record(kind.name, found, report, reproduce, opt, before=state.failures[0])
     ) from None

@@ -22,10 +22,10 @@ __all__ = ["classifier", "first_order_kind", "quantity"]
 def _report(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Mapping[str, Any], before: Any = None):
     steps = extra.get("steps")
     if steps is None:
-        return failure_lines(v, fn, names, opt, None, before=before)
+        return failure_lines(v, fn, names, opt, None)
     optimizer = extra.get("optimizer")
     naming_of = None if optimizer is None else optimizer_naming(optimizer, caller_names(optimizer))
-    return failure_lines(v, fn, names, opt, (steps, naming_of), before=before)
+    return failure_lines(v, fn, names, opt, (steps, naming_of))
 
 
 def _precision(v: Any, fn: Any, names: tuple[str, ...], opt: Options, count: int, total: int) -> str:

@@ -10,7 +10,6 @@ import manual
 
 from ..engine.naming import label, naming
 from ..engine.options import Options
-from ..engine.record import before_shrinking
 from ..engine.report import ordinal, spec_code
 from ..numerics.blame import blame, finite_difference
 from .diagnose import diagnose
@@ -142,28 +141,11 @@ def render_failure(v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra:
     return "\n".join(failure_lines(v, fn, names, opt, extra)[0])
 
 
-def _before_line(v: Any, before: Any, variables: dict[int, str]) -> list[str]:
-    """Shrinking keeps a case that fails, not the one where the mistake is largest: a minimal case in a
-    near-linear regime may part by 1e-4 where the first case found parted by order 1 (issue 21)."""
-    seen = before_shrinking(before)
-    if seen is None or repr(before.case) == repr(v.case):
-        return []
-    name, rel = seen
-    here = before_shrinking(v)
-    minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
-    return [
-        f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
-        f"(at {name}){minimal}; it is",
-        f"  spec = {spec_code(before.case.spec, variables)}",
-        f"  case = {before.case.rebuild()}",
-    ]
-
-
 def failure_lines(
-    v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None, before: Any = None
+    v: Any, fn: Any, names: tuple[str, ...], opt: Options, extra: Any = None
 ) -> tuple[list[str], list[str]]:
-    """The report's lines, and of them the Reproduce lines. ``before``: the first failing verdict
-    found, before shrinking (its largest relative difference is reported beside the minimal case's)."""
+    """The report's lines, and of them the Reproduce lines (the engine adds the first failing case
+    found before shrinking, :func:`torch_ref.engine.report.before_lines`)."""
     case, spec = v.case, v.case.spec
     mismatch, returned = _PHRASES[v.what]
     if v.what == "make_trainer":
@@ -191,7 +173,6 @@ def failure_lines(
             lines.append(v.parting())
         lines += list(v.findings)
         lines += explain(v) if isinstance(v, Verdict) else []
-    lines += _before_line(v, before, dict(opt.entry_vars)) if before is not None else []
     reproduce = _reproduce(v, fn, names, opt, extra)
     return lines + reproduce, reproduce
 

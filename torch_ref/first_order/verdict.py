@@ -550,9 +550,9 @@ def classify(
     return v
 
 
-def check_callable(fn: Any, what: str, nargs: int) -> None:
-    """``TypeError`` unless ``fn`` is callable with ``nargs`` positional arguments."""
-    args = "(spec, params, X, Y, lr)" if nargs == 5 else "(spec, params, X, Y)"
+def check_callable(fn: Any, what: str, nargs: int, args: str | None = None) -> None:
+    """``TypeError`` unless ``fn`` is callable with ``nargs`` positional arguments (named ``args``)."""
+    args = args or ("(spec, params, X, Y, lr)" if nargs == 5 else "(spec, params, X, Y)")
     if not callable(fn):
         raise TypeError(f"{what} must be a callable {what}{args}, got {type(fn).__name__}: {fn!r}")
     try:

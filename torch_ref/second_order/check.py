@@ -67,7 +67,7 @@ from ..engine.naming import label
 from ..engine.options import Options
 from ..engine.report import fn_import, spec_code
 from ..engine.result import normalise
-from ..first_order.verdict import _crash, hand_out, hand_out_params
+from ..first_order.verdict import _crash, check_callable, hand_out, hand_out_params
 from ..numerics.compare import compare
 from ..strategies import Case
 from .diagnosis import _blame, _diagnose, _layers, _Outcome
@@ -204,8 +204,7 @@ def product_kind(product: str, *, call: str, reference: str) -> Kind:
         return report(product, outcome, fn, names, opt)
 
     def prepare(fn: Callable, extra: Mapping[str, Any]) -> dict[str, Any]:
-        if not callable(fn):
-            raise TypeError(f"{product}_fn must be a callable {product}_fn(spec, params, X, Y, V), got {fn!r}")
+        check_callable(fn, f"{product}_fn", 5, "(spec, params, X, Y, V)")
         return dict(extra)
 
     return Kind(

@@ -23,6 +23,8 @@ double backward gives, and what the built-in entries' ``second_derivative`` retu
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,20 @@ __all__ = [
     "parts",
     "r_pass",
 ]
+
+
+def _quiet_forward_ad(fn: Any) -> Any:
+    """``fn`` without the ``DeprecationWarning`` torch 2.13 raises about its own ``torch.jit.script``
+    when forward-mode AD (``torch.func.jvp``, ``hessian``) loads its decompositions on first use: a
+    user's pytest run would show it for the first product checked, and it says nothing about it."""
+
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
+            return fn(*args, **kwargs)
+
+    return quiet
 
 
 def _net64(spec: Spec, params: Params, dtype: Any = np.float64) -> Network:
@@ -119,6 +135,7 @@ def hvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtyp
     return _as_params(spec, {n: (h if h is not None else torch.zeros_like(P[n])) for n, h in zip(names, hv)})
 
 
+@_quiet_forward_ad
 def hvp_jvp_of_grad(spec: Spec, params: Params, X: Any, Y: Any, V: Params) -> Params:
     """:math:`HV` by ``torch.func.jvp(torch.func.grad(E), (P,), (V,))`` (forward over reverse)."""
     net, P, Xt, Yt, Vd = _prepared(spec, params, X, Y, V)
@@ -134,6 +151,7 @@ def _loss_in_ystar(spec: Spec) -> Any:
     return lambda O, Y: twin.per_example(O, Y).sum()
 
 
+@_quiet_forward_ad
 def gnvp_reference(spec: Spec, params: Params, X: Any, Y: Any, V: Params, *, dtype: Any = np.float64) -> Params:
     r""":math:`J^T H_L J V`: ``torch.func.jvp`` of y*(P) along V, :math:`H_L` by double backward of
     the loss in y*, then ``torch.func.vjp`` of y*(P); computed in ``dtype`` (float64, the
@@ -252,6 +270,7 @@ def parts(spec: Spec, params: Params, X: Any, Y: Any) -> SecondOrderParts:
     )
 
 
+@_quiet_forward_ad
 def _loss_derivatives(loss: Any, y_star: torch.Tensor, Yt: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The loss's first, second and third derivatives in y*, per example: ``(N, J)``, ``(N, J, J)``,
     ``(N, J, J, J)``. Vectorised over the examples with ``torch.func.vmap``; a loss that vmap cannot
