@@ -78,7 +78,10 @@ def _commands(text: str) -> Iterator[tuple[str, str]]:
 
 def _run_console(example: Example) -> str | None:
     """Runs each command of a ```console block; the first whose output differs is the failure."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    # a user's shell: none of the variables pytest-xdist sets in its workers (a pytest run inside one
+    # would take itself for an xdist worker, and pytest-benchmark would say so on its first line)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     checker = doctest.OutputChecker()
     for command, want in _commands(str(example.parsed)):
         done = subprocess.run(

@@ -203,3 +203,20 @@ def test_reproduce_lines_of_a_file_in_a_subfolder_run_from_here(workdir, monkeyp
     assert "sys.path.insert(0, 'sub/deep')" in code
     replay = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300)
     assert replay.returncode == 0 and "grad_fn disagrees with autograd" in replay.stdout, replay.stderr
+
+
+def test_no_stale_json_survives_a_run_that_ends_otherwise(workdir, tmp_path):
+    # a passing record from an earlier run must never be read as this run's outcome
+    path = tmp_path / "out.json"
+    (workdir / "exits.py").write_text(
+        "import sys\n\n\ndef grad(spec, params, X, Y):\n    return None\n\n\nsys.exit(0)\n"
+    )
+    path.write_text('{"passed": true}')
+    done = run(workdir, "exits.py:grad", "--json", str(path))
+    assert done.returncode == 2 and "ran sys.exit(0)" in done.stderr, done.stderr
+    assert json.loads(path.read_text())["verdict"] == "usage error"
+    (workdir / "exits_in_call.py").write_text("import sys\n\n\ndef grad(spec, params, X, Y):\n    sys.exit(0)\n")
+    path.write_text('{"passed": true}')
+    done = run(workdir, "exits_in_call.py:grad", "--max-examples", "3", "--seed", "0", "--json", str(path))
+    assert done.returncode == 1 and "raised SystemExit" in done.stdout, done.stdout + done.stderr
+    assert json.loads(path.read_text())["verdict"] == "crash"

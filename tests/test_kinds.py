@@ -7,15 +7,19 @@ import json
 import os
 import subprocess
 import sys
+import warnings
+import zlib
 from pathlib import Path
 
 import kind_examples as K
 import numpy as np
 import pytest
 
+import manual
 import torch_ref
 from torch_ref.frontends.cli import main
 from torch_ref.kinds import entry, names
+from torch_ref.strategies import case_from
 
 KINDS = names()
 HERE = Path(__file__).parent
@@ -184,3 +188,69 @@ def test_a_second_order_failure_records_the_layer_the_backward_r_pass_reaches_fi
     record = _failure(kind)
     line = next(x for x in record["report"].splitlines() if x.startswith("Layers whose blocks differ"))
     assert record["parts"] == line and f"reaches layer {record['layer']} " in line
+
+
+_SEED_ALONE = """
+import importlib, sys
+import manual, torch_ref
+
+seen = []
+
+
+def where(case):
+    seen.append(repr(case))
+    return True
+
+
+def draw():
+    seen.clear()
+    torch_ref.check_hvp(manual.hvp, max_examples=30, seed=0, where=where)
+    return list(seen)
+
+
+before = draw()
+sys.path.insert(0, sys.argv[1])
+importlib.import_module("constants_of_mine")  # a module of the user's, full of literal numbers
+print(before == draw(), len(before))
+"""
+
+
+def test_the_seed_alone_decides_the_draw_not_the_numbers_in_the_users_source(tmp_path):
+    # Hypothesis mixes literal constants of local modules into its draws; the oracle's draw must not
+    # change because the user's script (or one more import) holds other numbers
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "constants_of_mine.py").write_text("VALUES = [150, 12, 60, 1024, 7, 0.001, 1e-300, 1e300, 4096, 31]\n")
+    done = subprocess.run(
+        [sys.executable, "-c", _SEED_ALONE, str(folder)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    same, drawn = done.stdout.split()
+    assert same == "True" and int(drawn) >= 30
+
+
+def test_a_where_that_lets_few_cases_through_is_said():
+    rare = lambda case: zlib.crc32(case.X.tobytes()) % 1000 == 0  # about one drawn case in a thousand
+    with pytest.warns(UserWarning, match=r"let only \d+ of the 40 drawn cases asked for through"):
+        torch_ref.check_hvp(K.right_hvp, where=rare, max_examples=40, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch_ref.check_hvp(K.right_hvp, where=lambda case: True, max_examples=10, seed=0)
+
+
+class _Unconvertible:
+    """An array-like (shape, dtype) whose conversion raises something other than TypeError."""
+
+    shape, dtype = (1, 1), "float64"
+
+    def __array__(self, *args, **kwargs):
+        raise KeyError("no array here")
+
+
+def test_a_result_whose_conversion_raises_anything_is_a_wrong_return_not_an_internal_error():
+    spec = manual.Spec((1, 1), ("identity",), "squared", bias=False)
+    case = case_from(spec, N=1, seed=0)
+    verdict = torch_ref.check_case(lambda spec, params, X, Y: manual.Params([_Unconvertible()]), case)
+    assert verdict.kind == "type" and "KeyError" in verdict.detail
+    verdict = torch_ref.check_case(lambda spec, params, X, Y: _Unconvertible(), case, kind="input")
+    assert verdict.kind == "type" and "KeyError" in verdict.detail

@@ -66,8 +66,9 @@ def __getattr__(name: str) -> Any:
     if name not in _WHERE and name.startswith("check_"):  # a kind added to torch_ref.kinds after these
         from .kinds import entry, names
 
-        for kind in names():
-            if entry(kind).check == name:
+        known = {where for where in _WHERE.values() if where and where.startswith("kinds.")}
+        for kind in names():  # only the kinds not listed above are imported to look
+            if f"kinds.{kind.replace('-', '_')}" not in known and entry(kind).check == name:
                 _WHERE[name] = f"kinds.{kind.replace('-', '_')}"
     if name not in _WHERE:
         raise AttributeError(f"module 'torch_ref' has no attribute {name!r}")

@@ -86,7 +86,7 @@ def _candidates(
             )
     if mean:
         sums = [_local(case, p, "sum") for p in parts]
-        means = [[a / (p.stop - p.start) for a in g] for g, p in zip(sums, parts) if p.stop > p.start]
+        means = [[a / (p.stop - p.start) for a in g] for g, p in zip(sums, parts) if g is not None and p.stop > p.start]
         averaged = [sum(m[i] for m in means) / W for i in range(len(want))]
         empty = " (an empty shard counting as a zero gradient)" if len(means) < W else ""
         out.append((f"the mean of the ranks' own means{empty} (right only when the shards are equal)", averaged))

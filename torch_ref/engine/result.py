@@ -79,8 +79,8 @@ def normalise(spec: Spec, result: Any, what: str) -> tuple[Params | None, str, P
             return None, f"{what} returned {type(a).__name__} for {name}; expected an array", None
     try:
         return p.map(as_numpy64), "", p
-    except (TypeError, ValueError, RuntimeError) as exc:
-        return None, f"{what} returned something that is not a float array: {exc}", None
+    except Exception as exc:  # any array-like's conversion may raise anything: the result's fault
+        return None, f"{what} returned something that is not a float array: {type(exc).__name__}: {exc}", None
 
 
 def result_dtypes(p: Params) -> set[str]:

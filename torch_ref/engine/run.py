@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,6 +87,7 @@ class _Run:
     opt: Options
     extra: dict[str, Any]
     summary: Summary
+    drawn: int = 0  # drawn cases that reached the judge (Hypothesis' draw, after where)
     failures: list[Any] = field(default_factory=list)
     precise: list[Any] = field(default_factory=list)
     where_failed: list[ValueError] = field(default_factory=list)
@@ -118,6 +120,32 @@ class _Run:
             return False
 
 
+@contextmanager
+def _seed_alone() -> Iterator[None]:
+    """While the oracle draws: no constants collected from the source files of the running program.
+    Hypothesis (6.131 and later) mixes literal numbers of local modules into what it generates, so
+    the same ``seed`` would draw other cases beside another script (or after one more import); the
+    oracle's draw depends on its seed and its options alone. Through Hypothesis' internals
+    (``providers._get_local_constants`` and its cache, no public setting exists), each guarded: where
+    they are absent there is nothing to neutralise."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:
+        yield
+        return
+    if not hasattr(providers, "_get_local_constants") or not hasattr(providers, "CONSTANTS_CACHE"):
+        yield
+        return
+    collect, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+    providers._get_local_constants = Constants  # an empty pool
+    providers.CONSTANTS_CACHE = {}  # type: ignore[assignment]  # the pools allowed per kind of choice, afresh
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = collect, cache
+
+
 class _Found(Exception):
     """A failing case, raised to Hypothesis so that it shrinks."""
 
@@ -137,13 +165,15 @@ def _draw(state: _Run) -> None:
     @oracle_settings(opt.max_examples)
     @given(strategy)
     def prop(case: Case) -> None:
+        state.drawn += 1
         if not state.check(case):
             raise _Found()
 
     if opt.seed is not None:
         prop = hypothesis_seed(opt.seed)(prop)
     try:
-        prop()
+        with _seed_alone():
+            prop()
         if state.where_failed:
             raise state.where_failed[0]
     except Unsatisfiable:
@@ -186,6 +216,15 @@ def run(kind: Kind, fn: Callable, options: Mapping[str, Any]) -> Summary:
         raise NotJudged(report, not_judged_record(summary, report)) from None
     if state.precise:
         _warn_precision(state, names)
+    if opt.where is not None and state.drawn < opt.max_examples // 2:
+        warnings.warn(
+            UserWarning(
+                f"where={opt.where!r} let only {state.drawn} of the {opt.max_examples} drawn cases asked for through "
+                f"(Hypothesis gives up on a filter that rejects most of what it draws); the run judged "
+                f"{summary.examples} in all. Widen where, or narrow the other options to what where accepts."
+            ),
+            stacklevel=_user_stacklevel(),
+        )
     return summary
 
 

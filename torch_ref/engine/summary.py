@@ -107,7 +107,7 @@ class Summary:
         return (
             f"{self.kind}: {self.examples} examples on {self.networks} networks ({self.dtype}, {self.device}) in "
             f"{self.seconds:.1f} s; activations {sorted(self.activations)}; output/loss pairs {pairs}; "
-            + (f"targets {self.targets}; " if self.targets != "soft" else "")
+            + f"targets {self.targets}; "
             + f"bias {sorted(self.bias)}; reductions {sorted(self.reductions)}; batch sizes "
             f"{sizes}; square layers {self.square}; kink hit "
             f"{self.kink}; largest share of the tolerance used {self.worst_share:.3g}"

@@ -143,7 +143,7 @@ def _actual(kind: str, spec: Spec, result: Any, what: str) -> tuple[list | None,
     if kind == "input":
         if not is_array(result):
             return None, f"{what} returned {type(result).__name__}; expected {RETURNS[kind]}"
-        return [as_numpy64(result)], ""
+        return _floats([result], what)
     if not isinstance(result, (list, tuple)) or not all(is_array(a) for a in result):
         return None, f"{what} returned {type(result).__name__}; expected {RETURNS[kind]}"
     if len(result) != spec.depth:
@@ -151,7 +151,15 @@ def _actual(kind: str, spec: Spec, result: Any, what: str) -> tuple[list | None,
             None,
             f"{what} returned {len(result)} array(s) for a network of {spec.depth} layer(s); expected {RETURNS[kind]}",
         )
-    return [as_numpy64(a) for a in result], ""
+    return _floats(list(result), what)
+
+
+def _floats(arrays: list, what: str) -> tuple[list | None, str]:
+    """The arrays as float64 NumPy, or the problem: an array-like's conversion may raise anything."""
+    try:
+        return [as_numpy64(a) for a in arrays], ""
+    except Exception as exc:
+        return None, f"{what} returned something that is not a float array: {type(exc).__name__}: {exc}"
 
 
 def classify_kind(kind: str, fn: Callable, case: Case, *, arrays: str = "numpy", device: str = "cpu") -> Verdict:
@@ -163,7 +171,7 @@ def classify_kind(kind: str, fn: Callable, case: Case, *, arrays: str = "numpy",
     params, X, Y = hand_out(case, arrays, device)
     try:
         result = fn(case.spec, params, X, Y)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return replace(base, kind="crash", detail=_crash(exc, what, arrays, device))
     actual, problem = _actual(kind, case.spec, result, what)
     if actual is None:

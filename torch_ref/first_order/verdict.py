@@ -195,7 +195,7 @@ def _call(fn: Callable, case: Case, update: bool, arrays: str, device: str, what
     params, X, Y = hand_out(case, arrays, device)
     try:
         result = fn(case.spec, params, X, Y, case.lr) if update else fn(case.spec, params, X, Y)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit in the callable is its crash, not the check's end
         return None, _crash(exc, what, arrays, device)
     return result, ""
 
@@ -356,7 +356,8 @@ def _precision(v: Verdict) -> Verdict:
             "They differ in sign there, by less than the band: finite differences cannot decide it, so it is not "
             "called wrong math; strict=True fails it."
             if d * r < 0
-            else "No sign of wrong math here: the evaluation loses more digits than the derived bound allows a direct one.",
+            else "So nothing here tells a less accurate evaluation from wrong math smaller than finite differences "
+            "can see: it passes as precision, with this warning; strict=True fails it.",
         ),
     )
 

@@ -103,6 +103,11 @@ def load(target: str, what: str) -> Any:
             module = importlib.import_module(module_name)
     except UsageError:
         raise
+    except SystemExit as exc:  # a script's unguarded sys.exit(...) runs on import
+        raise UsageError(
+            f"{what}: importing {module_name!r} ran sys.exit({exc.code!r}); put the script's own run under "
+            f'if __name__ == "__main__": so that importing it only defines its functions'
+        ) from None
     except ImportError as exc:
         missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and module_name.startswith(exc.name)
         hint = _module_hint(exc.name) if missing and exc.name else ""
@@ -327,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "kinds":
         print(_kinds_listing())
         return 0
+    if args.json is not None and args.json.is_file():
+        args.json.unlink()  # whatever ends this run, a file from an earlier one is never read as its outcome
     import torch_ref
 
     try:
@@ -344,9 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc)
         _write(args, record)
         return 1
-    except Exception:  # a failure of this tool, not of the derivation
+    except Exception as exc:  # a failure of this tool, not of the derivation
         traceback.print_exc()
         print("internal error: the check itself failed (not a verdict on the derivation)", file=sys.stderr)
+        error = f"{type(exc).__name__}: {exc}"
+        record = {"target": args.target, "passed": False, "verdict": "internal error", "error": error, "exit_status": 3}
+        if args.json is not None:
+            args.json.write_text(json.dumps(record, indent=2) + "\n")
         return 3
     from ..engine.record import summary_record
 

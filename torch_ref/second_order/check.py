@@ -114,7 +114,7 @@ def judge(product: str, fn: Callable, case: Case, arrays: str = "numpy", device:
         out = fn(spec, params, X, Y, hand_out_params(V, arrays, device))
     except MissingDerivativeError:
         raise  # an entry without what the product needs: a usage error, raised as it is
-    except Exception as exc:  # reported as the case's failure
+    except (Exception, SystemExit) as exc:  # reported as the case's failure
         return _Outcome(case, V, nothing, problem=_crash(exc, what, arrays, device), parts=p, what=what, crashed=True)
     got_p, problem, _ = normalise(spec, out, f"{what}(...)")
     if got_p is None:
@@ -136,10 +136,13 @@ def report(
     defined = list(dict.fromkeys(([] if setup else [name]) + own))
     dtype = np.dtype(case.X.dtype).name
     arrays = "" if opt is None or opt.arrays == "numpy" else f", arrays='torch', device={opt.device!r}"
-    lines = [f"{product}_fn {label(fn, names)} disagrees with torch's {PRODUCT[product]}."]
+    verb = "returned arrays of the wrong shape for" if outcome.kind == "shape" else "disagrees with"
+    lines = [f"{product}_fn {label(fn, names)} {verb} torch's {PRODUCT[product]}."]
     lines.append(f"Minimal case: {case.spec}, N={case.X.shape[0]}, dtype={dtype}, V = torch_ref.direction(case)")
     if outcome.problem:
         lines.append(outcome.problem)
+    elif outcome.kind == "shape":  # the rows say which arrays and what shape; no entry to diagnose or blame
+        lines.append(str(outcome.comparison))
     else:
         lines += [str(outcome.comparison), _layers(outcome), _diagnose(outcome, product)]
         lines.append(

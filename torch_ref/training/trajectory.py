@@ -293,7 +293,7 @@ def _user_trajectory(make_trainer: Factory, case: Case, data: list, arrays: str,
     params, _, _ = hand_out(case, arrays, device)
     try:
         trainer = make_trainer(case.spec, params, lr=case.lr)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return None, "crash", _crash(exc, what, arrays, device)
     out = [_copy64(case.params)]
     for k, (X, Y) in enumerate(data, start=1):
@@ -302,7 +302,7 @@ def _user_trajectory(make_trainer: Factory, case: Case, data: list, arrays: str,
         try:
             trainer.step(Xh, Yh)
             current = trainer.params
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             return None, "crash", _crash(exc, f"{what}(...).step (step {k})", arrays, device)
         p, problem, _ = normalise(case.spec, current, f"{what}(...).params after step {k}")
         if p is None:
