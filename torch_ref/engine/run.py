@@ -67,11 +67,10 @@ def resolve_options(kind: Kind, options: Mapping[str, Any]) -> tuple[Options, di
             f"{kind.check} got unexpected keyword argument(s) {unknown}; accepted: {sorted({*DEFAULTS, *kind.options})}"
         )
     for name, (value, why) in kind.fixed.items():
-        if name in common and common[name] != value and not (name == "arrays" and common[name] is None):
+        if name in common and common[name] != value:
             raise ValueError(f"{kind.check} takes {name}={value!r} only ({why}), got {name}={common[name]!r}")
     merged = {**DEFAULTS, **kind.defaults, **common}
-    lr = options.get("lr", kind.options.get("lr", _CASE_LRS))
-    opt = parse_options(lr=lr, **merged)
+    opt = parse_options(lr=own.get("lr", kind.options.get("lr", _CASE_LRS)), **merged)
     own_entries = [e for e in (*opt.activations, *opt.losses) if _TABLES[type(e)].get(e.name) is not e]
     found = [(id(e), names[0]) for e in own_entries if (names := caller_names(e))]
     return replace(opt, entry_vars=tuple(found)), {**kind.options, **own}
