@@ -715,6 +715,13 @@ MUTANTS = [
         "    delta = [d * scale for d in manual.deltas(summed, params, X, Y)]",
         "tests/test_second_order.py::test_the_hand_written_right_one_passes_and_the_reproduce_line_rechecks",
     ),
+    (
+        "M100 the backward R-pass on reference values without its A'' term",
+        "torch_ref/second_order/r_pass.py",
+        "            term = term + back * v.d2A[l] * RI[l]",
+        "            term = term",
+        "tests/test_second_order.py::test_the_references_agree_with_each_other",
+    ),
 ]
 only = sys.argv[1:]
 survived = 0

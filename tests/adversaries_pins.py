@@ -12,7 +12,8 @@ import numpy as np
 
 import manual
 from torch_ref.numerics.tolerance import tolerance
-from torch_ref.second_order.products import gnvp_reference, hvp_reference, parts, r_pass
+from torch_ref.second_order.products import gnvp_reference, hvp_reference, parts
+from torch_ref.second_order.r_pass import r_pass
 from torch_ref.second_order.tolerance import _at, _values_and_errors
 from torch_ref.twin.reference import reference
 

@@ -14,7 +14,7 @@ with :math:`s_I = (|u| + m_u)|W| + |b|` the forward pass's magnitudes, :math:`T_
 ``derivative_terms`` (as in :mod:`torch_ref.numerics.tolerance`), :math:`T_2 = \max(|\mathcal{A}''|, 1)(1 +
 |I|)^2` where :math:`\mathcal{A}'' \ne 0` (0 where it is exactly 0: ReLU, identity),
 :math:`M_\delta` the first-order model's error magnitude of the exact objective's deltas. With
-:math:`P(t)` the R-passes on absolute values (:func:`torch_ref.second_order.products.r_pass` with
+:math:`P(t)` the R-passes on absolute values (:func:`torch_ref.second_order.r_pass.r_pass` with
 ``absolute=True``: every difference a sum, the general output formula, not the canonical
 shortcut, so that either form is covered) run on the factors :math:`|x| + t\,m_x`, a polynomial in
 t with coefficients :math:`a_k \ge 0`, the allowed difference is :math:`u M + \kappa_2\,tiny`, with

@@ -17,7 +17,8 @@ from ..first_order.entry_check import entry_findings
 from ..numerics.compare import Comparison
 from ..strategies import Case
 from ..twin.reference import reference
-from .products import DROPPABLE, SecondOrderParts, gnvp_reference, hvp_reference, parts, r_pass
+from .products import SecondOrderParts, gnvp_reference, hvp_reference, parts
+from .r_pass import DROPPABLE, r_pass
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ import numpy as np
 from manual import Params, Spec
 
 from ..numerics.tolerance import _forward_terms, tolerance
-from .products import SecondOrderParts, r_pass
+from .products import SecondOrderParts
+from .r_pass import r_pass
 from .running_error import radius
 
 _FIELDS = ("u", "O", "dA", "d2A", "delta")
