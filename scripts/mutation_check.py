@@ -120,9 +120,9 @@ MUTANTS = [
     ),
     (
         "M15 unstable without checking unsaturated points",
-        "torch_ref/first_order/verdict.py",
-        "    if not check.passed:\n        return replace(\n",
-        "    if False:\n        return replace(\n",
+        "torch_ref/first_order/unstable.py",
+        "    if not check.passed:\n",
+        "    if False:\n",
         "tests/test_verdicts.py::test_wrong_math_at_saturation_is_still_a_mismatch",
     ),
     (
@@ -472,14 +472,14 @@ MUTANTS = [
     ),
     (
         "M65 unstable where any failing row saturates",
-        "torch_ref/first_order/verdict.py",
+        "torch_ref/first_order/unstable.py",
         "    if not all(saturated[n] for n in failing):",
         "    if not any(saturated[n] for n in failing):",
         "tests/test_soundness_first_order.py::test_unstable_needs_every_failing_row_saturated",
     ),
     (
         "M66 unstable without evidence",
-        "torch_ref/first_order/verdict.py",
+        "torch_ref/first_order/unstable.py",
         "    if verdict.comparison is not None and any(row.nonfinite for row in verdict.comparison.rows):",
         "    if True:",
         "tests/test_soundness_first_order.py::test_finite_wrong_value_at_a_saturated_row_is_a_mismatch_not_unstable",
@@ -661,9 +661,9 @@ MUTANTS = [
     ),
     (
         "M92 a loss of digits spread over rows called a mismatch",
-        "torch_ref/first_order/verdict.py",
-        "    whole = not failing\n    if whole:\n",
-        "    whole = not failing\n    if whole:\n        return v\n    if whole:\n",
+        "torch_ref/first_order/unstable.py",
+        "    failing, whole = _failing(per_example, saturated)\n",
+        '    failing, whole = _failing(per_example, saturated)\n    if whole:\n        return "mismatch", ()\n',
         "tests/test_soundness_first_order.py::test_a_loss_of_digits_spread_over_several_saturated_rows_is_unstable_not_a_mismatch",
     ),
     (

@@ -13,9 +13,10 @@ arguments cannot move the reference), runs the float64 reference before the call
   digits), while the same derivation agrees
   with autograd at unsaturated points of the same network (the case's other examples, or fresh
   inputs scaled down when every example saturates), and every failing example shows verified
-  evidence of overflow or lost digits (:func:`_precision_driven`: non-finite values where autograd
-  is finite, or a re-run in the other float dtype whose error is precision's, issue 21). The
-  formula holds; its evaluation overflows or loses its digits.
+  evidence of overflow or lost digits (:func:`torch_ref.first_order.unstable._precision_driven`:
+  non-finite values where autograd is finite, or a re-run in the other float dtype whose error is
+  precision's, issue 21). The formula holds; its evaluation overflows or loses its digits
+  (:mod:`torch_ref.first_order.unstable` decides between this and a mismatch).
 - ``mismatch``: anything else beyond the band (wrong math), including non-finite values that the
   saturation does not explain, and finite wrong values at saturated examples that the other dtype
   reproduces (a wrong "stable branch").
@@ -36,7 +37,6 @@ import inspect
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,9 +47,9 @@ from ..engine.result import normalise, result_dtypes
 from ..numerics.blame import Estimate, finite_difference
 from ..numerics.compare import Comparison, compare_either
 from ..numerics.tolerance import RTOL, Tolerance, references, rounding_band, tolerance
-from ..strategies import Case, data_for
+from ..strategies import Case
 from ..twin.reference import Reference, reference
-from ..twins import loss_twin
+from .unstable import unstable
 
 __all__ = ["KINDS", "Verdict", "classify", "hand_out", "hand_out_params", "prepare"]
 
@@ -365,168 +365,15 @@ def _precision(v: Verdict) -> Verdict:
 # ------------------------------------------------------------------------------------------ saturation
 
 
-def _saturation_level(dtype: Any) -> float:
-    """sqrt(eps): an output y* with y*(1 - y*) below it has lost half of the dtype's digits in 1 - y*
-    (or in y*(1 - y*)), so a formula that divides by them keeps at most the other half."""
-    return float(np.sqrt(np.finfo(dtype).eps))
-
-
-def _saturated_examples(case: Case, ref: Reference) -> np.ndarray:
-    """Per example: whether a probability output saturates (y*(1 - y*) <= sqrt(eps)); the outputs are
-    probabilities where the loss's targets are ([0, 1], the simplex, one-hot)."""
-    if case.spec.loss.targets == "real":
-        return np.zeros(case.X.shape[0], dtype=bool)
-    O = ref.O[-1]
-    return np.any(O * (1 - O) <= _saturation_level(case.X.dtype), axis=-1)
-
-
-def _subcase(case: Case, rows: Any, X: np.ndarray | None = None, Y: np.ndarray | None = None) -> Case:
-    X = case.X if X is None else X
-    Y = case.Y if Y is None else Y
-    return replace(case, X=X[rows], Y=Y[rows])
-
-
-def _scaled(a: np.ndarray, scale: float, dtype: Any) -> np.ndarray:
-    return (a * scale).astype(dtype)
-
-
-def _unsaturated_candidates(case: Case):
-    """Points of the same network where the outputs may not saturate: fresh inputs scaled down, then
-    the case's inputs with every weight and bias scaled down."""
-    dtype = case.X.dtype
-    X, Y = data_for(case.spec, 8, np.random.default_rng([case.seed, 1]), grid=False, dtype=dtype, targets=case.targets)
-    for scale in (0.25, 1 / 16):
-        yield (
-            replace(case, X=(X * scale).astype(dtype), Y=Y, grid=False, kink=False),
-            f"network (fresh inputs scaled by {scale:g})",
-        )
-    for scale in (0.25, 1 / 16, 1 / 64, 1 / 256, 1 / 1024):  # I -> 0 as the scale does: no saturation left
-        yield (
-            replace(case, params=case.params.map(partial(_scaled, scale=scale, dtype=dtype)), grid=False, kink=False),
-            f"architecture (the case's inputs, every weight and bias scaled by {scale:g})",
-        )
-
-
-def _error(v: Verdict) -> float:
-    """The largest absolute difference from autograd over the verdict's arrays (inf where non-finite)."""
-    return max((row.max_abs for row in v.checked.rows), default=0.0)
-
-
-# a float64 evaluation whose error is precision-driven grows by about eps32 / eps64 = 5e8 in float32;
-# a wrong branch gives an error of the size of the value in both. 100x tells them apart with room
-_GROWTH = 100.0
-
-
-def _precision_driven(fn: Callable, one: Case, verdict: Verdict, update: bool, arrays: str, device: str) -> bool:
-    """Whether a failing one-example result shows verified signs of overflow or lost digits (issue 21):
-    non-finite values where autograd is finite; or, re-run on the same example in the other float
-    dtype (the example's values are exact in float64), a float32 result whose float64 re-run agrees
-    with autograd, or a float64 result whose error grows by orders of magnitude (or turns non-finite)
-    in float32. A wrong branch gives the same error in both dtypes."""
-    if verdict.comparison is not None and any(row.nonfinite for row in verdict.comparison.rows):
-        return True
-    other = np.float64 if np.dtype(one.X.dtype) == np.float32 else np.float32
-    with np.errstate(all="ignore"):
-        cast = replace(
-            one,
-            params=one.params.map(lambda a: np.asarray(a).astype(other)),
-            X=one.X.astype(other),
-            Y=one.Y.astype(other),
-        )
-    rerun = _basic(fn, cast, update, arrays, device)
-    if rerun.comparison is None:
-        return False
-    if other == np.float64:
-        return rerun.passed
-    return bool(_error(rerun) >= _GROWTH * _error(verdict))
-
-
 def _unstable(v: Verdict, fn: Callable, update: bool, arrays: str, device: str) -> Verdict:
-    """Decide between unstable and mismatch for a result beyond the band (see the module docstring)."""
-    case, ref = v.case, v.reference
-    saturated = _saturated_examples(case, ref)
-    if not saturated.any():
-        return v
-    N = case.X.shape[0]
-    per_example = [_basic(fn, _subcase(case, [n]), update, arrays, device) for n in range(N)]
-    failing = [n for n in range(N) if not per_example[n].passed]
-    whole = not failing
-    if whole:
-        # no example fails alone: the excess is the sum of several rows' errors; the saturated rows are
-        # the candidates, and the evidence is taken on the whole case below
-        failing = [n for n in range(N) if saturated[n]]
-    if not all(saturated[n] for n in failing):
-        return v
-    holding = [n for n in range(N) if per_example[n].passed and not saturated[n]]
-    if holding:
-        check = _basic(fn, _subcase(case, holding), update, arrays, device)
-        where = f"at the unsaturated example(s) {', '.join(map(str, holding))} of this case"
-    else:
-        check, where = None, ""
-        for candidate, text in _unsaturated_candidates(case):
-            keep = ~_saturated_examples(candidate, reference(case.spec, candidate.params, candidate.X, candidate.Y))
-            if keep.any():
-                check = _basic(fn, _subcase(candidate, keep), update, arrays, device)
-                where = f"at {int(keep.sum())} unsaturated point(s) of this {text}"
-                break
-    if check is None:
-        return replace(
-            v,
-            findings=(
-                *v.findings,
-                "It gives values beyond rounding where outputs saturate, and no unsaturated point of this "
-                "architecture was found to tell overflow from wrong math.",
-            ),
-        )
-    if not check.passed:
-        return replace(
-            v,
-            findings=(
-                *v.findings,
-                f"{where[0].upper()}{where[1:]} it disagrees with autograd too, so this is not only overflow.",
-            ),
-        )
-    if whole:
-        unexplained = [] if _precision_driven(fn, case, v, update, arrays, device) else failing
-    else:
-        unexplained = [
-            n for n in failing if not _precision_driven(fn, _subcase(case, [n]), per_example[n], update, arrays, device)
-        ]
-    if unexplained:
-        return replace(
-            v,
-            findings=(
-                *v.findings,
-                f"Example(s) {', '.join(map(str, unexplained))} saturate, and there the result is finite and wrong "
-                f"by the same amount when re-run in the other float dtype: no overflow and no loss of digits, "
-                f"wrong math where the outputs saturate (it agrees elsewhere).",
-            ),
-        )
-    nonfinite = [f"{row.name}{list(i)}" for row in v.checked.rows for i in row.nonfinite]
-    O = ref.O[-1]
-    n = failing[0]
-    j = int(np.argmin(O[n] * (1 - O[n])))
-    name = np.dtype(case.X.dtype).name
-    findings = [
-        (
-            f"It gives NaN or inf at {', '.join(nonfinite[:4])}{' and more' if len(nonfinite) > 4 else ''} "
-            f"({len(nonfinite)} entries) where autograd is finite"
-            if nonfinite
-            else "It loses its digits (beyond the rounding-level band) where autograd does not"
-        )
-        + f", from example(s) {', '.join(map(str, failing))}, whose outputs saturate: y*[{n}, {j}] = "
-        f"{O[n, j]:.17g}, y*(1 - y*) = {O[n, j] * (1 - O[n, j]):.3g} <= sqrt({name} epsilon) = "
-        f"{_saturation_level(case.X.dtype):.3g}, where 1 - y* keeps at most half of {name}'s digits.",
-        f"{where[0].upper()}{where[1:]} it {'agrees' if check.kind == 'agree' else 'agrees to rounding level'} "
-        f"with autograd: the formula holds there, and its evaluation "
-        + ("overflows" if nonfinite else "loses its digits (the re-run in the other float dtype shows it)")
-        + " where the outputs saturate.",
-    ]
-    output, loss = case.spec.activations[-1].name, case.spec.loss
-    hint = loss_twin(loss).hints.get(output)
-    if hint is not None:
-        findings.append(f"A stable form for {output}+{loss.name}: {hint}.")
-    return replace(v, kind="unstable", findings=v.findings + tuple(findings))
+    """Unstable or still a mismatch, with the findings that say why
+    (:func:`torch_ref.first_order.unstable.unstable`, which judges ``fn`` on further cases as :func:`_basic` does)."""
+
+    def run(other: Case) -> Verdict:
+        return _basic(fn, other, update, arrays, device)
+
+    kind, findings = unstable(v, run)
+    return replace(v, kind=kind, findings=v.findings + findings)
 
 
 # ------------------------------------------------------------------------------------------ public

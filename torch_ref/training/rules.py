@@ -206,96 +206,98 @@ def rule_of(optimizer: Any) -> Rule:
 
 def variants(rule: Rule) -> list[tuple[Rule, str]]:
     """The wrong rules a person writes in place of ``rule``, each with what it does in words."""
-    out: list[tuple[Rule, str]] = []
     if rule.kind == "sgd":
-        mu, lam = rule.momentum, rule.weight_decay
-        if mu:
-            out.append(
-                (
-                    replace(rule, ema=True),
-                    f"momentum as an average, b = {mu:g} b + (1 - {mu:g}) g starting from b = 0, where "
-                    + (
-                        f"torch adds the whole gradient, b = {mu:g} b + g with b_1 = g"
-                        if not rule.dampening
-                        else f"torch takes b = {mu:g} b + (1 - {rule.dampening:g}) g with b_1 = g"
-                    ),
-                )
-            )
-            if rule.dampening:  # with no dampening the first step is the same either way
-                out.append(
-                    (
-                        replace(rule, damp_first=True),
-                        f"the buffer's first step dampened, b_1 = (1 - {rule.dampening:g}) g, where torch starts "
-                        f"with b_1 = g",
-                    )
-                )
-            out.append(
-                (
-                    replace(rule, nesterov=not rule.nesterov),
-                    "Nesterov's update P -= lr (g + mu b) where torch takes P -= lr b"
-                    if not rule.nesterov
-                    else "the plain momentum update P -= lr b where Nesterov's is P -= lr (g + mu b)",
-                )
-            )
-            out.append((replace(rule, stateless=True), "the momentum buffer not kept between steps"))
-        else:
-            out.append(
-                (
-                    replace(rule, momentum=0.9),
-                    "momentum 0.9 where the optimizer has none",
-                )
-            )
-        if lam:
-            out.append(
-                (
-                    replace(rule, decay_after=True),
-                    f"weight decay applied to the update after the momentum buffer (P -= lr (b + {lam:g} P), "
-                    f"decoupled), where torch adds {lam:g} P to the gradient before the buffer",
-                )
-            )
-            out.append(
-                (
-                    replace(rule, decay_no_lr=True),
-                    f"weight decay without the learning rate, P -= {lam:g} P, where torch adds {lam:g} P to the "
-                    f"gradient (so it is scaled by lr, and passes through the momentum buffer)",
-                )
-            )
-            out.append((replace(rule, weight_decay=0.0), "no weight decay"))
-    else:
-        lam = rule.weight_decay
-        out.append((replace(rule, no_bias_correction=True), "no bias correction of m and v"))
+        return [*_momentum_variants(rule), *_sgd_decay_variants(rule)]
+    return [*_adam_variants(rule), *_adam_decay_variants(rule)]
+
+
+def _momentum_variants(rule: Rule) -> list[tuple[Rule, str]]:
+    """SGD's momentum written wrong: as an average, its first step dampened, Nesterov's update swapped
+    for the plain one or back, the buffer not kept; momentum added where the optimizer has none."""
+    mu = rule.momentum
+    if not mu:
+        return [(replace(rule, momentum=0.9), "momentum 0.9 where the optimizer has none")]
+    torchs = (
+        f"torch adds the whole gradient, b = {mu:g} b + g with b_1 = g"
+        if not rule.dampening
+        else f"torch takes b = {mu:g} b + (1 - {rule.dampening:g}) g with b_1 = g"
+    )
+    out = [
+        (
+            replace(rule, ema=True),
+            f"momentum as an average, b = {mu:g} b + (1 - {mu:g}) g starting from b = 0, where {torchs}",
+        )
+    ]
+    if rule.dampening:  # with no dampening the first step is the same either way
         out.append(
             (
-                replace(rule, eps_inside=True),
-                "eps inside the square root, sqrt(v_hat + eps), where torch adds it to sqrt(v_hat)",
+                replace(rule, damp_first=True),
+                f"the buffer's first step dampened, b_1 = (1 - {rule.dampening:g}) g, where torch starts with b_1 = g",
             )
         )
-        out.append(
-            (
-                replace(rule, eps_hat=True),
-                "eps added before the bias correction (TensorFlow's epsilon hat: lr sqrt(1 - b2^t) / (1 - b1^t) "
-                "m / (sqrt(v) + eps)), where torch adds it after: m_hat / (sqrt(v_hat) + eps)",
-            )
+    out.append(
+        (
+            replace(rule, nesterov=not rule.nesterov),
+            "Nesterov's update P -= lr (g + mu b) where torch takes P -= lr b"
+            if not rule.nesterov
+            else "the plain momentum update P -= lr b where Nesterov's is P -= lr (g + mu b)",
         )
-        out.append(
-            (
-                replace(rule, t_per_param=True),
-                "the step count t advanced once per parameter, not once per step",
-            )
-        )
-        out.append(
-            (replace(rule, t_fixed=True), "the step count t never advanced (bias correction of step 1 throughout)")
-        )
-        if lam:
-            out.append(
-                (
-                    replace(rule, decoupled=not rule.decoupled),
-                    "decoupled weight decay, P *= (1 - lr lambda) (AdamW), where torch.optim.Adam adds lambda P to "
-                    "the gradient"
-                    if not rule.decoupled
-                    else "weight decay added to the gradient (Adam's L2), where AdamW decays the weights, "
-                    "P *= (1 - lr lambda)",
-                )
-            )
-            out.append((replace(rule, weight_decay=0.0), "no weight decay"))
+    )
+    out.append((replace(rule, stateless=True), "the momentum buffer not kept between steps"))
     return out
+
+
+def _sgd_decay_variants(rule: Rule) -> list[tuple[Rule, str]]:
+    """SGD's weight decay written wrong (none where the optimizer has none): applied after the momentum
+    buffer, without the learning rate, or left out."""
+    lam = rule.weight_decay
+    if not lam:
+        return []
+    return [
+        (
+            replace(rule, decay_after=True),
+            f"weight decay applied to the update after the momentum buffer (P -= lr (b + {lam:g} P), "
+            f"decoupled), where torch adds {lam:g} P to the gradient before the buffer",
+        ),
+        (
+            replace(rule, decay_no_lr=True),
+            f"weight decay without the learning rate, P -= {lam:g} P, where torch adds {lam:g} P to the "
+            f"gradient (so it is scaled by lr, and passes through the momentum buffer)",
+        ),
+        (replace(rule, weight_decay=0.0), "no weight decay"),
+    ]
+
+
+def _adam_variants(rule: Rule) -> list[tuple[Rule, str]]:
+    """Adam's step written wrong: no bias correction, eps inside the square root or before the
+    correction (TensorFlow's epsilon hat), the step count advanced per parameter or never."""
+    return [
+        (replace(rule, no_bias_correction=True), "no bias correction of m and v"),
+        (
+            replace(rule, eps_inside=True),
+            "eps inside the square root, sqrt(v_hat + eps), where torch adds it to sqrt(v_hat)",
+        ),
+        (
+            replace(rule, eps_hat=True),
+            "eps added before the bias correction (TensorFlow's epsilon hat: lr sqrt(1 - b2^t) / (1 - b1^t) "
+            "m / (sqrt(v) + eps)), where torch adds it after: m_hat / (sqrt(v_hat) + eps)",
+        ),
+        (replace(rule, t_per_param=True), "the step count t advanced once per parameter, not once per step"),
+        (replace(rule, t_fixed=True), "the step count t never advanced (bias correction of step 1 throughout)"),
+    ]
+
+
+def _adam_decay_variants(rule: Rule) -> list[tuple[Rule, str]]:
+    """Adam's weight decay written wrong (none where the optimizer has none): coupled where it is
+    decoupled (AdamW) and the reverse, or left out."""
+    if not rule.weight_decay:
+        return []
+    return [
+        (
+            replace(rule, decoupled=not rule.decoupled),
+            "decoupled weight decay, P *= (1 - lr lambda) (AdamW), where torch.optim.Adam adds lambda P to the gradient"
+            if not rule.decoupled
+            else "weight decay added to the gradient (Adam's L2), where AdamW decays the weights, P *= (1 - lr lambda)",
+        ),
+        (replace(rule, weight_decay=0.0), "no weight decay"),
+    ]

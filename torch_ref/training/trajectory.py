@@ -43,6 +43,8 @@ from .step_compare import beyond, compare_step, unjudged
 __all__ = ["TrainingVerdict", "check_training_case", "make_optimizer"]
 
 Factory = Callable[..., Any]
+# what :func:`_follow` finds: the kind, the step, the comparison there and the findings
+_Followed = tuple[str, int, Comparison, tuple[str, ...]]
 
 
 def _copy64(p: Params) -> Params:
@@ -371,22 +373,13 @@ def check_training_case(
         >>> check_training_case(manual.Trainer, case).kind
         'agree'
     """
-    check_trainer_factory(make_trainer)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not isinstance(case, Case):
-        raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
+    _check_arguments(make_trainer, case, steps)
     data = batches(case, steps)
     V, rule = _torch_trajectory(case, data, optimizer)
     start = reference(case.spec, _copy64(case.params), as_numpy64(case.X), as_numpy64(case.Y))
     held, largest, gV, floored = _in_range(case, data, V)
     data = data[:held]  # steps past the dtype's range are not run: a right trainer overflows there
-    outside = (
-        f"{f'Steps {held + 1}-{steps}' if held + 1 < steps else f'Step {steps}'} not compared: torch's float64 "
-        f"trajectory leaves the range "
-        f"{np.dtype(case.X.dtype).name} holds there (magnitudes up to {largest:.3g}, beyond the square root of "
-        f"its largest number, {_limit(case):.3g}), where a correct run in that dtype overflows."
-    )
+    outside = _outside(case, held, steps, largest)
     left: tuple[str, ...] = () if held == steps else (outside,)
     if held == 0:  # nothing can be compared: not a pass, and no fault of the trainer's either
         return TrainingVerdict(
@@ -398,38 +391,72 @@ def check_training_case(
     points = _user_points(case, data, W)
     outcome = _follow(rule, V, gV, points, case, data, W, steps, exact=False)
     if outcome[0] == "mismatch" and floored | any(p.ref.two_references for p in points):
-        # torch's BCELoss floor is in effect on this case: the trajectory of the same rule with the
-        # exact objective's gradients is right too (each with its own bound, no allowance between)
-        U, gU = _simulate(rule, case, data, exact=True)
-        other = _follow(rule, U, gU, points, case, data, W, steps, exact=True)
-        if other[0] != "mismatch":
-            k = outcome[1]
-            note = (
-                f"It follows the trajectory of {rule.describe()} with the exact objective's gradients: torch's "
-                f"BCELoss floor is in effect on this case (torch's gradient shrinks towards 0 where y*(1 - y*) < "
-                f"1e-12), and it parts from torch's own trajectory at step {k}."
-            )
-            outcome = (*other[:3], (*other[3], note))
-        else:
-            outcome = (
-                *outcome[:3],
-                (*outcome[3], f"It parts from the exact-gradient trajectory too, at step {other[1]}."),
-            )
+        outcome = _past_the_floor(outcome, rule, points, case, data, W, steps)
     kind, k, comparison, findings = outcome
     if kind == "mismatch":
-        first = beyond(comparison)
-        assert first is not None  # a mismatch has a row beyond its bound
-        diagnosis = _diagnose(rule, case, data, W, points, V, (k, first.name, first.worst)) if diagnose else ()
+        diagnosis = _diagnose(rule, case, data, W, points, V, _parting(k, comparison)) if diagnose else ()
         return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k, (*diagnosis, *findings))
     if kind == "not judged":
-        where = ", ".join(f"{name} {count}" for name, count in unjudged(comparison))
-        why = (
-            f"Not judged: at step {k} of {steps} some entries ({where}) have no finite trajectory bound (the "
-            f"gradient tolerance or the rule's arithmetic there is not finite), so they were compared with "
-            f"nothing; every other entry is within its bound at every compared step."
-        )
+        why = _not_judged(comparison, k, steps)
         return TrainingVerdict("not judged", case, steps, rule, start, comparison, k, (*left, *findings), detail=why)
     return TrainingVerdict("agree", case, steps, rule, start, comparison, k, (*left, *findings))
+
+
+def _check_arguments(make_trainer: Any, case: Any, steps: Any) -> None:
+    """``TypeError`` or ``ValueError`` unless ``make_trainer`` is a trainer factory, ``steps`` an int >= 1
+    and ``case`` a :class:`~torch_ref.strategies.Case`."""
+    check_trainer_factory(make_trainer)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    if not isinstance(case, Case):
+        raise TypeError(f"case must be a torch_ref.strategies.Case (e.g. from case_from), got {type(case).__name__}")
+
+
+def _outside(case: Case, held: int, steps: int, largest: float) -> str:
+    """The sentence for the steps after the first ``held``, where torch's float64 trajectory leaves the
+    range the case's dtype holds (magnitudes up to ``largest``), so they are not compared."""
+    return (
+        f"{f'Steps {held + 1}-{steps}' if held + 1 < steps else f'Step {steps}'} not compared: torch's float64 "
+        f"trajectory leaves the range "
+        f"{np.dtype(case.X.dtype).name} holds there (magnitudes up to {largest:.3g}, beyond the square root of "
+        f"its largest number, {_limit(case):.3g}), where a correct run in that dtype overflows."
+    )
+
+
+def _past_the_floor(
+    outcome: _Followed, rule: Rule, points: list[_UserPoint], case: Case, data: list, W: list[Params], steps: int
+) -> _Followed:
+    """Where torch's BCELoss floor is in effect on the case and the trainer parts from torch's
+    trajectory: the trajectory of the same rule with the exact objective's gradients is right too (each
+    with its own bound, no allowance between), so the trainer is judged against that one, with a note;
+    else it stays a mismatch at torch's step, noting where it parts from the exact one."""
+    U, gU = _simulate(rule, case, data, exact=True)
+    other = _follow(rule, U, gU, points, case, data, W, steps, exact=True)
+    if other[0] == "mismatch":
+        return (*outcome[:3], (*outcome[3], f"It parts from the exact-gradient trajectory too, at step {other[1]}."))
+    note = (
+        f"It follows the trajectory of {rule.describe()} with the exact objective's gradients: torch's "
+        f"BCELoss floor is in effect on this case (torch's gradient shrinks towards 0 where y*(1 - y*) < "
+        f"1e-12), and it parts from torch's own trajectory at step {outcome[1]}."
+    )
+    return (*other[:3], (*other[3], note))
+
+
+def _parting(k: int, comparison: Comparison) -> tuple[int, str, tuple[int, ...]]:
+    """Where a mismatch parts: its step, and the name and index of the first entry beyond its bound."""
+    first = beyond(comparison)
+    assert first is not None  # a mismatch has a row beyond its bound
+    return k, first.name, first.worst
+
+
+def _not_judged(comparison: Comparison, k: int, steps: int) -> str:
+    """Why a trajectory with entries that have no finite bound at step ``k`` is not judged."""
+    where = ", ".join(f"{name} {count}" for name, count in unjudged(comparison))
+    return (
+        f"Not judged: at step {k} of {steps} some entries ({where}) have no finite trajectory bound (the "
+        f"gradient tolerance or the rule's arithmetic there is not finite), so they were compared with "
+        f"nothing; every other entry is within its bound at every compared step."
+    )
 
 
 def _follow(
@@ -442,7 +469,7 @@ def _follow(
     W: list[Params],
     steps: int,
     exact: bool,
-) -> tuple[str, int, Comparison, tuple[str, ...]]:
+) -> _Followed:
     """The trainer's weights against the trajectory ``V`` at every step: ``("mismatch", k, ...)`` at
     the first step k with an entry beyond its bound; else ``("not judged", k, ...)`` at the first step
     with entries that have no finite bound; else ``("agree", last step, ...)``."""
