@@ -265,3 +265,16 @@ def test_bound_arithmetic_contains_every_perturbed_result(a, ea, c, ec, seed):
 def test_bound_division_by_an_interval_holding_zero_is_unbounded():
     q = Bound(np.array([1.0]), [0.0], 0.0) / Bound(np.array([1e-3]), [1e-2], 0.0)
     assert np.isinf(q.err).all()
+
+
+@pytest.mark.parametrize(
+    ("trainer", "optimizer", "named"),
+    [
+        (manual.Trainer, torch.optim.Adam, "plain SGD (w - lr g) where the optimizer is Adam"),
+        (manual.AdamTrainer, None, "Adam (betas (0.9, 0.999), eps 1e-08) where the optimizer is SGD"),
+    ],
+)
+def test_a_trainer_checked_against_the_other_optimizer_is_named_so(trainer, optimizer, named):
+    with pytest.raises(torch_ref.DerivationMismatch) as caught:
+        torch_ref.check_training(trainer, optimizer=optimizer, max_examples=10, seed=0)
+    assert any(named in d for d in caught.value.record["diagnosis"]), caught.value.record["diagnosis"]

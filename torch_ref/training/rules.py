@@ -207,8 +207,22 @@ def rule_of(optimizer: Any) -> Rule:
 def variants(rule: Rule) -> list[tuple[Rule, str]]:
     """The wrong rules a person writes in place of ``rule``, each with what it does in words."""
     if rule.kind == "sgd":
-        return [*_momentum_variants(rule), *_sgd_decay_variants(rule)]
-    return [*_adam_variants(rule), *_adam_decay_variants(rule)]
+        return [*_momentum_variants(rule), *_sgd_decay_variants(rule), *_other_optimizer(rule)]
+    return [*_adam_variants(rule), *_adam_decay_variants(rule), *_other_optimizer(rule)]
+
+
+def _other_optimizer(rule: Rule) -> list[tuple[Rule, str]]:
+    """The other optimizer altogether at the same learning rate, with its defaults: a trainer checked
+    against an optimizer it does not implement (an Adam trainer against the default SGD, or the reverse)."""
+    if rule.kind == "sgd":
+        other = Rule("adam", rule.lr)
+        return [
+            (
+                other,
+                f"Adam (betas {other.betas}, eps {other.eps:g}) where the optimizer is SGD: check it with optimizer=torch.optim.Adam",
+            )
+        ]
+    return [(Rule("sgd", rule.lr), "plain SGD (w - lr g) where the optimizer is Adam")]
 
 
 def _momentum_variants(rule: Rule) -> list[tuple[Rule, str]]:
