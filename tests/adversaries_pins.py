@@ -54,7 +54,7 @@ def so_bound(spec, params, X, Y, V, kind):
         M = [a + np.maximum(c - a, 0) / w(u) + w(np.finfo(w).eps / eps) * c for a, c in zip(P0, Pu)]
     wide = [np.asarray(u * m + kappa2 * tiny, dtype=np.float64) for m in M]
     # and the running error bound where the pair has no cancelled form: the smaller of the two, the
-    # float64 reference's own radius added as (1 + eps_64 / eps) r (torch_ref._so_running_error)
+    # float64 reference's own radius added as (1 + eps_64 / eps) r (torch_ref.second_order.running_error)
     p = parts(spec, params, X, Y)
     with np.errstate(all="ignore"):
         r = radius(p, errors, V, kind, eps, max(*spec.sizes, X.shape[0]) + 5)

@@ -494,7 +494,7 @@ def test_a_product_with_saturated_rows_flipped_is_caught_and_the_right_one_passe
 
 
 def test_the_second_order_bound_is_a_few_percent_of_a_saturated_product():
-    # the running error bound (torch_ref._so_running_error) on the case above: 1.1% of W1 (5.5e-4 on
+    # the running error bound (torch_ref.second_order.running_error) on the case above: 1.1% of W1 (5.5e-4 on
     # 0.049) and 1.8% of W2, where the absolute-value passes alone gave 186% (M / |HV| ~ 1e5); pinned at 3%
     case = _saturated_flip_case()
     V = direction(case)
@@ -508,7 +508,7 @@ def test_the_second_order_bound_is_a_few_percent_of_a_saturated_product():
 # Cases of `scripts/adversarial_campaign.py --cases 20 --family "HV: saturated rows flipped" "GV: ..."`
 # (seed 0) that the cancelled output forms' old bound (the absolute-value model alone) accepted: the
 # product with the rows where y*(1 - y*) < 1e-2 taken with the wrong sign. The cancelled form now runs
-# on affine error forms (torch_ref._so_affine), whose errors cancel as the form's terms do.
+# on affine error forms (torch_ref.second_order.affine), whose errors cancel as the form's terms do.
 CANCELLED_FLIPS = [
     ("gnvp", (4, 4, 3), ("tanh", "softmax"), "bce", False, "mean", 5, 3205050891, np.float32, 10.2536),
     ("gnvp", (3, 1, 1, 1), ("tanh", "sigmoid", "sigmoid"), "bce", True, "mean", 4, 1885589069, np.float32, 14.6387),

@@ -130,7 +130,7 @@ def _entries(outcome: _Outcome) -> list[str]:
         got = np.asarray(entry.second(I, entry.forward(I, np), np), dtype=np.float64)
         want = np.asarray(p.d2A[l])
         a2, a3 = np.abs(want), np.abs(np.asarray(p.d3A[l]))
-        # the evaluation allowance T2 of second_order_check's docstring, and the rounding of I to the
+        # the evaluation allowance T2 of torch_ref.second_order.check's docstring, and the rounding of I to the
         # case's dtype carried by the third derivative
         bad = np.abs(got - want) > 8 * eps * (np.maximum(a2, 1.0) * (1 + np.abs(I64)) ** 2 + a3 * np.abs(I64))
         if bad.any():
