@@ -10,11 +10,12 @@ Every activation and loss is one registry entry (:class:`Activation`, :class:`Lo
 goes wherever a name does.
 """
 
-from . import optim
+from . import layers, optim
 from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
 from .data_parallel import data_parallel_gradients
 from .forward import Forward, forward
+from .layers import LAYERS, Layer
 from .loss import TARGETS, Loss
 from .objective import objective
 from .params import Params, init_params
@@ -27,12 +28,14 @@ from .trainer import AdamTrainer, Trainer
 
 __all__ = [
     "ACTIVATIONS",
+    "LAYERS",
     "LOSSES",
     "REDUCTIONS",
     "TARGETS",
     "Activation",
     "AdamTrainer",
     "Forward",
+    "Layer",
     "Loss",
     "Params",
     "Spec",
@@ -45,6 +48,7 @@ __all__ = [
     "hvp",
     "init_params",
     "input_gradient",
+    "layers",
     "objective",
     "optim",
     "output_delta",

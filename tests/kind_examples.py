@@ -3,6 +3,8 @@ the data-parallel ranks import them): the wrong one is the right one's result ti
 
 from __future__ import annotations
 
+import torch
+
 import manual
 
 
@@ -90,3 +92,45 @@ def tanh_onehot_data_parallel(spec, params, X, Y, allreduce):
     if not ((Y == 0) | (Y == 1)).all():
         raise AssertionError("handed soft targets, narrowed to onehot")
     return manual.data_parallel_gradients(spec, params, X, Y, allreduce)
+
+
+def right_layer(dout, x, weight, bias):
+    return manual.LAYERS["linear"].backward(dout, x, weight, bias)
+
+
+def wrong_layer(dout, x, weight, bias):
+    grads = right_layer(dout, x, weight, bias)
+    return {**grads, "weight": 2 * grads["weight"]}
+
+
+class right_function(torch.autograd.Function):
+    """tanh(x @ w) with its backward derived by hand."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        O = torch.tanh(x @ w)
+        ctx.save_for_backward(x, w, O)
+        return O
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, w, O = ctx.saved_tensors
+        delta = dout * (1 - O * O)
+        return delta @ w.T, x.T @ delta
+
+
+class wrong_function(right_function):
+    @staticmethod
+    def backward(ctx, dout):
+        dx, dw = right_function.backward(ctx, dout)
+        return dx, 2 * dw
+
+
+def function_inputs(rng):
+    """The Function's arguments: x (N, D) and w (D, K)."""
+    return rng.standard_normal((3, 4)), {"w": rng.standard_normal((4, 2))}
+
+
+# what each kind needs beyond the common options, as keywords and on the command line
+OPTIONS = {"layer": {"forward": "linear"}, "function": {"inputs": function_inputs}}
+CLI = {"layer": ("--forward", "linear"), "function": ("--inputs", "kind_examples:function_inputs")}

@@ -299,7 +299,7 @@ LAYERS = (
     ("strategies",),
     ("engine",),
     ("first_order",),
-    ("training", "second_order", "data_parallel"),
+    ("training", "second_order", "data_parallel", "layers"),
     ("kinds",),
     ("frontends", "slides", "pytest_plugin", "__main__", "__init__"),
 )

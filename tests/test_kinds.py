@@ -31,6 +31,17 @@ def _fn(role: str, kind: str):
     return getattr(K, f"{role}_{kind.replace('-', '_')}")
 
 
+def _small(kind: str) -> dict:
+    """SMALL, less the network options a kind of other cases (a layer's) does not take, plus its own."""
+    takes = entry(kind).common
+    common = SMALL if takes is None else {k: v for k, v in SMALL.items() if k in takes}
+    return {**common, **K.OPTIONS.get(kind, {})}
+
+
+def _cli_small(kind: str) -> tuple[str, ...]:
+    return (*(CLI_SMALL if entry(kind).common is None else CLI_SMALL[:4]), *K.CLI.get(kind, ()))
+
+
 def test_the_table_lists_every_kind_with_its_public_check():
     # a new kind adds its module to torch_ref.kinds and its right and wrong callables to kind_examples;
     # every test here then runs on it too
@@ -46,7 +57,7 @@ def test_the_table_lists_every_kind_with_its_public_check():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_passes_the_right_callable_with_one_summary(kind):
-    summary = torch_ref.check(kind, _fn("right", kind), **SMALL)
+    summary = torch_ref.check(kind, _fn("right", kind), **_small(kind))
     record = summary.to_dict()
     assert record["passed"] is True and record["kind"] == kind
     assert record["examples"] == summary.examples >= 3 and record["networks"] >= 1
@@ -57,7 +68,7 @@ def test_every_kind_passes_the_right_callable_with_one_summary(kind):
 
 def _failure(kind: str) -> dict:
     with pytest.raises(torch_ref.DerivationMismatch) as caught:
-        torch_ref.check(kind, _fn("wrong", kind), **SMALL)
+        torch_ref.check(kind, _fn("wrong", kind), **_small(kind))
     return caught.value.record
 
 
@@ -127,12 +138,12 @@ def test_every_kind_through_the_command_line_with_exit_codes_and_json(kind, tmp_
     monkeypatch.chdir(HERE)
     name = kind.replace("-", "_")
     passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
-    status = main(["check", f"kind_examples:right_{name}", "--kind", kind, *CLI_SMALL, "--json", str(passed)])
+    status = main(["check", f"kind_examples:right_{name}", "--kind", kind, *_cli_small(kind), "--json", str(passed)])
     assert status == 0, capsys.readouterr()
     record = json.loads(passed.read_text())
     assert record["passed"] is True and record["kind"] == kind and record["covered"]["kind"] == kind
     assert capsys.readouterr().out.startswith(f"passed: {kind}: ")
-    status = main(["check", f"kind_examples:wrong_{name}", "--kind", kind, *CLI_SMALL, "--json", str(failed)])
+    status = main(["check", f"kind_examples:wrong_{name}", "--kind", kind, *_cli_small(kind), "--json", str(failed)])
     assert status == 1
     record = json.loads(failed.read_text())
     assert record["passed"] is False and record["kind"] == kind and record["verdict"] == "mismatch"
@@ -164,8 +175,9 @@ def test_the_fixture_offers_every_kind(pytester):
         def test_kind(derivation_oracle, kind):
             fn = getattr(K, "right_" + kind.replace("-", "_"))
             by_name = getattr(derivation_oracle, entry(kind).check)
-            assert by_name(fn, depths=(1, 2), widths=(1, 3)).examples >= 2
-            assert derivation_oracle.check(kind, fn, depths=(1, 2), widths=(1, 3)).kind == kind
+            options = K.OPTIONS.get(kind, {"depths": (1, 2), "widths": (1, 3)})
+            assert by_name(fn, **options).examples >= 2
+            assert derivation_oracle.check(kind, fn, **options).kind == kind
         """
     )
     report = pytester.path / "oracle.json"

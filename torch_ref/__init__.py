@@ -48,6 +48,8 @@ _WHERE = {
     "check_input_gradient": "kinds.input",
     "check_per_example": "kinds.per_example",
     "check_hvp": "kinds.hvp",
+    "check_layer": "kinds.layer",
+    "check_function": "kinds.function",
     "check_gnvp": "kinds.gnvp",
     "check_data_parallel": "kinds.data_parallel",
     **dict.fromkeys(["Reference", "reference"], "twin.reference"),
@@ -102,10 +104,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .kinds import check
     from .kinds.data_parallel import check_data_parallel
     from .kinds.deltas import check_deltas
+    from .kinds.function import check_function
     from .kinds.gnvp import check_gnvp
     from .kinds.gradients import check_derivation
     from .kinds.hvp import check_hvp
     from .kinds.input import check_input_gradient
+    from .kinds.layer import check_layer
     from .kinds.per_example import check_per_example
     from .kinds.training import check_training
     from .kinds.update import check_update
@@ -139,11 +143,13 @@ __all__ = [
     "check_data_parallel_case",
     "check_deltas",
     "check_derivation",
+    "check_function",
     "check_gnvp",
     "check_gnvp_case",
     "check_hvp",
     "check_hvp_case",
     "check_input_gradient",
+    "check_layer",
     "check_per_example",
     "check_training",
     "check_training_case",

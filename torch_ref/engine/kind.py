@@ -51,6 +51,14 @@ class Kind:
         coverage_cases: whether the fixed small coverage cases run after the draw.
         not_judged: the advice of a run that judged too little.
         fixed: the common options the kind fixes (name -> the only value it accepts, and why).
+        draw: ``draw(opt, extra) -> SearchStrategy``: the kind's own cases, where they are not networks
+            (a layer's arguments); ``None`` draws the networks every other kind judges.
+        common: the common options the kind takes where it takes only some (a layer check has no
+            activations or depths); ``None`` takes them all.
+        add: ``add(summary, outcome)``: an agreeing outcome counted into the summary, for a kind whose
+            cases are not networks.
+        describe: ``describe(case, opt) -> dict``: the case's fields in the failure record, for a kind
+            whose cases are not networks (the keys ``spec`` and ``N`` at least).
     """
 
     name: str
@@ -70,3 +78,7 @@ class Kind:
     coverage_cases: bool = True
     not_judged: str = "Narrow the draw to cases the check can judge (e.g. dtype='float64')."
     fixed: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    draw: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    common: tuple[str, ...] | None = None
+    add: Callable[[Any, Any], None] | None = None
+    describe: Callable[[Any, Any], dict[str, Any]] | None = None

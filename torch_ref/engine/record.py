@@ -67,12 +67,19 @@ def before_shrinking(before: Any) -> tuple[str, float] | None:
     return row.name, row.max_rel
 
 
-def _before(before: Any) -> dict[str, Any] | None:
+def _before(before: Any, describe: Any = None, opt: Any = None) -> dict[str, Any] | None:
     """The first failing case found, before shrinking, and its largest relative difference."""
     seen = None if before is None else before_shrinking(before)
     if seen is None:
         return None
     case = before.case
+    if describe is not None:
+        return {
+            **describe(case, opt),
+            "array": seen[0],
+            "largest_relative_difference": _number(seen[1]),
+            "case_from": case.rebuild(),
+        }
     return {
         "spec": str(case.spec),
         "N": int(case.X.shape[0]),
@@ -98,10 +105,11 @@ def not_judged_record(summary: Any, report: str) -> dict[str, Any]:
 
 
 def failure_record(
-    kind: str, v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None
+    kind: str, v: Any, report: str, reproduce: list[str], opt: Any, before: Any = None, describe: Any = None
 ) -> dict[str, Any]:
     """The failing outcome ``v`` of a ``kind`` check (its report already rendered) as a record, with
-    the same fields for every kind; ``before`` the first failing outcome found before shrinking."""
+    the same fields for every kind; ``before`` the first failing outcome found before shrinking;
+    ``describe(case, opt)`` the case's fields for a kind whose cases are not networks."""
     lines = report.splitlines()
     # where the two part: a first-order or training "Parts from ... layer l" line, or the layer the
     # backward R-pass reaches first (second order); a data-parallel failure names ranks, not layers
@@ -113,7 +121,7 @@ def failure_record(
         "kind": kind,
         "verdict": v.kind,
         "what": v.what,
-        "case": _case(v, opt),
+        "case": _case(v, opt) if describe is None else describe(v.case, opt),
         "rows": _rows(v),
         "step": step,
         "layer": int(layer.group(1)) if layer else None,
@@ -125,7 +133,9 @@ def failure_record(
         "detail": getattr(v, "detail", ""),
         "reproduce": [line.removeprefix("    ") for line in reproduce[1:]],
         # as the report's "Before shrinking:" lines: none where the first case found is the minimal one
-        "before_shrinking": None if before is None or repr(before.case) == repr(v.case) else _before(before),
+        "before_shrinking": None
+        if before is None or repr(before.case) == repr(v.case)
+        else _before(before, describe, opt),
         "report": report,
     }
 

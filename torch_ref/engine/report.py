@@ -72,9 +72,10 @@ def before_lines(v: Any, before: Any, variables: dict[int, str]) -> list[str]:
     name, rel = seen
     here = before_shrinking(v)
     minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
+    spec = getattr(before.case, "spec", None)  # a layer case has no network
     return [
         f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
         f"(at {name}){minimal}; it is",
-        f"  spec = {spec_code(before.case.spec, variables)}",
+        *([f"  spec = {spec_code(spec, variables)}"] if spec is not None else []),
         f"  case = {before.case.rebuild()}",
     ]

@@ -61,10 +61,11 @@ def resolve_options(kind: Kind, options: Mapping[str, Any]) -> tuple[Options, di
     A ``TypeError`` names an option no check takes, or one this kind does not."""
     own = {k: options[k] for k in options if k in kind.options}
     common = {k: v for k, v in options.items() if k not in kind.options}
-    unknown = sorted(set(common) - set(DEFAULTS))
+    takes = set(DEFAULTS) if kind.common is None else set(kind.common)
+    unknown = sorted(set(common) - takes)
     if unknown:
         raise TypeError(
-            f"{kind.check} got unexpected keyword argument(s) {unknown}; accepted: {sorted({*DEFAULTS, *kind.options})}"
+            f"{kind.check} got unexpected keyword argument(s) {unknown}; accepted: {sorted({*takes, *kind.options})}"
         )
     for name, (value, why) in kind.fixed.items():
         if name in common and common[name] != value:
@@ -93,7 +94,7 @@ class _Run:
 
     def check(self, case: Case) -> bool:
         """Judge one case; False where it fails (kept in :attr:`failures`)."""
-        if not self.opt.admits(case):  # a coverage case outside the options (a drawn case never is)
+        if self.kind.draw is None and not self.opt.admits(case):  # a coverage case outside the options
             return True
         outcome = self.kind.judge(self.fn, case, self.opt, self.extra)
         if outcome.kind == "not judged":  # counted, never a pass, and not a failure of the callable either
@@ -106,7 +107,10 @@ class _Run:
             self.precise.append(outcome)
         if self.kind.cover is not None:
             self.kind.cover(self.summary, outcome)
-        self.summary.add(outcome)
+        if self.kind.add is not None:
+            self.kind.add(self.summary, outcome)
+        else:
+            self.summary.add(outcome)
         return True
 
     def accepted(self, case: Case) -> bool:
@@ -159,7 +163,12 @@ def _draw(state: _Run) -> None:
         for case in coverage_cases(opt, dtype):
             opt.admits(case)
     where = None if opt.where is None else state.accepted
-    strategy = cases(dtype=dtype, batch=opt.batch, lrs=opt.lrs, targets=opt.targets, where=where, **opt.spec_options())
+    if state.kind.draw is not None:
+        strategy = state.kind.draw(opt, state.extra)
+    else:
+        strategy = cases(
+            dtype=dtype, batch=opt.batch, lrs=opt.lrs, targets=opt.targets, where=where, **opt.spec_options()
+        )
 
     @oracle_settings(opt.max_examples)
     @given(strategy)
@@ -186,7 +195,7 @@ def _draw(state: _Run) -> None:
         # still leaves the failing case recorded
         if not state.failures:
             raise
-    if not state.failures and state.kind.coverage_cases:
+    if not state.failures and state.kind.coverage_cases and state.kind.draw is None:
         for case in coverage_cases(opt, dtype):
             if not state.check(case):
                 break
@@ -238,7 +247,8 @@ def _raise_failure(state: _Run, names: tuple[str, ...]) -> None:
     body = lines[: len(lines) - len(reproduce)]
     report = "\n".join([*body, *before_lines(found, state.failures[0], dict(opt.entry_vars)), *reproduce])
     raise DerivationMismatch(
-        report, failure_record(kind.name, found, report, reproduce, opt, before=state.failures[0])
+        report,
+        failure_record(kind.name, found, report, reproduce, opt, before=state.failures[0], describe=kind.describe),
     ) from None
 
 

@@ -102,6 +102,8 @@ class Summary:
         }
 
     def __str__(self) -> str:
+        if self.kind in _NOT_NETWORKS:
+            return _layers_str(self)
         pairs = ", ".join(f"{a}+{l}" for a, l in sorted(self.pairs))
         sizes = f"{min(self.batch_sizes)}-{max(self.batch_sizes)}" if self.batch_sizes else "none"
         return (
@@ -123,6 +125,25 @@ class Summary:
             )
             + (f" ({SHARE_OF_STEP})" if self.kind == "training" else "")
         )
+
+
+_NOT_NETWORKS = ("layer", "function")  # kinds whose cases are a layer's arguments, not networks
+
+
+def _layers_str(self: Summary) -> str:
+    sizes = f"{min(self.batch_sizes)}-{max(self.batch_sizes)}" if self.batch_sizes else "none"
+    return (
+        f"{self.kind}: {self.examples} examples of {self.networks} distinct shapes ({self.dtype}, {self.device}) in "
+        f"{self.seconds:.1f} s; leading dim {sizes}; largest share of the bound used {self.worst_share:.3g}"
+        + "".join(f"; {k.replace('_', ' ')} {_plain(v)}" for k, v in self.extra.items())
+        + (
+            f"; {self.not_judged} not judged ("
+            + "; ".join(f"{n}: {reason}" for reason, n in self.not_judged_reasons.items())
+            + ")"
+            if self.not_judged
+            else ""
+        )
+    )
 
 
 def _plain(value: Any) -> Any:

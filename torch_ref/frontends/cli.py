@@ -30,7 +30,10 @@ from ..kinds import names as kind_names
 __all__ = ["main"]
 
 # each kind's own options: the flag's option name, and how its text is read
-_OWN = ("lr", "steps", "optimizer", "world_size", "shards", "timeout_s")
+_OWN = (
+    "lr", "steps", "optimizer", "world_size", "shards", "timeout_s",
+    "forward", "reference", "inputs", "names", "convention",
+)  # fmt: skip
 
 
 class UsageError(Exception):
@@ -184,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     ranks.add_argument("--world-size", type=int, help="rank processes (default 2)")
     ranks.add_argument("--shards", choices=("uneven", "even"), help="how a batch is split (default uneven)")
     ranks.add_argument("--timeout-s", type=float, help="seconds a rank may take (default 60)")
+    layer = check.add_argument_group("layer and function (--kind layer, --kind function)")
+    layer.add_argument("--forward", help="a built-in layer's name (layer_norm), or MODULE:FORWARD of your own")
+    layer.add_argument("--reference", help="a built-in layer's name, or MODULE:FUNCTION, a torch reference")
+    layer.add_argument("--inputs", help="MODULE:DRAW, a draw(rng) -> (x, params) of your own")
+    layer.add_argument("--names", type=_names, help="your names onto the built-in's: gamma=weight,beta=bias")
+    layer.add_argument("--convention", choices=("grads", "cache"), help="grads (default) or CS231n's cache")
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)
     run.add_argument("--seed", type=int)
@@ -233,7 +242,19 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = getattr(args, name)
     if args.where:
         options["where"] = load(args.where, "--where")
+    from ..kinds import entry
+
+    takes = entry(args.kind).common
+    if takes is not None:  # a kind that takes only some common options (a layer has no activations)
+        options = {k: v for k, v in options.items() if k in takes}
     return {**options, **_own_options(args)}
+
+
+def _names(text: str) -> dict[str, str]:
+    pairs = [p.split("=") for p in text.split(",") if p]
+    if not all(len(p) == 2 and all(p) for p in pairs):
+        raise argparse.ArgumentTypeError(f"--names takes mine=builtin pairs, comma-separated, got {text!r}")
+    return dict((a, b) for a, b in pairs)
 
 
 def _own_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -251,6 +272,9 @@ def _own_options(args: argparse.Namespace) -> dict[str, Any]:
         given["lr"] = given["lr"][0] if len(given["lr"]) == 1 else given["lr"]
     if "optimizer" in given:
         given["optimizer"] = load(given["optimizer"], "--optimizer")
+    for name in ("forward", "reference", "inputs"):  # MODULE:NAME loads; a bare word names a built-in layer
+        if name in given and ":" in given[name]:
+            given[name] = load(given[name], f"--{name}")
     return given
 
 

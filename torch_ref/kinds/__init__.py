@@ -17,7 +17,9 @@ from typing import Any
 __all__ = ["check", "entry", "names"]
 
 # the order kinds are listed in (a kind missing here is listed after these, by name)
-_ORDER = ("gradients", "update", "training", "deltas", "input", "per-example", "hvp", "gnvp", "data-parallel")
+_ORDER = (
+    "gradients", "update", "training", "deltas", "input", "per-example", "hvp", "gnvp", "data-parallel", "layer", "function",
+)  # fmt: skip
 
 
 def names() -> tuple[str, ...]:

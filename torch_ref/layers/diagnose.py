@@ -1,0 +1,181 @@
+"""Why a layer's backward parts from autograd, said only where verified on the failing case.
+
+Three sources, in this order:
+
+- the built-in's catalogue of published mistakes (:class:`~torch_ref.layers.info.Mistake`): each is
+  run on the case in float64 and named only when the user's whole result equals it within the same
+  bound the check uses;
+- the generic per-array patterns, for any layer: a constant factor (a 1/N, a 2, a sign), the
+  transpose, nothing computed (zeros), the δ arriving from above added or left out once (a skip
+  connection's term), another array's gradient in its place;
+- finite differences of the user's own forward (float64), at the worst entry: which of the two
+  sides they support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .judge import LayerOutcome, _numpy64
+from .rounding import unit_roundoff
+
+__all__ = ["blame", "catalogue", "patterns"]
+
+# factors a derivation gets wrong by: a sign, a 2 or 1/2, and the sizes of the case (a mean's 1/N)
+_FACTORS = (-1.0, 2.0, 0.5, -2.0, -0.5)
+
+
+def _fits(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> bool:
+    return actual.shape == expected.shape and bool(np.all(np.abs(actual - expected) <= allowed))
+
+
+def catalogue(v: LayerOutcome, setup: Any) -> list[str]:
+    """The catalogue's mistakes whose result the user's matches on this case, every array at once."""
+    info, traced = setup.info, v.traced
+    if info is None or traced is None or not info.mistakes:
+        return []
+    case = v.case.case
+    back = {b: u for u, b in setup.names.items()}
+    arrays = {setup.names.get(k, k): torch.from_numpy(_to64(a)) for k, a in case.arrays.items()}
+    constants = {setup.names.get(k, k): c for k, c in case.constants.items()}
+    dout = torch.from_numpy(np.array(v.dout, dtype=np.float64))
+    found = []
+    for mistake in info.mistakes:
+        try:
+            rest = {k: a for k, a in arrays.items() if k != "x"}
+            wrong = mistake.backward(dout, arrays["x"], **rest, **constants)
+        except Exception:
+            continue
+        wrong = {back.get(k, k): w for k, w in wrong.items() if w is not None}
+        names = [k for k in v.values if k != "out"]
+        if all(k in wrong for k in names) and all(_fits_mistake(v, k, _numpy64(wrong[k]), traced) for k in names):
+            source = f" (published: {mistake.source})" if mistake.source else ""
+            formula = f": {mistake.formula}" if mistake.formula else ""
+            found.append(
+                f"Diagnosis: {mistake.name}{formula}{source}; it reproduces every gradient of this case within the bound"
+            )
+    return found
+
+
+def _fits_mistake(v: LayerOutcome, name: str, wrong: np.ndarray, traced: Any) -> bool:
+    """The user's gradient equals the mistake's within the check's bound, plus the rounding of the two
+    evaluations at the size of the values compared (the mistake's own formula rounds too, in places
+    where the right one is exact: a masked entry)."""
+    mine = v.values[name]
+    slack = 8 * (unit_roundoff(np.dtype(v.dtype)) + unit_roundoff(np.float64)) * (np.abs(mine) + np.abs(wrong))
+    return _fits(mine, wrong, _numpy64(traced.bound(name, np.dtype(v.dtype))) + slack)
+
+
+def _to64(a: np.ndarray) -> np.ndarray:
+    return np.array(a, dtype=np.float64) if np.issubdtype(a.dtype, np.floating) else np.array(a)
+
+
+def patterns(v: LayerOutcome) -> list[str]:
+    """The generic per-array patterns verified on the case, for each failing gradient."""
+    traced = v.traced
+    if traced is None or v.comparison is None:
+        return []
+    dtype = np.dtype(v.dtype)
+    dout = np.array(v.dout, dtype=np.float64)
+    expected = {"out": _numpy64(traced.out), **{k: _numpy64(g) for k, g in traced.grads.items()}}
+    lines = []
+    for row in v.comparison.rows:
+        if row.ok or row.note:
+            continue
+        name = row.name
+        a, e = v.values[name], expected[name]
+        tol = _numpy64(traced.bound(name, dtype))
+        said = _pattern(name, a, e, tol, dout, expected, v)
+        lines.append(
+            f"Diagnosis: {said}"
+            if said
+            else f"Diagnosis: {name}: no known pattern fits (largest relative difference {row.max_rel:.3g})"
+        )
+    return lines
+
+
+def _pattern(
+    name: str,
+    a: np.ndarray,
+    e: np.ndarray,
+    tol: np.ndarray,
+    dout: np.ndarray,
+    expected: Mapping[str, np.ndarray],
+    v: LayerOutcome,
+) -> str:
+    if not np.any(a) and np.any(e):
+        return f"{name} is all zeros where autograd's is not (the gradient not computed or not written back)"
+    case = v.case.case
+    sizes = sorted({int(s) for arr in case.arrays.values() for s in arr.shape if s > 1})
+    for c in (*_FACTORS, *(float(n) for n in sizes), *(1.0 / n for n in sizes)):
+        if _fits(a, c * e, tol * max(1.0, abs(c))):
+            what = (
+                "the sign flipped"
+                if c == -1
+                else f"a factor {c:.6g}" + (f" (1/{round(1 / c)})" if 0 < c < 1 and round(1 / c) in sizes else "")
+            )
+            return f"{name} equals autograd's times {c:.6g}: {what}"
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and _fits(a, e.T, tol.T) and not _fits(a, e, tol):
+        return f"{name} equals autograd's transposed"
+    if name != "out" and dout.shape == e.shape:
+        if _fits(a, e - dout, tol + 4 * unit_roundoff(np.float64) * np.abs(dout)):
+            return f"{name} equals autograd's minus δ_out: the δ passed straight through (an identity or skip path) is missing"
+        if _fits(a, e + dout, tol + 4 * unit_roundoff(np.float64) * np.abs(dout)):
+            return f"{name} equals autograd's plus δ_out: an identity path's δ counted twice"
+    for other, o in expected.items():
+        if other not in (name, "out") and o.shape == a.shape and _fits(a, o, tol):
+            return f"{name} equals autograd's gradient of {other}: the two swapped"
+    return ""
+
+
+def blame(v: LayerOutcome, setup: Any) -> str:
+    """Finite differences of the user's own forward (float64, central) of Σ δ_out ∘ out, at the worst
+    entry of the first failing gradient: which side they support, with their own error estimate
+    (the difference between steps h and 2h, plus rounding)."""
+    if v.comparison is None or v.traced is None:
+        return ""
+    row = next((r for r in v.comparison.rows if not r.ok and r.name != "out" and not r.note), None)
+    if row is None or not row.worst:
+        return ""
+    case = v.case.case
+    arrays = {k: _to64(a) for k, a in case.arrays.items()}
+    dout = np.array(v.dout, dtype=np.float64)
+
+    def objective(shift: float) -> float:
+        moved = {k: a.copy() for k, a in arrays.items()}
+        moved[row.name][row.worst] += shift
+        x = moved.pop("x")
+        out = setup.forward(x, **moved, **case.constants)
+        return float(np.sum(dout * _numpy64(out)))
+
+    z = float(arrays[row.name][row.worst])
+    h = unit_roundoff(np.float64) ** (1 / 3) * max(1.0, abs(z))
+    try:
+        f = {s: objective(s) for s in (h, -h, 2 * h, -2 * h)}
+    except Exception:
+        return ""
+    d1 = (f[h] - f[-h]) / (2 * h)
+    d2 = (f[2 * h] - f[-2 * h]) / (4 * h)
+    scale = max(abs(f[h]), abs(f[-h]), 1e-300)
+    err = abs(d1 - d2) + 4 * unit_roundoff(np.float64) * scale / h
+    mine, theirs = float(v.values[row.name][row.worst]), float(_numpy64(v.traced.grads[row.name])[row.worst])
+    at = f"{row.name}{list(row.worst)}"
+    head = f"Blame: finite differences of forward at {at} give {d1:.6g} (±{err:.1g}); autograd {theirs:.6g}; the backward {mine:.6g}"
+    if abs(d1 - theirs) <= err and abs(d1 - mine) > err:
+        return head + ": they side with autograd, so the backward is wrong there"
+    if abs(d1 - mine) <= err and abs(d1 - theirs) > err:
+        return head + ": they side with the backward: forward and the reference compute different functions"
+    return head + ": they do not decide it at this step"
+
+
+def explain(v: LayerOutcome, setup: Any, run: Callable[..., list[str]] | None = None) -> list[str]:
+    """Every diagnosis line of a mismatch: the catalogue's, else the generic patterns; then the blame."""
+    lines = catalogue(v, setup)
+    if not lines:
+        lines = patterns(v)
+    b = blame(v, setup)
+    return [*lines, *([b] if b else [])]

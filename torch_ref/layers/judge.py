@@ -1,0 +1,230 @@
+"""One layer case judged: the user's forward against the reference's value, the user's backward
+against autograd's gradients, every entry within the rounding model's bound
+(:mod:`torch_ref.layers.rounding`).
+
+A case whose bound is wider than 2⁻¹⁰ of the gradients' scale (the largest |gradient| of the case)
+is not judged: in that dtype a right backward and a wrong one cannot be told apart there, and a
+check never passes on such a case (it counts it and says why).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..numerics.compare import Comparison, compare
+from .case import LayerCase
+from .rounding import Traced, UnknownOperation, trace, unit_roundoff
+from .setup import LayerSetup
+
+__all__ = ["UNINFORMATIVE", "LayerDraw", "LayerOutcome", "hand_out", "judge", "reference_of"]
+
+UNINFORMATIVE = 2.0**-10  # a bound this share of the gradients' scale or wider: the case is not judged
+
+
+@dataclass(frozen=True)
+class LayerDraw:
+    """A drawn case and the seed of its δ_out (``dout``, standard normal, of the output's shape)."""
+
+    case: LayerCase
+    seed: int
+
+    def dout(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return np.asarray(np.random.default_rng(self.seed).standard_normal(shape), dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"{self.case!r}, dout seed {self.seed}"
+
+    def rebuild(self) -> str:
+        """Python that rebuilds the case's arrays and constants (``x``, ``params``)."""
+        c = self.case
+        params = ", ".join(f"{k!r}: {_literal(v)}" for k, v in {**c.params, **c.constants}.items())
+        return f"x = {_literal(c.x)}; params = {{{params}}}"
+
+
+def _literal(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return f"np.array({v.tolist()!r}, dtype={v.dtype.name!r})"
+    return repr(v)
+
+
+@dataclass(frozen=True)
+class LayerOutcome:
+    """What the user's layer does on one case (the engine's outcome).
+
+    ``kind``: agree, mismatch, not judged, crash, type, shape. ``values``: the user's forward output
+    and gradients in float64 (``"out"``, ``"x"``, ...); ``traced``: the reference's values and
+    rounding terms; ``dout``: the δ_out given.
+    """
+
+    kind: str
+    case: LayerDraw
+    what: str
+    comparison: Comparison | None = None
+    detail: str = ""
+    findings: tuple[str, ...] = ()
+    values: Mapping[str, np.ndarray] = field(default_factory=dict)
+    traced: Traced | None = None
+    dout: np.ndarray | None = None
+    dtype: str = "float64"
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == "agree"
+
+    @property
+    def checked(self) -> Comparison:
+        if self.comparison is None:
+            raise ValueError(f"a {self.kind!r} verdict has no comparison")
+        return self.comparison
+
+
+def hand_out(a: np.ndarray, arrays: str, device: str) -> Any:
+    """A fresh copy of ``a`` for the user's code: NumPy, or a torch tensor on ``device``."""
+    if arrays == "numpy":
+        return np.array(a, copy=True)
+    return torch.from_numpy(np.array(a, copy=True)).to(device)
+
+
+def _numpy64(v: Any) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def _crash(exc: BaseException, what: str) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    return f"{what} raised {type(exc).__name__}: {exc}{where}"
+
+
+def reference_of(
+    setup: LayerSetup, case: LayerCase, dout: np.ndarray | None = None, seed: int = 0
+) -> tuple[Traced, np.ndarray]:
+    """The reference's values and rounding terms on ``case`` (float64), with the δ_out used."""
+    arrays = {
+        k: torch.from_numpy(np.array(v, dtype=np.float64 if np.issubdtype(v.dtype, np.floating) else v.dtype))
+        for k, v in case.arrays.items()
+    }
+    names = setup.differentiated(case)
+    try:
+        with torch.no_grad():
+            out = setup.reference(**arrays, **case.constants)
+    except Exception as exc:
+        raise ValueError(
+            f"the reference ({setup.reference_label}) cannot run on this case: {_crash(exc, 'it')}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        raise TypeError(
+            f"the reference ({setup.reference_label}) must return one floating tensor, got {type(out).__name__}"
+        )
+    if dout is None:
+        dout = np.asarray(np.random.default_rng(seed).standard_normal(tuple(out.shape)), dtype=case.dtype)
+    dout64 = torch.from_numpy(np.array(dout, dtype=np.float64))
+    if setup.fd:
+        from .function import fd_reference
+
+        return fd_reference(setup, case, arrays, names, dout64, np.dtype(dout.dtype)), dout
+    try:
+        traced = trace(setup.reference, arrays, names, case.constants, dout64)
+    except UnknownOperation:
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"autograd of the reference ({setup.reference_label}) failed on this case: {_crash(exc, 'it')}"
+        ) from None
+    # a graph traced on other values must reproduce this case (data-dependent branches are baked in)
+    if not bool(((traced.out - out).abs() <= 4 * unit_roundoff(torch.float64) * traced.terms["out"] + 0).all()):
+        traced = trace(setup.reference, arrays, names, case.constants, dout64, cached=False)
+    return traced, dout
+
+
+def judge(setup: LayerSetup, draw: LayerDraw, arrays: str, device: str, dtype: str) -> LayerOutcome:
+    """The user's forward and backward on ``draw``, against the reference within the rounding bound."""
+    case = draw.case
+    what = "backward"
+    traced, dout = _reference(setup, draw, dtype)
+    x, params = _handed(case, arrays, device)
+    try:
+        out = setup.forward(x, **params)
+    except Exception as exc:
+        return LayerOutcome(
+            "crash", draw, "forward", detail=_crash(exc, "forward"), traced=traced, dout=dout, dtype=dtype
+        )
+    x, params = _handed(case, arrays, device)
+    try:
+        grads = setup.backward(hand_out(dout, arrays, device), x, **params)
+    except Exception as exc:
+        return LayerOutcome("crash", draw, what, detail=_crash(exc, "backward"), traced=traced, dout=dout, dtype=dtype)
+    names = setup.differentiated(case)
+    problem = _grads_problem(grads, names, setup, case)
+    if problem:
+        return LayerOutcome("type", draw, what, detail=problem, traced=traced, dout=dout, dtype=dtype)
+    # without a reference (finite differences of the Function itself) the forward has nothing to meet
+    values = {**({} if setup.fd else {"out": _numpy64(out)}), **{k: _numpy64(grads[k]) for k in names}}
+    expected = {"out": traced.out, **traced.grads}
+    allowed = {k: traced.bound(k, np.dtype(dtype)) for k in values}
+    comparison = compare(
+        list(values),
+        list(values.values()),
+        [expected[k] for k in values],
+        [allowed[k] for k in values],
+        title=f"forward and backward against {setup.reference_label} ({dtype}; bound: the rounding model)",
+        conventions=setup.info.convention if setup.info is not None else (),
+    )
+    kind = "agree" if comparison.ok else "mismatch"
+    detail = ""
+    if kind == "agree":
+        scale = max((float(g.abs().max()) for g in traced.grads.values() if g.numel()), default=0.0)
+        widest = max((float(allowed[k].max()) for k in names if allowed[k].numel()), default=0.0)
+        if scale > 0 and widest > UNINFORMATIVE * scale:
+            kind = "not judged"
+            detail = (
+                f"the rounding bound of a right backward in {dtype} exceeds 2^-10 of the gradients' scale "
+                f"(a regime where {dtype} cannot tell right from wrong)"
+            )
+    return LayerOutcome(kind, draw, what, comparison, detail, values=values, traced=traced, dout=dout, dtype=dtype)
+
+
+def _handed(case: LayerCase, arrays: str, device: str) -> tuple[Any, dict[str, Any]]:
+    """Fresh copies of the case's arrays, and every argument after x in the drawn order."""
+    mine = {k: hand_out(v, arrays, device) for k, v in case.params.items()}
+    both = {**mine, **case.constants}
+    order = case.order or tuple(both)
+    return hand_out(case.x, arrays, device), {k: both[k] for k in order}
+
+
+def _reference(setup: LayerSetup, draw: LayerDraw, dtype: str) -> tuple[Traced, np.ndarray]:
+    case = draw.case
+    arrays = {k: torch.from_numpy(np.array(v)) for k, v in case.arrays.items()}
+    with torch.no_grad():
+        probe = setup.reference(
+            **{k: (v.double() if v.is_floating_point() else v) for k, v in arrays.items()}, **case.constants
+        )
+    dout = draw.dout(tuple(probe.shape), np.dtype(dtype))
+    return reference_of(setup, case, dout)
+
+
+def _grads_problem(grads: Any, names: tuple[str, ...], setup: LayerSetup, case: LayerCase) -> str:
+    """Why the backward's result cannot be compared, or ""."""
+    if not isinstance(grads, Mapping):
+        return f"backward must return a dict of gradients by name ({', '.join(names)}), got {type(grads).__name__}"
+    missing = [k for k in names if grads.get(k) is None]
+    if missing:
+        return f"backward gave no gradient for {missing} (it must give every differentiated array: {list(names)})"
+    unknown = sorted(set(grads) - set(case.arrays))
+    if unknown:
+        return f"backward gave gradients for {unknown}, which are not arrays of the layer ({sorted(case.arrays)})"
+    given = sorted(k for k in grads if k not in names and grads[k] is not None)
+    if given:
+        return f"backward gave gradients for {given}, which are not differentiated (nondiff, or integer): give None"
+    for k in names:
+        shape = tuple(getattr(grads[k], "shape", ()))
+        if shape != tuple(case.arrays[k].shape):
+            return f"backward's gradient of {k!r} has shape {shape}, expected {tuple(case.arrays[k].shape)} (the shape of {k})"
+    return ""
