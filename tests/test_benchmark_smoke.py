@@ -190,3 +190,49 @@ def test_progress_is_plain_lines_in_a_log(capsys):
         train_step.progress(k, 3, f"item {k}")
     err = capsys.readouterr().err
     assert "\r" not in err and err.splitlines() == ["[1/3] item 1", "[2/3] item 2", "[3/3] item 3"]
+
+
+def test_layers_benchmark_times_every_variant_and_writes_the_documented_json(tmp_path, monkeypatch):
+    """Tiny sizes, one round: the bookkeeping and the agreement of what is timed, not the speed."""
+    import layers
+
+    monkeypatch.setattr(layers, "BLOCK_S", {"quick": 0.002, "full": 0.002})
+    out = tmp_path / "layers.json"
+    assert layers.main(["--sizes", "small", "--rounds", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert {"records", "settings", "machine"} <= set(data)
+    assert data["machine"]["device"] == layers._cpu_name()
+    assert [(r["layer"], r["variant"]) for r in data["records"]] == [
+        (name, v) for name in layers.LAYER_NAMES for v in layers.VARIANTS
+    ]
+    keys = {"layer", "size", "shape", "dtype", "device", "variant", "baseline", "median_s", "time_s", "ratio"}
+    # the largest entry's share of float32 rounding: these layers sum at most a few hundred terms
+    agree = 1000 * float(np.finfo(np.float32).eps)
+    for r in data["records"]:
+        assert keys | {"rounds", "peak_bytes", "agree_rel"} <= set(r)
+        assert (r["dtype"], r["device"], r["size"], r["rounds"]) == ("float32", "cpu", "small", 1)
+        q = r["ratio"]
+        assert q["min"] <= q["lo"] <= q["median"] <= q["hi"] <= q["max"]
+        if r["variant"] == r["baseline"]:
+            assert q["median"] == 1.0
+        assert r["variant"].startswith("manual") == (r["baseline"] != r["variant"])
+        assert r["peak_bytes"] >= 0 and r["median_s"] > 0
+        assert r["agree_rel"] < agree, (r["layer"], r["agree_rel"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        pytest.param(["--layers", "conv3d"], "argument --layers: unknown ['conv3d']; choose from", id="unknown-layer"),
+        pytest.param(["--sizes", "huge"], "argument --sizes: unknown ['huge']; choose from", id="unknown-size"),
+        pytest.param(["--rounds", "0"], "--rounds must be at least 1, got 0", id="no-rounds"),
+        pytest.param(["--threads", "0"], "--threads must be at least 1, got 0", id="no-threads"),
+    ],
+)
+def test_layers_benchmark_refuses_a_bad_option_before_measuring(argv, message, capsys):
+    import layers
+
+    with pytest.raises(SystemExit) as exc:
+        layers.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

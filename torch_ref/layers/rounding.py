@@ -13,7 +13,8 @@ size of that rounding, in units of the unit roundoff u:
   that here for the vectorised variants);
 - a sum of n terms, a matrix product with inner size n, a convolution, a pooling's or an
   embedding's scatter-add: ``≤ γ_n · op(|a|, |b|)``, γ_n = n u / (1 − n u), the same operation on
-  the absolute values of its operands (every term's size, so cancellation is accounted for);
+  the absolute values of its operands (every term's size, so cancellation is accounted for), n
+  the most terms any entry of the result adds up (one n for the whole operation);
 - a selection, a view, a comparison, a negation, max/min, a mask: exact.
 
 Each rounding is an error introduced at one node, which the rest of the graph carries to the
@@ -293,12 +294,14 @@ def _count(target: Any, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any
         k = args[1] if name == "aten::avg_pool2d" else args[2]
         k = list(k) if isinstance(k, (list, tuple)) else [k]
         return int(math.prod(k if len(k) == 2 else k * 2)) + 1  # the window's sum, then the division
+    if name == "aten::mean":  # a sum of the reduced entries, then one division
+        return max(args[0].numel() // max(out.numel(), 1), 1) + 1
+    # a sum of products with coefficients 1 (a bias included): the operation on ones counts its terms
     ones = [torch.ones_like(a) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
     counted = target(*ones, **kwargs)
     flat = [t for t in (counted if isinstance(counted, (tuple, list)) else [counted]) if isinstance(t, torch.Tensor)]
     most = max((float(t.max()) for t in flat if t.numel()), default=1.0)
-    extra = 1 if name in ("aten::mean", "aten::addmm", "aten::baddbmm") else 0  # the division, the bias
-    return max(math.ceil(most), 1) + extra
+    return max(math.ceil(most), 1)
 
 
 def _abs_args(args: Sequence[Any]) -> list[Any]:
