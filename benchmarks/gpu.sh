@@ -4,7 +4,8 @@
 #   2. tests/test_on_device.py: every kind of oracle check as a property test on CUDA tensors, both dtypes;
 #   3. benchmarks/train_step.py --device cuda: interleaved rounds, synchronised timing, TF32 off;
 #   4. benchmarks/scaling.py --device cuda: the width x batch map;
-#   5. benchmarks/hvp.py --device cuda: the Hessian-vector product by hand against double backward.
+#   5. benchmarks/hvp.py --device cuda: the Hessian-vector product by hand against double backward;
+#   6. benchmarks/layers.py --device cuda: each layer's backward by hand against autograd's (a short run).
 # Writes benchmarks/results/cuda-<card>.* (the card's name from torch), or into $OUT_DIR if set.
 #
 #   bash benchmarks/gpu.sh            # on a machine with a CUDA device
@@ -22,10 +23,10 @@ if [ "$mode" != cuda ] && [ "$mode" != rehearse ]; then
 fi
 if [ "$mode" = rehearse ]; then
     device=cpu card=rehearsal quick=(--quick --cases 2-2-1/b1 --rounds 3) grid=(--widths 64,128 --batches 1,16 --rounds 3)
-    hvp=(--quick --rounds 3)
+    hvp=(--quick --rounds 3) layers=(--quick --sizes small --rounds 3)
     out_dir=${OUT_DIR:-$(mktemp -d)}
 else
-    device=cuda quick=() grid=(--max-gflop 400) hvp=()
+    device=cuda quick=() grid=(--max-gflop 400) hvp=() layers=(--quick --rounds 5)
     card=$(python -c "
 import re, sys, torch
 if not torch.cuda.is_available():
@@ -55,13 +56,14 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to the t
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 } > "$out.machine.txt" 2>&1
 
-step device_check 90 python scripts/device_check.py --device "$device" --examples 100
+step device_check 60 python scripts/device_check.py --device "$device" --examples 100
 BACKPROP_DEVICE=$device BACKPROP_DEVICE_EXAMPLES=100 step tests 120 python -m pytest -q -p no:cacheprovider tests/test_on_device.py
 step train_step 180 python benchmarks/train_step.py --device "$device" --no-oracle "${quick[@]}" \
     --json "$out.train_step.json" --plot "$out.train_step.png"
 step scaling 90 python benchmarks/scaling.py --device "$device" "${grid[@]}" \
     --json "$out.scaling.json" --plot "$out.scaling.png"
-step hvp 90 python benchmarks/hvp.py --device "$device" "${hvp[@]}" --json "$out.hvp.json"
+step hvp 75 python benchmarks/hvp.py --device "$device" "${hvp[@]}" --json "$out.hvp.json"
+step layers 45 python benchmarks/layers.py --device "$device" "${layers[@]}" --json "$out.layers.json"
 
 echo "gpu.sh: $((SECONDS - start)) s in all; results in $out.*; $([ $failed -eq 0 ] && echo 'every step passed' || echo 'a step FAILED')"
 exit $failed

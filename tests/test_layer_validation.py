@@ -110,7 +110,7 @@ def test_a_backward_that_misses_a_gradient_or_gives_one_for_an_index_is_reported
 
 
 def test_check_function_takes_a_function_and_needs_inputs() -> None:
-    with pytest.raises(TypeError, match="takes a torch.autograd.Function subclass or its .apply"):
+    with pytest.raises(TypeError, match=r"takes a torch\.autograd\.Function subclass or its \.apply"):
         torch_ref.check_function(_forward, inputs=lambda rng: (rng.standard_normal((2, 2)), {}))
 
     class Double(torch.autograd.Function):

@@ -133,6 +133,8 @@ def function_setup(fn: Any, extra: Mapping[str, Any], dtype: np.dtype) -> LayerS
         user_forward=fn,
         user_backward=fn,
         fd=reference is None,
+        kind="function",
+        user_reference=reference,
     )
 
 

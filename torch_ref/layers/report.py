@@ -61,16 +61,34 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
     fwd_imports, fwd = (
         ([], repr(setup.builtin.name)) if isinstance(setup.user_forward, str) else fn_import(setup.user_forward)
     )
-    ref = "" if setup.reference_label.startswith("autograd of the forward") else ", reference=reference"
+    given = setup.user_reference
+    ref = (
+        ""
+        if given is None
+        else f", reference={given!r}"
+        if isinstance(given, str)
+        else f", reference={getattr(given, '__name__', 'reference')}"
+    )
+    if setup.kind == "function":
+        call = f"    torch_ref.check_function({bwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"
+        run = f"    out = {bwd}.apply(torch.from_numpy(x), *[torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in params.values()])"
+    else:
+        call = f"    torch_ref.check_layer({bwd}, {fwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"
+        run = (
+            f"    grads = {bwd}(dout, x, **params)"
+            if setup.convention == "grads"
+            else f"    grads = {bwd}(dout, cache)"
+        )
     lines = [
         "Reproduce:",
         "    import numpy as np",
+        *(["    import torch"] if setup.kind == "function" else []),
         "    import torch_ref",
         *(f"    {line}" for line in (*imports, *fwd_imports)),
         f"    {v.case.rebuild()}",
         f"    dout = np.random.default_rng({v.case.seed}).standard_normal({_shape(v)}).astype({opt.dtype!r})",
-        f"    grads = {bwd}(dout, x, **params)" if setup.convention == "grads" else f"    grads = {bwd}(dout, cache)",
-        f"    torch_ref.check_layer({bwd}, {fwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)",
+        run,
+        call,
     ]
     return lines
 

@@ -62,6 +62,8 @@ class LayerSetup:
     user_forward: Any = None
     user_backward: Any = None
     fd: bool = False  # the reference is finite differences of forward (a Function checked without one)
+    kind: str = "layer"  # "function": a torch.autograd.Function's backward (check_function)
+    user_reference: Any = None  # the reference as given (a name, a function, or None)
 
     def differentiated(self, case: LayerCase) -> tuple[str, ...]:
         """The arrays of ``case`` whose gradient the backward must give, in order."""
@@ -188,6 +190,7 @@ def resolve(backward: Any, forward: Any, extra: Mapping[str, Any], dtype: np.dty
         convention=convention,
         user_forward=forward,
         user_backward=backward,
+        user_reference=reference,
     )
 
 
