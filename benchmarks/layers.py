@@ -235,6 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     mode = "quick" if args.quick else "full"
     rounds = args.rounds or ROUNDS[mode]
     cases = [c for c in CASES if c.layer in args.layers and c.size in args.sizes]
+    load_before = os.getloadavg()
     records = []
     for k, case in enumerate(cases, 1):
         print(f"[{k}/{len(cases)}] {case.layer} {case.size} ({case.shape})", file=sys.stderr, flush=True)
@@ -246,6 +247,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
+            # the 1, 5 and 15 minute load averages at the start and the end: others' work on the cores
+            "load_average": {"start": load_before, "end": os.getloadavg()},
         },
         "settings": {
             "quick": args.quick,
@@ -268,7 +271,8 @@ def table(result: dict[str, Any]) -> str:
     m, st = result["machine"], result["settings"]
     lines = [
         f"{m['device']}, torch {m['torch']}, {m['threads']} threads, {st['device']}, {st['dtype']}, "
-        f"{st['rounds']} interleaved rounds",
+        f"{st['rounds']} interleaved rounds; load average {m['load_average']['start'][0]:.1f} at the start, "
+        f"{m['load_average']['end'][0]:.1f} at the end",
         f"{'layer':<29} {'size':<31} {'variant':<26} {'median ms':>10} {'spread ms':>19} {'peak MiB':>9} "
         f"{'manual/autograd':>20}",
     ]

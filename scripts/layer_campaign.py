@@ -41,7 +41,7 @@ import numpy as np
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 DTYPES = ("float64", "float32")
-CHUNK = 300  # cases per job: small enough for two workers to share the slow layers evenly
+CHUNK = 900  # cases per job: small enough for two workers to share the slow layers evenly
 SAVED = 10  # failures kept with their case per (subject, dtype); all are counted
 RIGHT = {"agree", "not judged"}  # what a right backward may end as
 
@@ -65,9 +65,7 @@ def _styles() -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
     if str(TESTS) not in sys.path:
         sys.path.insert(0, str(TESTS))
     module = importlib.import_module("layer_styles")
-    entries = getattr(module, "RIGHT_STYLES", None)
-    if entries is None:
-        entries = getattr(module, "STYLES", ())
+    entries: Any = getattr(module, "RIGHT_STYLES", None) or getattr(module, "STYLES", ())
     out = []
     for entry in entries.values() if isinstance(entries, Mapping) else entries:
         layer = getattr(entry, "layer", None)

@@ -39,6 +39,7 @@ __all__ = [
     "batchnorm_backward_constants",
     "batchnorm_forward",
     "batchnorm_reference",
+    "catalogue_table",
     "layer_norm_function_reference",
     "layer_norm_reference",
     "layernorm",
@@ -381,3 +382,24 @@ class LayerNormFunctionWrong(LayerNormFunction):
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         xhat, sigma, weight = ctx.saved_tensors
         return dout * weight / sigma, (dout * xhat).sum(dim=0), dout.sum(dim=0), None
+
+
+# ------------------------------------------------------------------ the catalogue, for docs/layers.md
+
+
+def _cell(text: str) -> str:
+    """Plain text for a markdown table cell: no pipe or asterisk read as markup."""
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
+def catalogue_table() -> str:
+    """The built-ins' catalogue of mistakes as the markdown table of ``docs/layers.md``: layer,
+    mistake, formula, the regime it needs (``any``: almost every drawn case shows it), source."""
+    from torch_ref.layers.table import infos
+
+    lines = ["| layer | mistake | formula | regime | source |", "| --- | --- | --- | --- | --- |"]
+    for name, info in infos().items():
+        for m in info.mistakes:
+            regime = f"`{m.regime}`" if m.regime else "any"
+            lines.append(f"| {name} | {_cell(m.name)} | `{m.formula}` | {regime} | {_cell(m.source) or '–'} |")
+    return "\n".join(lines) + "\n"

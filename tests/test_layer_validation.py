@@ -146,3 +146,31 @@ def test_a_function_whose_forward_autograd_cannot_follow_needs_a_reference_in_fl
         ViaNumpy, inputs=draw, reference=torch.sin, dtype="float32", max_examples=5, seed=0
     )
     assert summary.examples == 5
+
+
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+def test_a_reference_that_branches_on_its_values_in_python_is_refused_with_the_mend() -> None:
+    """Its operations cannot be traced for the rounding model (and a graph traced on one case would
+    keep the branch it took): a ValueError says so and what to write instead."""
+
+    def forward(x):
+        return 2 * x if float(x.sum()) > 0 else 3 * x
+
+    def backward(dout, x):
+        return {"x": (2 if float(x.sum()) > 0 else 3) * dout}
+
+    with pytest.raises(ValueError, match="reads its tensors' values in Python .* torch.where"):
+        torch_ref.check_layer(backward, forward, shapes={"x": "N"}, dims={"N": 2}, max_examples=5, seed=0)
+    # written with torch.where (array-API code), the same layer is checked
+    from manual._xp import namespace
+
+    def forward_where(x):
+        xp = namespace(x)
+        return xp.where(xp.sum(x) > 0, 2 * x, 3 * x)
+
+    assert (
+        torch_ref.check_layer(
+            backward, forward_where, shapes={"x": "N"}, dims={"N": 2}, max_examples=20, seed=0
+        ).examples
+        == 20
+    )

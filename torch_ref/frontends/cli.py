@@ -32,7 +32,7 @@ __all__ = ["main"]
 # each kind's own options: the flag's option name, and how its text is read
 _OWN = (
     "lr", "steps", "optimizer", "world_size", "shards", "timeout_s",
-    "forward", "reference", "inputs", "names", "convention",
+    "forward", "reference", "inputs", "names", "convention", "shapes", "dims", "constants", "nondiff",
 )  # fmt: skip
 
 
@@ -193,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--inputs", help="MODULE:DRAW, a draw(rng) -> (x, params) of your own")
     layer.add_argument("--names", type=_names, help="your names onto the built-in's: gamma=weight,beta=bias")
     layer.add_argument("--convention", choices=("grads", "cache"), help="grads (default) or CS231n's cache")
+    layer.add_argument("--shapes", type=_json("--shapes"), help='JSON: {"x": "N D", "w": "D K"}')
+    layer.add_argument("--dims", type=_json("--dims"), help='JSON: {"N": [1, 8], "D": [1, 6], "K": 3}')
+    layer.add_argument("--constants", type=_json("--constants"), help='JSON: {"eps": 1e-5}')
+    layer.add_argument("--nondiff", type=lambda t: tuple(t.split(",")), help="arrays not differentiated: mask,idx")
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)
     run.add_argument("--seed", type=int)
@@ -246,8 +250,28 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
     takes = entry(args.kind).common
     if takes is not None:  # a kind that takes only some common options (a layer has no activations)
+        defaults = {"targets": "soft", "bias": None, "strict": False}
+        given = sorted(k for k, v in options.items() if k not in takes and (k not in defaults or v != defaults[k]))
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UsageError(
+                f"{flags} draw networks; --kind {args.kind} draws a layer's arguments and takes none of them"
+            )
         options = {k: v for k, v in options.items() if k in takes}
     return {**options, **_own_options(args)}
+
+
+def _json(flag: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"{flag} takes JSON ({exc}), got {text!r}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"{flag} takes a JSON object, got {text!r}")
+        return value
+
+    return parse
 
 
 def _names(text: str) -> dict[str, str]:

@@ -135,13 +135,51 @@ def reference_of(
     except UnknownOperation:
         raise
     except Exception as exc:
+        if "data-dependent" in str(exc) or "_local_scalar_dense" in str(exc):
+            raise ValueError(
+                f"the reference ({setup.reference_label}) reads its tensors' values in Python (float(t), t.item(), "
+                "`if t > 0`), so its operations cannot be traced for the rounding model: write such a branch with "
+                "torch.where, or give another reference="
+            ) from None
         raise ValueError(
             f"autograd of the reference ({setup.reference_label}) failed on this case: {_crash(exc, 'it')}"
         ) from None
-    # a graph traced on other values must reproduce this case (data-dependent branches are baked in)
-    if not bool(((traced.out - out).abs() <= 4 * unit_roundoff(torch.float64) * traced.terms["out"] + 0).all()):
+    # a graph traced on other values must reproduce this case's value and autograd's gradients (a
+    # Python branch on the data is baked into the graph it took): else it is traced afresh on this case
+    direct = _autograd(setup, arrays, names, case.constants, dout64)
+    if not _reproduces(traced, out, direct):
         traced = trace(setup.reference, arrays, names, case.constants, dout64, cached=False)
+        if not _reproduces(traced, out, direct):
+            raise ValueError(
+                f"the reference ({setup.reference_label}) gives other values when traced than when run: is it "
+                "random, or does it read global state?"
+            )
     return traced, dout
+
+
+def _autograd(
+    setup: LayerSetup, arrays: dict[str, torch.Tensor], names: tuple[str, ...], constants: Any, dout: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    leaves = {k: (v.detach().clone().requires_grad_(True) if k in names else v) for k, v in arrays.items()}
+    out = setup.reference(**leaves, **constants)
+    grads = torch.autograd.grad(out, [leaves[k] for k in names], dout, allow_unused=True, materialize_grads=True)
+    return dict(zip(names, grads))
+
+
+GUARD = 2.0**-26  # of an array's scale: far above float64's rounding, far below another branch's change
+
+
+def _reproduces(traced: Traced, out: torch.Tensor, direct: dict[str, torch.Tensor]) -> bool:
+    """The traced graph's values are the reference's as torch runs it (its own kernels, which round
+    their own way: a fused layer norm's x̂ at D = 1 is 1e-14, not 0), within ``GUARD`` of each
+    array's scale plus the traced graph's float64 rounding."""
+    u = unit_roundoff(torch.float64)
+    pairs = [("out", traced.out, out), *((k, traced.grads[k], g) for k, g in direct.items())]
+    return all(
+        bool(((a - b).abs() <= GUARD * float(b.abs().max()) + 4 * u * traced.terms[k]).all())
+        for k, a, b in pairs
+        if b.numel()
+    )
 
 
 def judge(setup: LayerSetup, draw: LayerDraw, arrays: str, device: str, dtype: str) -> LayerOutcome:

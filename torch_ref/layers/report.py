@@ -117,7 +117,8 @@ def add(summary: Any, v: LayerOutcome) -> None:
     case = v.case.case
     summary.examples += 1
     summary.batch_sizes.add(int(case.x.shape[0]) if case.x.ndim else 1)
-    summary.extra.setdefault("regimes", set()).update(case.regimes)
+    if case.regimes:
+        summary.extra.setdefault("regimes", set()).update(case.regimes)
     summary.specs.add(tuple((k, tuple(a.shape)) for k, a in case.arrays.items()))  # distinct shapes
     if v.comparison is not None:
         summary.worst_share = max(summary.worst_share, v.comparison.worst_share)
