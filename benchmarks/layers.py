@@ -20,8 +20,10 @@ backward over forward and backward), per round, both from the same round.
 
 Timing as benchmarks/train_step.py (benchmarks/rounds.py): interleaved rounds (A B C D, then D C B A,
 ...), each block a calibrated run of back-to-back calls after a warm-up, torch's own thread count
-(``--threads`` sets another, by torch.set_num_threads); per case the median of the per-round times
-with their interquartile range, and the median per-round ratio with its interquartile range. Only
+(``--threads`` sets another, by torch.set_num_threads: with other work on few cores, one thread
+keeps torch's OpenMP regions from waiting on a descheduled thread, docs/benchmarks.md); per case the
+median of the per-round times with their interquartile range, and the median per-round ratio with
+its interquartile range. Only
 torch runs here (NumPy only draws the values, before any timing), so OpenBLAS threads do not enter.
 On CUDA every block ends with torch.cuda.synchronize() and TF32 is off. Before the timing, each
 case's manual gradients are compared with autograd's (``agree_rel``, the largest difference over the

@@ -23,34 +23,6 @@ import torch.nn.functional as F
 
 from manual._xp import Array, device, namespace
 
-__all__ = [
-    "BN_PARAM",
-    "LayerNormFunction",
-    "LayerNormFunctionWrong",
-    "SiLU",
-    "SiLUWrong",
-    "affine_backward",
-    "affine_backward_bias_averaged",
-    "affine_forward",
-    "affine_reference",
-    "batchnorm_backward",
-    "batchnorm_backward_alt",
-    "batchnorm_backward_bessel",
-    "batchnorm_backward_constants",
-    "batchnorm_forward",
-    "batchnorm_reference",
-    "catalogue_table",
-    "layer_norm_function_reference",
-    "layer_norm_reference",
-    "layernorm",
-    "layernorm_backward",
-    "layernorm_backward_constants",
-    "silu_reference",
-    "softmax_backward",
-    "softmax_backward_diagonal",
-    "softmax_backward_jacobian",
-]
-
 BN_PARAM = {"mode": "train", "eps": 1e-5}
 
 

@@ -5,6 +5,7 @@ the built-in's catalogue knows the mistake."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import layer_styles as S
@@ -135,3 +136,8 @@ def test_every_wrong_style_is_caught(check: Callable[..., Any], diagnosis: str, 
 @pytest.mark.parametrize("check", [p for p in RIGHT if not str(p.id).startswith("function")])
 def test_the_array_api_styles_pass_on_torch_tensors(check: Callable[..., Any]) -> None:
     check(dtype="float32", arrays="torch", max_examples=10, seed=1)
+
+
+def test_the_docs_catalogue_is_the_modules_own() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "layers.md"
+    assert S.catalogue_table() in page.read_text(encoding="utf-8"), "regenerate with layer_styles.catalogue_table()"

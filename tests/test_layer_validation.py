@@ -159,7 +159,7 @@ def test_a_reference_that_branches_on_its_values_in_python_is_refused_with_the_m
     def backward(dout, x):
         return {"x": (2 if float(x.sum()) > 0 else 3) * dout}
 
-    with pytest.raises(ValueError, match="reads its tensors' values in Python .* torch.where"):
+    with pytest.raises(ValueError, match=r"reads its tensors' values in Python .* torch\.where"):
         torch_ref.check_layer(backward, forward, shapes={"x": "N"}, dims={"N": 2}, max_examples=5, seed=0)
     # written with torch.where (array-API code), the same layer is checked
     from manual._xp import namespace

@@ -134,8 +134,9 @@ class Oracle:
         self.defaults = {"device": device, "dtype": dtype, "max_examples": examples, "seed": seed}
         self.node = node
 
-    def check(self, kind: str, fn: Callable, **options: Any) -> Any:
-        """Run the check of ``kind`` on ``fn``; the options given here win over the command line's."""
+    def check(self, kind: str, fn: Callable, *args: Any, **options: Any) -> Any:
+        """Run the check of ``kind`` on ``fn`` (and the check's own positional arguments: a layer's
+        forward); the options given here win over the command line's."""
         __tracebackhide__ = True
         import torch_ref
         from torch_ref.engine.record import summary_record
@@ -144,7 +145,7 @@ class Oracle:
         fixed = entry(kind).fixed  # a kind that takes one value of an option (data-parallel: the CPU)
         defaults = {k: v for k, v in self.defaults.items() if k not in fixed}
         try:
-            summary = torch_ref.check(kind, fn, **{**defaults, **options})
+            summary = getattr(torch_ref, entry(kind).check)(fn, *args, **{**defaults, **options})
         except torch_ref.DerivationMismatch as exc:
             self._record(exc.record)
             raise

@@ -62,6 +62,7 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
         ([], repr(setup.builtin.name)) if isinstance(setup.user_forward, str) else fn_import(setup.user_forward)
     )
     given = setup.user_reference
+    ref_imports = fn_import(given)[0] if callable(given) else []
     ref = (
         ""
         if given is None
@@ -73,18 +74,27 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
         call = f"    torch_ref.check_function({bwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"
         run = f"    out = {bwd}.apply(torch.from_numpy(x), *[torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in params.values()])"
     else:
-        call = f"    torch_ref.check_layer({bwd}, {fwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"
-        run = (
-            f"    grads = {bwd}(dout, x, **params)"
-            if setup.convention == "grads"
-            else f"    grads = {bwd}(dout, cache)"
+        more = (f", names={dict(setup.names)!r}" if setup.names else "") + (
+            ", convention='cache'" if setup.convention == "cache" else ""
         )
+        call = (
+            f"    torch_ref.check_layer({bwd}, {fwd}{ref}{more}, inputs=lambda rng: (x, params), "
+            f"dtype={opt.dtype!r}, max_examples=1)"
+        )
+        if setup.convention == "grads":
+            run = f"    grads = {bwd}(dout, x, **params)"
+        else:
+            case = v.case.case
+            arrays = ", ".join(f"params[{k!r}]" for k in case.params)
+            consts = ", ".join(f"{k}=params[{k!r}]" for k in case.constants)
+            args = ", ".join(a for a in ("x", arrays, consts) if a)
+            run = f"    out, cache = {fwd}({args}); grads = {bwd}(dout, cache)"
     lines = [
         "Reproduce:",
         "    import numpy as np",
         *(["    import torch"] if setup.kind == "function" else []),
         "    import torch_ref",
-        *(f"    {line}" for line in (*imports, *fwd_imports)),
+        *(f"    {line}" for line in dict.fromkeys((*imports, *fwd_imports, *ref_imports))),
         f"    {v.case.rebuild()}",
         f"    dout = np.random.default_rng({v.case.seed}).standard_normal({_shape(v)}).astype({opt.dtype!r})",
         run,

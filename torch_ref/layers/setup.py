@@ -112,13 +112,35 @@ def _twin_in_user_names(twin: Callable[..., Any], names: Mapping[str, str]) -> C
     return reference
 
 
+def _in_builtin_names(forward: Callable[..., Any], names: Mapping[str, str]) -> Callable[..., Any]:
+    """A built-in's forward called with the user's names (``gamma`` for ``weight``)."""
+    if not names:
+        return forward
+
+    def renamed(x: Any, **kwargs: Any) -> Any:
+        return forward(x, **{names.get(k, k): v for k, v in kwargs.items()})
+
+    renamed.__name__ = getattr(forward, "__name__", "forward")
+    return renamed
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or (type(value).__module__.startswith("torch") and hasattr(value, "shape"))
+
+
+def _split(kwargs: Mapping[str, Any], order: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """A "cache" call's positional arrays (the given order, else the arrays in the order drawn) and
+    its keyword constants."""
+    arrays = [k for k in order if k in kwargs] if order else [k for k, v in kwargs.items() if _is_array(v)]
+    return arrays, {k: v for k, v in kwargs.items() if k not in arrays}
+
+
 def _cache_forward(forward: Callable[..., Any], order: list[str]) -> Callable[..., Any]:
     """A CS231n forward, ``forward(x, *params, **constants) -> (out, cache)``, as ``out``."""
 
     def out(x: Any, **kwargs: Any) -> Any:
-        result = forward(
-            x, *[kwargs[k] for k in order if k in kwargs], **{k: v for k, v in kwargs.items() if k not in order}
-        )
+        arrays, rest = _split(kwargs, order)
+        result = forward(x, *[kwargs[k] for k in arrays], **rest)
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(f"convention='cache': forward must return (out, cache), got {type(result).__name__}")
         return result[0]
@@ -153,9 +175,14 @@ def resolve(backward: Any, forward: Any, extra: Mapping[str, Any], dtype: np.dty
         wrong = sorted(v for v in names.values() if v not in known)
         if wrong:
             raise ValueError(f"names maps onto {wrong}, which {builtin.name} does not take; it takes {sorted(known)}")
+    if convention == "cache" and by_forward is not None:
+        raise ValueError(
+            "convention='cache' needs your own forward, which gives the cache: pass it as forward and the "
+            f"built-in as reference={by_forward.name!r}"
+        )
     the_info = builtin_info(builtin.name) if builtin is not None and builtin.name in LAYERS else None
     if by_forward is not None:
-        user_forward = by_forward.forward
+        user_forward = _in_builtin_names(by_forward.forward, names)
     else:
         _check_callable(forward, "forward")
         user_forward = forward
@@ -210,8 +237,8 @@ def _cache_backward(backward: Callable[..., Any], forward: Callable[..., Any], o
     others: the forward runs to give the cache, and the tuple is read in the forward's order."""
 
     def grads(dout: Any, x: Any, **kwargs: Any) -> dict[str, Any]:
-        arrays = [k for k in order if k in kwargs]
-        _, cache = forward(x, *[kwargs[k] for k in arrays], **{k: v for k, v in kwargs.items() if k not in order})
+        arrays, rest = _split(kwargs, order)
+        _, cache = forward(x, *[kwargs[k] for k in arrays], **rest)
         result = backward(dout, cache)
         if not isinstance(result, tuple):
             raise TypeError(
