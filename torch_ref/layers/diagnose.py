@@ -53,11 +53,10 @@ def catalogue(v: LayerOutcome, setup: Any) -> list[str]:
         wrong = {back.get(k, k): w for k, w in wrong.items() if w is not None}
         names = [k for k in v.values if k != "out"]
         if all(k in wrong for k in names) and all(_fits_mistake(v, k, _numpy64(wrong[k]), traced) for k in names):
-            source = f" (published: {mistake.source})" if mistake.source else ""
             formula = f": {mistake.formula}" if mistake.formula else ""
-            found.append(
-                f"Diagnosis: {mistake.name}{formula}{source}; it reproduces every gradient of this case within the bound"
-            )
+            found.append(f"Diagnosis: {mistake.name}{formula}; it reproduces every gradient of this case within the bound")
+            if mistake.source:
+                found.append(f"  published: {mistake.source}")
     return found
 
 

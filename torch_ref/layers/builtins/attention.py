@@ -244,7 +244,8 @@ MISTAKES = (
     Mistake(
         "causal mask left out of the backward",
         _causal_dropped,
-        "",
+        "Triton issue 4541, https://github.com/triton-lang/triton/issues/4541 (the fused-attention tutorial's backward "
+        "ignores the causal flag)",
         "P = exp(scale·Q Kᵀ masked by attn_mask only - L)",
         "causal",
     ),

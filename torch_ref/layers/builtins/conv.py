@@ -245,6 +245,7 @@ MISTAKES = (
         "stride ignored in the backward (δ_out not dilated)",
         _stride_ignored,
         formula="δ_x̃[h + d i, w + d j] += Σ_f W[f,c,i,j] δ_out[n,f,h,w] (steps of 1, not s)",
+        source="deep-learning-coursera pull request 34, https://github.com/Kulbear/deep-learning-coursera/pull/34 (stride missing in conv_backward)",
         regime="stride>1",
     ),
     Mistake(

@@ -72,7 +72,8 @@ EMBEDDING_MISTAKES = (
     Mistake(
         "repeated indices lost (last write wins)",
         _embedding_last_write_wins,
-        source="CS231n (Stanford), assignment 3, rnn_layers.py word_embedding_backward: its hint points to np.add.at",
+        source="autograd pull request 136, https://github.com/HIPS/autograd/pull/136 (a[idx] += b for np.add.at: repeated "
+        "indices counted once; autograd had switched to add.at for that reason)",
         formula="δ_W[v] = δ[m_last(v)] (for Σ_{m: x[m] = v} δ[m]), as dW[x] += dout in NumPy",
         regime="repeated indices",
     ),
@@ -160,12 +161,16 @@ DROPOUT_MISTAKES = (
         "mask not applied in the backward",
         _dropout_unmasked,
         formula="δ_x = δ / (1 - p) (for δ ⊙ m / (1 - p))",
+        source="ai-engineering-from-scratch pull request 17, https://github.com/rohitg00/ai-engineering-from-scratch/pull/17 "
+        "(a review: the backprop ignores the dropout mask)",
         regime="some dropped",
     ),
     Mistake(
         "mask recovered from the output",
         _dropout_mask_from_output,
         formula="δ_x = δ ⊙ [x ⊙ m ≠ 0] / (1 - p) (for δ ⊙ m / (1 - p)): wrong where a kept x is 0",
+        source="Kaldi issue 3890, https://github.com/kaldi-asr/kaldi/issues/3890 (the dropout backward compares output "
+        "and input instead of keeping the mask)",
         regime="zero inputs",
     ),
 )

@@ -290,6 +290,10 @@ _IOFFE = (
     "S. Ioffe, C. Szegedy, 'Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
     "Covariate Shift' (ICML 2015), section 2: normalization left out of the gradient step"
 )
+_CRYPTEN = (
+    "CrypTen pull request 143, https://github.com/facebookresearch/CrypTen/pull/143 (the batch norm backward ignored "
+    "that the mean and variance depend on the input); "
+)
 _KARPATHY = "A. Karpathy, 'Building makemore Part 4: Becoming a Backprop Ninja' (2022): Bessel's correction"
 
 _LAYER_NORM_MISTAKES = (
@@ -308,11 +312,18 @@ _LAYER_NORM_MISTAKES = (
 )
 _RMS_NORM_MISTAKES = (
     Mistake("mean(g ∘ x̂) term missing", _rms("constants"), "", "δ_x = g/r", "ordinary"),
-    Mistake("γ left out of δ_x", _rms("no gamma"), "", "δ_x = (δ_out - x̂ ∘ mean_D(δ_out ∘ x̂))/r", "ordinary"),
+    Mistake(
+        "γ left out of δ_x",
+        _rms("no gamma"),
+        "llm.c pull request 763, https://github.com/karpathy/llm.c/pull/763 (a reviewer's RMSNorm backward that forgot "
+        "the weight)",
+        "δ_x = (δ_out - x̂ ∘ mean_D(δ_out ∘ x̂))/r",
+        "ordinary",
+    ),
     Mistake("eps outside the square root", _rms("eps outside"), "", "r = sqrt(mean_D(x²)) + eps", "zero row"),
 )
 _BATCH_NORM_MISTAKES = (
-    Mistake("batch statistics treated as constants", _bn("constants"), _IOFFE, "δ_x = g/σ", "training"),
+    Mistake("batch statistics treated as constants", _bn("constants"), _CRYPTEN + _IOFFE, "δ_x = g/σ", "training"),
     Mistake(
         "variance with n-1 (Bessel) in the backward",
         _bn("bessel"),
@@ -325,7 +336,8 @@ _BATCH_NORM_MISTAKES = (
     Mistake(
         "eval-mode batch norm backpropagated through batch statistics",
         _bn("eval through batch"),
-        "",
+        "MatConvNet issue 1174, https://github.com/vlfeat/matconvnet/issues/1174 (the batch-statistics formula used "
+        "with moments given from outside)",
         "δ_x = (g - mean_N(g) - x̂_B ∘ mean_N(g ∘ x̂_B))/σ_B with the batch's μ_B, σ_B",
         "eval",
     ),

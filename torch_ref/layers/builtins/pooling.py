@@ -243,8 +243,6 @@ def _avg_overwrite(dout: Any, x: Any, **constants: Any) -> dict[str, Any]:
     return {"x": _overwritten(dout, x, dout / D, k, s, p, d, out, every)}
 
 
-_CS231N = "Stanford CS231n, assignment 2: student solutions of max_pool_backward_naive"
-
 MAX_POOL2D = LayerInfo(
     "max_pool2d",
     _max_twin,
@@ -254,7 +252,7 @@ MAX_POOL2D = LayerInfo(
         Mistake(
             "δ sent to every tied maximum",
             _max_all_ties,
-            source=_CS231N + " with mask = (x_window == max)",
+            source="Theano issue 5248, https://github.com/Theano/Theano/issues/5248 (max-pool gradient to every input equal to the maximum)",
             formula="δ_x̃[s h + d i, s w + d j] += δ_out[h,w] · [x̃[s h + d i, s w + d j] = O[h,w]] for every (i, j)",
             regime="ties",
         ),
@@ -267,7 +265,7 @@ MAX_POOL2D = LayerInfo(
         Mistake(
             "overlapping windows overwrite instead of accumulating",
             _max_overwrite,
-            source=_CS231N + " that assign dx[window] = mask · δ",
+            source="tangermeme pull request 95, https://github.com/jmschrei/tangermeme/pull/95 (max_unpool assigns, overlapping windows lost)",
             formula="δ_x̃[window(h,w)] = mask(h,w) δ_out[h,w] (=, not +=), windows in row-major order",
             regime="shared maximum",
         ),
@@ -294,6 +292,7 @@ AVG_POOL2D = LayerInfo(
             "divisor ignores count_include_pad (kernel area always)",
             _avg_area_always,
             formula="δ_x̃[s h + i, s w + j] += δ_out[h,w] / (kh kw) even with count_include_pad=False",
+            source="burn issue 5604, https://github.com/tracel-ai/burn/issues/5604 (the backward divides by the kernel volume where the forward does not)",
             regime="padding not counted",
         ),
         Mistake(

@@ -147,6 +147,8 @@ INFOS_HERE = (
                 "softmax Jacobian taken as its diagonal",
                 _softmax_diagonal,
                 formula="δ_x = δ ⊙ s ⊙ (1 - s) (for s ⊙ (δ - Σ_c δ_c s_c))",
+                source="libnd4j issue 440, https://github.com/deeplearning4j/libnd4j/issues/440 (only output * (1 - output), "
+                "the diagonal)",
                 regime="two live classes",
             ),
         ),
