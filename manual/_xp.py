@@ -11,7 +11,7 @@ from typing import Any
 
 from array_api_compat import array_namespace, device, is_numpy_array, is_torch_array
 
-__all__ = ["Array", "device", "is_numpy_array", "is_torch_array", "namespace"]
+__all__ = ["Array", "device", "holds", "is_numpy_array", "is_torch_array", "namespace"]
 
 Array = Any  # an array-API array: numpy.ndarray or torch.Tensor
 
@@ -30,3 +30,13 @@ def namespace(*arrays: Array) -> Any:
         raise TypeError(
             f"arrays must all come from one library (all numpy.ndarray or all torch.Tensor), got {kinds}"
         ) from exc
+
+
+def holds(flag: Array) -> bool:
+    """Whether a 0-d boolean array (a validation's ``xp.any(...)``) is true; False where its value
+    cannot be read, as while torch_ref traces the code into a graph for its rounding model (the
+    check then runs on the real values, when the code runs)."""
+    try:
+        return bool(flag)
+    except RuntimeError:
+        return False

@@ -49,6 +49,7 @@ _WHERE = {
     "check_per_example": "kinds.per_example",
     "check_hvp": "kinds.hvp",
     "check_layer": "kinds.layer",
+    "layer_cases": "layers.table",
     "check_function": "kinds.function",
     "check_gnvp": "kinds.gnvp",
     "check_data_parallel": "kinds.data_parallel",
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .kinds.per_example import check_per_example
     from .kinds.training import check_training
     from .kinds.update import check_update
+    from .layers.table import layer_cases
     from .numerics.compare import Comparison, Row, assert_agree, compare
     from .numerics.tolerance import Tolerance, rounding_band, tolerance
     from .second_order.check import check_gnvp_case, check_hvp_case, direction
@@ -168,6 +170,7 @@ __all__ = [
     "gradients",
     "hvp_reference",
     "input_gradient",
+    "layer_cases",
     "objective",
     "reference",
     "rounding_band",

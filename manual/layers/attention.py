@@ -20,7 +20,7 @@ import math
 import numbers
 from typing import Any
 
-from .._xp import Array, device, namespace
+from .._xp import Array, device, holds, namespace
 from .layer import Layer
 
 __all__ = ["LAYERS_HERE", "SCALED_DOT_PRODUCT_ATTENTION", "keep_mask", "saved", "scale_of", "transpose"]
@@ -105,7 +105,7 @@ def _check(x: Array, key: Array, value: Array, attn_mask: Array, is_causal: bool
     ):
         raise TypeError(f"scaled_dot_product_attention: scale must be None or a finite real number, got {scale!r}")
     keeps = xp.any(keep_mask(attn_mask, xp, is_causal=is_causal, T=T, S=S), axis=-1)
-    if not bool(xp.all(keeps)):
+    if holds(~xp.all(keeps)):
         raise ValueError(
             "scaled_dot_product_attention: every query row must keep at least one key; attn_mask"
             + (" with the causal mask" if is_causal else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 
-from .._xp import Array, device, namespace
+from .._xp import Array, device, holds, namespace
 from .layer import Layer
 
 __all__ = ["DROPOUT", "EMBEDDING", "LAYERS_HERE", "dropout", "dropout_backward", "embedding", "embedding_backward"]
@@ -33,7 +33,7 @@ def _check_embedding(x: Array, weight: Array) -> None:
     if len(weight.shape) != 2:
         raise ValueError(f"weight must have shape (V, E), got shape {tuple(weight.shape)}")
     V = weight.shape[0]
-    if bool(xp.any((x < 0) | (x >= V))):
+    if holds(xp.any((x < 0) | (x >= V))):
         raise ValueError(
             f"x must hold indices in [0, {V}) (V = weight's rows), got values from {int(xp.min(x))} to {int(xp.max(x))}"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._xp import Array, device, namespace
+from .._xp import Array, device, holds, namespace
 from .layer import Layer
 
 __all__ = [
@@ -146,7 +146,7 @@ def _check_cross_entropy(x: Array, target: Array, reduction: str) -> None:
     N, C = x.shape
     if tuple(target.shape) != (N,):
         raise ValueError(f"target must have shape (N,) = ({N},), got shape {tuple(target.shape)}")
-    if bool(xp.any((target < 0) | (target >= C))):
+    if holds(xp.any((target < 0) | (target >= C))):
         raise ValueError(
             f"target must hold classes in [0, {C}) (C = x's second dim), got values from "
             f"{int(xp.min(target))} to {int(xp.max(target))}"

@@ -72,10 +72,15 @@ def before_lines(v: Any, before: Any, variables: dict[int, str]) -> list[str]:
     name, rel = seen
     here = before_shrinking(v)
     minimal = f"; on the minimal case above it is {here[1]:.3g}" if here is not None else ""
-    spec = getattr(before.case, "spec", None)  # a layer case has no network
+    spec = getattr(before.case, "spec", None)
+    if spec is None:  # a layer's case: its shapes and constants (its values can be hundreds of numbers)
+        return [
+            f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
+            f"(at {name}){minimal}; it is {before.case!r}",
+        ]
     return [
         f"Before shrinking: the first failing case found parted by a largest relative difference of {rel:.3g} "
         f"(at {name}){minimal}; it is",
-        *([f"  spec = {spec_code(spec, variables)}"] if spec is not None else []),
+        f"  spec = {spec_code(spec, variables)}",
         f"  case = {before.case.rebuild()}",
     ]

@@ -43,7 +43,9 @@ def catalogue(v: LayerOutcome, setup: Any) -> list[str]:
     arrays = {setup.names.get(k, k): torch.from_numpy(_to64(a)) for k, a in case.arrays.items()}
     constants = {setup.names.get(k, k): c for k, c in case.constants.items()}
     dout = torch.from_numpy(np.array(v.dout, dtype=np.float64))
-    found = []
+    names = [k for k in v.values if k != "out"]
+    failing = [r.name for r in v.comparison.rows if not r.ok and r.name != "out"] if v.comparison is not None else []
+    whole, partial = [], []
     for mistake in info.mistakes:
         try:
             rest = {k: a for k, a in arrays.items() if k != "x"}
@@ -51,13 +53,23 @@ def catalogue(v: LayerOutcome, setup: Any) -> list[str]:
         except Exception:
             continue
         wrong = {back.get(k, k): w for k, w in wrong.items() if w is not None}
-        names = [k for k in v.values if k != "out"]
-        if all(k in wrong for k in names) and all(_fits_mistake(v, k, _numpy64(wrong[k]), traced) for k in names):
-            formula = f": {mistake.formula}" if mistake.formula else ""
-            found.append(f"Diagnosis: {mistake.name}{formula}; it reproduces every gradient of this case within the bound")
-            if mistake.source:
-                found.append(f"  published: {mistake.source}")
-    return found
+        fits = [k for k in names if k in wrong and _fits_mistake(v, k, _numpy64(wrong[k]), traced)]
+        formula = f": {mistake.formula}" if mistake.formula else ""
+        source = [f"  published: {mistake.source}"] if mistake.source else []
+        if len(fits) == len(names):
+            whole += [
+                f"Diagnosis: {mistake.name}{formula}; it reproduces every gradient of this case within the bound",
+                *source,
+            ]
+        elif any(k in fits for k in failing) and any(k not in fits for k in failing):
+            # the mistake explains some failing arrays; the others part some other way (two mistakes at once)
+            mine = [k for k in failing if k in fits]
+            partial += [
+                f"Diagnosis: {', '.join(mine)}: as '{mistake.name}'{formula} (that mistake reproduces "
+                f"{', '.join(mine)} of this case within the bound, not {', '.join(k for k in failing if k not in fits)})",
+                *source,
+            ]
+    return whole or partial
 
 
 def _fits_mistake(v: LayerOutcome, name: str, wrong: np.ndarray, traced: Any) -> bool:
@@ -73,7 +85,7 @@ def _to64(a: np.ndarray) -> np.ndarray:
     return np.array(a, dtype=np.float64) if np.issubdtype(a.dtype, np.floating) else np.array(a)
 
 
-def patterns(v: LayerOutcome) -> list[str]:
+def patterns(v: LayerOutcome, theirs: str = "autograd's") -> list[str]:
     """The generic per-array patterns verified on the case, for each failing gradient."""
     traced = v.traced
     if traced is None or v.comparison is None:
@@ -88,7 +100,7 @@ def patterns(v: LayerOutcome) -> list[str]:
         name = row.name
         a, e = v.values[name], expected[name]
         tol = _numpy64(traced.bound(name, dtype))
-        said = _pattern(name, a, e, tol, dout, expected, v)
+        said = _pattern(name, a, e, tol, dout, expected, v, theirs)
         lines.append(
             f"Diagnosis: {said}"
             if said
@@ -105,9 +117,13 @@ def _pattern(
     dout: np.ndarray,
     expected: Mapping[str, np.ndarray],
     v: LayerOutcome,
+    theirs: str,
 ) -> str:
+    for other, o in expected.items():
+        if other not in (name, "out") and o.shape == a.shape and _fits(a, o, tol) and not _fits(a, e, tol):
+            return f"{name} equals {theirs} gradient of {other}: the two swapped"
     if not np.any(a) and np.any(e):
-        return f"{name} is all zeros where autograd's is not (the gradient not computed or not written back)"
+        return f"{name} is all zeros where {theirs} is not"
     case = v.case.case
     sizes = sorted({int(s) for arr in case.arrays.values() for s in arr.shape if s > 1})
     for c in (*_FACTORS, *(float(n) for n in sizes), *(1.0 / n for n in sizes)):
@@ -117,17 +133,14 @@ def _pattern(
                 if c == -1
                 else f"a factor {c:.6g}" + (f" (1/{round(1 / c)})" if 0 < c < 1 and round(1 / c) in sizes else "")
             )
-            return f"{name} equals autograd's times {c:.6g}: {what}"
+            return f"{name} equals {theirs} times {c:.6g}: {what}"
     if a.ndim == 2 and a.shape[0] == a.shape[1] and _fits(a, e.T, tol.T) and not _fits(a, e, tol):
-        return f"{name} equals autograd's transposed"
+        return f"{name} equals {theirs} transposed"
     if name != "out" and dout.shape == e.shape:
         if _fits(a, e - dout, tol + 4 * unit_roundoff(np.float64) * np.abs(dout)):
-            return f"{name} equals autograd's minus δ_out: the δ passed straight through (an identity or skip path) is missing"
+            return f"{name} equals {theirs} minus δ_out: the δ passed straight through (an identity or skip path) is missing"
         if _fits(a, e + dout, tol + 4 * unit_roundoff(np.float64) * np.abs(dout)):
-            return f"{name} equals autograd's plus δ_out: an identity path's δ counted twice"
-    for other, o in expected.items():
-        if other not in (name, "out") and o.shape == a.shape and _fits(a, o, tol):
-            return f"{name} equals autograd's gradient of {other}: the two swapped"
+            return f"{name} equals {theirs} plus δ_out: an identity path's δ counted twice"
     return ""
 
 
@@ -135,7 +148,7 @@ def blame(v: LayerOutcome, setup: Any) -> str:
     """Finite differences of the user's own forward (float64, central) of Σ δ_out ∘ out, at the worst
     entry of the first failing gradient: which side they support, with their own error estimate
     (the difference between steps h and 2h, plus rounding)."""
-    if v.comparison is None or v.traced is None:
+    if v.comparison is None or v.traced is None or setup.fd:  # with finite differences as the reference: said
         return ""
     row = next((r for r in v.comparison.rows if not r.ok and r.name != "out" and not r.note), None)
     if row is None or not row.worst:
@@ -144,17 +157,20 @@ def blame(v: LayerOutcome, setup: Any) -> str:
     arrays = {k: _to64(a) for k, a in case.arrays.items()}
     dout = np.array(v.dout, dtype=np.float64)
 
+    order = case.order or (*case.params, *case.constants)
+
     def objective(shift: float) -> float:
         moved = {k: a.copy() for k, a in arrays.items()}
         moved[row.name][row.worst] += shift
-        x = moved.pop("x")
-        out = setup.forward(x, **moved, **case.constants)
+        both = {**moved, **case.constants}
+        out = setup.forward(both.pop("x"), **{k: both[k] for k in order})
         return float(np.sum(dout * _numpy64(out)))
 
     z = float(arrays[row.name][row.worst])
     h = unit_roundoff(np.float64) ** (1 / 3) * max(1.0, abs(z))
+    h = (z + h) - z
     try:
-        f = {s: objective(s) for s in (h, -h, 2 * h, -2 * h)}
+        f = {s: objective(s) for s in (0.0, h, -h, 2 * h, -2 * h)}
     except Exception:
         return ""
     d1 = (f[h] - f[-h]) / (2 * h)
@@ -163,6 +179,17 @@ def blame(v: LayerOutcome, setup: Any) -> str:
     err = abs(d1 - d2) + 4 * unit_roundoff(np.float64) * scale / h
     mine, theirs = float(v.values[row.name][row.worst]), float(_numpy64(v.traced.grads[row.name])[row.worst])
     at = f"{row.name}{list(row.worst)}"
+    # one-sided differences that disagree by far more than a smooth function's: a kink or a tie there,
+    # where central differences give the mean of the two sides and decide nothing
+    right, left = (f[h] - f[0.0]) / h, (f[0.0] - f[-h]) / h
+    right2, left2 = (f[2 * h] - f[0.0]) / (2 * h), (f[0.0] - f[-2 * h]) / (2 * h)
+    one_sided = abs(right - right2) + abs(left - left2) + 8 * unit_roundoff(np.float64) * scale / h
+    if abs(right - left) > 8 * one_sided + err:
+        return (
+            f"Blame: the forward is not differentiable at {at} (one-sided differences {left:.6g} from below, "
+            f"{right:.6g} from above: a kink or a tie): finite differences do not decide it there; autograd "
+            f"{theirs:.6g}, the backward {mine:.6g}"
+        )
     head = f"Blame: finite differences of forward at {at} give {d1:.6g} (±{err:.1g}); autograd {theirs:.6g}; the backward {mine:.6g}"
     if abs(d1 - theirs) <= err and abs(d1 - mine) > err:
         return head + ": they side with autograd, so the backward is wrong there"
@@ -175,6 +202,6 @@ def explain(v: LayerOutcome, setup: Any, run: Callable[..., list[str]] | None = 
     """Every diagnosis line of a mismatch: the catalogue's, else the generic patterns; then the blame."""
     lines = catalogue(v, setup)
     if not lines:
-        lines = patterns(v)
+        lines = patterns(v, "finite differences'" if setup.fd else "autograd's")
     b = blame(v, setup)
     return [*lines, *([b] if b else [])]

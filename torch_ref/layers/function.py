@@ -159,6 +159,13 @@ def fd_reference(
     out = f(arrays)
     u = unit_roundoff(torch.float64)
     n = out.numel()
+    traced, untraced = None, None
+    try:  # the forward's own operations, through autograd: its rounding model
+        traced = trace(setup.reference, arrays, names, constants, dout)
+    except Exception as exc:  # NumPy inside, in-place writes: no model of it
+        untraced = exc
+    # each evaluation of the forward rounds: its model's bound where it has one, else FORWARD_ULPS u |f|
+    forward_error = FORWARD_ULPS * u * out.abs() + (2 * u * traced.terms["out"] if traced is not None else 0.0)
     grads, product, fixed = {}, {"out": torch.zeros_like(out)}, {"out": torch.full_like(out, float("inf"))}
     for name in names:
         a = arrays[name]
@@ -176,7 +183,8 @@ def fd_reference(
                 down[name] = a.clone()
                 down[name][idx] = z - h
                 fu, fd = f(up), f(down)
-                cols.append(((fu - fd) / (2 * h), FORWARD_ULPS * u * (fu.abs() + fd.abs()) / (2 * h)))
+                noise = (FORWARD_ULPS * u * (fu.abs() + fd.abs()) + 2 * forward_error) / (2 * h)
+                cols.append(((fu - fd) / (2 * h), noise))
             (col, noise), (col2, _) = cols
             err = (col - col2).abs() + noise
             g[idx] = (col * dout).sum()
@@ -185,15 +193,12 @@ def fd_reference(
         grads[name] = g
         product[name] = (n + 2) * m
         fixed[name] = e
-    terms = product
-    try:
-        traced = trace(setup.reference, arrays, names, constants, dout)
-        terms = {**dict(traced.terms), "out": product["out"]}
-    except Exception as exc:  # the forward cannot run op by op through autograd
-        if dtype != np.float64:
-            raise ValueError(
-                f"the Function's forward cannot be differentiated op by op ({type(exc).__name__}: {exc}), so no rounding "
-                f"model of its backward in {np.dtype(dtype).name} can be derived: give reference=, a torch function of "
-                "the same signature, or check it in float64"
-            ) from None
-    return Traced(out=out, grads=grads, terms=terms, ops={}, fixed=fixed)
+    if traced is not None:
+        return Traced(out=out, grads=grads, terms={**dict(traced.terms), "out": product["out"]}, ops={}, fixed=fixed)
+    if dtype != np.float64:
+        raise ValueError(
+            f"the Function's forward cannot be differentiated op by op ({type(untraced).__name__}: {untraced}), so no "
+            f"rounding model of its backward in {np.dtype(dtype).name} can be derived: give reference=, a torch function "
+            "of the same signature, or check it in float64"
+        )
+    return Traced(out=out, grads=grads, terms=product, ops={}, fixed=fixed)

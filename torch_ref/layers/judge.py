@@ -9,9 +9,11 @@ check never passes on such a case (it counts it and says why).
 
 from __future__ import annotations
 
+import functools
+import os
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 
 from ..numerics.compare import Comparison, compare
 from .case import LayerCase
-from .rounding import Traced, UnknownOperation, trace, unit_roundoff
+from .rounding import Traced, UnknownOperation, trace, trace_algorithm, unit_roundoff
 from .setup import LayerSetup
 
 __all__ = ["UNINFORMATIVE", "LayerDraw", "LayerOutcome", "hand_out", "judge", "reference_of"]
@@ -97,10 +99,27 @@ def _numpy64(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-def _crash(exc: BaseException, what: str) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+def _crash(exc: BaseException, what: str, called: str = "") -> str:
+    """What ``what`` raised, where in the user's code (the last frame outside torch_ref), and, for a
+    call that did not fit its signature, how it was called."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}torch_ref{os.sep}" not in f.filename]
     where = f" at {frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
-    return f"{what} raised {type(exc).__name__}: {exc}{where}"
+    text = f"{what} raised {type(exc).__name__}: {exc}{where}"
+    if isinstance(exc, TypeError) and "argument" in str(exc) and called:
+        text += f"\n  ({what} was called as {called})"
+    return text
+
+
+def _call(what: str, case: LayerCase, params: Mapping[str, Any], convention: str) -> str:
+    if convention == "cache" and what == "forward":
+        arrays = [k for k in params if k in case.params]
+        consts = ", ".join(f"{k}=..." for k in params if k not in case.params)
+        return f"forward(x, {', '.join(arrays)}{', ' + consts if consts else ''})"
+    head = (
+        "forward(x" if what == "forward" else ("backward(dout, cache" if convention == "cache" else "backward(dout, x")
+    )
+    rest = "" if head.endswith("cache") else "".join(f", {k}=..." for k in params)
+    return head + rest + ")"
 
 
 def reference_of(
@@ -154,7 +173,47 @@ def reference_of(
                 f"the reference ({setup.reference_label}) gives other values when traced than when run: is it "
                 "random, or does it read global state?"
             )
+    if setup.builtin is not None and setup.info is not None:
+        traced = _with_hand_algorithm(traced, setup, arrays, names, case.constants, dout64)
     return traced, dout
+
+
+@functools.cache
+def _algorithm(layer: Any) -> Callable[..., Any]:
+    """A built-in's own forward and hand-derived backward as one algorithm (for its rounding terms)."""
+
+    def algorithm(arrays: dict[str, torch.Tensor], dout: torch.Tensor, constants: Mapping[str, Any]) -> Any:
+        return layer.forward(**arrays, **constants), layer.backward(dout, **arrays, **constants)
+
+    return algorithm
+
+
+def _with_hand_algorithm(
+    traced: Traced,
+    setup: LayerSetup,
+    arrays: Mapping[str, torch.Tensor],
+    names: tuple[str, ...],
+    constants: Mapping[str, Any],
+    dout: torch.Tensor,
+) -> Traced:
+    """The rounding terms of the built-in's hand-derived algorithm beside autograd's of its twin,
+    entry by entry the larger: a right backward may be either (FlashAttention's D = rowsum(δ_O ∘ O)
+    rounds other terms than autograd's softmax backward). Where it cannot be traced, autograd's alone."""
+    to = dict(setup.names)
+    try:
+        hand = trace_algorithm(
+            _algorithm(setup.builtin),
+            {to.get(k, k): v for k, v in arrays.items()},
+            [to.get(k, k) for k in names],
+            {to.get(k, k): c for k, c in constants.items()},
+            dout,
+        )
+    except Exception:
+        return traced
+    back = {"out": "out", **{to.get(k, k): k for k in names}}
+    terms = {back[k]: torch.maximum(traced.terms[back[k]], t) for k, t in hand.terms.items() if k in back}
+    under = {back[k]: torch.maximum(traced.underflows[back[k]], t) for k, t in hand.underflows.items() if k in back}
+    return replace(traced, terms={**traced.terms, **terms}, underflows={**traced.underflows, **under})
 
 
 def _autograd(
@@ -192,13 +251,20 @@ def judge(setup: LayerSetup, draw: LayerDraw, arrays: str, device: str, dtype: s
         out = setup.forward(x, **params)
     except Exception as exc:
         return LayerOutcome(
-            "crash", draw, "forward", detail=_crash(exc, "forward"), traced=traced, dout=dout, dtype=dtype
+            "crash",
+            draw,
+            "forward",
+            detail=_crash(exc, "forward", _call("forward", case, params, setup.convention)),
+            traced=traced,
+            dout=dout,
+            dtype=dtype,
         )
     x, params = _handed(case, arrays, device)
     try:
         grads = setup.backward(hand_out(dout, arrays, device), x, **params)
     except Exception as exc:
-        return LayerOutcome("crash", draw, what, detail=_crash(exc, "backward"), traced=traced, dout=dout, dtype=dtype)
+        detail = _crash(exc, "backward", _call("backward", case, params, setup.convention))
+        return LayerOutcome("crash", draw, what, detail=detail, traced=traced, dout=dout, dtype=dtype)
     names = setup.differentiated(case)
     problem = _grads_problem(grads, names, setup, case)
     if problem:
@@ -240,10 +306,17 @@ def _handed(case: LayerCase, arrays: str, device: str) -> tuple[Any, dict[str, A
 def _reference(setup: LayerSetup, draw: LayerDraw, dtype: str) -> tuple[Traced, np.ndarray]:
     case = draw.case
     arrays = {k: torch.from_numpy(np.array(v)) for k, v in case.arrays.items()}
-    with torch.no_grad():
-        probe = setup.reference(
-            **{k: (v.double() if v.is_floating_point() else v) for k, v in arrays.items()}, **case.constants
-        )
+    try:
+        with torch.no_grad():
+            probe = setup.reference(
+                **{k: (v.double() if v.is_floating_point() else v) for k, v in arrays.items()}, **case.constants
+            )
+    except Exception as exc:
+        overridden = f" (constants= gave {sorted(setup.constants)} over the draw's)" if setup.constants else ""
+        raise ValueError(
+            f"the reference ({setup.reference_label}) cannot run on the drawn case {case!r}{overridden}: "
+            f"{_crash(exc, 'it')}"
+        ) from None
     dout = draw.dout(tuple(probe.shape), np.dtype(dtype))
     return reference_of(setup, case, dout)
 

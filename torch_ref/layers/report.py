@@ -61,6 +61,7 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
     fwd_imports, fwd = (
         ([], repr(setup.builtin.name)) if isinstance(setup.user_forward, str) else fn_import(setup.user_forward)
     )
+    fwd = fwd.rsplit(".", 1)[-1] if "<locals>" in fwd else fwd  # a local function: by its own name
     given = setup.user_reference
     ref_imports = fn_import(given)[0] if callable(given) else []
     ref = (
@@ -68,7 +69,7 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
         if given is None
         else f", reference={given!r}"
         if isinstance(given, str)
-        else f", reference={getattr(given, '__name__', 'reference')}"
+        else f", reference={getattr(given, '__name__', 'reference').replace('<lambda>', 'reference')}"
     )
     if setup.kind == "function":
         call = f"    torch_ref.check_function({bwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"

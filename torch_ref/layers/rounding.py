@@ -15,7 +15,10 @@ size of that rounding, in units of the unit roundoff u:
   embedding's scatter-add: ``≤ γ_n · op(|a|, |b|)``, γ_n = n u / (1 − n u), the same operation on
   the absolute values of its operands (every term's size, so cancellation is accounted for), n
   the most terms any entry of the result adds up (one n for the whole operation);
-- a selection, a view, a comparison, a negation, max/min, a mask: exact.
+- a selection, a view, a comparison, a negation, max/min, a mask: exact;
+- and every rounding may also be off by η absolutely, half the smallest subnormal, where its result
+  underflows below the normal range (a softmax's e^-90 in float32): the same sensitivities, summed
+  over every entry that rounds, times η.
 
 Each rounding is an error introduced at one node, which the rest of the graph carries to the
 outputs linearly: ``|ĝ_i − g_i| ≤ Σ_k |∂g_i/∂y_k| · r_k``, with ``r_k`` the bound above at node k
@@ -26,8 +29,11 @@ dtype, and the reference's own in float64.
 
 The bound is that of the reference's algorithm; a right implementation of the same derivation
 adds up terms of the same sizes (a different order or grouping changes the constant, not the
-scale), which is why the bound is worst-case (every rounding at its largest, all of one sign). The
-campaigns (``docs/layers.md``) measure how much of it right layers written in several styles use.
+scale). The allowance is ``ALGORITHMS`` = 2 times that worst case (every rounding at its largest,
+all of one sign): another right algorithm's roundings are those terms rounded once more each.
+Compound elementwise functions (GELU, sigmoid, softplus) are traced in their textbook formulas, so
+that the cancellations a formula written that way meets are in the model. The campaigns
+(``docs/campaigns.md``) measure how much of the allowance right layers of several styles use.
 
 An operation the tables below do not know is refused (``ValueError`` naming it), never guessed.
 """
@@ -48,7 +54,13 @@ from torch._decomp import core_aten_decompositions, get_decompositions
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-__all__ = ["Traced", "UnknownOperation", "trace", "unit_roundoff"]
+__all__ = ["ALGORITHMS", "Traced", "UnknownOperation", "trace", "underflow", "unit_roundoff"]
+
+# A right backward computed another way than the reference's graph rounds other intermediates: a fused
+# operation where the graph has several (torch.sigmoid for 1/(1 + exp(-x))), another order of a sum. Its
+# worst case is not the graph's; it is allowed twice the graph's worst case, the same terms rounded
+# once more each. The campaigns (docs/campaigns.md) measure what right code of several styles uses.
+ALGORITHMS = 2.0
 
 aten = torch.ops.aten
 prims = torch.ops.prims
@@ -63,6 +75,14 @@ def unit_roundoff(dtype: Any) -> float:
     if isinstance(dtype, torch.dtype):
         return float(torch.finfo(dtype).eps) / 2
     return float(np.finfo(np.dtype(dtype)).eps) / 2
+
+
+def underflow(dtype: Any) -> float:
+    """η, the absolute error a rounding may add under gradual underflow: half the smallest subnormal
+    (float32: 2^-150, float64: 2^-1075; Higham §2.1, where a result below the normal range keeps
+    fewer digits than u promises)."""
+    name = str(dtype).removeprefix("torch.")
+    return float(np.finfo(np.dtype(name)).smallest_subnormal) / 2
 
 
 def _overload_names(*packets: Any) -> set[str]:
@@ -173,15 +193,29 @@ _EXACT = {
     "prims::squeeze",
     "prims::view_of",
     "prims::convert_element_type",
+    "prims::neg",
+    "prims::abs",
+    "prims::where",
+    "prims::maximum",
+    "prims::minimum",
+    "prims::eq",
+    "prims::ne",
+    "prims::lt",
+    "prims::le",
+    "prims::gt",
+    "prims::ge",
+    "prims::sign",
 }
 # elementwise operations correctly rounded by IEEE 754 (≤ u |y|), and the transcendental ones (≤ 4u |y|)
 _BASIC = {"aten::add", "aten::sub", "aten::mul", "aten::div", "aten::reciprocal", "aten::sqrt", "aten::rsqrt",
           "aten::rsub", "aten::square", "aten::addcmul", "aten::addcdiv",
-          "prims::add", "prims::sub", "prims::mul", "prims::div", "prims::sqrt", "prims::rsqrt"}  # fmt: skip
+          "prims::add", "prims::sub", "prims::mul", "prims::div", "prims::sqrt", "prims::rsqrt",
+          "prims::reciprocal"}  # fmt: skip
 _TRANSCENDENTAL = {"aten::exp", "aten::log", "aten::tanh", "aten::sigmoid", "aten::pow", "aten::expm1",
                    "aten::log1p", "aten::erf", "aten::exp2", "aten::log2", "aten::sin", "aten::cos",
                    "aten::tanh_backward", "aten::sigmoid_backward", "aten::gelu", "aten::softplus",
-                   "prims::exp", "prims::log", "prims::tanh", "prims::pow", "prims::erf"}  # fmt: skip
+                   "prims::exp", "prims::log", "prims::tanh", "prims::pow", "prims::erf", "prims::expm1",
+                   "prims::log1p", "prims::sin", "prims::cos", "prims::erfc", "aten::erfc"}  # fmt: skip
 _TRANSCENDENTAL_ULPS = 4.0
 # sums: γ_n · op(|a|, ...); multilinear in their floating operands with coefficients 1 (or 1/area)
 _SUMS = {"aten::sum", "prims::sum", "aten::mean", "aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm",
@@ -197,6 +231,10 @@ _DECOMPOSE = get_decompositions(
         aten._native_batch_norm_legit_no_training, aten._softmax, aten._softmax_backward_data, aten._log_softmax,
         aten._log_softmax_backward_data, aten.logsumexp, aten.rms_norm, aten.linalg_vector_norm,
         aten.native_dropout_backward, aten.gelu_backward, aten.silu, aten.silu_backward, aten.hardtanh_backward,
+        # compound elementwise functions in their textbook formulas, so that the model sees the terms a
+        # right implementation written that way adds up (GELU's 1 + erf(x/√2) cancels where erf is -1)
+        aten.gelu, aten.elu, aten.elu_backward,
+        aten.softplus, aten.softplus_backward, aten.mish, aten.hardswish, aten.log_sigmoid_forward,
     ]
 )  # fmt: skip
 
@@ -219,6 +257,12 @@ def _decompositions() -> dict[Any, Callable[..., Any]]:
     table[aten.var.correction] = lambda *a, **k: _var_mean(*a, **k)[0]
     # the forward of layer norm decomposes through torch._refs into prims.var; ours keeps it in sums
     table[aten.native_layer_norm.default] = _layer_norm
+    # textbook formulas in aten operations (torch._decomp's go to prims, which autograd cannot follow)
+    table[aten.sigmoid.default] = lambda x: aten.reciprocal.default(
+        aten.add.Tensor(aten.exp.default(aten.neg.default(x)), 1)
+    )
+    table[aten.sigmoid_backward.default] = lambda g, y: aten.mul.Tensor(aten.mul.Tensor(g, y), aten.rsub.Scalar(y, 1))
+    table[aten.tanh_backward.default] = lambda g, y: aten.mul.Tensor(g, aten.rsub.Scalar(aten.mul.Tensor(y, y), 1))
     return table
 
 
@@ -251,11 +295,15 @@ class Traced:
     terms: Mapping[str, torch.Tensor]
     ops: Mapping[str, int]
     fixed: Mapping[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    underflows: Mapping[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     def bound(self, name: str, dtype: Any) -> torch.Tensor:
-        """The allowance of ``name``'s entries in ``dtype``: the checked dtype's rounding and float64's
-        (and a fixed part where the reference is not exact, finite differences' error)."""
-        rounding = (unit_roundoff(dtype) + unit_roundoff(torch.float64)) * self.terms[name]
+        """The allowance of ``name``'s entries in ``dtype``: the checked dtype's rounding and float64's,
+        ``ALGORITHMS`` times the reference algorithm's (and a fixed part where the reference is not exact:
+        finite differences' error)."""
+        rounding = ALGORITHMS * (unit_roundoff(dtype) + unit_roundoff(torch.float64)) * self.terms[name]
+        if name in self.underflows:  # gradual underflow: each rounding may be off by η absolutely
+            rounding = rounding + ALGORITHMS * (underflow(dtype) + underflow(torch.float64)) * self.underflows[name]
         return rounding + self.fixed[name] if name in self.fixed else rounding
 
 
@@ -335,8 +383,9 @@ _GRAPHS_KEPT = 512
 
 
 def _graph(reference: Callable[..., Any], arrays: Mapping[str, torch.Tensor], names: Sequence[str],
-           constants: Mapping[str, Any], dout: torch.Tensor) -> Any:  # fmt: skip
+           constants: Mapping[str, Any], dout: torch.Tensor, joint: Any = None) -> Any:  # fmt: skip
     key = (
+        joint is not None,
         id(reference),
         tuple((k, tuple(v.shape), str(v.dtype)) for k, v in arrays.items()),
         tuple(names),
@@ -346,8 +395,9 @@ def _graph(reference: Callable[..., Any], arrays: Mapping[str, torch.Tensor], na
     found = _GRAPHS.get(key)
     if found is not None and found[0] is reference:
         return found[1]
+    traced = (joint or _joint)(reference, names, constants)
     with sdpa_kernel(SDPBackend.MATH):
-        graph = make_fx(_joint(reference, names, constants), decomposition_table=_decompositions())(dict(arrays), dout)
+        graph = make_fx(traced, decomposition_table=_decompositions())(dict(arrays), dout)
     if len(_GRAPHS) >= _GRAPHS_KEPT:
         _GRAPHS.clear()
     _GRAPHS[key] = (reference, graph)
@@ -368,7 +418,37 @@ def trace(
     for the same reference, shapes and constants (False traces afresh)."""
     if not cached:
         _GRAPHS.clear()
-    graph = _graph(reference, arrays, names, constants, dout)
+    return _interpret(_graph(reference, arrays, names, constants, dout), arrays, names, dout)
+
+
+def _by_hand(algorithm: Callable[..., Any], names: Sequence[str], constants: Mapping[str, Any]) -> Callable[..., Any]:
+    """The joint graph of an algorithm that computes its gradients itself (no autograd):
+    ``algorithm(arrays, dout, constants) -> (out, {name: gradient})``."""
+
+    def joint(arrays: dict[str, torch.Tensor], dout: torch.Tensor) -> Any:
+        out, grads = algorithm(arrays, dout, constants)
+        return out, [grads[k] for k in names]
+
+    return joint
+
+
+def trace_algorithm(
+    algorithm: Callable[..., Any],
+    arrays: Mapping[str, torch.Tensor],
+    names: Sequence[str],
+    constants: Mapping[str, Any],
+    dout: torch.Tensor,
+) -> Traced:
+    """As :func:`trace`, for an algorithm that computes its gradients by hand,
+    ``algorithm(arrays, dout, constants) -> (out, {name: gradient})`` (a built-in's own forward and
+    backward): the rounding terms of that algorithm."""
+    graph = _graph(algorithm, arrays, names, constants, dout, joint=lambda a, n, c: _by_hand(a, n, c))
+    return _interpret(graph, arrays, names, dout)
+
+
+def _interpret(graph: Any, arrays: Mapping[str, torch.Tensor], names: Sequence[str], dout: torch.Tensor) -> Traced:
+    """The traced graph run in float64 with a zero perturbation after every rounding, and the
+    sensitivity of every output to each."""
     flat_in = [*arrays.values(), dout]
     env: dict[Any, Any] = {}
     deltas: list[torch.Tensor] = []
@@ -392,12 +472,13 @@ def trace(
         env[node] = _perturbed(out, size, deltas, sizes)
     out_value, grads = result[0], list(result[1:])  # make_fx flattens (out, [grads]) to one list
     values = {"out": out_value, **dict(zip(names, grads))}
-    terms = _sensitivities(values, deltas, sizes)
+    terms, underflows = _sensitivities(values, deltas, sizes)
     return Traced(
         out=out_value.detach(),
         grads={k: v.detach() for k, v in zip(names, grads)},
         terms=terms,
         ops=ops,
+        underflows=underflows,
     )
 
 
@@ -420,10 +501,12 @@ def _perturbed(out: Any, size: Any, deltas: list[torch.Tensor], sizes: list[torc
 
 def _sensitivities(
     values: Mapping[str, torch.Tensor], deltas: Sequence[torch.Tensor], sizes: Sequence[torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """``S_i = Σ_k |∂g_i/∂δ_k| r_k`` for every entry i of every value, by one batched backward."""
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``S_i = Σ_k |∂g_i/∂δ_k| r_k`` for every entry i of every value, and ``E_i = Σ_k |∂g_i/∂δ_k|``
+    over the entries that round (each may underflow by η), by one batched backward."""
     flat = torch.cat([v.reshape(-1) for v in values.values()])
     terms = torch.zeros_like(flat, dtype=torch.float64)
+    underflows = torch.zeros_like(flat, dtype=torch.float64)
     live = [k for k, d in enumerate(deltas) if d.grad_fn is None]  # leaves (all are)
     if flat.numel() and live and flat.requires_grad:
         basis = torch.eye(flat.numel(), dtype=flat.dtype)
@@ -433,9 +516,13 @@ def _sensitivities(
                 continue
             share = torch.where(sizes[k] == 0, 0.0, row.abs() * sizes[k])  # 0 * inf (a masked entry) is 0
             terms = terms + share.reshape(flat.numel(), -1).sum(dim=1)
+            reach = torch.where(sizes[k] == 0, 0.0, row.abs())
+            underflows = underflows + reach.reshape(flat.numel(), -1).sum(dim=1)
     out: dict[str, torch.Tensor] = {}
+    under: dict[str, torch.Tensor] = {}
     start = 0
     for name, v in values.items():
         out[name] = terms[start : start + v.numel()].reshape(v.shape)
+        under[name] = underflows[start : start + v.numel()].reshape(v.shape)
         start += v.numel()
-    return out
+    return out, under

@@ -64,6 +64,7 @@ class LayerSetup:
     fd: bool = False  # the reference is finite differences of forward (a Function checked without one)
     kind: str = "layer"  # "function": a torch.autograd.Function's backward (check_function)
     user_reference: Any = None  # the reference as given (a name, a function, or None)
+    constants: Mapping[str, Any] = field(default_factory=dict)  # constants= as given, over the draw's
 
     def differentiated(self, case: LayerCase) -> tuple[str, ...]:
         """The arrays of ``case`` whose gradient the backward must give, in order."""
@@ -170,6 +171,15 @@ def resolve(backward: Any, forward: Any, extra: Mapping[str, Any], dtype: np.dty
     builtin = by_forward or by_reference
     if names and builtin is None:
         raise ValueError("names maps onto a built-in's names: name a built-in layer as forward or reference")
+    if builtin is not None:
+        given = {names.get(k, k) for k in (extra.get("constants") or {})}
+        unknown = sorted(given - set(builtin.constants))
+        if unknown:
+            raise ValueError(
+                f"constants={dict(extra.get('constants') or {})!r}: {builtin.name} takes the constants "
+                f"{sorted(builtin.constants)} (in its own names, or yours through names=), not {unknown}; a forward of "
+                "yours must take them as keywords too (CS231n's param dicts: give reference= a function of yours)"
+            )
     if builtin is not None and names:
         known = {*builtin.arrays, *builtin.constants}
         wrong = sorted(v for v in names.values() if v not in known)
@@ -218,6 +228,7 @@ def resolve(backward: Any, forward: Any, extra: Mapping[str, Any], dtype: np.dty
         user_forward=forward,
         user_backward=backward,
         user_reference=reference,
+        constants=dict(extra.get("constants") or {}),
     )
 
 

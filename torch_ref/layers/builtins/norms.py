@@ -212,7 +212,10 @@ def _ln(kind: str) -> Any:
     def backward(dout: Array, x: Array, weight: Array, bias: Array, *, eps: float = 1e-5) -> dict[str, Any]:
         xp = namespace(dout, x, weight, bias)
         right = layer_norm_backward(dout, x, weight, bias, eps=eps)
-        x_hat, sigma = _stats(x, -1, eps, xp, eps_outside=kind == "eps outside")
+        if kind == "bessel" and x.shape[-1] < 2:
+            return right  # one entry per row: n - 1 = 0, the mistake has no value (its regime has D >= 2)
+        ddof = 1 if kind == "bessel" else 0
+        x_hat, sigma = _stats(x, -1, eps, xp, ddof=ddof, eps_outside=kind == "eps outside")
         g = dout * weight
         if kind == "constants":
             right["x"] = g / sigma
@@ -226,7 +229,7 @@ def _ln(kind: str) -> Any:
             right["weight"] = xp.sum(dout * x_hat, axis=0)
         elif kind == "x for x_hat":
             right["weight"] = xp.sum(dout * x, axis=0)
-        elif kind == "eps outside":
+        elif kind in ("eps outside", "bessel"):  # the right formula on other statistics
             right["x"] = (g - _mean(g, -1, xp) - x_hat * _mean(g * x_hat, -1, xp)) / sigma
             right["weight"] = xp.sum(dout * x_hat, axis=0)
         return right
@@ -309,6 +312,13 @@ _LAYER_NORM_MISTAKES = (
     ),
     Mistake("δ_γ from x instead of x̂", _ln("x for x_hat"), "", "δ_γ = Σ_N δ_out ∘ x"),
     Mistake("eps outside the square root", _ln("eps outside"), "", "σ = sqrt(var) + eps", "tiny variance"),
+    Mistake(
+        "variance with n-1 (Bessel) in the backward",
+        _ln("bessel"),
+        _KARPATHY,
+        "σ = sqrt(Σ_D (x - μ)²/(D-1) + eps), x̂ = (x - μ)/σ in δ_x and δ_γ",
+        "ordinary",
+    ),
 )
 _RMS_NORM_MISTAKES = (
     Mistake("mean(g ∘ x̂) term missing", _rms("constants"), "", "δ_x = g/r", "ordinary"),
