@@ -13,7 +13,7 @@ from torch_ref.layers.builtins.norms import INFOS_HERE
 LAYERS = {entry.name: entry for entry in LAYERS_HERE}
 INFOS = {info.name: info for info in INFOS_HERE}
 DTYPES = [np.dtype(np.float64), np.dtype(np.float32)]
-QUICK = settings(max_examples=50, deadline=None, derandomize=True, database=None)
+QUICK = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 
 
 def _spread(name, case):

@@ -32,7 +32,7 @@ __all__ = ["main"]
 # each kind's own options: the flag's option name, and how its text is read
 _OWN = (
     "lr", "steps", "optimizer", "world_size", "shards", "timeout_s",
-    "forward", "reference", "inputs", "names", "convention", "shapes", "dims", "constants", "nondiff",
+    "forward", "reference", "inputs", "names", "convention", "shapes", "dims", "constants", "nondiff", "dout_seed",
 )  # fmt: skip
 
 
@@ -196,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--shapes", type=_json("--shapes"), help='JSON: {"x": "N D", "w": "D K"}')
     layer.add_argument("--dims", type=_json("--dims"), help='JSON: {"N": [1, 8], "D": [1, 6], "K": 3}')
     layer.add_argument("--constants", type=_json("--constants"), help='JSON: {"eps": 1e-5}')
+    layer.add_argument("--dout-seed", type=int, help="the seed of every case's δ_out (a reported case's)")
     layer.add_argument("--nondiff", type=lambda t: tuple(t.split(",")), help="arrays not differentiated: mask,idx")
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)

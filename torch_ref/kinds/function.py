@@ -25,6 +25,7 @@ FUNCTION_OPTIONS: Mapping[str, Any] = {
     "dims": None,
     "constants": None,
     "nondiff": (),
+    "dout_seed": None,
 }
 
 
@@ -35,7 +36,11 @@ def _prepare(fn: Callable[..., Any], extra: Mapping[str, Any]) -> dict[str, Any]
 def _draw(opt: Any, extra: Mapping[str, Any]) -> Any:
     setup = function_setup(extra["setup"].user_forward, extra, np.dtype(opt.dtype))
     extra["setup"] = setup  # type: ignore[index]  # the run's own dict (Kind.prepare's result)
-    return st.builds(LayerDraw, setup.strategy, st.integers(0, 2**32 - 1))
+    seed = extra.get("dout_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ValueError(f"dout_seed must be an int in [0, 2**32), got {seed!r}")
+    seeds = st.integers(0, 2**32 - 1) if seed is None else st.just(seed)
+    return st.builds(LayerDraw, setup.strategy, seeds)
 
 
 def _judge(fn: Callable[..., Any], draw: LayerDraw, opt: Any, extra: Mapping[str, Any]) -> Any:

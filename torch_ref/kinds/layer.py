@@ -29,6 +29,7 @@ LAYER_OPTIONS: Mapping[str, Any] = {
     "nondiff": (),
     "names": None,
     "convention": "grads",
+    "dout_seed": None,
 }
 COMMON = ("max_examples", "seed", "dtype", "device", "arrays", "strict")
 
@@ -43,7 +44,11 @@ def _prepare(fn: Callable[..., Any], extra: Mapping[str, Any]) -> dict[str, Any]
 def _draw(opt: Any, extra: Mapping[str, Any]) -> Any:
     setup = resolve(extra["setup"].user_backward, extra["forward"], extra, np.dtype(opt.dtype))
     extra["setup"] = setup  # type: ignore[index]  # the run's own dict (Kind.prepare's result)
-    return st.builds(LayerDraw, setup.strategy, st.integers(0, 2**32 - 1))
+    seed = extra.get("dout_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ValueError(f"dout_seed must be an int in [0, 2**32), got {seed!r}")
+    seeds = st.integers(0, 2**32 - 1) if seed is None else st.just(seed)
+    return st.builds(LayerDraw, setup.strategy, seeds)
 
 
 def _judge(fn: Callable[..., Any], draw: LayerDraw, opt: Any, extra: Mapping[str, Any]) -> Any:
@@ -94,6 +99,8 @@ def check_layer(backward: Callable[..., Any], forward: Any, **options: Any) -> S
         nondiff: arrays not differentiated.
         names: the user's names -> the built-in's (``{"gamma": "weight", "beta": "bias"}``).
         convention: ``"grads"`` (default) or ``"cache"``.
+        dout_seed: the seed of every case's δ_out (standard normal of the output's shape), where a
+            reported case is reproduced; None draws one per case.
         dtype, arrays, device, max_examples, seed, strict: as :func:`~torch_ref.check_derivation`.
 
     Returns:

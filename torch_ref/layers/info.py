@@ -43,6 +43,9 @@ class LayerInfo:
         regimes: every regime ``draw`` can reach (what coverage reports against).
         mistakes: the catalogue of published wrong backwards.
         convention: the conventions the check follows for it (ties, subgradients), one line each.
+        algorithms: other right algorithms, ``algorithm(arrays, dout, constants) -> (out, grads)``, whose
+            roundings the rounding model takes too (a staged batch norm), beside autograd's of the
+            twin and manual's own.
     """
 
     name: str
@@ -51,3 +54,4 @@ class LayerInfo:
     regimes: tuple[str, ...] = ()
     mistakes: tuple[Mistake, ...] = ()
     convention: tuple[str, ...] = field(default_factory=tuple)
+    algorithms: tuple[Callable[..., Any], ...] = ()

@@ -72,7 +72,7 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
         else f", reference={getattr(given, '__name__', 'reference').replace('<lambda>', 'reference')}"
     )
     if setup.kind == "function":
-        call = f"    torch_ref.check_function({bwd}{ref}, inputs=lambda rng: (x, params), dtype={opt.dtype!r}, max_examples=1)"
+        call = f"    torch_ref.check_function({bwd}{ref}, inputs=lambda rng: (x, params), dout_seed={v.case.seed}, dtype={opt.dtype!r}, max_examples=1)"
         run = f"    out = {bwd}.apply(torch.from_numpy(x), *[torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in params.values()])"
     else:
         more = (f", names={dict(setup.names)!r}" if setup.names else "") + (
@@ -80,7 +80,7 @@ def _reproduce(v: LayerOutcome, fn: Any, names: tuple[str, ...], setup: Any, opt
         )
         call = (
             f"    torch_ref.check_layer({bwd}, {fwd}{ref}{more}, inputs=lambda rng: (x, params), "
-            f"dtype={opt.dtype!r}, max_examples=1)"
+            f"dout_seed={v.case.seed}, dtype={opt.dtype!r}, max_examples=1)"
         )
         if setup.convention == "grads":
             run = f"    grads = {bwd}(dout, x, **params)"

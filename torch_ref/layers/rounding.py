@@ -82,7 +82,8 @@ def underflow(dtype: Any) -> float:
     (float32: 2^-150, float64: 2^-1075; Higham §2.1, where a result below the normal range keeps
     fewer digits than u promises)."""
     name = str(dtype).removeprefix("torch.")
-    return float(np.finfo(np.dtype(name)).smallest_subnormal) / 2
+    smallest = float(np.finfo(np.dtype(name)).smallest_subnormal)
+    return smallest / 2 or smallest  # float64's half is below its own range: the whole one
 
 
 def _overload_names(*packets: Any) -> set[str]:
@@ -465,7 +466,10 @@ def _interpret(graph: Any, arrays: Mapping[str, torch.Tensor], names: Sequence[s
         args = torch.fx.node.map_arg(node.args, lambda n: env[n])
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
         target = _functional(node.target)
-        out = target(*args, **kwargs)
+        if _name(target) == "aten::copy":  # autograd has no formula for copy: the value it copies
+            out = args[1].to(args[0].dtype).expand_as(args[0]).clone()
+        else:
+            out = target(*args, **kwargs)
         name = _name(target)
         ops[name] = ops.get(name, 0) + 1
         size = _rounding(target, args, kwargs, out)

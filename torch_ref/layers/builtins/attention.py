@@ -31,7 +31,13 @@ __all__ = ["INFOS_HERE"]
 
 FLASH2 = "Dao, FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning (2023), arXiv:2307.08691, Algorithm 2"
 
-REGIMES = ("causal", "padding mask", "causal+padding", "heads>1", "T=1", "S=1", "T=S", "sharp softmax", "several keys")
+REGIMES = (
+    "causal", "padding mask", "causal+padding", "heads>1", "T=1", "S=1", "T=S", "sharp softmax", "several keys",
+    "long sequence",
+)  # fmt: skip
+# "long sequence": more than 16 keys or queries, past one block of a tiled (FlashAttention) backward
+# with blocks of 8 or 16; drawn one case in eight, small elsewhere (N = H = 1, E, Ev <= 4)
+_LONG = (17, 24)
 _MASKS = ("none", "causal", "padding", "causal+padding")
 _SHARP_LOGIT = 40.0  # the largest kept |score| of a sharp draw
 _SHARP_GAIN = 20.0  # at most this factor on the row (|x| <= 40), where its scores are all small
@@ -97,6 +103,7 @@ def regimes_of(case: LayerCase) -> tuple[str, ...]:
         "several keys": S >= 2 and bool(np.any(multi & (P[..., -2] >= 0.1))),
     }
     found["T=S"] = T == S and found["several keys"]
+    found["long sequence"] = max(T, S) > 16
     found["causal+padding"] = found["causal"] and found["padding mask"]
     return tuple(r for r in REGIMES if found[r])
 
@@ -125,9 +132,14 @@ def _sharpened(q: np.ndarray, k: np.ndarray, mask: np.ndarray, is_causal: bool, 
 def _cases(draw: Any, dtype: np.dtype) -> LayerCase:
     masks = draw(st.sampled_from(_MASKS))
     is_causal = masks.startswith("causal")
-    N, H, T = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 6))
-    S = T if is_causal else draw(st.integers(1, 6))
-    E, Ev = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    if draw(st.integers(0, 7)) == 7:  # a long sequence: several blocks of a tiled backward
+        N, H, T = 1, 1, draw(st.integers(*_LONG))
+        S = T if is_causal else draw(st.integers(*_LONG))
+        E, Ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    else:
+        N, H, T = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 6))
+        S = T if is_causal else draw(st.integers(1, 6))
+        E, Ev = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     floats = st.one_of(st.floats(0.125, 0.75), st.floats(1.25, 2.0))
     scale = draw(floats if E == 1 else st.one_of(st.none(), floats))
     lengths = [S] * N

@@ -36,6 +36,7 @@ from manual.layers.norms import batch_norm_backward, layer_norm_backward, rms_no
 
 from ..case import LayerCase
 from ..info import LayerInfo, Mistake
+from .staged import staged_batch_norm, staged_layer_norm
 
 __all__ = ["INFOS_HERE"]
 
@@ -117,6 +118,14 @@ def _spread_regimes(var: np.ndarray, values: str) -> list[str]:
     return []
 
 
+def _eps(draw: Any, values: str, default: float) -> float:
+    """eps: the default where the values' regime is measured against it (tiny variance or scale, a zero
+    row); elsewhere also 100 or 10^4 times it, so that a backward which ignores its eps argument shows."""
+    if values in ("tiny variance", "tiny scale", "zero row"):
+        return default
+    return float(draw(st.sampled_from((default, 100 * default, 1e4 * default))))
+
+
 def _finish(regimes: list[str], shape_regimes: list[str]) -> tuple[str, ...]:
     """The labels, with "ordinary" only where no other hard regime holds."""
     if shape_regimes and "ordinary" in regimes:
@@ -133,7 +142,7 @@ def _layer_norm_cases(draw: Any, dtype: np.dtype) -> LayerCase:
     params = {"weight": _gamma(rng, d).astype(dtype), "bias": rng.uniform(-1, 1, d).astype(dtype)}
     shape_regimes = ["N=1"] * (n == 1) + ["D=1"] * (d == 1) + ["D=2"] * (d == 2)
     regimes = _spread_regimes(x.astype(np.float64).var(axis=1), values)
-    return LayerCase(x, params, {"eps": 1e-5}, _finish(regimes, shape_regimes), {"N": n, "D": d})
+    return LayerCase(x, params, {"eps": _eps(draw, values, 1e-5)}, _finish(regimes, shape_regimes), {"N": n, "D": d})
 
 
 @st.composite
@@ -156,7 +165,7 @@ def _rms_norm_cases(draw: Any, dtype: np.dtype) -> LayerCase:
         regimes = ["ordinary"]  # rms_norm's statistic is the mean square
     else:
         regimes = []
-    return LayerCase(x, params, {"eps": 1e-6}, _finish(regimes, shape_regimes), {"N": n, "D": d})
+    return LayerCase(x, params, {"eps": _eps(draw, values, 1e-6)}, _finish(regimes, shape_regimes), {"N": n, "D": d})
 
 
 @st.composite
@@ -185,7 +194,7 @@ def _batch_norm_cases(draw: Any, dtype: np.dtype) -> LayerCase:
     shape_regimes = ["N=1"] * (n == 1) + ["N=2"] * (training and n == 2)
     regimes = _finish(_spread_regimes(used, values), shape_regimes)
     mode = "training" if training else "eval"
-    constants = {"training": training, "eps": 1e-5}
+    constants = {"training": training, "eps": _eps(draw, values, 1e-5)}
     return LayerCase(x, params, constants, (mode, *regimes), {"N": n, "C": c})
 
 
@@ -364,6 +373,7 @@ INFOS_HERE = (
         ("ordinary", "N=1", "D=1", "D=2", "tiny variance", "large variance"),
         _LAYER_NORM_MISTAKES,
         ("statistics of each row over its D entries; " + _STATS, "D = 1: x̂ = 0 exactly, δ_x = 0, δ_γ = 0"),
+        algorithms=(staged_layer_norm,),
     ),
     LayerInfo(
         "rms_norm",
@@ -384,5 +394,6 @@ INFOS_HERE = (
             "eval: running_mean and running_var as constants (the affine map's backward)",
             "running_mean, running_var: not differentiated; torch's in-place update goes to copies",
         ),
+        algorithms=(staged_batch_norm,),
     ),
 )
