@@ -7,13 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
 
 from ..engine.kind import Kind
 from ..engine.run import run
 from ..engine.summary import Summary
 from ..layers.function import function_setup
-from ..layers.judge import LayerDraw, judge
+from ..layers.judge import LayerDraw, judge, layer_draws
 from ..layers.report import add, describe, diagnose, report
 
 __all__ = ["KIND", "check_function"]
@@ -36,11 +35,7 @@ def _prepare(fn: Callable[..., Any], extra: Mapping[str, Any]) -> dict[str, Any]
 def _draw(opt: Any, extra: Mapping[str, Any]) -> Any:
     setup = function_setup(extra["setup"].user_forward, extra, np.dtype(opt.dtype))
     extra["setup"] = setup  # type: ignore[index]  # the run's own dict (Kind.prepare's result)
-    seed = extra.get("dout_seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
-        raise ValueError(f"dout_seed must be an int in [0, 2**32), got {seed!r}")
-    seeds = st.integers(0, 2**32 - 1) if seed is None else st.just(seed)
-    return st.builds(LayerDraw, setup.strategy, seeds)
+    return layer_draws(setup.strategy, extra.get("dout_seed"))
 
 
 def _judge(fn: Callable[..., Any], draw: LayerDraw, opt: Any, extra: Mapping[str, Any]) -> Any:

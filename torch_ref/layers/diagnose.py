@@ -14,7 +14,7 @@ Three sources, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -208,7 +208,7 @@ def blame(v: LayerOutcome, setup: Any) -> str:
     return head + ": they do not decide it at this step"
 
 
-def explain(v: LayerOutcome, setup: Any, run: Callable[..., list[str]] | None = None) -> list[str]:
+def explain(v: LayerOutcome, setup: Any) -> list[str]:
     """Every diagnosis line of a mismatch: the catalogue's, else the generic patterns; then the blame."""
     lines = catalogue(v, setup)
     if not lines:

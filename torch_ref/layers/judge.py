@@ -24,7 +24,7 @@ from .case import LayerCase
 from .rounding import Traced, UnknownOperation, trace, trace_algorithm, unit_roundoff
 from .setup import LayerSetup
 
-__all__ = ["UNINFORMATIVE", "LayerDraw", "LayerOutcome", "hand_out", "judge", "reference_of"]
+__all__ = ["UNINFORMATIVE", "LayerDraw", "LayerOutcome", "hand_out", "judge", "layer_draws", "reference_of"]
 
 UNINFORMATIVE = 2.0**-10  # a bound this share of the gradients' scale or wider: the case is not judged
 
@@ -47,6 +47,19 @@ class LayerDraw:
         c = self.case
         params = ", ".join(f"{k!r}: {_literal(v)}" for k, v in {**c.params, **c.constants}.items())
         return f"x = {_literal(c.x)}; params = {{{params}}}"
+
+
+def layer_draws(strategy: Any, dout_seed: Any) -> Any:
+    """The engine's cases: ``strategy``'s layer cases, each with a δ_out seed (``dout_seed`` for every
+    case where given, to reproduce a reported one; else drawn)."""
+    from hypothesis import strategies as st
+
+    if dout_seed is not None and (
+        isinstance(dout_seed, bool) or not isinstance(dout_seed, int) or not 0 <= dout_seed < 2**32
+    ):
+        raise ValueError(f"dout_seed must be an int in [0, 2**32), got {dout_seed!r}")
+    seeds = st.integers(0, 2**32 - 1) if dout_seed is None else st.just(dout_seed)
+    return st.builds(LayerDraw, strategy, seeds)
 
 
 def _literal(v: Any) -> str:
