@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from ._xp import Array, namespace
+from .activation import Activation
 from .forward import Forward, _forward
+from .loss import Loss
 from .params import Params
 from .spec import Spec
 from .validate import check_inputs
 
-__all__ = ["deltas", "gradients", "input_gradient", "output_delta"]
+__all__ = ["deltas", "gradients", "head_delta", "input_gradient", "output_delta"]
 
 
 def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool | None = None) -> Array:
@@ -40,10 +42,18 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
         simplified: ``None`` takes the simplification wherever it applies; ``True`` demands it
             (``ValueError`` for a non-canonical pair); ``False`` forces the general formula.
     """
+    return head_delta(spec.activations[-1], spec.loss, spec.reduction, I, O, Y, simplified=simplified)
+
+
+def head_delta(
+    out: Activation, loss: Loss, reduction: str, I: Array, O: Array, Y: Array, *, simplified: bool | None = None
+) -> Array:
+    """:func:`output_delta` for an output activation ``out`` and a ``loss`` (any network's head, not only
+    a :class:`~manual.Spec`'s), ``I``, ``O``, ``Y`` of shape ``(N, J)``."""
+    canonical = out.name in loss.canonical
     if simplified is None:
-        simplified = spec.canonical
-    out, loss = spec.activations[-1], spec.loss
-    if simplified and not spec.canonical:
+        simplified = canonical
+    if simplified and not canonical:
         raise ValueError(
             f"simplified=True needs a canonical output/loss pair (loss {loss.name!r} declares "
             f"{loss.canonical or 'none'}), got {out.name}+{loss.name}"
@@ -57,7 +67,7 @@ def output_delta(spec: Spec, I: Array, O: Array, Y: Array, *, simplified: bool |
         delta = loss.cancelled[out.name](I, O, Y, xp)
     else:
         delta = loss.gradient(O, Y, xp) * out.prime(I, O, xp)
-    if spec.reduction == "mean":
+    if reduction == "mean":
         delta = delta / Y.shape[0]
     return delta
 

@@ -26,6 +26,7 @@ _WHERE = {
     "twins": None,
     **dict.fromkeys(["deltas", "gradients", "input_gradient", "objective", "sgd_step"], "twin.autograd"),
     **dict.fromkeys(["Network", "build"], "twin.build"),
+    **dict.fromkeys(["NetworkCase", "network_case"], "networks.case"),
     **dict.fromkeys(["Comparison", "Row", "assert_agree", "compare"], "numerics.compare"),
     **dict.fromkeys(
         [
@@ -49,6 +50,8 @@ _WHERE = {
     "check_per_example": "kinds.per_example",
     "check_hvp": "kinds.hvp",
     "check_layer": "kinds.layer",
+    "check_network": "kinds.network",
+    "check_network_training": "kinds.network_training",
     "layer_cases": "layers.table",
     "check_function": "kinds.function",
     "check_gnvp": "kinds.gnvp",
@@ -114,7 +117,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .kinds.per_example import check_per_example
     from .kinds.training import check_training
     from .kinds.update import check_update
+    from .kinds.network import check_network
+    from .kinds.network_training import check_network_training
     from .layers.table import layer_cases
+    from .networks.case import NetworkCase, network_case
     from .numerics.compare import Comparison, Row, assert_agree, compare
     from .numerics.tolerance import Tolerance, rounding_band, tolerance
     from .second_order.check import check_gnvp_case, check_hvp_case, direction
@@ -134,6 +140,7 @@ __all__ = [
     "Reference",
     "Row",
     "Summary",
+    "NetworkCase",
     "Tolerance",
     "TrainingVerdict",
     "Verdict",
@@ -152,6 +159,8 @@ __all__ = [
     "check_hvp_case",
     "check_input_gradient",
     "check_layer",
+    "check_network",
+    "check_network_training",
     "check_per_example",
     "check_training",
     "check_training_case",
@@ -171,6 +180,7 @@ __all__ = [
     "hvp_reference",
     "input_gradient",
     "layer_cases",
+    "network_case",
     "objective",
     "reference",
     "rounding_band",

@@ -127,14 +127,19 @@ class Summary:
         )
 
 
-_NOT_NETWORKS = ("layer", "function")  # kinds whose cases are a layer's arguments, not networks
+_NOT_NETWORKS = ("layer", "function", "network", "network-training")  # kinds whose cases are not Specs
+
+
+def _what(kind: str) -> str:
+    return "architectures" if kind.startswith("network") else "distinct shapes"
 
 
 def _layers_str(self: Summary) -> str:
     sizes = f"{min(self.batch_sizes)}-{max(self.batch_sizes)}" if self.batch_sizes else "none"
     return (
-        f"{self.kind}: {self.examples} examples of {self.networks} distinct shapes ({self.dtype}, {self.device}) in "
-        f"{self.seconds:.1f} s; leading dim {sizes}; largest share of the bound used {self.worst_share:.3g}"
+        f"{self.kind}: {self.examples} examples of {self.networks} {_what(self.kind)} ({self.dtype}, {self.device}) in "
+        f"{self.seconds:.1f} s; {'batch sizes' if self.kind.startswith('network') else 'leading dim'} {sizes}; "
+        f"largest share of the bound used {self.worst_share:.3g}"
         + "".join(f"; {k.replace('_', ' ')} {_plain(v)}" for k, v in self.extra.items())
         + (
             f"; {self.not_judged} not judged ("

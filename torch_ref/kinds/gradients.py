@@ -35,6 +35,10 @@ def check_derivation(grad_fn: Callable[[Spec, Params, Any, Any], Any], **options
     ``grad_fn`` gives the gradients of the objective (sum, or mean over N, of the per-example loss)
     in the slides' layout, ``W`` of shape ``(in, out)``.
 
+    With ``networks=`` (families ``"mlp"``, ``"cnn"``, ``"transformer"``, a
+    :class:`manual.network.Network` or a :class:`~torch_ref.NetworkCase`) the draw is networks of layers
+    and ``grad_fn(net, params, X, Y) -> {name: gradient}``: :func:`~torch_ref.check_network`.
+
     Args:{options}
     Returns:
         A :class:`~torch_ref.engine.summary.Summary` of what was covered.
@@ -51,6 +55,10 @@ def check_derivation(grad_fn: Callable[[Spec, Params, Any, Any], Any], **options
         True
     """
     __tracebackhide__ = True
+    if "networks" in options:  # networks of layers: grad_fn(net, params, X, Y), torch_ref.check_network
+        from .network import check_network
+
+        return check_network(grad_fn, **options)
     return run(KIND, grad_fn, options)
 
 

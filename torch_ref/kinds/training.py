@@ -77,10 +77,17 @@ def check_training(
     AdamW are modelled) on the torch network. A failure names the first step and parameter where the
     trajectories part and the optimizer mistakes that fit (:mod:`torch_ref.training.trajectory`).
 
+    With ``networks=`` the draw is networks of layers and ``make_trainer(net, params, lr=lr)``:
+    :func:`~torch_ref.check_network_training` (``lr`` one number there).
+
     Args:
         lr: the learning rate(s) drawn (default 0.01, 0.1, 0.5).
         options: as :func:`~torch_ref.check_derivation`.
     """
     __tracebackhide__ = True
     given = {"optimizer": optimizer, "steps": steps, **({} if lr is None else {"lr": lr})}
+    if "networks" in options:  # networks of layers: make_trainer(net, params, lr=lr), check_network_training
+        from .network_training import check_network_training
+
+        return check_network_training(make_trainer, **{**options, **{k: v for k, v in given.items() if v is not None}})
     return run(KIND, make_trainer, {**options, **given})

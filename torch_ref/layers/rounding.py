@@ -40,6 +40,7 @@ An operation the tables below do not know is refused (``ValueError`` naming it),
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -236,6 +237,7 @@ _DECOMPOSE = get_decompositions(
         # right implementation written that way adds up (GELU's 1 + erf(x/√2) cancels where erf is -1)
         aten.gelu, aten.elu, aten.elu_backward,
         aten.softplus, aten.softplus_backward, aten.mish, aten.hardswish, aten.log_sigmoid_forward,
+        aten.leaky_relu, aten.leaky_relu_backward,
     ]
 )  # fmt: skip
 
@@ -397,7 +399,7 @@ def _graph(reference: Callable[..., Any], arrays: Mapping[str, torch.Tensor], na
     if found is not None and found[0] is reference:
         return found[1]
     traced = (joint or _joint)(reference, names, constants)
-    with sdpa_kernel(SDPBackend.MATH):
+    with sdpa_kernel(SDPBackend.MATH), _without_meta():
         graph = make_fx(traced, decomposition_table=_decompositions())(dict(arrays), dout)
     if len(_GRAPHS) >= _GRAPHS_KEPT:
         _GRAPHS.clear()
@@ -420,6 +422,21 @@ def trace(
     if not cached:
         _GRAPHS.clear()
     return _interpret(_graph(reference, arrays, names, constants, dout), arrays, names, dout)
+
+
+@contextlib.contextmanager
+def _without_meta() -> Any:
+    """make_fx without its per-node metadata: in real-tensor tracing it builds a fake tensor (and a
+    fake-tensor mode) for every value, most of a trace's time, and the interpreter here reads none
+    of it (it runs every operation on real float64 values)."""
+    from torch.fx.experimental import proxy_tensor
+
+    kept = proxy_tensor.set_meta
+    proxy_tensor.set_meta = lambda proxy, val: proxy
+    try:
+        yield
+    finally:
+        proxy_tensor.set_meta = kept
 
 
 def _by_hand(algorithm: Callable[..., Any], names: Sequence[str], constants: Mapping[str, Any]) -> Callable[..., Any]:
@@ -463,6 +480,9 @@ def _interpret(graph: Any, arrays: Mapping[str, torch.Tensor], names: Sequence[s
         if node.op == "output":
             result = torch.fx.node.map_arg(node.args[0], lambda n: env[n])
             break
+        if node.op == "get_attr":  # a constant the traced code made (torch.tensor(1.0)): exact
+            env[node] = getattr(graph, node.target)
+            continue
         args = torch.fx.node.map_arg(node.args, lambda n: env[n])
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
         target = _functional(node.target)

@@ -1,0 +1,66 @@
+"""What ``networks=`` selects: families, one network, one case, or a strategy of cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from manual.network import Network
+
+from .case import NetworkCase, network_case
+from .draw import FAMILIES, network_cases
+
+__all__ = ["strategy"]
+
+
+def _given(net: Network, dtype: np.dtype) -> Any:
+    """Values drawn for one given network: a batch of 1-4 examples of the first node's input."""
+    first = next(net.nodes())[1]
+    shape = _input_shape(net)
+    return (
+        st.builds(
+            lambda N, seed: network_case(net, (N, *shape), seed, dtype),
+            st.integers(2 if any(n.name == "batch_norm" for _, n in net.nodes()) else 1, 4),
+            st.integers(0, 2**32 - 1),
+        )
+        if shape is not None
+        else _refuse(first)
+    )
+
+
+def _input_shape(net: Network) -> tuple[int, ...] | None:
+    first = next(net.nodes())[1]
+    if first.name == "linear":
+        return (first.shapes["weight"][0],)
+    if first.name == "embedding":
+        return (4,)
+    return None
+
+
+def _refuse(first: Any) -> Any:
+    raise ValueError(
+        f"networks=: a given Network whose first layer is {first.label!r} needs its input shape: pass a "
+        "torch_ref.network_case(net, shape, seed) instead"
+    )
+
+
+def strategy(networks: Any, dtype: np.dtype) -> SearchStrategy[NetworkCase]:
+    """The draw ``networks=`` selects, in ``dtype``."""
+    if isinstance(networks, NetworkCase):
+        return st.just(network_case(networks.net, networks.shape, networks.seed, dtype, family=networks.family))
+    if isinstance(networks, Network):
+        return _given(networks, dtype)
+    if isinstance(networks, SearchStrategy):
+        return networks
+    families = (
+        (networks,) if isinstance(networks, str) else tuple(networks) if isinstance(networks, (tuple, list)) else None
+    )
+    if not families or any(f not in FAMILIES for f in families):
+        raise ValueError(
+            f"networks must be a family among {FAMILIES} or a tuple of them, a manual.network.Network, a "
+            f"torch_ref.NetworkCase or a Hypothesis strategy of them; got {networks!r}"
+        )
+    return network_cases(families, dtype)
