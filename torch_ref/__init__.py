@@ -52,6 +52,8 @@ _WHERE = {
     "check_layer": "kinds.layer",
     "check_network": "kinds.network",
     "check_network_training": "kinds.network_training",
+    "check_network_per_example": "kinds.network_per_example",
+    "check_network_data_parallel": "kinds.network_data_parallel",
     "layer_cases": "layers.table",
     "check_function": "kinds.function",
     "check_gnvp": "kinds.gnvp",
@@ -118,6 +120,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .kinds.training import check_training
     from .kinds.update import check_update
     from .kinds.network import check_network
+    from .kinds.network_data_parallel import check_network_data_parallel
+    from .kinds.network_per_example import check_network_per_example
     from .kinds.network_training import check_network_training
     from .layers.table import layer_cases
     from .networks.case import NetworkCase, network_case
@@ -160,6 +164,8 @@ __all__ = [
     "check_input_gradient",
     "check_layer",
     "check_network",
+    "check_network_data_parallel",
+    "check_network_per_example",
     "check_network_training",
     "check_per_example",
     "check_training",

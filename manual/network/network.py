@@ -180,6 +180,26 @@ class Network:
         """Every parameter's gradient of the objective, by name, each of its parameter's shape."""
         return self.backward(params, X, Y, masks=masks)[1]
 
+    def per_example_gradients(
+        self, params: Mapping[str, Array], X: Array, Y: Array, *, masks: Mapping[str, Array] | None = None
+    ) -> dict[str, Array]:
+        r"""Each example's gradient, ``(N, *shape)`` per parameter: :math:`g_n = \partial L_n/\partial
+        \theta`, over N for ``"mean"``, so that :math:`\sum_n g_n` is :meth:`gradients`' (the backward
+        run on each one-example batch). ``ValueError`` for a network with batch normalization, whose
+        examples are tied together by the batch's statistics."""
+        if any(node.name == "batch_norm" for _, node in self.nodes()):
+            raise ValueError(
+                "a network with batch_norm has no per-example gradients: each example's output depends on the batch"
+            )
+        xp = namespace(*params.values())
+        N = X.shape[0]
+        rows = []
+        for n in range(N):
+            one = None if masks is None else {k: m[n : n + 1] for k, m in masks.items()}
+            g = self.gradients(params, X[n : n + 1], Y[n : n + 1], masks=one)
+            rows.append({k: (v / N if self.reduction == "mean" else v) for k, v in g.items()})
+        return {k: xp.stack([r[k] for r in rows]) for k in self.parameters()}
+
     @classmethod
     def from_spec(cls, spec: Spec) -> Network:
         """The slides' fully connected network as a network of layers: ``linear`` and activation nodes

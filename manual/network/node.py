@@ -97,7 +97,7 @@ class Node:
             args.update(self.fixed(x, xp))
         if self.masked:
             if mask is None:
-                raise ValueError(f"node {self.label!r} needs a dropout mask: pass masks= (Network.draw_masks)")
+                raise ValueError(f"node {self.label!r} needs a dropout mask: pass masks= (or rng=) to Network.forward")
             args[self.masked] = mask
         return {**args, **self.constants}
 

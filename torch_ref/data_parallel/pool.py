@@ -61,7 +61,8 @@ class _Pool:
     ) -> list[list[np.ndarray]]:
         for rank, (conn, part) in enumerate(zip(self.conns, parts)):
             try:
-                conn.send((fn, case.spec, case.params, case.X, case.Y, part, arrays))
+                message = case.message(fn, part, arrays) if hasattr(case, "message") else None
+                conn.send(message or (fn, case.spec, case.params, case.X, case.Y, part, arrays))
             except (BrokenPipeError, ConnectionResetError, EOFError):
                 raise self._died(rank) from None
         deadline = time.monotonic() + timeout_s

@@ -31,6 +31,36 @@ def _as_arrays(a: np.ndarray, arrays: str) -> Any:
     return _tensor(a) if arrays == "torch" else a
 
 
+def _network(
+    fn: Any, code: str, params: dict, X: np.ndarray, Y: np.ndarray, masks: dict, part: slice, arrays: str
+) -> tuple:
+    """``fn(net, params, X[part], Y[part], allreduce[, masks=])`` on a network rebuilt from its code."""
+    from ..networks.data_parallel import rebuild
+
+    try:
+        net = rebuild(code)
+        given = {k: _as_arrays(v, arrays) for k, v in params.items()}
+        shard = {k: _as_arrays(m[part], arrays) for k, m in masks.items()}
+        args = (net, given, _as_arrays(X[part], arrays), _as_arrays(Y[part], arrays), tdist.allreduce)
+        out = fn(*args, masks=shard) if masks else fn(*args)
+    except Exception:
+        return ("crash", traceback.format_exc(limit=6))
+    want = net.parameters()
+    if not isinstance(out, dict) or any(out.get(k) is None for k in want):
+        return (
+            "type",
+            f"dp_grad_fn(...) must return a dict of gradients by name ({', '.join(want)}), got {type(out).__name__}",
+        )
+    bad = [k for k, s in want.items() if tuple(out[k].shape) != s]
+    if bad:
+        return ("type", f"dp_grad_fn(...) gave wrong shapes for {bad}")
+    return ("ok", [np.array(_numpy(out[k]), dtype=np.float64) for k in want])
+
+
+def _numpy(a: Any) -> Any:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
+
 def serve(rank: int, world_size: int, port: int, conn: Any, timeout_s: float) -> None:
     tdist.init(rank, world_size, port=port, backend="gloo", timeout_s=timeout_s)
     try:
@@ -38,6 +68,9 @@ def serve(rank: int, world_size: int, port: int, conn: Any, timeout_s: float) ->
             message = conn.recv()
             if message is None:
                 break
+            if message[0] == "network":  # a network of layers (torch_ref.networks.data_parallel)
+                conn.send(_network(*message[1:]))
+                continue
             fn, spec, params, X, Y, part, arrays = message
             try:
                 given = params.map(_tensor) if arrays == "torch" else params

@@ -113,4 +113,10 @@ def check_data_parallel(
         True
     """
     __tracebackhide__ = True
+    if "networks" in options:  # networks of layers: dp_grad_fn(net, params, X, Y, allreduce)
+        from .network_data_parallel import check_network_data_parallel
+
+        return check_network_data_parallel(
+            dp_grad_fn, **{**options, "world_size": world_size, "shards": shards, "timeout_s": timeout_s}
+        )
     return run(KIND, dp_grad_fn, {**options, "world_size": world_size, "shards": shards, "timeout_s": timeout_s})

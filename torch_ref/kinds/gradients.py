@@ -37,7 +37,7 @@ def check_derivation(grad_fn: Callable[[Spec, Params, Any, Any], Any], **options
 
     With ``networks=`` (families ``"mlp"``, ``"cnn"``, ``"transformer"``, a
     :class:`manual.network.Network` or a :class:`~torch_ref.NetworkCase`) the draw is networks of layers
-    and ``grad_fn(net, params, X, Y) -> {name: gradient}``: :func:`~torch_ref.check_network`.
+    and ``grad_fn(net, params, X, Y) -> {{name: gradient}}``: :func:`~torch_ref.check_network`.
 
     Args:{options}
     Returns:

@@ -33,6 +33,11 @@ def check_per_example(fn: Callable[[Spec, Params, Any, Any], Any], **options: Un
     over the batch), weights ``(N, in, out)`` and biases ``(N, out)`` as ``manual.Params``, a
     ``(weights, biases)`` pair or a list, against ``torch.func.vmap(torch.func.grad(...))``
     (:func:`manual.per_example_gradients` is the hand-derived twin); options as
-    :func:`~torch_ref.check_derivation`."""
+    :func:`~torch_ref.check_derivation`. With ``networks=``: networks of layers,
+    :func:`~torch_ref.check_network_per_example`."""
     __tracebackhide__ = True
+    if "networks" in options:
+        from .network_per_example import check_network_per_example
+
+        return check_network_per_example(fn, **options)
     return run(KIND, fn, options)

@@ -78,17 +78,18 @@ class Row:
             return "NOT JUDGED"
         return "ok" if self.ok else "precision" if self.within_band else "MISMATCH"
 
-    def line(self) -> str:
+    def line(self, width: int = 8) -> str:
+        """One line of the table; ``width``: the name column's (the table's longest name)."""
         status = self.status
         if self.note:
-            return f"{self.name:>8}  {status:<8}  {self.note}"
+            return f"{self.name:>{width}}  {status:<8}  {self.note}"
         if self.unjudged:
             return (
-                f"{self.name:>8}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
+                f"{self.name:>{width}}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
                 f"{self.worst!s:>10}  {self.share:9.3g}  ({self.unjudged} entries without a finite bound: not judged)"
             )
         return (
-            f"{self.name:>8}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
+            f"{self.name:>{width}}  {status:<9}  {self.max_abs:10.3e}  {self.max_rel:10.3e}  "
             f"{self.worst!s:>10}  {self.share:9.3g}"
         )
 
@@ -137,9 +138,10 @@ class Comparison:
         return next((row for row in self.rows if not row.ok), None)
 
     def __str__(self) -> str:
-        head = f"{'array':>8}  {'status':<9}  {'max abs':>10}  {'max rel':>10}  {'worst at':>10}  {'diff/tol':>9}"
+        width = max([8, *(len(row.name) for row in self.rows)])
+        head = f"{'array':>{width}}  {'status':<9}  {'max abs':>10}  {'max rel':>10}  {'worst at':>10}  {'diff/tol':>9}"
         lines = [self.title] if self.title else []
-        lines += [head] + [row.line() for row in self.rows]
+        lines += [head] + [row.line(width) for row in self.rows]
         lines += [f"  convention: {text}" for text in self.conventions]
         if self.followed:
             lines.append(f"  reference: {self.reference_sentence()}")

@@ -55,8 +55,8 @@ class StepRow(Row):
     def status(self) -> str:
         return "MISMATCH" if self.beyond else "not judged" if self.unjudged else "ok"
 
-    def line(self) -> str:
-        text = super().line()
+    def line(self, width: int = 8) -> str:
+        text = super().line(width)
         if self.unjudged and not self.note:
             text += f"  ({self.unjudged} of {self.size} entries not judged: no finite bound)"
         return text

@@ -1,0 +1,110 @@
+r"""Per-example gradients of a network: each example's own share of the objective differentiated.
+
+With :math:`E = \sum_n L_n` (``"sum"``) or :math:`E = \frac{1}{N} \sum_n L_n` (``"mean"``; for
+cross-entropy over sequences :math:`L_n` is the mean over the example's positions), example n's
+gradient is :math:`g_n = \partial L_n / \partial \theta`, times :math:`1/N` for ``"mean"``, so that
+:math:`\sum_n g_n = \nabla E`. The reference: autograd of the twin on the one-example batch (every
+example its own case of the rounding model), scaled by :math:`1/N` for ``"mean"`` (one more rounding,
+:math:`u |g_n|`). Batch normalization ties the examples together, so a network with it has no
+per-example gradients (``ValueError``; the draw leaves it out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..layers.judge import UNINFORMATIVE, _crash, hand_out
+from ..layers.rounding import Traced
+from ..numerics.compare import compare
+from .case import NetworkCase
+from .judge import NetworkOutcome, _numpy64, reference_of, undecided
+
+__all__ = ["example", "judge_per_example", "per_example_reference", "tied"]
+
+
+def tied(case: NetworkCase) -> bool:
+    """Whether the network ties its examples together (batch normalization)."""
+    return any(node.name == "batch_norm" for _, node in case.net.nodes())
+
+
+def example(case: NetworkCase, n: int) -> NetworkCase:
+    """The one-example case of example ``n`` (its masks' row too)."""
+    masks = {k: m[n : n + 1] for k, m in case.masks.items()}
+    X, Y = case.X[n : n + 1], case.Y[n : n + 1]
+    return NetworkCase(case.net, case.params, X, Y, masks, (1, *case.shape[1:]), case.seed, case.family, case.regimes)
+
+
+def per_example_reference(case: NetworkCase) -> Traced:
+    """Every example's gradient stacked on a leading axis ``(N, *shape)``, with its rounding terms."""
+    N = case.N
+    scale = 1.0 / N if case.net.reduction == "mean" else 1.0
+    parts = [reference_of(example(case, n)) for n in range(N)]
+    names = list(case.net.parameters())
+
+    def stack(pick: Callable[[Traced, str], torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: torch.stack([pick(t, k) for t in parts]) for k in names}
+
+    grads = stack(lambda t, k: t.grads[k] * scale)
+    # the 1/N scaling rounds once more: u |g_n| (in terms of u: |g_n|)
+    terms = stack(lambda t, k: t.terms[k] * scale + (t.grads[k] * scale).abs() * (scale != 1.0))
+    under = stack(lambda t, k: t.underflows.get(k, torch.zeros_like(t.grads[k])) * scale)
+    out = torch.stack([t.out for t in parts])
+    return Traced(out=out, grads=grads, terms=terms, ops=parts[0].ops, underflows=under)
+
+
+def judge_per_example(
+    fn: Callable[..., Any], case: NetworkCase, arrays: str, device: str, dtype: str
+) -> NetworkOutcome:
+    """The user's per-example gradients against autograd's, each example within its rounding bound."""
+    traced = per_example_reference(case)
+    params = {k: hand_out(v, arrays, device) for k, v in case.params.items()}
+    X, Y = hand_out(case.X, arrays, device), hand_out(case.Y, arrays, device)
+    try:
+        if case.masks:
+            got = fn(case.net, params, X, Y, masks={k: hand_out(m, arrays, device) for k, m in case.masks.items()})
+        else:
+            got = fn(case.net, params, X, Y)
+    except Exception as exc:
+        return NetworkOutcome(
+            "crash", case, "per_example_fn", detail=_crash(exc, "per_example_fn"), traced=traced, dtype=dtype
+        )
+    names = list(case.net.parameters())
+    problem = _problem(got, case, names)
+    if problem:
+        return NetworkOutcome("type", case, "per_example_fn", detail=problem, traced=traced, dtype=dtype)
+    values = {k: _numpy64(got[k]) for k in names}
+    allowed = {k: traced.bound(k, np.dtype(dtype)).numpy() for k in names}
+    comparison = compare(
+        names,
+        [values[k] for k in names],
+        [traced.grads[k].numpy() for k in names],
+        [allowed[k] for k in names],
+        title=f"per-example gradients (N, ...) against autograd of torch's modules per example ({dtype}; bound: the rounding model)",
+    )
+    kind, detail = ("agree" if comparison.ok else "mismatch"), ""
+    reason = undecided(case, dtype)
+    if reason:
+        kind, detail = "not judged", f"{reason}: {dtype} may take the other branch there, and both are right"
+    elif kind == "agree":
+        scale = max((float(g.abs().max()) for g in traced.grads.values() if g.numel()), default=0.0)
+        widest = max((float(a.max()) for a in allowed.values() if a.size), default=0.0)
+        if scale > 0 and widest > UNINFORMATIVE * scale:
+            kind, detail = "not judged", f"the rounding bound exceeds 2^-10 of the gradients' scale in {dtype}"
+    return NetworkOutcome(kind, case, "per_example_fn", comparison, detail, values=values, traced=traced, dtype=dtype)
+
+
+def _problem(got: Any, case: NetworkCase, names: list[str]) -> str:
+    if not isinstance(got, Mapping):
+        return f"per_example_fn must return a dict of (N, ...) arrays by parameter name, got {type(got).__name__}"
+    missing = [k for k in names if got.get(k) is None]
+    if missing:
+        return f"per_example_fn gave nothing for {missing}"
+    for k, shape in case.net.parameters().items():
+        want = (case.N, *shape)
+        if tuple(getattr(got[k], "shape", ())) != want:
+            return f"per_example_fn's {k!r} has shape {tuple(getattr(got[k], 'shape', ()))}, expected {want} (N first)"
+    return ""
