@@ -116,13 +116,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from .kinds.hvp import check_hvp
     from .kinds.input import check_input_gradient
     from .kinds.layer import check_layer
-    from .kinds.per_example import check_per_example
-    from .kinds.training import check_training
-    from .kinds.update import check_update
     from .kinds.network import check_network
     from .kinds.network_data_parallel import check_network_data_parallel
     from .kinds.network_per_example import check_network_per_example
     from .kinds.network_training import check_network_training
+    from .kinds.per_example import check_per_example
+    from .kinds.training import check_training
+    from .kinds.update import check_update
     from .layers.table import layer_cases
     from .networks.case import NetworkCase, network_case
     from .numerics.compare import Comparison, Row, assert_agree, compare
@@ -138,13 +138,13 @@ __all__ = [
     "Comparison",
     "DerivationMismatch",
     "Network",
+    "NetworkCase",
     "NotJudged",
     "OracleSummary",
     "PrecisionWarning",
     "Reference",
     "Row",
     "Summary",
-    "NetworkCase",
     "Tolerance",
     "TrainingVerdict",
     "Verdict",

@@ -146,7 +146,7 @@ def _diagnose(
     total = count(case.Y)
     own = shard_sum(parts[rank])
     n_own = count(case.Y[parts[rank]])
-    everything = [sum(parts_) for parts_ in zip(*(shard_sum(p) for p in parts))]
+    everything = [np.sum(np.stack(arrays), axis=0) for arrays in zip(*(shard_sum(p) for p in parts))]
     mean = net.reduction == "mean"
     candidates: list[tuple[str, list[np.ndarray]]] = [
         ("the rank's own shard only (no all-reduce), summed", own),
@@ -169,7 +169,7 @@ def _diagnose(
             candidates.append(
                 (
                     "the mean of the ranks' own means (right only for equal shards)",
-                    [sum(x) / world for x in zip(*means)],
+                    [np.sum(np.stack(x), axis=0) / world for x in zip(*means)],
                 )
             )
     found: list[str] = []
