@@ -127,7 +127,14 @@ class Summary:
         )
 
 
-_NOT_NETWORKS = ("layer", "function", "network", "network-training", "network-per-example", "network-data-parallel")  # kinds whose cases are not Specs
+_NOT_NETWORKS = (
+    "layer",
+    "function",
+    "network",
+    "network-training",
+    "network-per-example",
+    "network-data-parallel",
+)  # kinds whose cases are not Specs
 
 
 def _what(kind: str) -> str:

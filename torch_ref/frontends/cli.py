@@ -33,6 +33,7 @@ __all__ = ["main"]
 _OWN = (
     "lr", "steps", "optimizer", "world_size", "shards", "timeout_s",
     "forward", "reference", "inputs", "names", "convention", "shapes", "dims", "constants", "nondiff", "dout_seed",
+    "networks",
 )  # fmt: skip
 
 
@@ -198,6 +199,10 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--constants", type=_json("--constants"), help='JSON: {"eps": 1e-5}')
     layer.add_argument("--dout-seed", type=int, help="the seed of every case's δ_out (a reported case's)")
     layer.add_argument("--nondiff", type=lambda t: tuple(t.split(",")), help="arrays not differentiated: mask,idx")
+    nets = check.add_argument_group("networks of layers (--kind network, network-training, network-per-example, ...)")
+    nets.add_argument(
+        "--networks", help="families mlp,cnn,transformer (default all), or MODULE:NAME, a Network or NetworkCase"
+    )
     run = check.add_argument_group("the run")
     run.add_argument("--max-examples", type=int, default=100)
     run.add_argument("--seed", type=int)
@@ -297,6 +302,9 @@ def _own_options(args: argparse.Namespace) -> dict[str, Any]:
         given["lr"] = given["lr"][0] if len(given["lr"]) == 1 else given["lr"]
     if "optimizer" in given:
         given["optimizer"] = load(given["optimizer"], "--optimizer")
+    if "networks" in given:  # MODULE:NAME loads a Network or a NetworkCase; else families
+        text = given["networks"]
+        given["networks"] = load(text, "--networks") if ":" in text else tuple(t for t in text.split(",") if t)
     for name in ("forward", "reference", "inputs"):  # MODULE:NAME loads; a bare word names a built-in layer
         if name in given and ":" in given[name]:
             given[name] = load(given[name], f"--{name}")

@@ -19,6 +19,7 @@ __all__ = ["check", "entry", "names"]
 # the order kinds are listed in (a kind missing here is listed after these, by name)
 _ORDER = (
     "gradients", "update", "training", "deltas", "input", "per-example", "hvp", "gnvp", "data-parallel", "layer", "function",
+    "network", "network-training", "network-per-example", "network-data-parallel",
 )  # fmt: skip
 
 

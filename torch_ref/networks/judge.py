@@ -196,6 +196,15 @@ def judge(fn: Callable[..., Any], case: NetworkCase, arrays: str, device: str, d
     if problem:
         return NetworkOutcome("type", case, "grad_fn", detail=problem, traced=traced, dtype=dtype)
     names = list(case.net.parameters())
+    if not names:  # a check that compared nothing never passes
+        return NetworkOutcome(
+            "not judged",
+            case,
+            "grad_fn",
+            detail="the network has no parameters: nothing to compare",
+            traced=traced,
+            dtype=dtype,
+        )
     values = {k: _numpy64(grads[k]) for k in names}
     allowed = {k: traced.bound(k, np.dtype(dtype)).numpy() for k in names}
     comparison = compare(

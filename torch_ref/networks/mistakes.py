@@ -86,6 +86,16 @@ def _ln_as_bn(dout: Any, x: Any, weight: Any, bias: Any, *, eps: float = 1e-5) -
     return batch_norm_backward(dout, x, weight, bias, zeros, zeros + 1, training=True, eps=eps)
 
 
+def _ln_means_axis0(dout: Any, x: Any, weight: Any, bias: Any, *, eps: float = 1e-5) -> dict[str, Any]:
+    xp = namespace(x)
+    mu = xp.mean(x, axis=1, keepdims=True)
+    sigma = xp.sqrt(xp.mean((x - mu) * (x - mu), axis=1, keepdims=True) + eps)
+    x_hat = (x - mu) / sigma
+    g = dout * weight
+    dx = (g - xp.mean(g, axis=0, keepdims=True) - x_hat * xp.mean(g * x_hat, axis=0, keepdims=True)) / sigma
+    return {"x": dx, "weight": xp.sum(dout * x_hat, axis=0), "bias": xp.sum(dout, axis=0)}
+
+
 def _bn_as_ln(
     dout: Any,
     x: Any,
@@ -101,8 +111,8 @@ def _bn_as_ln(
     return {**got, "running_mean": None, "running_var": None}
 
 
-def _unmasked(dout: Any, x: Any, *arrays: Any, heads: int = 1, causal: bool = True) -> dict[str, Any]:
-    return self_attention_backward(dout, x, *arrays, heads=heads, causal=False)
+def _unmasked(dout: Any, x: Any, **arrays: Any) -> dict[str, Any]:
+    return self_attention_backward(dout, x, **{**arrays, "causal": False})
 
 
 def _first_of_window(dout: Any, x: Any, *, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1):
@@ -128,11 +138,21 @@ def _avg_undivided(
     return {"x": got["x"] * (k * k)}
 
 
-_STRUCTURAL: dict[str, tuple[Callable[..., Any], str, str]] = {
-    "layer_norm": (_ln_as_bn, "normalization statistics over the wrong axis: the layer norm's backward takes them over the examples (a batch norm's)", "δx = γ/σ_B (δ - mean_N(δ) - x̂ mean_N(δ x̂)), means over axis 0"),
-    "batch_norm": (_bn_as_ln, "normalization statistics over the wrong axis: the batch norm's backward takes them over the features (a layer norm's)", "δx = γ/σ (δ - mean_D(δ) - x̂ mean_D(δ x̂)), means over axis 1"),
-    "max_pool2d": (_first_of_window, "the pooling gradient misrouted: max pooling's δ sent to each window's first entry, not its maximum", "δx[window's top-left] += δ_out"),
-    "avg_pool2d": (_avg_undivided, "the pooling gradient misrouted: average pooling's δ not divided by the window's size", "δx[window] += δ_out (not δ_out / k²)"),
+_AXIS = "normalization statistics over the wrong axis"
+_STRUCTURAL: dict[str, list[tuple[Callable[..., Any], str, str]]] = {
+    "layer_norm": [
+        (_ln_as_bn, f"{_AXIS}: the layer norm's backward takes them over the examples (a batch norm's)", "δx = γ/σ_B (δ - mean_N(δ) - x̂_B mean_N(δ x̂_B)), x̂_B and means over axis 0"),
+        (_ln_means_axis0, f"{_AXIS}: the layer norm's backward takes its means over the examples (axis 0), with the forward's x̂ and σ", "δx = (g - mean_N(g) - x̂ mean_N(g x̂))/σ, g = γ δ, means over axis 0"),
+    ],
+    "batch_norm": [
+        (_bn_as_ln, f"{_AXIS}: the batch norm's backward takes them over the features (a layer norm's)", "δx = γ/σ (δ - mean_D(δ) - x̂ mean_D(δ x̂)), means over axis 1"),
+    ],
+    "max_pool2d": [
+        (_first_of_window, "the pooling gradient misrouted: max pooling's δ sent to each window's first entry, not its maximum", "δx[window's top-left] += δ_out"),
+    ],
+    "avg_pool2d": [
+        (_avg_undivided, "the pooling gradient misrouted: average pooling's δ not divided by the window's size", "δx[window] += δ_out (not δ_out / k²)"),
+    ],
 }  # fmt: skip
 
 
@@ -147,8 +167,7 @@ def catalogue(net: Network) -> Iterator[Placed]:
             "δ_in = δ_in^F (should be δ_out + δ_in^F)",
         )
     for path, node in net.nodes():
-        if node.name in _STRUCTURAL:
-            fn, name, formula = _STRUCTURAL[node.name]
+        for fn, name, formula in _STRUCTURAL.get(node.name, []):
             yield Placed(f"{name}, in {net.where(path)}", path, place(net, path, _wrong(node, fn, name)), formula)
         if node.layer is SELF_ATTENTION and node.constants.get("causal"):
             name = "the causal mask left out of the attention's backward (the forward keeps it)"

@@ -47,8 +47,16 @@ def _refuse(first: Any) -> Any:
     )
 
 
+def _trainable(net: Network) -> Network:
+    if not net.parameters():
+        raise ValueError(f"networks=: {net} has no parameters, so a check would compare nothing")
+    return net
+
+
 def strategy(networks: Any, dtype: np.dtype) -> SearchStrategy[NetworkCase]:
     """The draw ``networks=`` selects, in ``dtype``."""
+    if isinstance(networks, (Network, NetworkCase)):
+        _trainable(networks.net if isinstance(networks, NetworkCase) else networks)
     if isinstance(networks, NetworkCase):
         return st.just(network_case(networks.net, networks.shape, networks.seed, dtype, family=networks.family))
     if isinstance(networks, Network):
