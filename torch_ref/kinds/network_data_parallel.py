@@ -20,7 +20,7 @@ from ..networks.select import strategy
 
 __all__ = ["KIND", "check_network_data_parallel"]
 
-COMMON = ("max_examples", "seed", "dtype", "arrays", "strict")
+COMMON = ("max_examples", "seed", "dtype", "device", "arrays", "strict")
 
 
 def _judge(fn: Callable[..., Any], case: Any, opt: Any, extra: dict[str, Any]) -> Any:
@@ -93,6 +93,7 @@ KIND = Kind(
     report=_report,
     options={"networks": ("mlp", "cnn", "transformer"), "world_size": 2, "shards": "uneven", "timeout_s": 60.0},
     defaults={"max_examples": 20},
+    fixed={"device": ("cpu", "the ranks run on this machine's CPU, summed by gloo")},
     prepare=_prepare,
     coverage_cases=False,
     draw=_draw,

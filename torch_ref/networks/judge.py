@@ -185,9 +185,12 @@ def _close_tie(x: np.ndarray, constants: Mapping[str, Any], reach: float) -> boo
     return False
 
 
-def judge(fn: Callable[..., Any], case: NetworkCase, arrays: str, device: str, dtype: str) -> NetworkOutcome:
-    """The user's gradients on ``case`` against autograd within the rounding bound."""
-    traced = reference_of(case)
+def judge(
+    fn: Callable[..., Any], case: NetworkCase, arrays: str, device: str, dtype: str, traced: Traced | None = None
+) -> NetworkOutcome:
+    """The user's gradients on ``case`` against autograd within the rounding bound (``traced``: the
+    case's reference, where the caller has it already)."""
+    traced = traced if traced is not None else reference_of(case)
     try:
         grads = call_user(fn, case, arrays, device)
     except Exception as exc:
