@@ -300,6 +300,7 @@ LAYERS = (
     ("engine",),
     ("first_order",),
     ("training", "second_order", "data_parallel", "layers"),
+    ("networks",),
     ("kinds",),
     ("frontends", "slides", "pytest_plugin", "__main__", "__init__"),
 )

@@ -23,7 +23,6 @@ from ..registry import ACTIVATIONS
 from ..registry import activation as resolve_activation
 from .attention import SELF_ATTENTION
 from .node import Init, Node
-from .residual import Residual
 
 __all__ = [
     "activation",
@@ -259,10 +258,11 @@ def activation(value: str | Activation) -> Node:
     return Node(_activation_layer(entry_), label=entry_.name, activation=entry_, call=call)
 
 
-def entry(value: Any, where: str = "layers") -> Node | Residual:
-    """A network entry from what a list may hold: a :class:`Node`, a :class:`Residual`, an activation's
-    name or entry, ``"flatten"``, or a :class:`manual.Layer` without trained parameters."""
-    if isinstance(value, (Node, Residual)):
+def entry(value: Any, where: str = "layers") -> Node:
+    """A node from what a network's list may hold: a :class:`Node`, an activation's name or entry,
+    ``"flatten"``, or a :class:`manual.Layer` without trained parameters (a :class:`Residual` is taken
+    as it is by its container)."""
+    if isinstance(value, Node):
         return value
     if isinstance(value, Activation) or (isinstance(value, str) and value in ACTIVATIONS):
         return activation(value)

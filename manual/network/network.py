@@ -65,7 +65,9 @@ class Network:
     def __init__(self, layers: Sequence[Any], loss: str | Loss = "cross_entropy", *, reduction: str = "mean") -> None:
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
             raise TypeError(f"layers must be a sequence of network entries, got {layers!r}")
-        self.layers: tuple[Node | Residual, ...] = tuple(entry(e, f"layers[{k}]") for k, e in enumerate(layers))
+        self.layers: tuple[Node | Residual, ...] = tuple(
+            e if isinstance(e, Residual) else entry(e, f"layers[{k}]") for k, e in enumerate(layers)
+        )
         if not self.layers:
             raise ValueError("layers is empty: a network needs at least one entry")
         self.head = Head.of(loss, reduction)

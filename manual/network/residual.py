@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .entries import entry
+
 __all__ = ["Residual"]
 
 
@@ -32,9 +34,7 @@ class Residual:
     def __init__(self, body: Sequence[Any], label: str = "residual") -> None:
         if isinstance(body, (str, bytes)) or not hasattr(body, "__iter__"):
             raise TypeError(f"Residual(body): body must be a sequence of network entries, got {body!r}")
-        from .entries import entry
-
-        entries = tuple(entry(e, f"Residual body[{k}]") for k, e in enumerate(body))
+        entries = tuple(e if isinstance(e, Residual) else entry(e, f"Residual body[{k}]") for k, e in enumerate(body))
         if not entries:
             raise ValueError("Residual(body): body is empty (x + x needs no network)")
         object.__setattr__(self, "body", entries)

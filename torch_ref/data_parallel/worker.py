@@ -12,6 +12,7 @@ from it starts with torch loaded.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from typing import Any
 
@@ -35,8 +36,6 @@ def _network(
     fn: Any, code: str, params: dict, X: np.ndarray, Y: np.ndarray, masks: dict, part: slice, arrays: str
 ) -> tuple:
     """``fn(net, params, X[part], Y[part], allreduce[, masks=])`` on a network rebuilt from its code."""
-    from ..networks.data_parallel import rebuild
-
     try:
         net = rebuild(code)
         given = {k: _as_arrays(v, arrays) for k, v in params.items()}
@@ -55,6 +54,17 @@ def _network(
     if bad:
         return ("type", f"dp_grad_fn(...) gave wrong shapes for {bad}")
     return ("ok", [np.array(_numpy(out[k]), dtype=np.float64) for k in want])
+
+
+@functools.lru_cache(maxsize=32)
+def rebuild(code: str) -> Any:
+    """The network ``code`` (its repr, built-in nodes only) builds, from manual.network's names."""
+    import manual.network as mn
+
+    net = eval(code, {"__builtins__": {}}, {k: getattr(mn, k) for k in mn.__all__})
+    if not isinstance(net, mn.Network):
+        raise ValueError(f"not a Network: {code!r}")
+    return net
 
 
 def _numpy(a: Any) -> Any:

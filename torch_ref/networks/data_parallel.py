@@ -16,14 +16,12 @@ divided by the whole count; divided by the world size too; the mean of the ranks
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-import manual.network as mn
 from manual.network import CROSS_ENTROPY, Network
 
 from ..data_parallel.distributed import shards as shard_parts
@@ -32,17 +30,7 @@ from ..numerics.compare import Comparison, compare
 from .case import NetworkCase
 from .judge import reference_of
 
-__all__ = ["DataParallelOutcome", "judge_data_parallel", "message", "rebuild"]
-
-
-@functools.lru_cache(maxsize=32)
-def rebuild(code: str) -> Network:
-    """The network ``code`` (its repr) builds, from manual.network's names only."""
-    names = {k: getattr(mn, k) for k in mn.__all__}
-    net = eval(code, {"__builtins__": {}}, names)
-    if not isinstance(net, Network):
-        raise ValueError(f"not a Network: {code!r}")
-    return net
+__all__ = ["DataParallelOutcome", "judge_data_parallel", "message"]
 
 
 def message(case: NetworkCase, fn: Callable[..., Any], part: slice, arrays: str) -> tuple:
