@@ -151,15 +151,22 @@ def _seed(seed: int, family: str, dtype: str, chunk: int) -> int:
 
 
 def campaign(
-    mode: str, families: list[str], dtypes: list[str], cases: int, seed: int, workers: int
+    mode: str, families: list[str], dtypes: list[str], cases: int, seed: int, workers: int, partial: Path | None = None
 ) -> list[dict[str, Any]]:
     jobs = []
     for family in families:
         for dtype in dtypes:
             for c, start in enumerate(range(0, cases, CHUNK)):
                 jobs.append((mode, family, dtype, min(CHUNK, cases - start), _seed(seed, family, dtype, c)))
+    parts = []
     with Pool(workers) as pool:
-        parts = pool.map(run_job, jobs, chunksize=1)
+        for part in pool.imap_unordered(run_job, jobs, chunksize=1):
+            parts.append(part)
+            if partial is not None:  # each chunk as it ends: a run cut short keeps what it judged
+                with partial.open("a") as out:
+                    out.write(json.dumps(part) + "\n")
+            done = sum(sum(p["kinds"].values()) for p in parts)
+            print(f"  {len(parts)}/{len(jobs)} chunks, {done} cases judged", file=sys.stderr, flush=True)
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for p in parts:
         m = merged.setdefault(
@@ -253,9 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--partial", type=Path, default=None, help="append each chunk's counts here as it ends (JSON lines)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    tallies = campaign(args.mode, args.families, args.dtypes, args.cases, args.seed, args.workers)
+    tallies = campaign(args.mode, args.families, args.dtypes, args.cases, args.seed, args.workers, args.partial)
     seconds = time.perf_counter() - start
     lines = report(args.mode, tallies)
     total = sum(sum(t["kinds"].values()) for t in tallies) if args.mode == "false-alarms" else None

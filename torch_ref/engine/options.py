@@ -182,6 +182,9 @@ class CheckOptions(TypedDict, total=False):
     targets: str
     where: Callable[[Case], bool] | None
     strict: bool
+    # networks of layers: check_derivation, check_training, check_per_example and check_data_parallel
+    # hand a call with networks= to their network kind (torch_ref.kinds.network*), which draws them
+    networks: Any
 
 
 DEFAULTS: dict[str, Any] = {
