@@ -71,10 +71,11 @@ def _tanh_derivative(I: Array, O: Array, xp: Any) -> Array:
 
 
 def _sigmoid_times(d: Array, I: Array, O: Array, xp: Any) -> None:
-    d *= O
     if hasattr(d, "addcmul_"):
+        d.mul_(O)  # the same product as d *= O, called directly (this runs once per layer and step)
         d.addcmul_(d, O, value=-1)  # d O (1 - O) = d O - (d O) O, no temporary
     else:
+        d *= O
         d *= 1 - O
 
 
@@ -89,7 +90,16 @@ def _tanh_times(d: Array, I: Array, O: Array, xp: Any) -> None:
 
 def _relu_times(d: Array, I: Array, O: Array, xp: Any) -> None:
     # sign(O) is 1 where I > 0 and 0 elsewhere: a float array (a boolean mask costs a conversion)
-    d *= xp.sign(O)
+    if hasattr(O, "sign_"):
+        # torch's own sign, in place (O is not needed after this, as times_derivative allows), one
+        # pass and no temporary: array-api-compat's adds two passes (a NaN mask and a scatter) to
+        # give sign(NaN) = NaN where torch gives 0. The two differ only where O is NaN and d is not;
+        # O = relu(I) is NaN only where I is, and a NaN in I^(l) reaches every entry of that
+        # example's delta from above through NaN-propagating layers above (every built-in), so d is
+        # NaN there too; only a user's activation above that maps NaN to a number sees 0 for NaN
+        d.mul_(O.sign_())
+    else:
+        d *= xp.sign(O)
 
 
 def _softmax(I: Array, xp: Any) -> Array:

@@ -12,7 +12,11 @@ arranged to do no work autograd would not do:
 - for ``reduction="mean"`` the deltas are kept undivided and ``1/N`` goes into the step size
   (``xi/N``): the deltas are linear in the output delta, so this is the same update with one pass
   over delta fewer;
-- ``I = u W + b`` uses a fused ``addmm`` where the library has one.
+- ``I = u W + b`` uses a fused ``addmm`` where the library has one;
+- what depends on the spec alone (the activations' kernels, the form of the output delta, the
+  reduction) is settled once, in the constructor, into one step function: on a small network a
+  step is a dozen library calls of about a microsecond each, and Python deciding what to call
+  would otherwise cost as much again.
 
 With momentum or weight decay (:class:`manual.optim.SGD`) or Adam (:class:`AdamTrainer`,
 :class:`manual.optim.Adam`) the gradient of each parameter is formed (``u^T delta``) and handed to
@@ -26,6 +30,7 @@ functional step).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from . import optim
@@ -58,6 +63,119 @@ def _signature(rule: type[optim.SGD] | type[optim.Adam]) -> inspect.Signature:
         inspect.Parameter("lr", inspect.Parameter.KEYWORD_ONLY, annotation="float"),
     ]
     return inspect.Signature([*head, *optim.options(rule)], return_annotation="None")
+
+
+def _activation(entry: Activation, xp: Any, fused: bool) -> Callable[[Array], Array]:
+    """``I -> O``: on torch, the entry's in-place kernel where it has one (``I`` is overwritten by
+    ``O = A(I)``; its derivative reads O only, so I is not needed again and a layer-sized
+    temporary is saved); else its forward."""
+    if fused and entry.in_place is not None:
+        return entry.in_place
+    forward = entry.forward
+    return lambda I: forward(I, xp)
+
+
+def _times(entry: Activation) -> Callable[[Array, Array, Array, Any], None]:
+    """``times(d, I, O, xp)``: d *= A'(I) in place, by the entry's fused form where it has one. Called
+    once per layer, after the layer's output O was last used (the weight update of the layer
+    above), so it may overwrite O."""
+    if entry.times_derivative is not None:
+        return entry.times_derivative
+    prime = entry.prime
+
+    def times(d: Array, I: Array, O: Array, xp: Any) -> None:
+        d *= prime(I, O, xp)
+
+    return times
+
+
+def _step_function(spec: Spec, xp: Any, fused: bool) -> Callable[..., None]:
+    r"""The step for ``spec``, ``run(X, Y, weights, biases, rule, xi)``, with every choice that
+    depends on the spec alone (activation kernels, the output delta's form, the reduction) made
+    here once, so that a step on a small network is not dominated by Python deciding what to do.
+
+    The arithmetic is that of the slides, in this order: forward
+    :math:`I^{(l)} = u^{(l)} W^{(l)} + b^{(l)}`, :math:`u^{(l+1)} = \mathcal{A}(I^{(l)})`; the output delta;
+    then from the top layer down :math:`\delta^{(l-1)} = (\delta^{(l)} W^{(l)T}) \odot \mathcal{A}'` from
+    the old :math:`W^{(l)}`, and :math:`W^{(l)} \leftarrow W^{(l)} - \xi\, u^{(l)T} \delta^{(l)}`,
+    :math:`b^{(l)} \leftarrow b^{(l)} - \xi \sum_n \delta^{(l)}_n`.
+    """
+    depth = spec.depth
+    acts = tuple(_activation(entry, xp, fused) for entry in spec.activations)
+    times = tuple(_times(entry) for entry in spec.activations)
+    out = spec.activations[-1]
+    canonical = spec.canonical
+    chain = not canonical and out.elementwise and out.name not in spec.loss.cancelled
+    general = not canonical and not chain  # softmax's vector-Jacobian product, a cancelled form
+    gradient, times_out = spec.loss.gradient, times[-1]
+    mean = spec.reduction == "mean"
+    keys = tuple((("W", l), ("b", l)) for l in range(depth))
+    # W^(l)T as a view, made again only when weights[l] is another array (W is updated in place)
+    transposed: list[tuple[Any, Any]] = [(None, None)] * depth
+
+    def run(X: Array, Y: Array, weights: list[Array], biases: list[Array] | None, rule: Any, xi: float) -> None:
+        us, Is = [X], []  # us[l] = u^(l), us[l + 1] = O^(l); Is[l] = I^(l) (O itself, in place on torch)
+        u = X
+        for l, act in enumerate(acts):
+            W = weights[l]
+            if biases is None:
+                I = u @ W
+            elif fused:
+                I = xp.addmm(biases[l], u, W)
+            else:
+                I = u @ W + biases[l]
+            u = act(I)
+            Is.append(I)
+            us.append(u)
+        I, O = Is[-1], u
+        if canonical:
+            delta = O - Y  # slide "Going backward....": delta^(2) = y* - y
+        elif chain:
+            delta = gradient(O, Y, xp)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
+            times_out(delta, I, O, xp)
+        else:
+            delta = output_delta(spec, I, O, Y)  # already divided by N for "mean"
+        plain = rule.plain
+        if mean and not general:
+            if plain:
+                xi = xi / X.shape[0]  # every delta is linear in the output's: 1/N goes into the step size
+            else:
+                delta /= X.shape[0]  # the rule is handed the gradient itself
+        rule.begin_step()
+        if plain and fused:
+            for l in range(depth - 1, 0, -1):
+                W = weights[l]
+                pair = transposed[l]
+                if pair[0] is not W:
+                    pair = transposed[l] = (W, W.T)
+                back = delta.mm(pair[1])  # from the old W^(l); torch's matmul of two matrices is mm
+                W.addmm_(us[l].T, delta, alpha=-xi)
+                if biases is not None:
+                    biases[l].sub_(delta.sum(0), alpha=xi)
+                times[l - 1](back, Is[l - 1], us[l], xp)
+                delta = back
+            weights[0].addmm_(X.T, delta, alpha=-xi)
+            if biases is not None:
+                biases[0].sub_(delta.sum(0), alpha=xi)
+            return
+        for l in range(depth - 1, -1, -1):
+            W = weights[l]
+            back = delta @ W.T if l > 0 else None  # from the old W^(l)
+            if plain:
+                g = us[l].T @ delta
+                g *= xi
+                W -= g
+                if biases is not None:
+                    biases[l] -= xi * delta.sum(axis=0)
+            else:
+                rule.update(keys[l][0], W, us[l].T @ delta)  # grad W^(l) = u^(l)T delta^(l)
+                if biases is not None:
+                    rule.update(keys[l][1], biases[l], xp.sum(delta, axis=0))
+            if back is not None:
+                times[l - 1](back, Is[l - 1], us[l], xp)
+                delta = back
+
+    return run
 
 
 class Trainer:
@@ -102,91 +220,27 @@ class Trainer:
         self.weights = [_own_copy(xp, W) for W in params.weights]
         self.biases = None if params.biases is None else [_own_copy(xp, b) for b in params.biases]
         self._fused = hasattr(params.weights[0], "addmm_")  # torch tensors
-        self._forward = [self._in_place(entry) for entry in spec.activations]
-
-    def _in_place(self, entry: Activation) -> Any:
-        """``I -> O``: on torch, the entry's in-place kernel where it has one (``I`` is overwritten by
-        ``O = A(I)``; its derivative reads O only, so I is not needed again and a layer-sized
-        temporary is saved); else its forward."""
-        if self._fused and entry.in_place is not None:
-            return entry.in_place
-        xp = self._xp
-        return lambda I: entry.forward(I, xp)
+        # everything that depends only on the spec is settled here, once: step() runs one closure
+        self._sizes = (spec.sizes[0], spec.sizes[-1])
+        self._run = _step_function(spec, xp, self._fused)
 
     @property
     def params(self) -> Params:
         """The current weights (the trainer's own arrays, not copies)."""
         return Params(self.weights, self.biases)
 
-    def _affine(self, u: Array, l: int) -> Array:
-        W = self.weights[l]
-        if self.biases is None:
-            return u @ W
-        if self._fused:
-            return self._xp.addmm(self.biases[l], u, W)
-        return u @ W + self.biases[l]
-
-    def _times_derivative(self, d: Array, entry: Activation, I: Array, O: Array) -> None:
-        """d *= A'(I) in place, by the entry's fused form where it has one. Called once per layer,
-        after the layer's output O was last used (the weight update of the layer above), so it may
-        overwrite O."""
-        if entry.times_derivative is not None:
-            entry.times_derivative(d, I, O, self._xp)
-        else:
-            d *= entry.prime(I, O, self._xp)
-
     def step(self, X: Array, Y: Array) -> None:
         """One step on the batch ``X`` (N, D), ``Y`` (N, J); updates :attr:`weights` in place."""
-        spec = self.spec
-        if X.ndim != 2 or X.shape[1] != spec.sizes[0] or Y.shape != (X.shape[0], spec.sizes[-1]):
-            raise ValueError(
-                f"X must be (N, {spec.sizes[0]}) and Y (N, {spec.sizes[-1]}), got {tuple(X.shape)} and {tuple(Y.shape)}"
-            )
-        X, Y = _plain(X), _plain(Y)
-        us, Is, Os = [X], [], []
-        for l, act in enumerate(self._forward):
-            Is.append(self._affine(us[-1], l))
-            Os.append(act(Is[-1]))
-            us.append(Os[-1])
-        out = spec.activations[-1]
-        if spec.canonical:
-            delta = Os[-1] - Y  # slide "Going backward....": delta^(2) = y* - y
-        elif out.elementwise and out.name not in spec.loss.cancelled:
-            delta = spec.loss.gradient(Os[-1], Y, self._xp)  # dL/dy* ⊙ A'(I^(L)), A' applied in place
-            self._times_derivative(delta, out, Is[-1], Os[-1])
-        else:
-            delta = None  # softmax's vector-Jacobian product, a cancelled form
-        rule = self.rule
-        xi = self.lr
-        if delta is None:
-            delta = output_delta(spec, Is[-1], Os[-1], Y)  # already divided by N for "mean"
-        elif spec.reduction == "mean":
-            if rule.plain:
-                xi = xi / X.shape[0]  # every delta is linear in the output's: 1/N goes into the step size
-            else:
-                delta /= X.shape[0]  # the rule is handed the gradient itself
-        rule.begin_step()
-        for l in range(spec.depth - 1, -1, -1):
-            W = self.weights[l]
-            back = delta @ W.T if l > 0 else None  # from the old W^(l)
-            if not rule.plain:
-                rule.update(("W", l), W, us[l].T @ delta)  # grad W^(l) = u^(l)T delta^(l)
-                if self.biases is not None:
-                    rule.update(("b", l), self.biases[l], self._xp.sum(delta, axis=0))
-            elif self._fused:
-                W.addmm_(us[l].T, delta, alpha=-xi)
-            else:
-                g = us[l].T @ delta
-                g *= xi
-                W -= g
-            if self.biases is not None and rule.plain:
-                if self._fused:
-                    self.biases[l].sub_(delta.sum(0), alpha=xi)
-                else:
-                    self.biases[l] -= xi * delta.sum(axis=0)
-            if back is not None:
-                self._times_derivative(back, spec.activations[l - 1], Is[l - 1], Os[l - 1])
-                delta = back
+        D, J = self._sizes
+        shape = X.shape  # read once: torch builds a new Size object on every read
+        if len(shape) != 2 or shape[1] != D or Y.shape != (shape[0], J):
+            raise ValueError(f"X must be (N, {D}) and Y (N, {J}), got {tuple(X.shape)} and {tuple(Y.shape)}")
+        if getattr(X, "requires_grad", False):  # _plain, inlined: this runs on every step
+            X = X.detach()
+        if getattr(Y, "requires_grad", False):
+            Y = Y.detach()
+        # lr, rule, weights and biases are read on every step: a schedule may change lr between steps
+        self._run(X, Y, self.weights, self.biases, self.rule, self.lr)
 
 
 Trainer.__signature__ = _signature(Trainer.rule_type)
