@@ -121,6 +121,33 @@ def test_scaling_map_runs_and_skips_over_the_cap(tmp_path, monkeypatch):
     assert all(c["ratio"]["lo"] <= c["ratio"]["median"] <= c["ratio"]["hi"] for c in data["cells"])
 
 
+@pytest.mark.parametrize("model, widths", [("transformer", "4,8"), ("cnn", "2,4")])
+def test_network_scaling_map_checks_the_step_and_skips_over_the_cap(model, widths, tmp_path, monkeypatch, capsys):
+    """--model transformer|cnn on tiny sizes: every cell run checks manual's AdamW step against torch's,
+    the cap skips the largest cell (FLOPs by torch's flop counter: 491,520 and 950,208 > 480,000)."""
+    import scaling
+
+    monkeypatch.setattr(scaling, "gemm_peak", _no_peak)
+    out = tmp_path / "scaling.json"
+    argv = ["--model", model, "--widths", widths, "--batches", "1,2", "--max-gflop", "4.8e-4", "--rounds", "3"]
+    assert scaling.main([*argv, "--block", "0.002", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    small, large = (int(w) for w in widths.split(","))
+    assert {(c["width"], c["N"]) for c in data["skipped"]} == {(large, 2)}
+    assert {(c["width"], c["N"]) for c in data["cells"]} == {(small, 1), (small, 2), (large, 1)}
+    assert data["settings"]["model"] == model
+    for c in data["cells"]:
+        assert set(c["median_s"]) == {"manual_step", "autograd_step"}
+        assert c["ratio"]["lo"] <= c["ratio"]["median"] <= c["ratio"]["hi"]
+        assert c["grad_agree_rel"] < 1000 * float(np.finfo(np.float32).eps)
+        assert c["step_agree_rel_float64"] < 1e5 * 1000 * float(np.finfo(np.float64).eps)
+    assert "manual_step / autograd_step" in capsys.readouterr().out
+    if model == "transformer":  # 4 heads: a width they do not divide is refused before measuring
+        with pytest.raises(SystemExit):
+            scaling.main(["--model", model, "--widths", "6"])
+        assert "--widths 6: the transformer's D must be a multiple of its 4 heads" in capsys.readouterr().err
+
+
 def test_rounds_alternate_their_order_and_ratios_pair_rounds():
     from rounds import Spread, interleaved, ratios
 
@@ -236,3 +263,35 @@ def test_layers_benchmark_refuses_a_bad_option_before_measuring(argv, message, c
         layers.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_networks_benchmark_takes_the_same_step_and_writes_the_documented_json(tmp_path, monkeypatch):
+    """A tiny transformer block and CNN, one round: the bookkeeping and that the timed steps are the same
+    step (manual's AdamW step against torch.optim.AdamW's), not the speed."""
+    import networks
+
+    tiny = [networks.transformer(16, 16, 2, 8, 2, "small"), networks.cnn(1, 8, 2, 4, 3, 4, "small")]
+    monkeypatch.setattr(networks, "CASES", tiny)
+    monkeypatch.setattr(networks, "BLOCK_S", {"quick": 0.002, "full": 0.002})
+    out = tmp_path / "networks.json"
+    assert networks.main(["--sizes", "small", "--rounds", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert {"records", "settings", "machine"} <= set(data)
+    assert [(r["network"], r["variant"]) for r in data["records"]] == [
+        (name, v) for name in networks.NETWORK_NAMES for v in networks.VARIANTS
+    ]
+    # float32 gradients: a few thousand terms per sum at most; float64 steps: Adam's first step divides
+    # by |g| + eps, which magnifies a gradient's rounding by up to lr / eps = 1e5
+    bounds = {
+        "grad_agree_rel": 1000 * float(np.finfo(np.float32).eps),
+        "grad_agree_rel_float64": 1000 * float(np.finfo(np.float64).eps),
+        "step_agree_rel_float64": 1e5 * 1000 * float(np.finfo(np.float64).eps),
+    }
+    for r in data["records"]:
+        assert (r["dtype"], r["device"], r["size"], r["rounds"]) == ("float32", "cpu", "small", 1)
+        q = r["ratio"]
+        assert q["min"] <= q["lo"] <= q["median"] <= q["hi"] <= q["max"]
+        assert r["variant"].startswith("manual") == (r["baseline"] != r["variant"])
+        assert r["peak_bytes"] > 0 and r["median_s"] > 0 and r["parameters"] > 0
+        for key, bound in bounds.items():
+            assert r[key] < bound, (r["network"], key, r[key])
