@@ -4,6 +4,7 @@ against autograd of each example's own objective on the network's torch twin."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ..engine.kind import Kind
 from ..engine.run import run
 from ..engine.summary import Summary
-from ..networks.per_example import judge_per_example, tied
+from ..networks.per_example import explain_per_example, judge_per_example, tied
 from ..networks.report import add, describe, report
 from ..networks.select import strategy
 
@@ -49,6 +50,9 @@ KIND = Kind(
     options={"networks": ("mlp", "cnn", "transformer")},
     defaults={"max_examples": 30},
     prepare=_prepare,
+    finish=lambda v, fn, opt, extra: (
+        replace(v, findings=(*v.findings, *explain_per_example(v))) if v.kind == "mismatch" else v
+    ),
     coverage_cases=False,
     draw=_draw,
     common=COMMON,

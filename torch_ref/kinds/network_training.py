@@ -71,11 +71,22 @@ def _report(
             lines.append(f"Step {v.step} parts first (from the loss down) at {v.case.net.where(first)}, {first!r}.")
     lines += list(v.findings)
     repro = reproduce(v, fn, names, opt, "training")
+    optimizer = _optimizer_code(v.rule) if extra["optimizer"] is not None and v.rule is not None else ""
+    if optimizer:
+        repro.insert(1, "    import torch")
     repro[-1] = repro[-1].replace(
         "networks=case,",
-        f"networks=case, steps={v.steps}, lr={v.lr!r},{' optimizer=...,' if extra['optimizer'] else ''}",
+        f"networks=case, steps={v.steps}, lr={v.lr!r},{f' optimizer={optimizer},' if optimizer else ''}",
     )
     return [*lines, *repro], repro
+
+
+def _optimizer_code(rule: Any) -> str:
+    """The optimizer factory as Python, from the rule read off the optimizer the check ran
+    (``torch.optim.AdamW(lr=0.05, betas=...)`` -> ``lambda params, lr: torch.optim.AdamW(params, lr=lr, betas=...)``)."""
+    head, _, rest = rule.describe().partition("(")
+    options = rest.split(", ", 1)[1] if ", " in rest else ""
+    return f"lambda params, lr: {head}(params, lr=lr{', ' + options if options else ')'}"
 
 
 KIND = Kind(

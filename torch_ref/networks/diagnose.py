@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..numerics.compare import compare
@@ -20,8 +22,11 @@ from .mistakes import catalogue
 __all__ = ["explain", "parting"]
 
 
-def parting(v: NetworkOutcome) -> list[str]:
-    """The block and layer where the gradients part (backward order), from the comparison."""
+def parting(v: Any) -> list[str]:
+    """The block and layer where the gradients part (backward order), from the comparison, and the span
+    of the network the parting can lie in: the δ from the nearest agreeing node above down to the
+    parting node (through the nodes without parameters between them), or the parting node's own
+    parameter gradients."""
     if v.comparison is None or v.comparison.ok:
         return []
     net = v.case.net
@@ -30,12 +35,44 @@ def parting(v: NetworkOutcome) -> list[str]:
     first = next(k for k in order if not rows[k].ok)
     above = order[: order.index(first)]
     wrong = [k for k in order if not rows[k].ok]
+    count = f"{len(wrong)} of {len(order)} parameters {'disagrees' if len(wrong) == 1 else 'disagree'}"
     lines = [
         f"They part at {net.where(first)}: from the loss down, {first!r} is the first gradient beyond its bound"
         + (f" (the {len(above)} above it agree)" if above else " (the layer nearest the loss)")
-        + f"; {len(wrong)} of {len(order)} parameters disagree."
+        + f"; {count}."
     ]
+    lines += _span(net, first, above[-1] if above else None)
     return lines
+
+
+def _span(net: Any, first: str, agreeing: str | None) -> list[str]:
+    """Where the parting can lie, in words that hold whatever the mistake: the parameter-free nodes
+    between the parting node and the nearest agreeing one have nothing of their own to compare."""
+    paths = [p for p, _ in net.nodes()]
+    nodes = dict(net.nodes())
+    low = paths.index(first.rsplit(".", 1)[0])
+    high = paths.index(agreeing.rsplit(".", 1)[0]) if agreeing is not None else len(paths)
+    between = [f"layers[{']['.join(p.split('.'))}] {nodes[p].label}" for p in paths[low + 1 : high]]
+    blocks = [p for p, _ in net.blocks()]
+    # the δ leaves a block (its join adds the skip's δ) between the agreeing node and the parting one
+    joins = [
+        p
+        for p in blocks
+        if any(q.startswith(p + ".") for q in paths[low + 1 : high + 1]) and not paths[low].startswith(p + ".")
+    ]
+    top = (
+        f"{net.where(agreeing.rsplit('.', 1)[0])}'s δ to the layer below"
+        if agreeing is not None
+        else "the loss head's δ"
+    )
+    parts = [f"in {top}"]
+    if between:
+        parts.append(f"in the layers without parameters between, {', '.join(between)}")
+    if joins:
+        parts.append(f"in a residual join ({', '.join(f'layers[{p}]' for p in joins)})")
+    parts.append(f"or in {net.where(first)}'s own parameter gradients")
+    lead = "Every gradient above agrees, so" if agreeing is not None else "No parameter lies above it, so"
+    return [f"{lead} the mistake lies " + "; ".join(parts) + "."]
 
 
 def explain(v: NetworkOutcome) -> list[str]:

@@ -108,3 +108,39 @@ def _problem(got: Any, case: NetworkCase, names: list[str]) -> str:
         if tuple(getattr(got[k], "shape", ())) != want:
             return f"per_example_fn's {k!r} has shape {tuple(getattr(got[k], 'shape', ()))}, expected {want} (N first)"
     return ""
+
+
+def explain_per_example(v: NetworkOutcome) -> list[str]:
+    """The per-example mistakes that reproduce the user's arrays within the bound: the mean's 1/N left
+    out or taken twice, the whole batch's gradient in every row."""
+    if v.kind != "mismatch" or v.traced is None:
+        return []
+    case = v.case
+    names = list(case.net.parameters())
+    N = case.N
+    right = {k: v.traced.grads[k].numpy() for k in names}
+    allowed = [v.traced.bound(k, np.dtype(v.dtype)).numpy() for k in names]
+    candidates = [
+        (
+            "the batch's whole gradient in every example's row",
+            {k: np.broadcast_to(g.sum(axis=0), g.shape) for k, g in right.items()},
+        )
+    ]
+    if case.net.reduction == "mean":
+        candidates += [
+            (
+                "each example's gradient not divided by N (the mean's 1/N left out)",
+                {k: g * N for k, g in right.items()},
+            ),
+            ("each example's gradient divided by N twice", {k: g / N for k, g in right.items()}),
+        ]
+    found = []
+    for name, values in candidates:
+        wrong = [values[k] for k in names]
+        if compare(names, wrong, [right[k] for k in names], allowed).ok:
+            continue  # equals the right arrays here (N = 1)
+        if compare(names, [v.values[k] for k in names], wrong, allowed).ok:
+            found.append(f"Diagnosis: {name}. Verified: it reproduces every array within its bound.")
+    return found or [
+        "Diagnosis: no known per-example mistake reproduces these arrays (1/N left out or twice, the whole gradient per row)."
+    ]

@@ -39,7 +39,7 @@ def report(
         lines.append(str(v.comparison))
         lines += parting(v)
     lines += list(v.findings)
-    repro = reproduce(v, fn, names, opt, extra.get("call", "grads"))
+    repro = reproduce(v, fn, names, opt, "per-example" if v.what == "per_example_fn" else "grads")
     return [*lines, *repro], repro
 
 
@@ -50,12 +50,8 @@ def reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Any, call: str) -> l
     name = (names[0] if names else getattr(fn, "__name__", "grad_fn")) if not imports else name
     c = v.case
     masks = ", masks=case.masks" if c.masks else ""
-    check = "check_derivation" if call == "grads" else "check_training"
-    run = (
-        f"    grads = {name}(net, case.params, case.X, case.Y{masks})"
-        if call == "grads"
-        else f"    trainer = {name}(net, case.params, lr=...)"
-    )
+    check = {"grads": "check_derivation", "per-example": "check_per_example"}.get(call, "check_training")
+    run = f"    grads = {name}(net, case.params, case.X, case.Y{masks})"
     return [
         "Reproduce:",
         "    import torch_ref",
@@ -63,7 +59,7 @@ def reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Any, call: str) -> l
         *(f"    {line}" for line in imports),
         f"    net = {c.net!r}",
         f"    case = torch_ref.network_case(net, {tuple(c.shape)!r}, seed={c.seed}, dtype={opt.dtype!r})",
-        *([run] if call == "grads" else []),
+        *([run] if call != "training" else []),
         f"    torch_ref.{check}({name}, networks=case, dtype={opt.dtype!r})",
     ]
 
