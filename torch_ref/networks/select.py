@@ -42,8 +42,8 @@ def _input_shape(net: Network) -> tuple[int, ...] | None:
 
 def _refuse(first: Any) -> Any:
     raise ValueError(
-        f"networks=: a given Network whose first layer is {first.label!r} needs its input shape: pass a "
-        "torch_ref.network_case(net, shape, seed) instead"
+        f"networks=: a given Network whose first layer is {first.label!r} needs its input shape: pass "
+        "networks=(net, shape), e.g. (net, (2, 1, 8, 8)) for a batch of two 1x8x8 images"
     )
 
 
@@ -63,12 +63,17 @@ def strategy(networks: Any, dtype: np.dtype) -> SearchStrategy[NetworkCase]:
         return _given(networks, dtype)
     if isinstance(networks, SearchStrategy):
         return networks
+    if isinstance(networks, tuple) and len(networks) == 2 and isinstance(networks[0], Network):
+        net, shape = _trainable(networks[0]), networks[1]
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 1 for d in shape):
+            raise ValueError(f"networks=(net, shape): shape must be a tuple of ints >= 1 (X's shape), got {shape!r}")
+        return st.integers(0, 2**32 - 1).map(lambda seed: network_case(net, shape, seed, dtype))
     families = (
         (networks,) if isinstance(networks, str) else tuple(networks) if isinstance(networks, (tuple, list)) else None
     )
     if not families or any(f not in FAMILIES for f in families):
         raise ValueError(
-            f"networks must be a family among {FAMILIES} or a tuple of them, a manual.network.Network, a "
-            f"torch_ref.NetworkCase or a Hypothesis strategy of them; got {networks!r}"
+            f"networks must be a family among {FAMILIES} or a tuple of them, a manual.network.Network, a pair "
+            f"(Network, X's shape), a torch_ref.NetworkCase or a Hypothesis strategy of them; got {networks!r}"
         )
     return network_cases(families, dtype)
