@@ -154,9 +154,9 @@ def campaign(
     mode: str, families: list[str], dtypes: list[str], cases: int, seed: int, workers: int, partial: Path | None = None
 ) -> list[dict[str, Any]]:
     jobs = []
-    for family in families:
-        for dtype in dtypes:
-            for c, start in enumerate(range(0, cases, CHUNK)):
+    for c, start in enumerate(range(0, cases, CHUNK)):  # chunk by chunk across (family, dtype): a run cut
+        for family in families:  # short has met every family in every dtype
+            for dtype in dtypes:
                 jobs.append((mode, family, dtype, min(CHUNK, cases - start), _seed(seed, family, dtype, c)))
     parts = []
     with Pool(workers) as pool:
