@@ -74,6 +74,20 @@ def _prepare(fn: Callable[..., Any], extra: Mapping[str, Any]) -> dict[str, Any]
     dp._check_callable(fn)
     dp._check_run(extra["world_size"], extra["shards"], extra["timeout_s"], "numpy")
     strategy(extra["networks"], np.dtype("float64"))
+    given = extra["networks"]
+    net = getattr(
+        given, "net", given[0] if isinstance(given, tuple) and given and not isinstance(given[0], str) else given
+    )
+    if hasattr(net, "nodes"):
+        from ..data_parallel.worker import rebuild
+
+        try:
+            rebuild(repr(net))
+        except Exception:
+            raise ValueError(
+                f"networks=: the ranks rebuild the network from its code, and {net!r} has a node of your own that "
+                "its code cannot rebuild; data-parallel networks use manual.network's built-in nodes"
+            ) from None
     return dict(extra)
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..engine.kind import Kind
 from ..engine.naming import label
@@ -16,6 +17,8 @@ from ..engine.summary import Summary
 from ..networks.report import add, describe, reproduce
 from ..networks.select import strategy
 from ..networks.training import check_factory, explain_training, judge_training
+from ..training.rules import rule_of
+from ..training.trajectory import make_optimizer
 
 __all__ = ["KIND", "check_network_training"]
 
@@ -32,6 +35,8 @@ def _prepare(fn: Callable[..., Any], extra: Mapping[str, Any]) -> dict[str, Any]
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if optimizer is not None and not callable(optimizer):
         raise ValueError(f"optimizer must be None or a callable optimizer(params, lr), got {optimizer!r}")
+    # the optimizer it makes must have a trajectory model (SGD, Adam, AdamW): said now, before any draw
+    rule_of(make_optimizer(optimizer, [torch.zeros(1, requires_grad=True)], float(lr)))
     strategy(extra["networks"], np.dtype("float64"))
     return dict(extra)
 

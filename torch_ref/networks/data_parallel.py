@@ -28,7 +28,7 @@ from ..data_parallel.distributed import shards as shard_parts
 from ..data_parallel.pool import _discard, _pool
 from ..numerics.compare import Comparison, compare
 from .case import NetworkCase
-from .judge import reference_of
+from .judge import reference_of, unjudgeable
 
 __all__ = ["DataParallelOutcome", "judge_data_parallel", "message"]
 
@@ -49,19 +49,19 @@ class DataParallelOutcome:
     results: list[list[np.ndarray]] = field(default_factory=list)
     dtype: str = "float64"
     what: str = "dp_grad_fn"
-    detail: str = ""
+    detail: str = ""  # why the case is not judged, where it is not
 
     @property
     def failing(self) -> list[int]:
-        return [r for r, c in enumerate(self.comparisons) if not c.ok]
+        return [] if self.detail else [r for r, c in enumerate(self.comparisons) if not c.ok]
 
     @property
     def kind(self) -> str:
-        return "mismatch" if self.failing else "agree"
+        return "not judged" if self.detail else "mismatch" if self.failing else "agree"
 
     @property
     def passed(self) -> bool:
-        return not self.failing
+        return self.kind == "agree"
 
     @property
     def comparison(self) -> Comparison:
@@ -97,7 +97,10 @@ def judge_data_parallel(
         compare(names, got, want, bounds, title=f"rank {r} against autograd's gradient of the whole batch ({dtype})")
         for r, got in enumerate(results)
     ]
-    outcome = DataParallelOutcome(case, [p.stop - p.start for p in parts], comparisons, results=results, dtype=dtype)
+    reason = unjudgeable(case, traced, dtype)
+    outcome = DataParallelOutcome(
+        case, [p.stop - p.start for p in parts], comparisons, results=results, dtype=dtype, detail=reason
+    )
     if outcome.failing:
         r = outcome.failing[0]
         found = _diagnose(case, parts, r, results[r], want, bounds, world_size)

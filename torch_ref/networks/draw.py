@@ -5,10 +5,12 @@ Families:
 
 - ``"mlp"``: ``linear`` layers with, per hidden layer, an optional norm (layer, RMS or batch), an
   activation of :data:`manual.ACTIVATIONS`, an optional dropout, and residual blocks ``[linear, activation]``;
-  heads: cross-entropy on logits, or an output activation with its loss (sigmoid + bce, softmax + ce,
-  identity + squared).
+  heads: cross-entropy on logits, canonical pairs (sigmoid + bce, softmax + ce, identity + squared),
+  output activations whose own backward runs (tanh, sigmoid or softmax + squared, sigmoid + ce), and
+  Huber.
 - ``"cnn"``: one or two ``conv2d`` (kernel 1-3, padding 0-1, stride 1-2) + activation + optional pooling
-  (max or average), ``flatten``, ``linear``, cross-entropy.
+  (max or average, window 2 or 3, stride 1 up to the window: overlapping windows), on inputs whose
+  height and width are drawn apart, then ``flatten``, ``linear``, cross-entropy.
 - ``"transformer"``: GPT-style: ``embedding``, 1-2 blocks ``[layer_norm, self_attention] + x``,
   ``[layer_norm, linear, activation, linear] + x``, ``layer_norm``, ``linear``, cross-entropy over every
   token; heads dividing the width, causal or not.
@@ -45,7 +47,13 @@ __all__ = ["FAMILIES", "architectures", "network_cases"]
 
 FAMILIES = ("mlp", "cnn", "transformer")
 _ELEMENTWISE = tuple(n for n, a in ACTIVATIONS.items() if a.elementwise)
-_HEADS = (("cross_entropy", None), ("bce", "sigmoid"), ("ce", "softmax"), ("squared", None))
+# the heads: canonical pairs (the output activation's backward folded into y* - y), and pairs whose
+# output activation runs its own backward (softmax's vector-Jacobian product, tanh's and sigmoid's
+# derivatives) under a loss's gradient, and the Huber loss
+_HEADS = (
+    ("cross_entropy", None), ("bce", "sigmoid"), ("ce", "softmax"), ("squared", None), ("squared", "tanh"),
+    ("squared", "sigmoid"), ("squared", "softmax"), ("huber", None), ("ce", "sigmoid"),
+)  # fmt: skip
 
 
 @st.composite
@@ -82,7 +90,7 @@ def _mlp(draw: Any) -> tuple[Network, tuple[int, ...]]:
 @st.composite
 def _transformer(draw: Any) -> tuple[Network, tuple[int, ...]]:
     heads = draw(st.integers(1, 2))
-    D = heads * draw(st.integers(1, 3))
+    D = heads * draw(st.integers(2 // heads, 3))  # D >= 2: a layer norm over one feature is degenerate
     V, T, N = draw(st.integers(2, 9)), draw(st.integers(1, 5)), draw(st.integers(1, 2))
     act = draw(st.sampled_from(("gelu", "relu", "silu", "tanh")))
     layers: list[Any] = [embedding(V, D)]
@@ -95,30 +103,37 @@ def _transformer(draw: Any) -> tuple[Network, tuple[int, ...]]:
 
 
 def _cnn_sized() -> Any:
+    """A CNN on (N, C, H, W) inputs, H and W drawn apart; pooling windows of 2 or 3 with a stride of
+    1 up to the window (overlapping windows where it is smaller)."""
+
     @st.composite
-    def build(draw: Any) -> tuple[Network, tuple[int, int, int]]:
-        C, size, N = draw(st.integers(1, 2)), draw(st.integers(3, 8)), draw(st.integers(1, 3))
+    def build(draw: Any) -> tuple[Network, tuple[int, int, int, int]]:
+        C, N = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+        H, W = draw(st.integers(3, 8)), draw(st.integers(3, 8))
         layers: list[Any] = []
-        channels, side = C, size
+        channels, h, w = C, H, W
         for _ in range(draw(st.integers(1, 2))):
             F, k = draw(st.integers(1, 3)), draw(st.integers(1, 3))
             padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
-            out = (side + 2 * padding - k) // stride + 1
-            if out < 1:
+            oh, ow = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+            if oh < 1 or ow < 1:
                 break
             layers += [conv2d(channels, F, k, stride=stride, padding=padding), draw(st.sampled_from(_ELEMENTWISE))]
-            channels, side = F, out
+            channels, h, w = F, oh, ow
             pool = draw(st.sampled_from(("", "max", "avg")))
-            if pool and side >= 2:
-                layers.append((max_pool2d if pool == "max" else avg_pool2d)(2))
-                side //= 2
+            if pool:
+                kp = draw(st.integers(2, 3))
+                sp = draw(st.integers(1, kp))
+                if h >= kp and w >= kp:
+                    layers.append((max_pool2d if pool == "max" else avg_pool2d)(kp, stride=None if sp == kp else sp))
+                    h, w = (h - kp) // sp + 1, (w - kp) // sp + 1
         if not layers:
             layers += [conv2d(channels, 1, 1), "relu"]
             channels = 1
         K = draw(st.integers(2, 4))
-        layers += ["flatten", linear(channels * side * side, K)]
+        layers += ["flatten", linear(channels * h * w, K)]
         net = Network(layers, "cross_entropy", reduction=draw(st.sampled_from(("mean", "sum"))))
-        return net, (N, C, size)
+        return net, (N, C, H, W)
 
     return build()
 
@@ -133,7 +148,7 @@ def architectures(families: tuple[str, ...] = FAMILIES) -> Any:
         if family == "mlp":
             parts.append(_mlp().map(lambda a: ("mlp", *a)))
         elif family == "cnn":
-            parts.append(_cnn_sized().map(lambda a: ("cnn", a[0], (a[1][0], a[1][1], a[1][2], a[1][2]))))
+            parts.append(_cnn_sized().map(lambda a: ("cnn", *a)))
         else:
             parts.append(_transformer().map(lambda a: ("transformer", *a)))
     return st.one_of(*parts)

@@ -124,8 +124,15 @@ def call_user(fn: Callable[..., Any], case: NetworkCase, arrays: str, device: st
 
 def _numpy64(v: Any) -> np.ndarray:
     if isinstance(v, torch.Tensor):
-        v = v.detach().cpu().numpy()
+        v = v.detach().cpu().to(torch.float64).numpy()
     return np.asarray(v, dtype=np.float64)
+
+
+def real_floating(v: Any) -> bool:
+    """Whether ``v`` is an array of real floating values (NumPy or torch, any float width)."""
+    if isinstance(v, torch.Tensor):
+        return v.is_floating_point()
+    return isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
 
 
 def _problem(grads: Any, case: NetworkCase) -> str:
@@ -140,13 +147,38 @@ def _problem(grads: Any, case: NetworkCase) -> str:
     if extra:
         return f"grad_fn gave gradients for {extra}, which are not parameters of the network ({list(want)})"
     for k, shape in want.items():
+        if not real_floating(grads[k]):
+            kind = getattr(grads[k], "dtype", type(grads[k]).__name__)
+            return f"grad_fn's gradient of {k!r} is {kind}, not an array of real floats (NumPy or torch)"
         if tuple(getattr(grads[k], "shape", ())) != shape:
             return f"grad_fn's gradient of {k!r} has shape {tuple(getattr(grads[k], 'shape', ()))}, expected {shape}"
     return ""
 
 
+def uninformative(traced: Traced, dtype: str) -> str:
+    """Why the bound is too wide to judge by (wider than 2⁻¹⁰ of the gradients' scale), or ""."""
+    names = list(traced.grads)
+    scale = max((float(g.abs().max()) for g in traced.grads.values() if g.numel()), default=0.0)
+    widest = max((float(traced.bound(k, np.dtype(dtype)).max()) for k in names if traced.grads[k].numel()), default=0.0)
+    if scale > 0 and widest > UNINFORMATIVE * scale:
+        return (
+            f"the rounding bound of right gradients in {dtype} exceeds 2^-10 of the gradients' scale "
+            f"(a regime where {dtype} cannot tell right from wrong)"
+        )
+    return ""
+
+
+def unjudgeable(case: NetworkCase, traced: Traced, dtype: str) -> str:
+    """Why this case cannot be judged in ``dtype`` (:func:`undecided`, :func:`uninformative`), or ""."""
+    reason = undecided(case, dtype)
+    if reason:
+        return f"{reason}: {dtype} may take the other branch there, and both are right"
+    return uninformative(traced, dtype)
+
+
 def undecided(case: NetworkCase, dtype: str) -> str:
-    """Why the dtype cannot decide this case (a kink or a pooling tie within its reach), or ""."""
+    """Why the dtype cannot decide this case (a kink or a pooling tie within its reach, a layer norm
+    over one feature), or ""."""
     net = case.net
     fwd = net.forward(
         dict(case.params_as(np.float64)),
@@ -158,6 +190,11 @@ def undecided(case: NetworkCase, dtype: str) -> str:
         x = np.asarray(fwd.inputs[path], dtype=np.float64)
         scale = float(np.abs(x).max()) if x.size else 0.0
         reach = NEAR * u * scale
+        if node.name == "layer_norm" and node.shapes["weight"] == (1,):
+            return (
+                f"{net.where(path)} normalizes over one feature: x̂ = 0 exactly in the decomposed form, and a "
+                "fused kernel's rounding there (x r - μ r) is amplified by 1/√eps"
+            )
         if node.activation is not None and node.activation.kinks:
             for k in node.activation.kinks:
                 near = np.abs(x - k) <= reach
@@ -217,17 +254,8 @@ def judge(
         [allowed[k] for k in names],
         title=f"gradients against autograd of torch's modules ({dtype}; bound: the rounding model)",
     )
-    kind, detail = ("agree", "") if comparison.ok else ("mismatch", "")
-    reason = undecided(case, dtype)
-    if reason:
-        kind, detail = "not judged", f"{reason}: {dtype} may take the other branch there, and both are right"
-    elif kind == "agree":
-        scale = max((float(g.abs().max()) for g in traced.grads.values() if g.numel()), default=0.0)
-        widest = max((float(a.max()) for a in allowed.values() if a.size), default=0.0)
-        if scale > 0 and widest > UNINFORMATIVE * scale:
-            kind = "not judged"
-            detail = (
-                f"the rounding bound of right gradients in {dtype} exceeds 2^-10 of the gradients' scale "
-                f"(a regime where {dtype} cannot tell right from wrong)"
-            )
+    kind = "agree" if comparison.ok else "mismatch"
+    detail = unjudgeable(case, traced, dtype)
+    if detail:  # whatever the comparison says: the dtype cannot tell right from wrong on this case
+        kind = "not judged"
     return NetworkOutcome(kind, case, "grad_fn", comparison, detail, values=values, traced=traced, dtype=dtype)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..layers.judge import UNINFORMATIVE, _crash, hand_out
+from ..layers.judge import _crash, hand_out
 from ..layers.rounding import Traced
 from ..numerics.compare import compare
 from .case import NetworkCase
-from .judge import NetworkOutcome, _numpy64, reference_of, undecided
+from .judge import NetworkOutcome, _numpy64, real_floating, reference_of, unjudgeable
 
 __all__ = ["example", "judge_per_example", "per_example_reference", "tied"]
 
@@ -85,15 +85,10 @@ def judge_per_example(
         [allowed[k] for k in names],
         title=f"per-example gradients (N, ...) against autograd of torch's modules per example ({dtype}; bound: the rounding model)",
     )
-    kind, detail = ("agree" if comparison.ok else "mismatch"), ""
-    reason = undecided(case, dtype)
-    if reason:
-        kind, detail = "not judged", f"{reason}: {dtype} may take the other branch there, and both are right"
-    elif kind == "agree":
-        scale = max((float(g.abs().max()) for g in traced.grads.values() if g.numel()), default=0.0)
-        widest = max((float(a.max()) for a in allowed.values() if a.size), default=0.0)
-        if scale > 0 and widest > UNINFORMATIVE * scale:
-            kind, detail = "not judged", f"the rounding bound exceeds 2^-10 of the gradients' scale in {dtype}"
+    kind = "agree" if comparison.ok else "mismatch"
+    detail = unjudgeable(case, traced, dtype)
+    if detail:
+        kind = "not judged"
     return NetworkOutcome(kind, case, "per_example_fn", comparison, detail, values=values, traced=traced, dtype=dtype)
 
 
@@ -104,6 +99,8 @@ def _problem(got: Any, case: NetworkCase, names: list[str]) -> str:
     if missing:
         return f"per_example_fn gave nothing for {missing}"
     for k, shape in case.net.parameters().items():
+        if not real_floating(got[k]):
+            return f"per_example_fn's {k!r} is {getattr(got[k], 'dtype', type(got[k]).__name__)}, not an array of real floats"
         want = (case.N, *shape)
         if tuple(getattr(got[k], "shape", ())) != want:
             return f"per_example_fn's {k!r} has shape {tuple(getattr(got[k], 'shape', ()))}, expected {want} (N first)"

@@ -57,6 +57,11 @@ def reproduce(v: Any, fn: Any, names: tuple[str, ...], opt: Any, call: str) -> l
         "    import torch_ref",
         "    from manual.network import *",
         *(f"    {line}" for line in imports),
+        *(
+            ["    # activation('NAME') stands for your own manual.Activation entry: put it in its place"]
+            if any(node.call.startswith("activation(") for _, node in c.net.nodes())
+            else []
+        ),
         f"    net = {c.net!r}",
         f"    case = torch_ref.network_case(net, {tuple(c.shape)!r}, seed={c.seed}, dtype={opt.dtype!r})",
         *([run] if call != "training" else []),

@@ -31,7 +31,7 @@ from ..numerics.compare import Comparison, compare
 from ..training.rules import Rule, rule_of, variants
 from ..training.trajectory import make_optimizer
 from .case import NetworkCase
-from .judge import reference_of
+from .judge import real_floating, reference_of, unjudgeable
 from .twin import load, module, torch_names
 
 __all__ = ["NetworkTrainingOutcome", "check_factory", "judge_training", "step_masks"]
@@ -151,28 +151,34 @@ def _user_path(
             return None, "crash", _crash(exc, f"make_trainer(...).step (step {k})")
         if not isinstance(current, Mapping) or set(current) != set(want):
             return None, "type", f"make_trainer(...).params after step {k} must be a dict with the names {list(want)}"
-        bad = [n for n, s in want.items() if tuple(current[n].shape) != s]
+        bad = [n for n, s in want.items() if not real_floating(current[n]) or tuple(current[n].shape) != s]
         if bad:
-            return None, "shape", f"make_trainer(...).params after step {k}: wrong shapes for {bad}"
+            return None, "shape", f"make_trainer(...).params after step {k}: wrong shapes or not real floats for {bad}"
         out.append({n: _numpy64(current[n]) for n in want})
     return out, "", ""
 
 
-def _bounds(case: NetworkCase, rule: Rule, V: list, gV: list, W: list, dtype: str) -> list[dict[str, np.ndarray]]:
-    """Per step k >= 1, the allowed |W_k - V_k| (the module docstring)."""
+def _bounds(
+    case: NetworkCase, rule: Rule, V: list, gV: list, W: list, dtype: str
+) -> tuple[list[dict[str, np.ndarray]], list[str]]:
+    """Per step k >= 1, the allowed |W_k - V_k| (the module docstring), and why the gradient it starts
+    from cannot be judged in ``dtype`` (a kink or a tie within reach, a bound wider than 2⁻¹⁰ of the
+    gradients: :func:`~torch_ref.networks.judge.unjudgeable`), or ""."""
     unit = float(np.finfo(np.dtype(dtype)).eps) + float(np.finfo(np.float64).eps)
     names = list(case.net.parameters())
     state: dict[Any, Any] = {}
-    out = []
+    out, reasons = [], []
     for k in range(len(gV)):
-        traced = reference_of(_at(case, W[k], k + 1))
+        at = _at(case, W[k], k + 1)
+        traced = reference_of(at)
+        reasons.append(unjudgeable(at, traced, dtype))
         gW = {n: traced.grads[n].numpy() for n in names}
         T = {n: traced.bound(n, np.dtype(dtype)).numpy() for n in names}
         P = [Bound(V[k][n], np.abs(W[k][n] - V[k][n]), unit) for n in names]
         G = [Bound(gV[k][n], np.abs(gW[n] - gV[k][n]) + T[n], unit) for n in names]
         B = rule.step(P, G, state)
         out.append({n: b.err + np.abs(b.val - V[k + 1][n]) for n, b in zip(names, B)})
-    return out
+    return out, reasons
 
 
 def judge_training(
@@ -192,10 +198,15 @@ def judge_training(
     base = dict(case=case, what="make_trainer", steps=steps, lr=lr, rule=rule, dtype=dtype)
     if W is None:
         return NetworkTrainingOutcome(kind, detail=detail, **base)  # type: ignore[arg-type]
-    allowed = _bounds(case, rule, V, gV, W, dtype)
+    allowed, reasons = _bounds(case, rule, V, gV, W, dtype)
     names = list(case.net.parameters())
     comparison = None
     for k in range(1, steps + 1):
+        if reasons[k - 1]:  # the steps before agreed; from here the dtype cannot tell right from wrong
+            return NetworkTrainingOutcome(
+                "not judged", comparison=comparison, step=k, user=tuple(W), torch_path=tuple(V),
+                allowed=tuple(allowed), detail=f"step {k}: {reasons[k - 1]}", **base,  # type: ignore[arg-type]
+            )  # fmt: skip
         comparison = compare(
             names,
             [W[k][n] for n in names],
