@@ -12,6 +12,7 @@ import pytest
 from hypothesis import strategies as st
 
 import torch_ref
+import torch_ref.networks.draw
 from manual.network import (
     Network,
     NetworkTrainer,
@@ -157,3 +158,61 @@ def test_the_reproduce_lines_run_and_fail_again():
     code = "\n".join(line[4:] for line in lines if not line.lstrip().startswith("from network_mistakes"))
     with pytest.raises(torch_ref.DerivationMismatch):
         exec(code, {"grad_fn": grad_fn, wrong.residual_not_added(1).__name__: grad_fn})
+
+
+def _head_without_derivative(net, params, X, Y, masks=None):
+    """The output delta taken as (y* - y)/N whatever the pair: f'(I) dropped where the pair is not canonical."""
+    import manual.network.head as head
+
+    saved = head.head_delta
+    head.head_delta = lambda out, loss, reduction, I, O, Y, simplified=None: (
+        (O - Y) / (Y.shape[0] if reduction == "mean" else 1)
+    )
+    try:
+        return net.gradients(params, X, Y, masks=masks)
+    finally:
+        head.head_delta = saved
+
+
+def test_an_output_activations_own_backward_is_checked():
+    net = Network([linear(3, 4), "tanh", linear(4, 2), "sigmoid"], "squared")
+    with pytest.raises(torch_ref.DerivationMismatch):
+        torch_ref.check_derivation(_head_without_derivative, networks=net, max_examples=10, seed=0)
+
+
+def test_overlapping_pooling_windows_and_non_square_inputs_are_drawn():
+    from hypothesis import find
+
+    def overlapping(case):
+        pools = [n.constants for _, n in case.net.nodes() if n.name == "max_pool2d"]
+        return any(c["stride"] is not None and c["stride"] < c["kernel_size"] for c in pools)
+
+    cases = torch_ref.networks.draw.network_cases(("cnn",), np.dtype("float64"))
+    assert overlapping(find(cases, overlapping))
+    assert find(cases, lambda c: c.X.shape[2] != c.X.shape[3]).X.shape[2] > 0
+    summary = torch_ref.check_derivation(right, networks=cases.filter(overlapping), max_examples=8, seed=5)
+    assert summary.examples >= 8
+
+
+def test_a_layer_norm_over_one_feature_is_not_judged():
+    net = Network(
+        [embedding(2, 1), Residual([layer_norm(1), self_attention(1, 1)]), layer_norm(1), linear(1, 2)], "cross_entropy"
+    )
+    v = judge(right, torch_ref.network_case(net, (2, 3), seed=0, dtype="float32"), "numpy", "cpu", "float32")
+    assert v.kind == "not judged" and "over one feature" in v.detail
+
+
+def test_complex_gradients_are_a_wrong_return():
+    case = torch_ref.network_case(gpt(1), (2, 3), seed=0)
+    v = judge(lambda *a, **k: {n: g + 1j for n, g in right(*a, **k).items()}, case, "numpy", "cpu", "float64")
+    assert v.kind == "type" and "not an array of real floats" in v.detail
+
+
+def test_a_bound_wider_than_the_gradients_allow_is_not_judged_whatever_the_comparison():
+    net = Network([linear(2, 3), layer_norm(3), "tanh", linear(3, 2)], "cross_entropy")
+    case = torch_ref.network_case(net, (4, 2), seed=0, dtype="float32")
+    params = dict(case.params)
+    params["0.bias"] = params["0.bias"] + np.float32(1e7)  # layer norm of a row offset by 1e7: float32 keeps no digit
+    far = torch_ref.NetworkCase(net, params, case.X, case.Y, {}, case.shape, case.seed)
+    v = judge(lambda *a, **k: {n: g * 0 for n, g in right(*a, **k).items()}, far, "numpy", "cpu", "float32")
+    assert v.kind == "not judged"
