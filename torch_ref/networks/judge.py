@@ -31,7 +31,7 @@ from ..numerics.compare import Comparison, compare
 from .case import NetworkCase
 from .twin import reference as twin_reference
 
-__all__ = ["NEAR", "NetworkOutcome", "arrays64", "call_user", "judge", "reference_of"]
+__all__ = ["NEAR", "NetworkOutcome", "arrays64", "call_user", "judge", "reference_of", "verdict"]
 
 NEAR = 2.0**6  # units of the dtype's roundoff, of an input's scale: "within reach" of a kink or a tie
 
@@ -245,17 +245,26 @@ def judge(
             traced=traced,
             dtype=dtype,
         )
-    values = {k: _numpy64(grads[k]) for k in names}
+    return verdict(case, traced, grads, dtype, "grad_fn", "gradients")
+
+
+def verdict(
+    case: NetworkCase, traced: Traced, got: Mapping[str, Any], dtype: str, what: str, title: str
+) -> NetworkOutcome:
+    """``got`` (every parameter's array, by name) against ``traced`` within its bound in ``dtype``; not
+    judged where the dtype cannot tell right from wrong on the case, whatever the comparison says."""
+    names = list(case.net.parameters())
+    values = {k: _numpy64(got[k]) for k in names}
     allowed = {k: traced.bound(k, np.dtype(dtype)).numpy() for k in names}
     comparison = compare(
         names,
         [values[k] for k in names],
         [traced.grads[k].numpy() for k in names],
         [allowed[k] for k in names],
-        title=f"gradients against autograd of torch's modules ({dtype}; bound: the rounding model)",
+        title=f"{title} against autograd of torch's modules ({dtype}; bound: the rounding model)",
     )
     kind = "agree" if comparison.ok else "mismatch"
     detail = unjudgeable(case, traced, dtype)
-    if detail:  # whatever the comparison says: the dtype cannot tell right from wrong on this case
+    if detail:
         kind = "not judged"
-    return NetworkOutcome(kind, case, "grad_fn", comparison, detail, values=values, traced=traced, dtype=dtype)
+    return NetworkOutcome(kind, case, what, comparison, detail, values=values, traced=traced, dtype=dtype)

@@ -21,7 +21,7 @@ from ..layers.judge import _crash, hand_out
 from ..layers.rounding import Traced
 from ..numerics.compare import compare
 from .case import NetworkCase
-from .judge import NetworkOutcome, _numpy64, real_floating, reference_of, unjudgeable
+from .judge import NetworkOutcome, real_floating, reference_of, verdict
 
 __all__ = ["example", "judge_per_example", "per_example_reference", "tied"]
 
@@ -76,20 +76,7 @@ def judge_per_example(
     problem = _problem(got, case, names)
     if problem:
         return NetworkOutcome("type", case, "per_example_fn", detail=problem, traced=traced, dtype=dtype)
-    values = {k: _numpy64(got[k]) for k in names}
-    allowed = {k: traced.bound(k, np.dtype(dtype)).numpy() for k in names}
-    comparison = compare(
-        names,
-        [values[k] for k in names],
-        [traced.grads[k].numpy() for k in names],
-        [allowed[k] for k in names],
-        title=f"per-example gradients (N, ...) against autograd of torch's modules per example ({dtype}; bound: the rounding model)",
-    )
-    kind = "agree" if comparison.ok else "mismatch"
-    detail = unjudgeable(case, traced, dtype)
-    if detail:
-        kind = "not judged"
-    return NetworkOutcome(kind, case, "per_example_fn", comparison, detail, values=values, traced=traced, dtype=dtype)
+    return verdict(case, traced, got, dtype, "per_example_fn", "per-example gradients (N, ...), each example's own")
 
 
 def _problem(got: Any, case: NetworkCase, names: list[str]) -> str:
