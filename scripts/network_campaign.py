@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "--partial", type=Path, default=None, help="append each chunk's counts here as it ends (JSON lines)"
     )
     args = parser.parse_args(argv)
+    provenance = _provenance()  # the code the run judges with: read before it starts
     start = time.perf_counter()
     tallies = campaign(args.mode, args.families, args.dtypes, args.cases, args.seed, args.workers, args.partial)
     seconds = time.perf_counter() - start
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     "mode": args.mode,
                     "args": {k: str(v) for k, v in vars(args).items()},
                     "seconds": seconds,
-                    "provenance": _provenance(),
+                    "provenance": provenance,
                     "tallies": tallies,
                 },
                 indent=1,
