@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 
 import manual
+from manual.network import NetworkTrainer
+from manual.network import data_parallel_gradients as network_data_parallel_gradients
 
 
 def _doubled(p):
@@ -132,5 +134,51 @@ def function_inputs(rng):
 
 
 # what each kind needs beyond the common options, as keywords and on the command line
-OPTIONS = {"layer": {"forward": "linear"}, "function": {"inputs": function_inputs}}
-CLI = {"layer": ("--forward", "linear"), "function": ("--inputs", "kind_examples:function_inputs")}
+def right_network(net, params, X, Y, masks=None):
+    return net.gradients(params, X, Y, masks=masks)
+
+
+def wrong_network(net, params, X, Y, masks=None):
+    return {k: 2 * g for k, g in right_network(net, params, X, Y, masks).items()}
+
+
+def right_network_training(net, params, lr):
+    return NetworkTrainer(net, params, lr=lr)
+
+
+def wrong_network_training(net, params, lr):
+    return NetworkTrainer(net, params, lr=2 * lr)
+
+
+def right_network_per_example(net, params, X, Y, masks=None):
+    return net.per_example_gradients(params, X, Y, masks=masks)
+
+
+def wrong_network_per_example(net, params, X, Y, masks=None):
+    return {k: 2 * g for k, g in right_network_per_example(net, params, X, Y, masks).items()}
+
+
+def right_network_data_parallel(net, params, X, Y, allreduce, masks=None):
+    return network_data_parallel_gradients(net, params, X, Y, allreduce, masks=masks)
+
+
+def wrong_network_data_parallel(net, params, X, Y, allreduce, masks=None):
+    return {k: 2 * g for k, g in right_network_data_parallel(net, params, X, Y, allreduce, masks).items()}
+
+
+_NETWORKS = {"networks": "mlp", "max_examples": 6}  # a kink within reach leaves a case not judged
+OPTIONS = {
+    "layer": {"forward": "linear"},
+    "function": {"inputs": function_inputs},
+    "network": _NETWORKS,
+    "network-training": _NETWORKS,
+    "network-per-example": _NETWORKS,
+    "network-data-parallel": _NETWORKS,
+}
+CLI = {
+    "layer": ("--forward", "linear"),
+    "function": ("--inputs", "kind_examples:function_inputs"),
+    **dict.fromkeys(
+        ("network", "network-training", "network-per-example", "network-data-parallel"), ("--networks", "mlp")
+    ),
+}
