@@ -160,7 +160,10 @@ def test_the_command_line_lists_the_kinds_and_refuses_an_option_of_another_kind(
     assert run.returncode == 2 and "--steps applies to --kind training or network-training, not hvp" in run.stderr
     assert json.loads(path.read_text())["verdict"] == "usage error"
     run = _cli("check", "kind_examples:right_gradients", "--world-size", "2")
-    assert run.returncode == 2 and "--world-size applies to --kind data-parallel or network-data-parallel, not gradients" in run.stderr
+    assert (
+        run.returncode == 2
+        and "--world-size applies to --kind data-parallel or network-data-parallel, not gradients" in run.stderr
+    )
 
 
 def test_the_fixture_offers_every_kind(pytester):
