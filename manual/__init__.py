@@ -5,18 +5,22 @@ The slides' notation throughout: ``u`` (layer input), ``I`` (pre-activation), ``
 rate). The same code runs on NumPy arrays and torch tensors (any device); it never imports torch
 and never uses autograd.
 
+:class:`Network` (:mod:`manual.network`) chains layers, residual blocks and a loss head; its
+backward is the same δ recursion through every layer's hand-derived backward.
+
 Every activation and loss is one registry entry (:class:`Activation`, :class:`Loss`;
 :data:`ACTIVATIONS`, :data:`LOSSES` by name); every function reads the entry, and a user's own entry
 goes wherever a name does.
 """
 
-from . import layers, optim
+from . import layers, network, optim
 from .activation import Activation
 from .backward import deltas, gradients, input_gradient, output_delta
 from .data_parallel import data_parallel_gradients
 from .forward import Forward, forward
 from .layers import LAYERS, Layer
 from .loss import TARGETS, Loss
+from .network import Network, NetworkTrainer, Residual
 from .objective import objective
 from .params import Params, init_params
 from .per_example import per_example_gradients
@@ -37,7 +41,10 @@ __all__ = [
     "Forward",
     "Layer",
     "Loss",
+    "Network",
+    "NetworkTrainer",
     "Params",
+    "Residual",
     "Spec",
     "Trainer",
     "data_parallel_gradients",
@@ -49,6 +56,7 @@ __all__ = [
     "init_params",
     "input_gradient",
     "layers",
+    "network",
     "objective",
     "optim",
     "output_delta",
