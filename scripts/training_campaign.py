@@ -11,7 +11,10 @@ share of the bound used (of what each step adds to the bound, beyond the differe
 the step before) and the time, and exits 1 on any failure (with its report), a run where most cases
 were not judged included.
 
-    python scripts/training_campaign.py [--cases 300] [--steps 5] [--seed 0] [--json PATH]
+    python scripts/training_campaign.py [--cases 300] [--steps 5] [--seed 0] [--json PATH] [--html PATH]
+
+``--html PATH`` writes every setting's check on one standalone page (:func:`torch_ref.pages.write_html`):
+a failing setting's trajectory, heat maps and diagnosis first, then what each passing one covered.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import torch
 
 import manual
 import torch_ref
+from torch_ref.engine.record import summary_record
+from torch_ref.pages import write_html
 
 SETTINGS = {
     "sgd-momentum": ("sgd", dict(momentum=0.9)),
@@ -59,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtypes", default="float64,float32", help="comma-separated (default both)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    parser.add_argument("--html", type=Path, help="write every setting's check on one HTML page")
     args = parser.parse_args(argv)
-    rows, failed = [], 0
+    rows, failed, records = [], 0, []
     start = time.perf_counter()
     for dtype in args.dtypes.split(","):
         for name, (kind, options) in SETTINGS.items():
@@ -74,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
                 print(f"{dtype} {name}: FAILED\n{exc}", flush=True)
                 rows.append({"setting": name, "dtype": dtype, "passed": False})
+                records.append({"title": f"{dtype} {name}", **exc.record})
                 continue
+            records.append({"title": f"{dtype} {name}", **summary_record(s)})
             row = {
                 "setting": name,
                 "dtype": dtype,
@@ -94,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(rows) - failed} of {len(rows)} settings passed in {total} s ({platform.processor() or platform.machine()})"
     )
+    if args.html:
+        write_html(
+            records, args.html, f"Training campaign: manual's optimizers against torch.optim ({args.cases} cases)"
+        )
     if args.json:
         record = {
             "cases": args.cases,

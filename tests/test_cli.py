@@ -84,6 +84,8 @@ def test_a_passing_check_exits_0_and_writes_its_coverage(workdir):
         "pass.json",
         "--markdown",
         "pass.md",
+        "--html",
+        "pass.html",
     )
     assert out.returncode == 0, out.stderr
     record = json.loads((workdir / "pass.json").read_text())
@@ -91,6 +93,7 @@ def test_a_passing_check_exits_0_and_writes_its_coverage(workdir):
     assert record["covered"]["output_loss_pairs"] == ["sigmoid+bce"] and record["covered"]["targets"] == "onehot"
     assert record["options"]["hidden_activations"] == ["relu"]
     assert (workdir / "pass.md").read_text().startswith("# backprop-crosscheck: my_backprop:right")
+    assert "What the run covered" in (workdir / "pass.html").read_text()
 
 
 def test_a_mismatch_exits_1_with_the_report_and_the_record(workdir):
@@ -105,8 +108,12 @@ def test_a_mismatch_exits_1_with_the_report_and_the_record(workdir):
         "f.json",
         "--markdown",
         "f.md",
+        "--html",
+        "f.html",
     )
     assert out.returncode == 1, out.stderr
+    html = (workdir / "f.html").read_text()
+    assert html.startswith("<!doctype html>") and 'class="heatmap"' in html and "Reproduce" in html
     assert "disagrees with autograd" in out.stdout
     record = json.loads((workdir / "f.json").read_text())
     assert record["passed"] is False and record["verdict"] == "mismatch" and record["layer"] == 1

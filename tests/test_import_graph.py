@@ -294,6 +294,7 @@ def test_imports_are_read_wherever_they_run(tmp_path):
 # torch_ref's roles, lowest first: a subpackage imports only from those before it (and from itself).
 # twins.py is the twin's public module; strategies.py the drawn cases.
 LAYERS = (
+    ("pages",),  # the HTML report, rendered from records alone
     ("twin", "twins"),
     ("numerics",),
     ("strategies",),
@@ -301,6 +302,7 @@ LAYERS = (
     ("first_order",),
     ("training", "second_order", "data_parallel", "layers"),
     ("networks",),
+    ("figures",),  # a failing outcome's page fields, of every kind's outcome type
     ("kinds",),
     ("frontends", "slides", "pytest_plugin", "__main__", "__init__"),
 )

@@ -229,8 +229,9 @@ def test_plugin_summary_and_oracle_report(pytester, workers):
     writes them all, also when xdist workers ran the checks."""
     pytester.makepyfile(_PLUGIN_TESTS)
     result = pytester.runpytest(
-        "-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-report", "oracle.json", *workers
-    )
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "--oracle-report", "oracle.json", "--oracle-html", "oracle.html",
+        *workers,
+    )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     for line in (
         "*= derivation oracle =*",
@@ -241,10 +242,14 @@ def test_plugin_summary_and_oracle_report(pytester, workers):
     records = json.loads((pytester.path / "oracle.json").read_text())
     assert sorted(r["passed"] for r in records) == [False, True]
     assert all(r["test"].startswith("test_plugin_summary_and_oracle_report") for r in records)
+    html = (pytester.path / "oracle.html").read_text()  # both checks on one page, the failure first
+    assert "1 failed, 0 not judged, 1 passed" in html
+    assert html.index("test_wrong: mismatch</h2>") < html.index("test_right: passed</h2>")
 
 
-def test_oracle_report_path_is_checked_at_start_up(pytester):
+@pytest.mark.parametrize("option", ["--oracle-report", "--oracle-html"])
+def test_oracle_report_path_is_checked_at_start_up(pytester, option):
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--oracle-report", "no/such/folder/r.json")
+    result = pytester.runpytest("-p", "no:cacheprovider", option, "no/such/folder/r.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--oracle-report*not a file path in an existing folder*"])
+    result.stderr.fnmatch_lines([f"*{option}*not a file path in an existing folder*"])

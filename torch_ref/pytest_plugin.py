@@ -6,7 +6,8 @@
 
 Options: ``--oracle-device`` (default cpu), ``--oracle-dtype`` (float64 or float32),
 ``--oracle-examples`` (default 100), ``--oracle-seed N``, ``--oracle-report PATH`` (the JSON of every
-check in the run). Keyword arguments given in the test win over the options.
+check in the run), ``--oracle-html PATH`` (every check of the run on one standalone HTML page, failures
+first: :mod:`torch_ref.pages`). Keyword arguments given in the test win over the options.
 
 The seed: without ``--oracle-seed``, every check of a run draws from one seed, chosen afresh for
 each run and shown in pytest's header ("oracle seed: 1234 (drawn for this run; --oracle-seed 1234
@@ -50,6 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of every check's draw (default: 0 under CI, else drawn afresh and shown in the header)",
     )
     group.addoption("--oracle-report", type=Path, default=None, help="write the JSON of every check in the run to PATH")
+    group.addoption(
+        "--oracle-html",
+        type=Path,
+        default=None,
+        help="write every check of the run to PATH as one standalone HTML page, failures first",
+    )
 
 
 _SEED = pytest.StashKey[tuple[int, str]]()
@@ -107,9 +114,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SEED] = _seed(config)
-    report = config.getoption("--oracle-report")
-    if report is not None and (report.is_dir() or not report.parent.is_dir()):
-        raise pytest.UsageError(f"--oracle-report {report}: not a file path in an existing folder")
+    for option in ("--oracle-report", "--oracle-html"):
+        report = config.getoption(option)
+        if report is not None and (report.is_dir() or not report.parent.is_dir()):
+            raise pytest.UsageError(f"{option} {report}: not a file path in an existing folder")
     config.stash[_RECORDS] = []
     config.pluginmanager.register(_Collector(config.stash[_RECORDS]), "backprop-oracle-collector")
     examples = config.getoption("--oracle-examples")
@@ -215,14 +223,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             parts += [r["parts"]] if r.get("parts") else []
             parts += [f"Diagnosis: {d}" for d in r["diagnosis"]]
             terminalreporter.write_line("; ".join(parts))
-    path = config.getoption("--oracle-report")
-    if path is not None:
-        terminalreporter.write_line(f"oracle report: {path}")
+    for option, what in (("--oracle-report", "oracle report"), ("--oracle-html", "oracle HTML report")):
+        path = config.getoption(option)
+        if path is not None:
+            terminalreporter.write_line(f"{what}: {path}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    path = config.getoption("--oracle-report")
-    if path is None or hasattr(config, "workerinput"):  # written once, by the controller
+    if hasattr(config, "workerinput"):  # written once, by the controller
         return
-    Path(path).write_text(json.dumps(config.stash.get(_RECORDS, []), indent=2) + "\n")
+    records = config.stash.get(_RECORDS, [])
+    path = config.getoption("--oracle-report")
+    if path is not None:
+        Path(path).write_text(json.dumps(records, indent=2) + "\n")
+    html = config.getoption("--oracle-html")
+    if html is not None:
+        from torch_ref.pages import write_html
+
+        write_html(records, html, f"Derivation checks of a pytest run ({len(records)})")

@@ -71,7 +71,7 @@ def _candidates(
     own_sum = _local(case, parts[rank], "sum") if own else None
     if own_sum is not None:
         out.append((f"rank {rank}'s own shard only (no all-reduce), summed", own_sum))
-        if mean:
+        if mean and parts[rank].stop > parts[rank].start:  # an empty shard has no mean of its own
             out.append(
                 (
                     f"rank {rank}'s own shard only (no all-reduce), its own mean",

@@ -16,6 +16,20 @@ class DerivationMismatch(AssertionError):
         super().__init__(report)
         self.record = record if record is not None else {"passed": False, "report": report}
 
+    def to_html(self, path: Any = None, title: str | None = None) -> str:
+        """The failure as one standalone HTML page (:mod:`torch_ref.pages`): the minimal case and its
+        network with the parting layer marked, a heat map of ``|difference| / tolerance`` per array,
+        the worst entry's values, the diagnosis with its formula, the Reproduce lines. Written to
+        ``path`` too when given; returns the HTML."""
+        from ..pages import to_html
+
+        text = to_html(self.record, title)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
 
 class NotJudged(DerivationMismatch):
     """A run that judged too little to pass: no case judged, or most drawn cases not judged.

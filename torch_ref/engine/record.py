@@ -37,6 +37,10 @@ def _case(v: Any, opt: Any) -> dict[str, Any]:
     }
     if getattr(v, "steps", None):
         out["steps"] = v.steps
+    sizes = getattr(v, "sizes", None)
+    if sizes is not None:  # a data-parallel case: its ranks' shards
+        out["world_size"] = len(sizes)
+        out["shard_sizes"] = [int(n) for n in sizes]
     return out
 
 

@@ -246,10 +246,26 @@ def _raise_failure(state: _Run, names: tuple[str, ...]) -> None:
     lines, reproduce = kind.report(found, fn, names, opt, state.extra, state.failures[0])
     body = lines[: len(lines) - len(reproduce)]
     report = "\n".join([*body, *before_lines(found, state.failures[0], dict(opt.entry_vars)), *reproduce])
-    raise DerivationMismatch(
-        report,
-        failure_record(kind.name, found, report, reproduce, opt, before=state.failures[0], describe=kind.describe),
-    ) from None
+    record = failure_record(kind.name, found, report, reproduce, opt, before=state.failures[0], describe=kind.describe)
+    record["page"] = _page(kind, found, opt, state.extra, record)
+    raise DerivationMismatch(report, record) from None
+
+
+# the HTML page's fields of a failing outcome, :func:`torch_ref.figures.fields.page_fields`: it reads
+# every kind's outcome type, all above the engine, so torch_ref.kinds sets it here when it loads
+PAGE_FIELDS: Callable[..., dict[str, Any]] | None = None
+
+
+def _page(kind: Kind, found: Any, opt: Options, extra: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The HTML page's fields of the failing outcome. The report is what the run owes; should the
+    page's extras fail on some outcome, the record says so in their place (and the page shows the
+    report without them), never hiding the failure it reports."""
+    if PAGE_FIELDS is None:
+        return {"error": "torch_ref.kinds was not loaded, so no page fields were taken"}
+    try:
+        return PAGE_FIELDS(kind, found, opt, extra, record["layer"], record["diagnosis"])
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _warn_precision(state: _Run, names: tuple[str, ...]) -> None:

@@ -38,6 +38,7 @@ class Summary:
     batch_sizes: set = field(default_factory=set)
     square: bool = False
     kink: bool = False
+    saturation: bool = False  # a probability output saturated (the unstable verdict's criterion)
     worst_share: float = 0.0
     conventions: int = 0  # examples where a named numerical convention applied (torch_ref.numerics.tolerance)
     precision: int = 0  # examples that agree only to rounding level
@@ -71,8 +72,22 @@ class Summary:
         self.batch_sizes.add(case.X.shape[0])
         self.square |= any(i == o for i, o in spec.shapes())
         self.kink |= _kink_met(outcome)
+        self.saturation |= _saturation_met(outcome)
         if comparison is not None:
             self.worst_share = max(self.worst_share, comparison.worst_share)
+
+    def to_html(self, path: Any = None, title: str | None = None) -> str:
+        """What the passing run covered, as one standalone HTML page (:mod:`torch_ref.pages`); written
+        to ``path`` too when given; returns the HTML."""
+        from ..pages import to_html
+        from .record import summary_record
+
+        text = to_html(summary_record(self), title)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text, encoding="utf-8")
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """What was covered, as JSON-ready values; the same keys for every kind, then the kind's own."""
@@ -93,6 +108,7 @@ class Summary:
             "targets": self.targets,
             "square_layers": self.square,
             "kink_hit": self.kink,
+            "saturation_hit": self.saturation,
             "largest_share_of_tolerance": self.worst_share,
             "conventions": self.conventions,
             "precision": self.precision,
@@ -173,6 +189,19 @@ def _kink_met(outcome: Any) -> bool:
     if I is None:
         return False
     return any(bool(np.any(np.isin(i, entry.kinks))) for entry, i in zip(outcome.case.spec.activations, I))
+
+
+def _saturation_met(outcome: Any) -> bool:
+    """Whether a probability output saturated on the case: y*(1 - y*) <= sqrt of the dtype's epsilon,
+    the criterion of :func:`torch_ref.first_order.unstable._saturated_examples` (where the outcome kept
+    the forward pass and the loss's targets are probabilities)."""
+    reference = getattr(outcome, "reference", None)
+    O = getattr(reference, "O", None)
+    case = outcome.case
+    if not O or case.spec.loss.targets == "real":
+        return False
+    y = np.asarray(O[-1], dtype=np.float64)
+    return bool(np.any(y * (1 - y) <= np.sqrt(np.finfo(case.X.dtype).eps)))
 
 
 def _reason(outcome: Any) -> str:

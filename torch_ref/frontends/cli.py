@@ -3,8 +3,8 @@
 
 Exit status: 0 when the check passes, 1 when the derivation disagrees (the report is printed), 2 on a
 usage error (module or function not found, a bad option), 3 when the tool itself fails (a bug to
-report, never a verdict on the derivation). ``--json PATH`` and ``--markdown PATH``
-write the outcome for tools and for sharing; a usage error is written to ``--json`` too (``passed``
+report, never a verdict on the derivation). ``--json PATH``, ``--markdown PATH`` and ``--html PATH``
+write the outcome for tools and for sharing (the HTML one standalone page, :mod:`torch_ref.pages`); a usage error is written to ``--json`` too (``passed``
 false, ``verdict`` "usage error", the ``error``), so that a tool reading it never reads a stale
 file as this run's. A misspelt module, function or file name gets the closest one
 ("did you mean 'right'?").
@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     out = check.add_argument_group("output")
     out.add_argument("--json", type=Path, metavar="PATH", help="write the outcome as JSON")
     out.add_argument("--markdown", type=Path, metavar="PATH", help="write the outcome as Markdown")
+    out.add_argument(
+        "--html", type=Path, metavar="PATH", help="write the outcome as one standalone HTML page (torch_ref.pages)"
+    )
     return parser
 
 
@@ -228,6 +231,7 @@ def _writable(path: Path | None, flag: str) -> None:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     _writable(args.json, "--json")
     _writable(args.markdown, "--markdown")
+    _writable(args.html, "--html")
     options: dict[str, Any] = {
         "max_examples": args.max_examples,
         "seed": args.seed,
@@ -329,6 +333,11 @@ def _write(args: argparse.Namespace, record: dict[str, Any]) -> None:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
     if args.markdown:
         args.markdown.write_text(markdown(record, f"backprop-crosscheck: {args.target} ({args.kind})"))
+    if args.html:
+        from ..pages import write_html
+
+        verdict = "passed" if record.get("passed") else record.get("verdict", "failed")
+        write_html(record, args.html, f"backprop-crosscheck: {args.target} ({args.kind}): {verdict}")
 
 
 def _json_path(argv: Sequence[str]) -> Path | None:

@@ -14,7 +14,12 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
+from ..engine import run as _run
+from ..figures.fields import page_fields as _page_fields
+
 __all__ = ["check", "entry", "names"]
+
+_run.PAGE_FIELDS = _page_fields  # the failure record's page fields (torch_ref.engine.run.PAGE_FIELDS)
 
 # the order kinds are listed in (a kind missing here is listed after these, by name)
 _ORDER = (

@@ -23,7 +23,7 @@ import torch
 from .judge import LayerOutcome, _numpy64
 from .rounding import unit_roundoff
 
-__all__ = ["blame", "catalogue", "patterns"]
+__all__ = ["blame", "catalogue", "forward_differences", "patterns"]
 
 # factors a derivation gets wrong by: a sign, a 2 or 1/2, and the sizes of the case (a mean's 1/N)
 _FACTORS = (-1.0, 2.0, 0.5, -2.0, -0.5)
@@ -149,19 +149,16 @@ def _pattern(
     return ""
 
 
-def blame(v: LayerOutcome, setup: Any) -> str:
-    """Finite differences of the user's own forward (float64, central) of Σ δ_out ∘ out, at the worst
-    entry of the first failing gradient: which side they support, with their own error estimate
-    (the difference between steps h and 2h, plus rounding)."""
-    if v.comparison is None or v.traced is None or setup.fd:  # with finite differences as the reference: said
-        return ""
-    row = next((r for r in v.comparison.rows if not r.ok and r.name != "out" and not r.note), None)
-    if row is None or not row.worst:
-        return ""
+def forward_differences(v: LayerOutcome, setup: Any, row: Any) -> dict[str, float] | None:
+    """Central differences of the user's own forward (float64) of Σ δ_out ∘ out at ``row``'s worst
+    entry: ``{"value", "error", "left", "right", "kink"}`` (the error from steps h and 2h plus
+    rounding; ``kink`` where the one-sided differences disagree by far more than a smooth function's),
+    or None where the forward cannot be run there."""
     case = v.case.case
     arrays = {k: _to64(a) for k, a in case.arrays.items()}
+    if row.name not in arrays or not row.worst or v.dout is None:
+        return None
     dout = np.array(v.dout, dtype=np.float64)
-
     order = case.order or (*case.params, *case.constants)
 
     def objective(shift: float) -> float:
@@ -177,19 +174,36 @@ def blame(v: LayerOutcome, setup: Any) -> str:
     try:
         f = {s: objective(s) for s in (0.0, h, -h, 2 * h, -2 * h)}
     except Exception:
-        return ""
+        return None
     d1 = (f[h] - f[-h]) / (2 * h)
     d2 = (f[2 * h] - f[-2 * h]) / (4 * h)
     scale = max(abs(f[h]), abs(f[-h]), 1e-300)
     err = abs(d1 - d2) + 4 * unit_roundoff(np.float64) * scale / h
-    mine, theirs = float(v.values[row.name][row.worst]), float(_numpy64(v.traced.grads[row.name])[row.worst])
-    at = f"{row.name}{list(row.worst)}"
     # one-sided differences that disagree by far more than a smooth function's: a kink or a tie there,
     # where central differences give the mean of the two sides and decide nothing
     right, left = (f[h] - f[0.0]) / h, (f[0.0] - f[-h]) / h
     right2, left2 = (f[2 * h] - f[0.0]) / (2 * h), (f[0.0] - f[-2 * h]) / (2 * h)
     one_sided = abs(right - right2) + abs(left - left2) + 8 * unit_roundoff(np.float64) * scale / h
-    if abs(right - left) > 8 * one_sided + err:
+    kink = abs(right - left) > 8 * one_sided + err
+    return {"value": d1, "error": err, "left": left, "right": right, "kink": float(kink)}
+
+
+def blame(v: LayerOutcome, setup: Any) -> str:
+    """Finite differences of the user's own forward (float64, central) of Σ δ_out ∘ out, at the worst
+    entry of the first failing gradient: which side they support, with their own error estimate
+    (the difference between steps h and 2h, plus rounding)."""
+    if v.comparison is None or v.traced is None or setup.fd:  # with finite differences as the reference: said
+        return ""
+    row = next((r for r in v.comparison.rows if not r.ok and r.name != "out" and not r.note), None)
+    if row is None or not row.worst:
+        return ""
+    fd = forward_differences(v, setup, row)
+    if fd is None:
+        return ""
+    d1, err, left, right = fd["value"], fd["error"], fd["left"], fd["right"]
+    mine, theirs = float(v.values[row.name][row.worst]), float(_numpy64(v.traced.grads[row.name])[row.worst])
+    at = f"{row.name}{list(row.worst)}"
+    if fd["kink"]:
         return (
             f"Blame: the forward is not differentiable at {at} (one-sided differences {left:.6g} from below, "
             f"{right:.6g} from above: a kink or a tie): finite differences do not decide it there; autograd "

@@ -16,7 +16,7 @@ keeps the comparison of the one it follows; nothing between or around them is ac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,12 @@ class Row:
         unjudged: how many entries have no finite allowance (an infinite or NaN bound): they are
             compared with nothing, so the row is never ``ok`` (status ``NOT JUDGED`` where every
             other entry is within its bound).
+        shares: every entry's ``|actual - expected| / allowed`` (the array's shape; NaN where the
+            bound is not finite, inf where a value is not finite), for the HTML report's heat map;
+            ``None`` where the shapes differ.
+        at_worst: ``(actual, expected, allowed)`` at ``worst``, or ``None``.
+        values: ``(actual, expected)`` as float64 arrays (the report's heat map shows them per entry),
+            or ``None`` where the shapes differ.
     """
 
     name: str
@@ -55,6 +61,9 @@ class Row:
     band_share: float | None = None
     nonfinite: tuple[tuple[int, ...], ...] = ()
     unjudged: int = 0
+    shares: Any = field(default=None, compare=False, repr=False)
+    at_worst: tuple[float, float, float] | None = field(default=None, compare=False, repr=False)
+    values: tuple[Any, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -167,7 +176,21 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
             )
         else:
             note = f"non-finite value {x!r} at {idx} where {y!r} was expected"
-        return Row(name, np.inf, np.inf, idx, np.inf, note, nonfinite=where)
+        tol = np.broadcast_to(as_numpy64(allowed), e.shape)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            shares = np.where(bad, np.inf, np.abs(np.where(bad, 0.0, a - e)) / np.where(np.isfinite(tol), tol, np.nan))
+        return Row(
+            name,
+            np.inf,
+            np.inf,
+            idx,
+            np.inf,
+            note,
+            nonfinite=where,
+            shares=shares,
+            at_worst=(x, y, float(tol[idx])),
+            values=(a, e),
+        )
     tol = np.broadcast_to(as_numpy64(allowed), e.shape)
     diff = np.abs(a - e)
     # an entry whose bound is not finite is compared with nothing: counted, never a pass
@@ -178,15 +201,20 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         band_share = None
         if band is not None:
             band_share = float(np.max(np.where(diff == 0, 0.0, diff / (tol + np.broadcast_to(band, e.shape)))))
+        shares = np.where(unbounded, np.nan, share)
     flat = int(np.argmax(share))
+    worst = tuple(int(i) for i in np.unravel_index(flat, e.shape))
     return Row(
         name,
         float(diff.max()),
         float(rel.max()),
-        tuple(int(i) for i in np.unravel_index(flat, e.shape)),
+        worst,
         float(share.flat[flat]),
         band_share=band_share,
         unjudged=int(unbounded.sum()),
+        shares=shares,
+        at_worst=(float(a[worst]), float(e[worst]), float(tol[worst])),
+        values=(a, e),
     )
 
 

@@ -101,7 +101,9 @@ def compare_step(
         flat = int(np.argmax(s)) if s.size else 0
         worst = tuple(int(i) for i in np.unravel_index(flat, s.shape)) if s.size else ()
         share = float(s.flat[flat]) if s.size else 0.0
-        rows.append(StepRow(**{**_fields(row), "share": share, "worst": worst}, unjudged=missing, size=int(np.size(B))))
+        at_worst = (float(np.asarray(w)[worst]), float(np.asarray(v)[worst]), float(B[worst])) if s.size else None
+        fields = {**_fields(row), "share": share, "worst": worst, "at_worst": at_worst}
+        rows.append(StepRow(**fields, unjudged=missing, size=int(np.size(B))))
     return replace(plain, rows=tuple(rows))
 
 

@@ -37,14 +37,16 @@ from ..twin.autograd import gradients as autograd_gradients
 from ..twin.build import build
 from ..twin.convert import as_numpy64
 from ..twin.reference import Reference, reference
+from .points import step_point
 from .rules import Rule, rule_of, variants
 from .step_compare import beyond, compare_step, unjudged
 
 __all__ = ["TrainingVerdict", "check_training_case", "make_optimizer"]
 
 Factory = Callable[..., Any]
-# what :func:`_follow` finds: the kind, the step, the comparison there and the findings
-_Followed = tuple[str, int, Comparison, tuple[str, ...]]
+# what :func:`_follow` finds: the kind, the step, the comparison there, the findings, and every
+# compared step's distance against its bound (:func:`torch_ref.training.points.step_point`)
+_Followed = tuple[str, int, Comparison, tuple[str, ...], tuple[dict[str, float], ...]]
 
 
 def _copy64(p: Params) -> Params:
@@ -244,6 +246,8 @@ class TrainingVerdict(Outcome):
         step: that step (1-based).
         findings: the diagnosis, sentences verified on this case.
         reference: the float64 reference pass at the starting weights.
+        trajectory: every compared step's largest distance to the rule's weights against its bound
+            (:func:`torch_ref.training.points.step_point`), past the parting step too.
     """
 
     kind: str
@@ -256,6 +260,7 @@ class TrainingVerdict(Outcome):
     findings: tuple[str, ...] = ()
     detail: str = ""
     what: str = "make_trainer"
+    trajectory: tuple[dict[str, float], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -392,14 +397,18 @@ def check_training_case(
     outcome = _follow(rule, V, gV, points, case, data, W, steps, exact=False)
     if outcome[0] == "mismatch" and floored | any(p.ref.two_references for p in points):
         outcome = _past_the_floor(outcome, rule, points, case, data, W, steps)
-    kind, k, comparison, findings = outcome
+    kind, k, comparison, findings, path = outcome
     if kind == "mismatch":
         diagnosis = _diagnose(rule, case, data, W, points, V, _parting(k, comparison)) if diagnose else ()
-        return TrainingVerdict("mismatch", case, steps, rule, start, comparison, k, (*diagnosis, *findings))
+        return TrainingVerdict(
+            "mismatch", case, steps, rule, start, comparison, k, (*diagnosis, *findings), trajectory=path
+        )
     if kind == "not judged":
         why = _not_judged(comparison, k, steps)
-        return TrainingVerdict("not judged", case, steps, rule, start, comparison, k, (*left, *findings), detail=why)
-    return TrainingVerdict("agree", case, steps, rule, start, comparison, k, (*left, *findings))
+        return TrainingVerdict(
+            "not judged", case, steps, rule, start, comparison, k, (*left, *findings), detail=why, trajectory=path
+        )
+    return TrainingVerdict("agree", case, steps, rule, start, comparison, k, (*left, *findings), trajectory=path)
 
 
 def _check_arguments(make_trainer: Any, case: Any, steps: Any) -> None:
@@ -433,13 +442,17 @@ def _past_the_floor(
     U, gU = _simulate(rule, case, data, exact=True)
     other = _follow(rule, U, gU, points, case, data, W, steps, exact=True)
     if other[0] == "mismatch":
-        return (*outcome[:3], (*outcome[3], f"It parts from the exact-gradient trajectory too, at step {other[1]}."))
+        return (
+            *outcome[:3],
+            (*outcome[3], f"It parts from the exact-gradient trajectory too, at step {other[1]}."),
+            outcome[4],
+        )
     note = (
         f"It follows the trajectory of {rule.describe()} with the exact objective's gradients: torch's "
         f"BCELoss floor is in effect on this case (torch's gradient shrinks towards 0 where y*(1 - y*) < "
         f"1e-12), and it parts from torch's own trajectory at step {outcome[1]}."
     )
-    return (*other[:3], (*other[3], note))
+    return (*other[:3], (*other[3], note), other[4])
 
 
 def _parting(k: int, comparison: Comparison) -> tuple[int, str, tuple[int, ...]]:
@@ -478,17 +491,25 @@ def _follow(
         _along(rule, V, points, case, data, W, gV, exact=True) if exact else _along(rule, V, points, case, data, W, gV)
     )
     first_unjudged: tuple[int, Comparison] | None = None
+    parted: tuple[int, Comparison] | None = None
     comparison = None
-    for k in range(len(data)):  # every step, the last included
+    path = []
+    for k in range(len(data)):  # every step, the last included (and past the parting, for the report's plot)
         comparison = _compare(case, W[k + 1], V[k + 1], allowed[k], k + 1, steps, rule, exact)
-        if beyond(comparison) is not None:
-            return "mismatch", k + 1, comparison, ()
-        if first_unjudged is None and unjudged(comparison):
+        bound = _as_step(allowed[k])
+        path.append(
+            step_point(k + 1, [a for _, a in W[k + 1].arrays()], [a for _, a in V[k + 1].arrays()], bound.allowed)
+        )
+        if parted is None and beyond(comparison) is not None:
+            parted = (k + 1, comparison)
+        if parted is None and first_unjudged is None and unjudged(comparison):
             first_unjudged = (k + 1, comparison)
+    if parted is not None:
+        return "mismatch", parted[0], parted[1], (), tuple(path)
     if first_unjudged is not None:
-        return "not judged", first_unjudged[0], first_unjudged[1], ()
+        return "not judged", first_unjudged[0], first_unjudged[1], (), tuple(path)
     assert comparison is not None  # at least one step: the caller returns "not judged" before
-    return "agree", len(data), comparison, ()
+    return "agree", len(data), comparison, (), tuple(path)
 
 
 def _limit(case: Case) -> float:
