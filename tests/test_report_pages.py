@@ -245,7 +245,7 @@ def test_the_page_renders_in_chromium(records, browser, tmp_path, name, width):
         grids = [a["grid"] for a in r["page"]["arrays"] if a["grid"]]
         assert counts["cells"] == sum(g["rows"] * g["cols"] for g in grids)
         assert counts["beyond"] == sum(
-            sum(1 for c in g["cells"] if c == "inf" or (c != "nan" and float(c) > 1)) for g in grids
+            sum(1 for c in g["cells"] if c not in ("nan", "nonfinite") and float(c) > 1) for g in grids
         )
         d = r["page"]["diagram"]
         assert counts["marked"] == sum(n["marked"] for n in d["nodes"])
@@ -272,3 +272,124 @@ def test_the_copy_button_copies_or_selects_the_reproduce_lines(records, browser,
     if text.startswith("Selected"):
         assert "check_case" in page.evaluate("window.getSelection().toString()")
     assert page.errors == []
+
+
+# ------------------------------------------------------------------------------- adversarial cases
+
+
+def test_cells_tell_a_bound_of_zero_from_no_bound_and_a_nonfinite_value():
+    """An equal entry under a bound of 0 is within (share 0); a difference under a bound of 0 is beyond
+    (inf, drawn the darkest beyond, hatched); a NaN or infinite value is its own kind of cell (black);
+    only an infinite bound is "no finite bound"."""
+    from torch_ref.figures.grid import array_fields
+    from torch_ref.numerics.compare import compare
+    from torch_ref.pages.heatmap import heatmap
+
+    got = np.array([1.0, np.inf, 0.001, 2.0])
+    want = np.array([1.0, 1.0, 0.0, 3.0])
+    bound = np.array([0.0, 1e-3, 0.0, np.inf])
+    a = array_fields(compare(["a"], [got], [want], [bound]).rows[0])
+    assert a["grid"]["cells"] == [0.0, "nonfinite", "inf", "nan"]
+    assert (a["grid"]["beyond"], a["grid"]["no_bound"], a["grid"]["nonfinite"]) == (2, 1, 1)
+    svg = heatmap(a, "z")
+    assert [m for m in re.findall(r'class="cell (\w+)"', svg)] == ["within", "nonfinite", "beyond", "nobound"]
+
+
+def test_a_training_pages_worst_entry_is_its_heat_maps_largest_cell(records):
+    """The step comparison's own diff/tol is the share of what the step adds; the page shows |W - V| / B
+    everywhere, the worst-entry table, the array table and the heat map alike."""
+    page = records["adam_without_bias_correction"]["page"]
+    w = page["worst"]
+    a = next(x for x in page["arrays"] if x["name"] == w["array"])
+    at = a["at_worst"]
+    assert abs(abs(at["derivation"] - at["reference"]) / at["bound"] / a["share"] - 1) < 1e-3
+    largest = max(float(c) for x in page["arrays"] for c in x["grid"]["cells"] if c not in ("nan", "nonfinite"))
+    assert abs(largest / a["share"] - 1) < 1e-3
+
+
+def test_a_diagnosis_that_names_no_mistake_gets_no_formula_and_no_mark():
+    import derivations
+
+    import torch_ref
+
+    r = report_cases.failure(
+        lambda: torch_ref.check_derivation(
+            derivations.weight_gradient_from_layer_output, max_examples=15, seed=3, depths=(2, 3), widths=(2, 4)
+        )
+    )
+    assert r["diagnosis"] and all("no known pattern fits" in d for d in r["diagnosis"]), r["diagnosis"]
+    assert not any(n["diagnosed"] for n in r["page"]["diagram"]["nodes"])
+    assert "<math" not in to_html(r)
+
+
+def test_a_network_training_page_marks_the_step_parting_place_and_says_it():
+    import network_mistakes
+
+    import torch_ref
+    from manual.network import Network, dropout, linear
+
+    net = Network([linear(3, 5), "relu", dropout(0.5), linear(5, 2)], "cross_entropy")
+    r = report_cases.failure(
+        lambda: torch_ref.check_training(
+            network_mistakes.DropoutMaskReused, networks=(net, (4, 3)), steps=3, lr=0.1, max_examples=10, seed=0
+        )
+    )
+    line = next(line for line in r["report"].splitlines() if " parts first " in line)
+    marked = [n["label"] for n in r["page"]["diagram"]["nodes"] if n["marked"]]
+    assert len(marked) == 1 and marked[0].split(" ")[0] in line, (marked, line)
+    html = to_html(r)
+    assert "Where they part" in html and "The trajectory" in html
+    assert r["page"]["worst"]["finite_difference"]["absent"].startswith("not taken for a network-training check")
+
+
+def test_update_and_function_pages_name_what_their_columns_hold():
+    import layer_styles
+
+    import torch_ref
+
+    update = report_cases.failure(
+        lambda: torch_ref.check_update(
+            lambda spec, p, X, Y, lr: manual_step(spec, p, X, Y, 2 * lr), max_examples=10, seed=0
+        )
+    )
+    assert update["page"]["reference"] == "torch.optim.SGD"
+    assert "updated weights" in update["page"]["worst"]["finite_difference"]["absent"]
+    function = report_cases.failure(
+        lambda: torch_ref.check_function(
+            layer_styles.SiLUWrong, shapes={"x": "N D"}, dims={"N": (1, 3), "D": (1, 3)}, max_examples=10, seed=0
+        )
+    )
+    assert function["page"]["reference"] == "finite differences of your forward"
+    assert "itself central finite differences" in function["page"]["worst"]["finite_difference"]["absent"]
+
+
+def manual_step(spec: Any, p: Any, X: Any, Y: Any, lr: float) -> Any:
+    import manual
+
+    return manual.sgd_step(spec, p, X, Y, lr)
+
+
+def test_many_training_checks_on_one_page_keep_their_ids_unique(records):
+    html = to_html(
+        [records["adam_without_bias_correction"], records["adam_without_bias_correction"], records["transposed_weight"]]
+    )
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert ids and len(ids) == len(set(ids))
+    for ref in re.findall(r'aria-labelledby="([^"]+)"', html):
+        assert all(x in ids for x in ref.split()), ref
+
+
+def test_passing_pages_claim_only_what_their_kind_tracks(records):
+    import torch_ref
+    from manual.network import Network, linear
+
+    summary = torch_ref.check_derivation(
+        lambda net, params, X, Y: net.gradients(params, X, Y),
+        networks=(Network([linear(4, 4), "relu", linear(4, 2)], "cross_entropy"), (3, 4)),
+        max_examples=3,
+        seed=0,
+    )
+    html = summary.to_html()
+    assert "architectures" in html and "a square layer" not in html and "targets" not in html
+    fc = to_html(records["passing_run"])
+    assert "a square layer" in fc and "an input exactly at an activation" in fc

@@ -221,7 +221,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             where = f" on {case['spec']}, N={case['N']}" if case else ""
             parts = [f"{r['test']}: check failed ({r['kind']}: {r['verdict']}){where}"]
             parts += [r["parts"]] if r.get("parts") else []
-            parts += [f"Diagnosis: {d}" for d in r["diagnosis"]]
+            parts += [f"Diagnosis: {d}" for d in r.get("diagnosis", ())]  # a run that judged too little has none
             terminalreporter.write_line("; ".join(parts))
     for option, what in (("--oracle-report", "oracle report"), ("--oracle-html", "oracle HTML report")):
         path = config.getoption(option)

@@ -263,7 +263,7 @@ def _page(kind: Kind, found: Any, opt: Options, extra: Any, record: dict[str, An
     if PAGE_FIELDS is None:
         return {"error": "torch_ref.kinds was not loaded, so no page fields were taken"}
     try:
-        return PAGE_FIELDS(kind, found, opt, extra, record["layer"], record["diagnosis"])
+        return PAGE_FIELDS(kind, found, opt, extra, record)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -105,7 +105,7 @@ def _layer(v: Any, inner: Any) -> dict[str, Any]:
         "input": f"arguments: {arrays}",
         "nodes": [
             {
-                "label": "the layer (its forward and your backward)",
+                "label": "the layer: your backward",
                 "detail": "parts at " + ", ".join(failing) if failing else "",
                 "group": None,
                 "marked": bool(failing),

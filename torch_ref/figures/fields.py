@@ -22,10 +22,11 @@ import math
 import re
 from typing import Any
 
+from ..pages.formulas import names_a_mistake
 from ..training.points import step_point
 from .diagram import diagram_of
 from .finite import at_worst
-from .grid import grid
+from .grid import array_fields
 
 __all__ = ["page_fields"]
 
@@ -34,38 +35,24 @@ def _number(x: float) -> float | str:
     return x if math.isfinite(x) else str(x)
 
 
-def page_fields(kind: Any, v: Any, opt: Any, extra: Any, layer: int | None, diagnosis: Any = ()) -> dict[str, Any]:
+def page_fields(kind: Any, v: Any, opt: Any, extra: Any, record: dict[str, Any]) -> dict[str, Any]:
     """The page's fields of failing outcome ``v`` of a check of ``kind`` (a
-    :class:`~torch_ref.engine.kind.Kind`); ``layer`` the fully connected layer where it parts, if known;
-    ``diagnosis`` the report's verified diagnosis lines."""
+    :class:`~torch_ref.engine.kind.Kind`), beside its ``record`` (:func:`torch_ref.engine.record.failure_record`:
+    the layer where it parts, the report's lines, its diagnosis)."""
+    diagnosis = [d for d in record.get("diagnosis", ()) if names_a_mistake(d)]
     comparison = getattr(v, "comparison", None)
     rows = list(comparison.rows) if comparison is not None else []
-    arrays = []
-    for r in rows:
-        a = r.at_worst
-        arrays.append(
-            {
-                "name": r.name,
-                "status": r.status,
-                "share": _number(r.share),
-                "worst": list(r.worst),
-                "at_worst": None
-                if a is None
-                else {"derivation": _number(a[0]), "reference": _number(a[1]), "bound": _number(a[2])},
-                "grid": grid(r),
-                "note": r.note,
-            }
-        )
-    beyond = [r for r in rows if not r.ok and r.at_worst is not None and r.worst]
-    worst = max(beyond, key=lambda r: (math.isnan(r.share), r.share), default=None)
+    arrays = [array_fields(r) for r in rows]
+    beyond = [a for a in arrays if a["status"] not in ("ok", "precision", "NOT JUDGED") and a["at_worst"] is not None]
+    worst = max(beyond, key=lambda a: _rank(a["share"]), default=None)
     worst_fields = None
     if worst is not None:
-        worst_fields = {
-            "array": worst.name,
-            "index": list(worst.worst),
-            "finite_difference": at_worst(kind.name, v, worst.name, worst.worst, extra),
-        }
-    parting: dict[str, Any] = {"layer": layer, "path": _network_parting(v)}
+        index = tuple(worst["worst"])
+        fd = at_worst(kind.name, v, worst["name"], index, extra)
+        if "value" in fd:
+            fd["sides"] = _sides(fd, worst["at_worst"])
+        worst_fields = {"array": worst["name"], "index": list(index), "finite_difference": fd}
+    parting: dict[str, Any] = {"layer": record.get("layer"), "path": _network_parting(record.get("report", ""))}
     conventions = [
         f"called as {kind.call}",
         f"compared with {_of_this_case(kind.reference, v)}",
@@ -89,6 +76,8 @@ def page_fields(kind: Any, v: Any, opt: Any, extra: Any, layer: int | None, diag
         "parted_step": getattr(v, "step", None) if getattr(v, "kind", "") == "mismatch" else None,
         "conventions": conventions,
         "ranks": _ranks(v),
+        "reference": _reference(kind.name, extra),
+        "arrays_of": _arrays_of(v),
     }
 
 
@@ -113,6 +102,47 @@ def _ranks(v: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _sides(fd: dict[str, Any], at: dict[str, Any]) -> str:
+    """Which value the finite difference supports, within its own error (the report's blame rule)."""
+    value, error = fd["value"], fd["error"]
+    mine, theirs = (float(at[k]) for k in ("derivation", "reference"))
+    if abs(value - theirs) <= error < abs(value - mine):
+        return "they side with the reference"
+    if abs(value - mine) <= error < abs(value - theirs):
+        return "they side with your derivation"
+    why = "; " + fd["kinks"] if "kinks" in fd else ""
+    return f"inconclusive: they cannot tell the two apart here{why}"
+
+
+def _rank(share: Any) -> float:
+    """A share for ordering (JSON's "inf" the largest, "nan" the smallest)."""
+    value = float(share)
+    return -1.0 if math.isnan(value) else value
+
+
+def _reference(kind: str, extra: Any) -> str:
+    """What the reference column holds, in a word or three."""
+    if kind in ("training", "network-training"):
+        return "torch.optim"
+    if kind == "update":
+        return "torch.optim.SGD"
+    if kind in ("data-parallel", "network-data-parallel"):
+        return "autograd, whole batch"
+    setup = extra.get("setup") if isinstance(extra, dict) else None
+    if kind in ("layer", "function") and getattr(setup, "fd", False):
+        return "finite differences of your forward"
+    return "autograd"
+
+
+def _arrays_of(v: Any) -> str:
+    """Whose arrays the page's tables and heat maps show, where it is not plain (a data-parallel rank)."""
+    comparisons = getattr(v, "comparisons", None)
+    failing = getattr(v, "failing", None)
+    if comparisons and failing:
+        return f"rank {failing[0]}'s result, the first rank beyond its bound, against the whole batch's gradient"
+    return ""
+
+
 def _of_this_case(text: str, v: Any) -> str:
     """A kind's reference sentence without the parenthesis about torch's bce floor where the case's
     loss is not bce (that convention cannot apply to it)."""
@@ -123,16 +153,18 @@ def _of_this_case(text: str, v: Any) -> str:
     return text
 
 
-def _network_parting(v: Any) -> str | None:
-    """The node path where a network's gradients part: the first parameter beyond its bound from the
-    loss down (:func:`torch_ref.networks.diagnose.parting`'s rule)."""
-    net = getattr(getattr(v, "case", None), "net", None)
-    comparison = getattr(v, "comparison", None)
-    if net is None or comparison is None:
+def _network_parting(report: str) -> str | None:
+    """The node path of the place a network report's parting line names ("They part at ...", a
+    training report's "Step k parts first ... at ..."), or None where the report has no such line (a
+    network's data-parallel or per-example check names ranks or examples, not a layer)."""
+    line = next(
+        (l for l in report.splitlines() if l.startswith("They part at ") or re.match(r"Step \d+ parts first", l)), None
+    )
+    if line is None:
         return None
-    rows = {row.name: row for row in comparison.rows}
-    first = next((k for k in reversed(list(net.parameters())) if k in rows and not rows[k].ok), None)
-    return None if first is None else first.rsplit(".", 1)[0]
+    place = re.split(r": |, '", line.split(" at ", 1)[1])[0]
+    found = re.findall(r"layers((?:\[\d+\])+)", place)
+    return ".".join(re.findall(r"\d+", found[-1])) if found else None
 
 
 def _trajectory(v: Any) -> list[dict[str, Any]]:

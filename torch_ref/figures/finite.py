@@ -5,10 +5,12 @@ scalar function of the case:
 - a fully connected network's gradients (and an update's implied gradient): the exact objective, by
   :func:`torch_ref.numerics.blame.finite_difference` (float64);
 - a network of layers: manual's own forward of the objective, in float64, with the case's dropout masks;
-- a layer: the user's own forward of Σ δ_out ∘ out (:func:`torch_ref.layers.diagnose.forward_differences`).
+- a layer or a custom Function: the user's own forward of Σ δ_out ∘ out
+  (:func:`torch_ref.layers.diagnose.forward_differences`), unless the check's reference is already that;
+- a data-parallel rank's result, compared with the whole batch's gradient: that gradient's.
 
-Every other kind says why there are none (a trajectory of weights, a Hessian-vector product, ranks'
-shards are not one gradient). The error is each estimate's own: the difference between steps h and
+Every other kind says why there are none (weights after steps, an update, a Hessian-vector product,
+one gradient per example). The error is each estimate's own: the difference between steps h and
 2h plus the objective's rounding.
 """
 
@@ -25,13 +27,11 @@ _NOT_ONE_GRADIENT = {
     "network-training": "the arrays are weights after training steps, not a gradient",
     "hvp": "the arrays are Hessian-vector products; their reference is exact forward-over-reverse autograd",
     "gnvp": "the arrays are Gauss-Newton-vector products; their reference is exact autograd",
-    "data-parallel": "the arrays are one rank's shard gradients",
-    "network-data-parallel": "the arrays are one rank's shard gradients",
     "per-example": "the arrays hold one gradient per example",
     "network-per-example": "the arrays hold one gradient per example",
     "deltas": "the arrays are the layers' deltas, not parameter gradients",
     "input": "the array is the gradient with respect to the input",
-    "function": "the check is of a forward's values",
+    "update": "the arrays compared are updated weights, W − lr·∇E, where finite differences estimate ∇E",
 }
 
 
@@ -41,11 +41,11 @@ def at_worst(kind: str, v: Any, name: str, index: tuple[int, ...], extra: Any) -
     if why is not None:
         return {"absent": f"not taken for a {kind} check: {why}"}
     try:
-        if kind in ("gradients", "update"):
+        if kind in ("gradients", "data-parallel"):  # a rank's result is compared with the whole batch's gradient
             return _fully_connected(v, name, index)
-        if kind == "network":
+        if kind in ("network", "network-data-parallel"):
             return _network(v, name, index)
-        if kind == "layer":
+        if kind in ("layer", "function"):
             return _layer(v, name, extra)
     except Exception as exc:  # the estimate is an aid; its failure is said, never raised over the report
         return {"absent": f"could not be taken: {type(exc).__name__}: {exc}"}
@@ -62,7 +62,13 @@ def _fully_connected(v: Any, name: str, index: tuple[int, ...]) -> dict[str, Any
     est = finite_difference(
         case.spec, case.params, np.asarray(case.X, np.float64), np.asarray(case.Y, np.float64), name, index
     )
-    return {"value": est.value, "error": est.error, "dtype": est.dtype}
+    out: dict[str, Any] = {"value": est.value, "error": est.error, "dtype": est.dtype}
+    kinked = sorted({a.name for a in case.spec.activations if a.kinks})
+    if kinked:
+        out["kinks"] = (
+            f"the network has activations with kinks ({', '.join(kinked)}): near one, finite differences may not decide"
+        )
+    return out
 
 
 def _network(v: Any, name: str, index: tuple[int, ...]) -> dict[str, Any]:
@@ -99,7 +105,7 @@ def _layer(v: Any, name: str, extra: Any) -> dict[str, Any]:
     if setup is None or row is None:
         return {"absent": "the layer's forward is not at hand"}
     if getattr(setup, "fd", False):
-        return {"absent": "the reference is already finite differences of the forward"}
+        return {"absent": "the check's reference is itself central finite differences of your forward"}
     found = forward_differences(v, setup, row)
     if found is None:
         return {"absent": f"the forward could not be run at {name}"}

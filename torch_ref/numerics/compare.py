@@ -48,8 +48,9 @@ class Row:
             bound is not finite, inf where a value is not finite), for the HTML report's heat map;
             ``None`` where the shapes differ.
         at_worst: ``(actual, expected, allowed)`` at ``worst``, or ``None``.
-        values: ``(actual, expected)`` as float64 arrays (the report's heat map shows them per entry),
-            or ``None`` where the shapes differ.
+        values: ``(actual, expected, allowed)`` as float64 arrays of the array's shape (the HTML
+            report reads its heat map, worst entry and tooltips from them), or ``None`` where the
+            shapes differ.
     """
 
     name: str
@@ -63,7 +64,7 @@ class Row:
     unjudged: int = 0
     shares: Any = field(default=None, compare=False, repr=False)
     at_worst: tuple[float, float, float] | None = field(default=None, compare=False, repr=False)
-    values: tuple[Any, Any] | None = field(default=None, compare=False, repr=False)
+    values: tuple[Any, Any, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -157,6 +158,14 @@ class Comparison:
         return "\n".join(lines)
 
 
+def _shares(diff: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Every entry's ``|actual - expected| / allowed``: 0 where they are equal (a bound of 0 included),
+    inf where they differ and the bound is 0, NaN where the bound is not finite (compared with nothing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(diff == 0, 0.0, diff / np.where(np.isfinite(tol), tol, 1.0))
+    return np.where(np.isfinite(tol), out, np.nan)
+
+
 def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) -> Row:
     a, e = as_numpy64(actual), as_numpy64(expected)
     if a.shape != e.shape:
@@ -177,8 +186,8 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         else:
             note = f"non-finite value {x!r} at {idx} where {y!r} was expected"
         tol = np.broadcast_to(as_numpy64(allowed), e.shape)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            shares = np.where(bad, np.inf, np.abs(np.where(bad, 0.0, a - e)) / np.where(np.isfinite(tol), tol, np.nan))
+        shares = _shares(np.abs(np.where(bad, 0.0, a - e)), tol)
+        shares[bad] = np.inf
         return Row(
             name,
             np.inf,
@@ -189,7 +198,7 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
             nonfinite=where,
             shares=shares,
             at_worst=(x, y, float(tol[idx])),
-            values=(a, e),
+            values=(a, e, tol),
         )
     tol = np.broadcast_to(as_numpy64(allowed), e.shape)
     diff = np.abs(a - e)
@@ -201,7 +210,7 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         band_share = None
         if band is not None:
             band_share = float(np.max(np.where(diff == 0, 0.0, diff / (tol + np.broadcast_to(band, e.shape)))))
-        shares = np.where(unbounded, np.nan, share)
+    shares = _shares(diff, tol)
     flat = int(np.argmax(share))
     worst = tuple(int(i) for i in np.unravel_index(flat, e.shape))
     return Row(
@@ -214,7 +223,7 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
         unjudged=int(unbounded.sum()),
         shares=shares,
         at_worst=(float(a[worst]), float(e[worst]), float(tol[worst])),
-        values=(a, e),
+        values=(a, e, tol),
     )
 
 

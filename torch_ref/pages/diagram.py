@@ -1,5 +1,6 @@
 """The network of a failing case drawn as inline SVG, from its data (:mod:`torch_ref.figures.diagram`):
-the nodes top to bottom, input to loss, residual blocks outlined with their skip; the node where the
+the nodes top to bottom, input to loss, residual blocks outlined with their skip (an arc joining with
+a circled +); the node where the
 two sides part with a thick outline, a hatched strip and the words "parts here", and the nodes or
 blocks the verified diagnosis names with a dashed outline and "diagnosed", so that both marks read
 without colour.
@@ -16,10 +17,10 @@ __all__ = ["caption", "svg"]
 
 def svg(d: dict[str, Any], uid: str) -> str:
     """The diagram as inline SVG, top (input) to bottom (loss); ``uid`` keeps its pattern's id unique."""
-    box_w, box_h, gap, x0 = 300, 40, 14, 30
+    box_w, box_h, gap, x0 = 260, 40, 14, 24
     rows = [("io", {"label": d["input"]}), *[("node", n) for n in d["nodes"]], ("io", {"label": d["loss"]})]
     height = len(rows) * (box_h + gap) + gap
-    width = x0 + box_w + 190
+    width = x0 + box_w + 210
     groups = {g["name"]: g for g in d.get("groups", [])}
     parts = [
         f'<svg class="diagram" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t {uid}-d">',
@@ -29,12 +30,17 @@ def svg(d: dict[str, Any], uid: str) -> str:
         f'patternTransform="rotate(45)"><rect width="8" height="8" class="hatch-bg"/>'
         f'<line x1="0" y1="0" x2="0" y2="8" class="hatch-line"/></pattern></defs>',
     ]
-    # residual groups: one outline around each run of nodes of the same group, with its skip
+    # residual groups: one outline around each run of nodes of the same group, its skip an arc that
+    # joins with a circled +; a diagnosed block's outline dashed and thick, with "◀ diagnosed" on the row
+    # of one of its nodes that carries no mark of its own
     spans: dict[str, list[int]] = {}
+    free: dict[str, list[int]] = {}
     for k, (what, n) in enumerate(rows):
         start = gap + k * (box_h + gap)
         if what == "node" and n.get("group"):
             spans.setdefault(n["group"], [start, start + box_h])[1] = start + box_h
+            if not (n.get("marked") or n.get("diagnosed")):
+                free.setdefault(n["group"], []).append(start)
     for name, (top, bottom) in spans.items():
         diagnosed = groups.get(name, {}).get("diagnosed", False)
         cls = "group diagnosed" if diagnosed else "group"
@@ -46,9 +52,12 @@ def svg(d: dict[str, Any], uid: str) -> str:
             f'<path class="skip" d="M {x0 + box_w + 16} {bottom + 2} C {x0 + box_w + 40} {bottom}, '
             f'{x0 + box_w + 40} {top}, {x0 + box_w + 16} {top - 2}"/>'
         )
-        label = "+ skip: diagnosed" if diagnosed else "+ skip"
-        cls = "group-label mark" if diagnosed else "group-label"
-        parts.append(f'<text class="{cls}" x="{x0 + box_w + 44}" y="{(top + bottom) / 2 + 4:.0f}">{label}</text>')
+        cx, cy = x0 + box_w + 34, (top + bottom) / 2
+        parts.append(f'<circle class="join" cx="{cx}" cy="{cy:.0f}" r="7"/>')
+        parts.append(f'<text class="join-plus" x="{cx}" y="{cy + 4:.0f}" text-anchor="middle">+</text>')
+        if diagnosed:
+            row = free.get(name, [top])[-1]
+            parts.append(f'<text x="{x0 + box_w + 50}" y="{row + 25}" class="mark">◀ diagnosed: block</text>')
     for k, (what, n) in enumerate(rows):
         y = gap + k * (box_h + gap)
         marked, diagnosed = bool(n.get("marked")), bool(n.get("diagnosed"))
@@ -65,14 +74,22 @@ def svg(d: dict[str, Any], uid: str) -> str:
                 f'<rect x="{x0 + 1}" y="{y + 1}" width="12" height="{box_h - 2}" style="fill:url(#{uid}-hatch)" class="hatched"/>'
             )
         indent = 20 if marked else 10  # past the marked node's hatched strip
-        label = n["label"] if len(n["label"]) <= 44 else n["label"][:43] + "…"
+        room = 34 if marked else 38  # characters that fit the box, past the hatched strip
+        label = n["label"] if len(n["label"]) <= room else n["label"][: room - 1] + "…"
         parts.append(f'<text x="{x0 + indent}" y="{y + 17}" class="node-label">{esc(label)}</text>')
         if n.get("detail"):
-            detail = n["detail"] if len(n["detail"]) <= 48 else n["detail"][:47] + "…"
+            detail = n["detail"] if len(n["detail"]) <= room + 4 else n["detail"][: room + 3] + "…"
             parts.append(f'<text x="{x0 + indent}" y="{y + 32}" class="node-detail">{esc(detail)}</text>')
-        words = [w for w, on in (("parts here", marked), ("diagnosed", diagnosed)) if on]
-        if words:
-            parts.append(f'<text x="{x0 + box_w + 8}" y="{y + 25}" class="mark">◀ {"; ".join(words)}</text>')
+        words = [
+            w
+            for w, on in (("◀ parts here", marked), ("◀ diagnosed" if not marked else "and diagnosed", diagnosed))
+            if on
+        ]
+        mx = x0 + box_w + (50 if n.get("group") else 8)  # past a residual block's skip arc where the node sits in one
+        for j, word in enumerate(words):  # one per line
+            parts.append(
+                f'<text x="{mx}" y="{y + (25 if len(words) == 1 else 17 + 15 * j)}" class="mark">{word}</text>'
+            )
         parts.append("</g>")
         if k < len(rows) - 1:
             parts.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FORMULAS", "formula_for"]
+__all__ = ["FORMULAS", "formula_for", "names_a_mistake"]
 
 
 def _m(body: str) -> str:
@@ -75,7 +75,8 @@ _POOL = (
     "<mo>+=</mo><msub><mi>δ</mi><mtext>out</mtext></msub>"
 )
 
-# (pattern of the diagnosis, what the formula is, the formula)
+# (pattern of the diagnosis, what the formula is, the formula), the most specific first: a line about
+# the output delta of a sigmoid layer is about the output delta, not the sigmoid's derivative
 FORMULAS: tuple[tuple[str, str, str], ...] = (
     (r"transpos", "the weight gradient, W of shape (in, out)", _m(_DW)),
     (
@@ -89,16 +90,25 @@ FORMULAS: tuple[tuple[str, str, str], ...] = (
         _m(_NORM.format(axis="D")),
     ),
     (r"bias correction", "Adam's bias-corrected step", _m(_ADAM)),
-    (r"1/N|mean's|reduction|divided by N|not divided", "the mean's gradient over N examples", _m(_MEAN)),
     (r"causal", "causal attention: the mask and the softmax's backward", _m(_CAUSAL)),
-    (r"residual gradient|skip", "a residual block's δ: the skip's plus the body's", _m(_RESIDUAL)),
-    (r"dropout", "dropout's backward with the step's own mask", _m(_DROPOUT)),
+    (r"residual gradient|skip's", "a residual block's δ: the skip's plus the body's", _m(_RESIDUAL)),
+    (r"dropout's mask", "dropout's backward with the step's own mask", _m(_DROPOUT)),
     (r"max.?pool", "max pooling's backward: each window's δ to its maximum", _m(_POOL)),
-    (r"sigmoid", "the sigmoid's derivative", _m(_SIGMOID)),
-    (r"tanh", "tanh's derivative", _m(_TANH)),
-    (r"output delta|y\* - y|y - y\*|shortcut", "the output delta", _m(_OUT)),
+    (r"output delta|shortcut|y\* - y|y - y\*", "the output delta", _m(_OUT)),
+    (r"1/N|mean's|divided by N|not divided", "the mean's gradient over N examples", _m(_MEAN)),
     (r"A'|activation derivative|hidden delta", "the δ recursion", _m(_DELTA)),
+    (r"sigmoid'|σ'", "the sigmoid's derivative", _m(_SIGMOID)),
+    (r"tanh'", "tanh's derivative", _m(_TANH)),
 )
+
+# a diagnosis line that names no mistake: "no known pattern fits", "no known ... mistake reproduces",
+# "none fits"; it gets no formula, and the diagram marks nothing for it
+_NONE = re.compile(r"\bno known\b|\bnone (?:of them )?fits?\b|no (?:known )?pattern fits", re.IGNORECASE)
+
+
+def names_a_mistake(diagnosis: str) -> bool:
+    """Whether a diagnosis line names a mistake (verified on the case), not the absence of one."""
+    return not _NONE.search(diagnosis)
 
 
 # the places a network's diagnosis names ("in block 1 (the residual at layers[1]) > layers[1][0]
@@ -109,6 +119,8 @@ _PLACE = re.compile(r",? in (block \d+ \(the residual at layers\[\d+\]\)( > )?)?
 def formula_for(diagnosis: str) -> tuple[str, str] | None:
     """``(what, MathML)`` of the first formula whose pattern the diagnosis' words match (its places
     left out), or None."""
+    if not names_a_mistake(diagnosis):
+        return None
     words = _PLACE.sub(" ", diagnosis)
     for pattern, what, mathml in FORMULAS:
         if re.search(pattern, words, re.IGNORECASE):

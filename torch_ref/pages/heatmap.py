@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .svg import HIGH, LOW, colour, esc, fmt, share_value
+from .svg import HIGH, LOW, NONFINITE, colour, esc, fmt, share_value
 
 __all__ = ["heatmap", "scale"]
 
@@ -51,13 +51,11 @@ def heatmap(a: dict[str, Any], uid: str, high: float = HIGH) -> str:
     pad = 2
     w, h = cols * cell + 2 * pad, rows * cell + 2 * pad
     worst = a.get("worst") or []
-    if g["block"] == [1, 1] and worst:
-        wr, wc = (0, worst[0]) if len(worst) == 1 else (worst[0], _flat(worst[1:], g["shape"][1:]))
-    else:
-        wr = wc = -1
+    wr, wc = g.get("worst_cell", [-1, -1])
     desc = (
         f"{a['name']}, shape {tuple(g['shape'])}: {g['beyond']} of {g['entries']} entries beyond the bound"
         + (f", {g['no_bound']} with no finite bound" if g["no_bound"] else "")
+        + (f", {g['nonfinite']} NaN or infinite" if g.get("nonfinite") else "")
         + (f"; the worst at {tuple(worst)}, {fmt(share_value(a['share']))} times its bound" if worst else "")
         + "."
     )
@@ -72,17 +70,19 @@ def heatmap(a: dict[str, Any], uid: str, high: float = HIGH) -> str:
         r, c = divmod(k, cols)
         s = share_value(v)
         x, y = pad + c * cell, pad + r * cell
-        state = "nobound" if s != s else "beyond" if s > 1.0 else "within"
-        tip = f"{a['name']}{_index(g, r, c)}: |diff|/tol = {fmt(s)}"
+        state = "nonfinite" if v == "nonfinite" else "nobound" if s != s else "beyond" if s > 1.0 else "within"
+        value = "a NaN or infinite value" if state == "nonfinite" else fmt(s)
+        tip = f"{a['name']}{_index(g, r, c)}: |diff|/tol = {value}"
         if "derivation" in g:
             tip += (
                 f"; yours {fmt(share_value(g['derivation'][k]), 7)}, reference {fmt(share_value(g['reference'][k]), 7)}"
             )
         parts.append(
-            f'<rect class="cell {state}" x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{colour(s, high)}" '
+            f'<rect class="cell {state}" x="{x}" y="{y}" width="{cell}" height="{cell}" '
+            f'fill="{NONFINITE if state == "nonfinite" else colour(s, high)}" '
             f'data-share="{esc(v)}"><title>{esc(tip)}</title></rect>'
         )
-        if state == "beyond":
+        if state in ("beyond", "nonfinite"):
             parts.append(f'<rect class="hatched" x="{x}" y="{y}" width="{cell}" height="{cell}" fill="url(#{uid}-h)"/>')
         if state == "nobound":
             parts.append(f'<path class="cross" d="M{x} {y}L{x + cell} {y + cell}M{x + cell} {y}L{x} {y + cell}"/>')
@@ -94,19 +94,12 @@ def heatmap(a: dict[str, Any], uid: str, high: float = HIGH) -> str:
     return "".join(parts)
 
 
-def _flat(idx: list[int], shape: list[int]) -> int:
-    out = 0
-    for i, n in zip(idx, shape, strict=True):
-        out = out * n + i
-    return out
-
-
 def scale(uid: str, high: float = HIGH) -> str:
     """The colour scale: within the bound (<= 1) on the left half, on a log axis from 1e-4; beyond
     (hatched) on the right half, on a log axis from 1 to ``10**high``; and the special cells (no finite
     bound, non-finite value, the worst entry)."""
     steps = 32
-    w, bar_h, left = 500, 18, 22
+    w, bar_h, left = 400, 18, 22
     half = w / 2
     top = f"1e{int(high)}"
     parts = [
@@ -147,9 +140,9 @@ def scale(uid: str, high: float = HIGH) -> str:
     parts.append(f'<rect x="{left}" y="{y2}" width="14" height="14" fill="#9a9a9a"/>')
     parts.append(f'<path class="cross" d="M{left} {y2}L{left + 14} {y2 + 14}M{left + 14} {y2}L{left} {y2 + 14}"/>')
     parts.append(f'<text class="tick" x="{left + 20}" y="{y2 + 12}">no finite bound</text>')
-    parts.append(f'<rect x="{left + 150}" y="{y2}" width="14" height="14" fill="#000"/>')
-    parts.append(f'<text class="tick" x="{left + 170}" y="{y2 + 12}">NaN or infinite value</text>')
-    parts.append(f'<rect class="worst" x="{left + 330}" y="{y2}" width="14" height="14" fill="none"/>')
-    parts.append(f'<text class="tick" x="{left + 350}" y="{y2 + 12}">the worst entry</text>')
+    parts.append(f'<rect x="{left + 120}" y="{y2}" width="14" height="14" fill="#000"/>')
+    parts.append(f'<text class="tick" x="{left + 140}" y="{y2 + 12}">NaN or infinite value</text>')
+    parts.append(f'<rect class="worst" x="{left + 280}" y="{y2}" width="14" height="14" fill="none"/>')
+    parts.append(f'<text class="tick" x="{left + 300}" y="{y2 + 12}">the worst entry</text>')
     parts.append("</svg>")
     return "".join(parts)

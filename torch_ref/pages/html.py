@@ -7,6 +7,7 @@ MathML, and one inline script for the copy button; nothing is fetched.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,13 +37,6 @@ document.querySelectorAll('button.copy').forEach(function (b) {
   });
 });
 """
-
-_REFERENCE = {
-    "training": "torch.optim",
-    "network-training": "torch.optim",
-    "data-parallel": "the whole batch's autograd",
-    "network-data-parallel": "the whole batch's autograd",
-}
 
 
 def _doc(title: str, body: str) -> str:
@@ -133,11 +127,12 @@ def _failure(r: dict[str, Any], uid: str, h: str, title: str) -> str:
     if page.get("worst"):
         out += [f"<{sub}>The worst entry</{sub}>", _worst(r, page)]
     if page.get("trajectory"):
-        out += [f"<{sub}>The trajectory</{sub}>", _trajectory(page)]
+        out += [f"<{sub}>The trajectory</{sub}>", _trajectory(page, uid)]
     if page.get("ranks"):
         out += [f"<{sub}>The ranks</{sub}>", _ranks(page["ranks"])]
     if page.get("arrays"):
-        out += [f"<{sub}>Every array: |difference| / tolerance</{sub}>", _arrays(r, page, uid)]
+        whose = f"<p>The arrays below are {esc(page['arrays_of'])}.</p>" if page.get("arrays_of") else ""
+        out += [f"<{sub}>Every compared array: |difference| / tolerance</{sub}>", whose, _arrays(r, page, uid)]
     if page.get("error"):
         out.append(
             f"<p>The page's figures could not be made for this case ({esc(page['error'])}); the text report below is whole.</p>"
@@ -161,11 +156,12 @@ def _failure(r: dict[str, Any], uid: str, h: str, title: str) -> str:
 
 
 def _they_part(r: dict[str, Any]) -> list[str]:
-    """The network kinds' "They part at ..." sentence and the span after it."""
+    """The network kinds' "They part at ..." (or a training report's "Step k parts first ...") sentence
+    and the span after it."""
     lines = r.get("report", "").splitlines()
     out = []
     for k, line in enumerate(lines):
-        if line.startswith("They part at"):
+        if line.startswith("They part at") or re.match(r"Step \d+ parts first", line):
             out.append(line)
             if k + 1 < len(lines) and lines[k + 1].startswith(("Every gradient above", "No parameter lies")):
                 out.append(lines[k + 1])
@@ -242,10 +238,10 @@ def _worst(r: dict[str, Any], page: dict[str, Any]) -> str:
     w = page["worst"]
     a = next((x for x in page["arrays"] if x["name"] == w["array"]), None)
     at = (a or {}).get("at_worst") or {}
-    reference = _REFERENCE.get(r["kind"], "autograd")
+    reference = page.get("reference") or "autograd"
     fd = w["finite_difference"]
     fd_cell = (
-        f"{fmt(fd['value'], 10)} ± {fmt(fd['error'], 2)} ({esc(fd['dtype'])})"
+        f"{fmt(fd['value'], 10)} ± {fmt(fd['error'], 2)} ({esc(fd['dtype'])}): {esc(fd['sides'])}"
         if "value" in fd
         else f"none: {esc(fd['absent'])}"
     )
@@ -258,12 +254,16 @@ def _worst(r: dict[str, Any], page: dict[str, Any]) -> str:
     ]
     note = f"<p>{esc(fd['note'])}</p>" if fd.get("note") else ""
     return (
-        f"<p>At {esc(w['array'])}[{', '.join(str(i) for i in w['index'])}], the entry that uses the most of its bound:</p>"
+        f"<p>At {esc(w['array'])}{_at(w['index'])}, the entry that uses the most of its bound:</p>"
         '<div class="scroll"><table><tbody>'
         + "".join(f'<tr><th scope="row">{esc(k)}</th><td class="num">{v}</td></tr>' for k, v in rows)
         + "</tbody></table></div>"
         + note
     )
+
+
+def _at(index: list[int]) -> str:
+    return f"[{', '.join(str(i) for i in index)}]" if index else " (a scalar)"
 
 
 def _arrays(r: dict[str, Any], page: dict[str, Any], uid: str) -> str:
@@ -313,7 +313,7 @@ def _arrays(r: dict[str, Any], page: dict[str, Any], uid: str) -> str:
     )
 
 
-def _trajectory(page: dict[str, Any]) -> str:
+def _trajectory(page: dict[str, Any], uid: str) -> str:
     path = page["trajectory"]
     parted = page.get("parted_step")
     rows = "".join(
@@ -324,7 +324,7 @@ def _trajectory(page: dict[str, Any]) -> str:
         for p in path
     )
     return (
-        f'<figure><div class="scroll">{chart(path, parted)}</div><figcaption>Step by step, the distance |W − V| '
+        f'<figure><div class="scroll">{chart(path, parted, uid + "-traj")}</div><figcaption>Step by step, the distance |W − V| '
         "between the trainer's weights W and torch.optim's V on the same network, at the entry nearest its bound, "
         "and the trajectory bound there. The bound of each step carries the distance measured at the step before, "
         "so once a step is beyond it, the bound rises with the distance and no longer says whether later steps are "
@@ -352,13 +352,11 @@ def _ranks(ranks: list[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------------------------------- a pass
 
 
-_COVERAGE = (
-    ("families", "network families"),
-    ("layers", "layers"),
+# what a passing run covered, by the kind of its cases: a fully connected network's (a Spec) ...
+_COVERAGE_FC = (
     ("activations", "activations"),
     ("losses", "losses"),
     ("output_loss_pairs", "output / loss pairs"),
-    ("regimes", "regimes met (verified on the case's values)"),
     ("kink_hit", "an input exactly at an activation's kink"),
     ("saturation_hit", "a saturated probability output (y*(1 − y*) ≤ √eps)"),
     ("square_layers", "a square layer"),
@@ -369,6 +367,23 @@ _COVERAGE = (
     ("shard_sizes", "shard sizes"),
     ("empty_shard", "an empty shard"),
 )
+# ... and a layer's, a Function's or a network of layers' (their summaries track none of the above)
+_COVERAGE_OTHER = (
+    ("families", "network families"),
+    ("layers", "layers met"),
+    ("regimes", "regimes met (verified on the case's values)"),
+    ("batch_sizes", "batch sizes (smallest, largest)"),
+    ("shard_sizes", "shard sizes"),
+    ("empty_shard", "an empty shard"),
+)
+_NOT_SPECS = ("layer", "function", "network", "network-training", "network-per-example", "network-data-parallel")
+
+
+def _what(kind: str) -> str:
+    """What a kind's distinct cases are (the summary's own words)."""
+    if kind.startswith("network"):
+        return "architectures"
+    return "distinct shapes" if kind in _NOT_SPECS else "networks"
 
 
 def _not_met(key: str, c: dict[str, Any]) -> list[str]:
@@ -387,7 +402,7 @@ def _passing(r: dict[str, Any], uid: str, h: str, title: str) -> str:
     share = share_value(c.get("largest_share_of_tolerance", 0.0))
     width = max(0.0, min(share, 1.0)) * 100
     rows = []
-    for key, label in _COVERAGE:
+    for key, label in _COVERAGE_OTHER if c["kind"] in _NOT_SPECS else _COVERAGE_FC:
         if key in c and c[key] not in (None, [], ""):
             missing = _not_met(key, c)
             rest = f'<br><span class="muted">built-ins not met: {esc(", ".join(missing))}</span>' if missing else ""
@@ -398,7 +413,7 @@ def _passing(r: dict[str, Any], uid: str, h: str, title: str) -> str:
         [
             f"<{h}>{esc(title)}</{h}>",
             f'<div class="verdict pass" role="status"><span class="badge">Passed</span>{c["examples"]} examples judged on '
-            f"{c['networks']} {'networks' if not c['kind'].startswith('layer') else 'shapes'} ({esc(c['dtype'])}, "
+            f"{c['networks']} {_what(c['kind'])} ({esc(c['dtype'])}, "
             f"{esc(c['device'])}) in {fmt(c['seconds'])} s; every one within its bound.</div>",
             "<p><strong>Largest share of the bound used:</strong> "
             f'<span class="barbox" role="img" aria-label="{fmt(share)} of the bound"><span class="bar" style="width:{width:.1f}%"></span></span>'

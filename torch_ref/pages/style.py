@@ -35,9 +35,9 @@ figure.array{border:1px solid #ddd;padding:8px;max-width:100%}
 figure.array .scroll{max-height:520px;overflow:auto}
 figcaption{font-size:14px;margin-top:4px}
 svg text{font-family:system-ui,sans-serif}
-svg.diagram{width:100%;max-width:470px;height:auto}
-svg.scale{width:100%;max-width:560px;height:auto}
-svg.chart{max-width:620px;height:auto}
+svg.diagram{width:100%;max-width:494px;height:auto}
+svg.scale{width:100%;max-width:444px;height:auto}
+svg.chart{width:100%;max-width:460px;height:auto}
 .diagram .node rect{fill:#fff;stroke:#555;stroke-width:1.2}
 .diagram .io rect{fill:#f0f0f0;stroke:#888;stroke-dasharray:4 3}
 .diagram .marked rect{stroke:#000;stroke-width:3.5}
@@ -51,7 +51,8 @@ svg.chart{max-width:620px;height:auto}
 .diagram .flow{stroke:#555;stroke-width:1.2}
 .diagram .group{fill:none;stroke:#666;stroke-dasharray:6 4}
 .diagram .skip{fill:none;stroke:#666;stroke-width:1.5}
-.diagram .group-label{font-size:11px;fill:#333}
+.diagram .join{fill:#fff;stroke:#666;stroke-width:1.5}
+.diagram .join-plus{font-size:13px;font-weight:700;fill:#333}
 .hatch-bg{fill:#fdd0a2}
 .hatch-line{stroke:#8c2d04;stroke-width:3}
 .hatch-on-cell{stroke:#fff;stroke-width:1.6;stroke-opacity:.85}

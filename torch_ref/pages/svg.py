@@ -5,7 +5,7 @@ The scale separates "within the bound" (share <= 1) from "beyond" twice over, so
 grey and for every colour vision: within runs from near-white to a mid blue, beyond from a deep
 orange to near-black, the lightness falling all the way (a grey print keeps the order), and every
 cell beyond the bound carries a hatch pattern besides its colour. An entry compared with nothing (no
-finite bound) is grey with a cross; a non-finite value is black. Each side has its own log axis: within
+finite bound) is grey with a cross; a non-finite value (``"nonfinite"`` cells) is black. Each side has its own log axis: within
 from 1e-4 (and below, the lightest) to 1; beyond from 1 to ``10**high``, the largest share on the page
 (at least 1e4), the darkest, so that entries beyond the bound by different amounts still differ.
 """
@@ -16,7 +16,7 @@ import html
 import math
 from typing import Any
 
-__all__ = ["HIGH", "LOW", "colour", "esc", "fmt", "share_value"]
+__all__ = ["HIGH", "LOW", "NONFINITE", "colour", "esc", "fmt", "high_of", "share_value"]
 
 LOW, HIGH = -4.0, 4.0  # log10 of the lightest share, and of the darkest at least
 _WITHIN = ((247, 251, 255), (198, 219, 239), (107, 174, 214))  # light to mid blue (lightness 98% .. 67%)
@@ -47,9 +47,12 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def share_value(v: Any) -> float:
-    """A share as a float: JSON's strings "inf" and "nan" (and None, no bound) back to floats."""
+    """A share as a float: JSON's strings "inf" and "nan" (and None, no bound) back to floats; a cell's
+    "nonfinite" (a NaN or infinite value) as inf."""
     if v is None:
         return math.nan
+    if v == "nonfinite":
+        return math.inf
     return float(v)
 
 
@@ -74,8 +77,8 @@ def colour(share: float, high: float = HIGH) -> str:
     (see the module docstring)."""
     if math.isnan(share):
         return NO_BOUND
-    if math.isinf(share):
-        return NONFINITE
+    if math.isinf(share):  # a difference under a bound of 0: beyond, the darkest
+        return _mix(_BEYOND, 1.0)
     if share <= 0.0:
         return _mix(_WITHIN, 0.0)
     s = math.log10(share)

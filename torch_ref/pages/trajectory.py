@@ -16,13 +16,14 @@ from .svg import esc, fmt
 __all__ = ["chart"]
 
 
-def chart(path: Sequence[dict[str, Any]], parted: int | None) -> str:
+def chart(path: Sequence[dict[str, Any]], parted: int | None, uid: str = "traj") -> str:
     """An inline SVG of each step's distance ``|W - V|`` and the trajectory bound at the same entry (the
     entry whose ratio is largest), on one log axis: solid circles the distance, hollow squares on a
-    dashed line the bound; ``parted`` the step where the check parts (marked), or None."""
+    dashed line the bound; ``parted`` the step where the check parts (marked), or None; ``uid`` unique
+    on the page."""
     if not path:
         return ""
-    w, h, left, right, top, bottom = 560, 250, 64, 96, 16, 40
+    w, h, left, right, top, bottom = 460, 250, 56, 90, 16, 40
     dist = [_positive(p["distance_at"]) for p in path]
     bound = [_positive(p["bound_at"]) for p in path]
     values = [v for v in dist + bound if v is not None]
@@ -38,9 +39,9 @@ def chart(path: Sequence[dict[str, Any]], parted: int | None) -> str:
         return top + (h - top - bottom) * (hi - math.log10(v)) / (hi - lo)
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" aria-labelledby="traj-title traj-desc">',
-        '<title id="traj-title">The distance to the reference\'s weights and the bound, step by step</title>',
-        '<desc id="traj-desc">'
+        f'<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" aria-labelledby="{uid}-t {uid}-d">',
+        f'<title id="{uid}-t">The distance to the reference\'s weights and the bound, step by step</title>',
+        f'<desc id="{uid}-d">'
         + esc(
             "; ".join(
                 f"step {p['step']}: |W - V| {fmt(p['distance_at'])}, bound {fmt(p['bound_at'])}"
