@@ -102,6 +102,7 @@ def _layer(v: Any, inner: Any) -> dict[str, Any]:
     arrays = ", ".join(f"{k} {tuple(a.shape)}" for k, a in inner.arrays.items())
     failing = [r.name for r in v.comparison.rows if not r.ok] if v.comparison is not None else []
     return {
+        "kind": "layer",
         "input": f"arguments: {arrays}",
         "nodes": [
             {

@@ -67,7 +67,7 @@ def array_fields(row: Any) -> dict[str, Any]:
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ranked)), shares.shape)) if shares.size else ()
     largest = float(ranked[worst]) if shares.size else 0.0
     out.update(
-        share=_number(max(largest, 0.0)) if largest >= 0 else "nan",
+        share=_number(max(largest, 0.0), 17) if largest >= 0 else "nan",
         worst=list(worst),
         at_worst=None
         if not shares.size

@@ -17,10 +17,10 @@ __all__ = ["caption", "svg"]
 
 def svg(d: dict[str, Any], uid: str) -> str:
     """The diagram as inline SVG, top (input) to bottom (loss); ``uid`` keeps its pattern's id unique."""
-    box_w, box_h, gap, x0 = 260, 40, 14, 24
+    box_w, box_h, gap, x0 = 280, 40, 14, 24
     rows = [("io", {"label": d["input"]}), *[("node", n) for n in d["nodes"]], ("io", {"label": d["loss"]})]
     height = len(rows) * (box_h + gap) + gap
-    width = x0 + box_w + 210
+    width = x0 + box_w + 200
     groups = {g["name"]: g for g in d.get("groups", [])}
     parts = [
         f'<svg class="diagram" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t {uid}-d">',
@@ -71,10 +71,9 @@ def svg(d: dict[str, Any], uid: str) -> str:
         parts.append(f'<rect x="{x0}" y="{y}" width="{box_w}" height="{box_h}" rx="6"/>')
         if marked:
             parts.append(
-                f'<rect x="{x0 + 1}" y="{y + 1}" width="12" height="{box_h - 2}" style="fill:url(#{uid}-hatch)" class="hatched"/>'
+                f'<rect x="{x0 - 14}" y="{y}" width="10" height="{box_h}" style="fill:url(#{uid}-hatch)" class="hatched"/>'
             )
-        indent = 20 if marked else 10  # past the marked node's hatched strip
-        room = 34 if marked else 38  # characters that fit the box, past the hatched strip
+        indent, room = 10, 40  # the hatched strip sits left of the box; 40 characters fit at 12 px
         label = n["label"] if len(n["label"]) <= room else n["label"][: room - 1] + "…"
         parts.append(f'<text x="{x0 + indent}" y="{y + 17}" class="node-label">{esc(label)}</text>')
         if n.get("detail"):
@@ -129,11 +128,15 @@ def _description(d: dict[str, Any]) -> str:
 
 def caption(d: dict[str, Any]) -> str:
     """The figure's caption, saying only what the drawing holds."""
-    parts = ["The network of the minimal case, input at the top, loss at the bottom."]
+    parts = (
+        ["The layer of the minimal case: its arguments at the top, the δ_out it is given at the bottom."]
+        if d.get("kind") == "layer"
+        else ["The network of the minimal case, input at the top, loss at the bottom."]
+    )
     if any(n["marked"] for n in d["nodes"]):
         parts.append(
-            "The box with the thick outline and the hatched strip (“parts here”) is the place the report's "
-            "“Where they part” names."
+            "The box with the thick outline and the hatched strip at its left (“parts here”) is the place the "
+            "report's “Where they part” names."
         )
     else:
         parts.append("The report names no single layer where the two part, so none is marked.")

@@ -7,6 +7,7 @@ MathML, and one inline script for the copy button; nothing is fetched.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -114,7 +115,8 @@ def _failure(r: dict[str, Any], uid: str, h: str, title: str) -> str:
         f"<{h}>{esc(title)}</{h}>",
         f'<div class="verdict fail" role="status"><span class="badge">Failed</span>{esc(first)}</div>',
     ]
-    out += [f"<{sub}>The minimal case</{sub}>", _facts(r["case"])]
+    uses_lr = r["kind"] in ("update", "training", "network-training")
+    out += [f"<{sub}>The minimal case</{sub}>", _facts(r["case"], uses_lr)]
     if page.get("diagram"):
         out.append(
             f'<figure class="diagram-fig">{diagram_svg(page["diagram"], uid + "-net")}'
@@ -189,15 +191,25 @@ _GLOSSARY = {
 }
 
 
-def _facts(case: dict[str, Any]) -> str:
+def _gloss(key: str, case: dict[str, Any]) -> str:
+    if key == "spec" and "shapes" in case:  # a layer's or a Function's case
+        return "the arrays' shapes and the constants"
+    return _GLOSSARY[key]
+
+
+def _facts(case: dict[str, Any], uses_lr: bool = True) -> str:
     keep = [(k, v) for k, v in case.items() if v not in (None, "", [], {}) and k != "sizes"]
     if case.get("grid") is True:  # grid weights take no gain
         keep = [(k, v) for k, v in keep if k != "gain"]
+    # a scaling or a placed kink only where the case has one; a learning rate only where one is used
+    keep = [(k, v) for k, v in keep if not (k in ("logits", "hidden", "kink") and not v)]
+    if not uses_lr:
+        keep = [(k, v) for k, v in keep if k != "lr"]
     return (
         '<dl class="facts">'
         + "".join(
             f"<dt>{esc(k)}</dt><dd>{esc(_plain(v))}"
-            + (f' <span class="muted">({esc(_GLOSSARY[k])})</span>' if k in _GLOSSARY else "")
+            + (f' <span class="muted">({esc(_gloss(k, case))})</span>' if k in _GLOSSARY else "")
             + "</dd>"
             for k, v in keep
         )
@@ -245,16 +257,19 @@ def _worst(r: dict[str, Any], page: dict[str, Any]) -> str:
         if "value" in fd
         else f"none: {esc(fd['absent'])}"
     )
+    mine, theirs = share_value(at.get("derivation")), share_value(at.get("reference"))
     rows = [
-        ("derivation (yours)", fmt(at.get("derivation"), 10)),
+        ("yours", fmt(at.get("derivation"), 10)),
         (f"reference ({reference})", fmt(at.get("reference"), 10)),
         ("finite differences", fd_cell),
         ("the bound at this entry", fmt(at.get("bound"), 3)),
         ("|difference| / bound", fmt(share_value(a["share"]) if a else None, 3)),
+        ("|difference| / |reference|", fmt(abs(mine - theirs) / abs(theirs) if theirs else math.inf, 3)),
     ]
     note = f"<p>{esc(fd['note'])}</p>" if fd.get("note") else ""
+    step = f" after step {page['parted_step']}" if page.get("trajectory") and page.get("parted_step") else ""
     return (
-        f"<p>At {esc(w['array'])}{_at(w['index'])}, the entry that uses the most of its bound:</p>"
+        f"<p>At {esc(w['array'])}{_at(w['index'])}{step}, the entry that uses the most of its bound:</p>"
         '<div class="scroll"><table><tbody>'
         + "".join(f'<tr><th scope="row">{esc(k)}</th><td class="num">{v}</td></tr>' for k, v in rows)
         + "</tbody></table></div>"
@@ -268,20 +283,20 @@ def _at(index: list[int]) -> str:
 
 def _arrays(r: dict[str, Any], page: dict[str, Any], uid: str) -> str:
     arrays = page["arrays"]
-    first = next((a["name"] for a in arrays if a["status"] not in ("ok", "precision", "NOT JUDGED")), None)
+    relative = {row["name"]: row.get("max_rel") for row in r.get("rows", [])}
     table = [
         '<div class="scroll"><table><thead><tr><th scope="col">array</th><th scope="col">status</th>'
-        '<th scope="col">largest |diff| / tol</th><th scope="col">worst at</th><th scope="col">entries beyond</th></tr></thead><tbody>'
+        '<th scope="col">largest |diff| / tol</th><th scope="col">worst at</th><th scope="col">entries beyond</th>'
+        '<th scope="col">largest |diff| / |reference|</th></tr></thead><tbody>'
     ]
     for a in arrays:
         g = a.get("grid") or {}
-        cls = " ".join(
-            c for c in ("beyond" if a["status"] == "MISMATCH" else "", "first" if a["name"] == first else "") if c
-        )
+        cls = "beyond" if a["status"] == "MISMATCH" else ""
         table.append(
             f'<tr class="{cls}"><td>{esc(a["name"])}</td><td>{esc(a["status"])}</td>'
             f'<td class="num">{fmt(share_value(a["share"]))}</td><td>{esc(tuple(a["worst"]))}</td>'
-            f'<td class="num">{g.get("beyond", "n/a")} of {g.get("entries", "n/a")}</td></tr>'
+            f'<td class="num">{g.get("beyond", "n/a")} of {g.get("entries", "n/a")}</td>'
+            f'<td class="num">{fmt(share_value(relative.get(a["name"])))}</td></tr>'
         )
     table.append("</tbody></table></div>")
     figures = []

@@ -28,14 +28,13 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.beyond td{background:#fdebdd}
-tr.first td:first-child{font-weight:700}
 .arrays{display:flex;flex-wrap:wrap;gap:18px}
 figure{margin:0}
 figure.array{border:1px solid #ddd;padding:8px;max-width:100%}
 figure.array .scroll{max-height:520px;overflow:auto}
 figcaption{font-size:14px;margin-top:4px}
 svg text{font-family:system-ui,sans-serif}
-svg.diagram{width:100%;max-width:494px;height:auto}
+svg.diagram{width:100%;max-width:504px;height:auto}
 svg.scale{width:100%;max-width:444px;height:auto}
 svg.chart{width:100%;max-width:460px;height:auto}
 .diagram .node rect{fill:#fff;stroke:#555;stroke-width:1.2}
@@ -45,7 +44,7 @@ svg.chart{width:100%;max-width:460px;height:auto}
 .diagram .diagnosed rect:first-child{stroke:#000;stroke-width:2.5;stroke-dasharray:7 4}
 .diagram .marked.diagnosed rect:first-child{stroke-width:3.5}
 .diagram .group.diagnosed{stroke:#000;stroke-width:2.5;stroke-dasharray:7 4}
-.diagram .node-label{font-size:13px;fill:#111}
+.diagram .node-label{font-size:12px;fill:#111}
 .diagram .node-detail{font-size:11px;fill:#333}
 .diagram .mark{font-size:13px;font-weight:700;fill:#000}
 .diagram .flow{stroke:#555;stroke-width:1.2}
@@ -57,6 +56,7 @@ svg.chart{width:100%;max-width:460px;height:auto}
 .hatch-line{stroke:#8c2d04;stroke-width:3}
 .hatch-on-cell{stroke:#fff;stroke-width:1.6;stroke-opacity:.85}
 .heatmap .cell{stroke:#fff;stroke-width:.5}
+.heatmap .hatched,.heatmap .cross,.heatmap .worst{pointer-events:none}
 .heatmap .worst,.scale .worst{fill:none;stroke:#000;stroke-width:2.5}
 .cross{stroke:#333;stroke-width:1}
 .scale .bound,.chart .bound{stroke:#000;stroke-width:2}

@@ -55,7 +55,8 @@ def chart(path: Sequence[dict[str, Any]], parted: int | None, uid: str = "traj")
     every = max(1, math.ceil((hi - lo) / 6))  # at most about seven labelled decades
     for k in range(lo, hi + 1):
         parts.append(f'<line class="grid" x1="{left}" x2="{w - right}" y1="{y(10.0**k):.1f}" y2="{y(10.0**k):.1f}"/>')
-        if k % every == 0:
+        # the two ends, and every few decades between them, never two labels a decade apart
+        if k in (lo, hi) or (k % every == 0 and min(k - lo, hi - k) > every // 2):
             label = "1" if k == 0 else f"1e{k}"
             parts.append(f'<text class="tick" x="{left - 6}" y="{y(10.0**k) + 4:.1f}" text-anchor="end">{label}</text>')
     for series, cls in ((bound, "series bound-series"), (dist, "series")):
@@ -69,13 +70,18 @@ def chart(path: Sequence[dict[str, Any]], parted: int | None, uid: str = "traj")
             cls = "dot beyond" if _beyond(p) else "dot"
             parts.append(f'<circle class="{cls}" cx="{x(i):.1f}" cy="{y(d):.1f}" r="4.5"/>')
         parts.append(f'<text class="tick" x="{x(i):.1f}" y="{h - bottom + 16}" text-anchor="middle">{p["step"]}</text>')
-        if p["step"] == parted and d is not None:
-            parts.append(f'<text class="mark" x="{x(i) + 8:.1f}" y="{max(y(d) - 10, top + 10):.1f}">parts here</text>')
+        if p["step"] == parted and d is not None:  # below the point where it sits near the top
+            ty = y(d) + 20 if y(d) < top + 24 else y(d) - 10
+            parts.append(f'<text class="mark" x="{x(i) + 8:.1f}" y="{ty:.1f}">parts here</text>')
     lx = w - right + 10
     parts.append(f'<circle class="dot" cx="{lx + 4}" cy="{top + 8}" r="4.5"/>')
-    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 12}">|W − V|</text>')
-    parts.append(f'<rect class="dot-bound" x="{lx}" y="{top + 24}" width="8" height="8"/>')
-    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 32}">the bound</text>')
+    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 12}">|W − V|,</text>')
+    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 26}">within</text>')
+    parts.append(f'<circle class="dot beyond" cx="{lx + 4}" cy="{top + 42}" r="4.5"/>')
+    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 46}">|W − V|,</text>')
+    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 60}">beyond</text>')
+    parts.append(f'<rect class="dot-bound" x="{lx}" y="{top + 72}" width="8" height="8"/>')
+    parts.append(f'<text class="tick" x="{lx + 14}" y="{top + 80}">the bound</text>')
     parts.append(f'<text class="axis" x="{(left + w - right) / 2:.1f}" y="{h - 4}" text-anchor="middle">step</text>')
     parts.append("</svg>")
     return "\n".join(parts)
