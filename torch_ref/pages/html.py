@@ -134,7 +134,12 @@ def _failure(r: dict[str, Any], uid: str, h: str, title: str) -> str:
         out += [f"<{sub}>The ranks</{sub}>", _ranks(page["ranks"])]
     if page.get("arrays"):
         whose = f"<p>The arrays below are {esc(page['arrays_of'])}.</p>" if page.get("arrays_of") else ""
-        out += [f"<{sub}>Every compared array: |difference| / tolerance</{sub}>", whose, _arrays(r, page, uid)]
+        what = {
+            "hvp": " (the Hessian-vector product, layer by layer)",
+            "gnvp": " (the Gauss-Newton-vector product, layer by layer)",
+        }
+        head = f"Every compared array{what.get(r['kind'], '')}: |difference| / tolerance"
+        out += [f"<{sub}>{esc(head)}</{sub}>", whose, _arrays(r, page, uid)]
     if page.get("error"):
         out.append(
             f"<p>The page's figures could not be made for this case ({esc(page['error'])}); the text report below is whole.</p>"
