@@ -43,6 +43,7 @@ import numpy as np
 
 from manual import Params
 
+from ..engine.outcome import Judged
 from ..engine.result import normalise, result_dtypes
 from ..numerics.blame import Estimate, finite_difference
 from ..numerics.compare import Comparison, compare_either
@@ -56,19 +57,12 @@ __all__ = ["KINDS", "Verdict", "classify", "hand_out", "hand_out_params", "prepa
 KINDS = ("agree", "precision", "unstable", "mismatch", "not judged", "crash", "type", "shape")
 
 
-class Outcome:
-    """What every verdict (one case of a check) offers: its comparison and its dtype."""
+class Outcome(Judged):
+    """What every first-order verdict (one case of a check) offers: its comparison and its dtype."""
 
     kind: str
     case: Case
     comparison: Comparison | None
-
-    @property
-    def checked(self) -> Comparison:
-        """The comparison; ``ValueError`` for a verdict without one (crash, type)."""
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
 
     @property
     def dtype(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..engine.outcome import Judged
 from ..numerics.compare import Comparison, compare
 from .case import LayerCase
 from .rounding import Traced, UnknownOperation, trace, trace_algorithm, unit_roundoff
@@ -69,7 +70,7 @@ def _literal(v: Any) -> str:
 
 
 @dataclass(frozen=True)
-class LayerOutcome:
+class LayerOutcome(Judged):
     """What the user's layer does on one case (the engine's outcome).
 
     ``kind``: agree, mismatch, not judged, crash, type, shape. ``values``: the user's forward output
@@ -87,16 +88,6 @@ class LayerOutcome:
     traced: Traced | None = None
     dout: np.ndarray | None = None
     dtype: str = "float64"
-
-    @property
-    def passed(self) -> bool:
-        return self.kind == "agree"
-
-    @property
-    def checked(self) -> Comparison:
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
 
 
 def hand_out(a: np.ndarray, arrays: str, device: str) -> Any:

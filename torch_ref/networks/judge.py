@@ -25,6 +25,7 @@ import torch
 
 from manual.network import Network
 
+from ..engine.outcome import Judged
 from ..layers.judge import UNINFORMATIVE, _crash, _larger, _reproduces, hand_out
 from ..layers.rounding import Traced, trace, trace_algorithm, unit_roundoff
 from ..numerics.compare import Comparison, compare
@@ -37,7 +38,7 @@ NEAR = 2.0**6  # units of the dtype's roundoff, of an input's scale: "within rea
 
 
 @dataclass(frozen=True)
-class NetworkOutcome:
+class NetworkOutcome(Judged):
     """What the user's gradients do on one case (the engine's outcome)."""
 
     kind: str
@@ -49,16 +50,6 @@ class NetworkOutcome:
     values: Mapping[str, np.ndarray] = field(default_factory=dict)
     traced: Traced | None = None
     dtype: str = "float64"
-
-    @property
-    def passed(self) -> bool:
-        return self.kind == "agree"
-
-    @property
-    def checked(self) -> Comparison:
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
 
 
 def arrays64(case: NetworkCase) -> dict[str, torch.Tensor]:

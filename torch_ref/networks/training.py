@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch
 
 from manual.network import Network
 
+from ..engine.outcome import Judged
 from ..layers.judge import _crash, hand_out
 from ..numerics.bound import Bound
 from ..numerics.compare import Comparison, compare
@@ -38,7 +39,7 @@ __all__ = ["NetworkTrainingOutcome", "check_factory", "judge_training", "step_ma
 
 
 @dataclass(frozen=True)
-class NetworkTrainingOutcome:
+class NetworkTrainingOutcome(Judged):
     """The trainer's run on one case: the verdict, the first step where it parts, the comparison there."""
 
     kind: str
@@ -55,17 +56,6 @@ class NetworkTrainingOutcome:
     torch_path: tuple[dict[str, np.ndarray], ...] = ()
     allowed: tuple[dict[str, np.ndarray], ...] = ()
     dtype: str = "float64"
-    distances: tuple[float, ...] = field(default=())
-
-    @property
-    def passed(self) -> bool:
-        return self.kind == "agree"
-
-    @property
-    def checked(self) -> Comparison:
-        if self.comparison is None:
-            raise ValueError(f"a {self.kind!r} verdict has no comparison")
-        return self.comparison
 
 
 def step_masks(case: NetworkCase, step: int) -> dict[str, np.ndarray]:
