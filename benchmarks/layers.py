@@ -47,9 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 from _cli import at_least, check_outputs, description
-from memory import peak_bytes
-from rounds import Spread, block, interleaved
-from train_step import _cpu_name
+from _measure import exact_torch, machine, timed_variants
 
 from manual.layers import LAYERS
 from torch_ref.layers.table import info
@@ -199,41 +197,21 @@ def time_case(case: Case, dtype: torch.dtype, device: str, *, rounds: int, block
     dout = _t(rng.standard_normal(tuple(out.shape)), dtype, device)
     del out
     calls = variants(case, arrays, dout)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     agree = agreement(case, calls)
-    blocks = {name: block(calls[name], block_s=block_s, sync=sync) for name in VARIANTS}
-    times = interleaved(blocks, rounds=rounds)
-    records = []
-    for name in VARIANTS:
-        base = times[BASELINE[name]]
-        per_round = [t / b for t, b in zip(times[name], base)]
-        records.append(
-            {
-                "layer": case.layer,
-                "size": case.size,
-                "shape": case.shape,
-                "constants": case.constants,
-                "dtype": str(dtype).removeprefix("torch."),
-                "device": device,
-                "variant": name,
-                "baseline": BASELINE[name],
-                "median_s": float(np.median(times[name])),
-                "time_s": Spread.of(times[name]).as_dict(),
-                "ratio": Spread.of(per_round).as_dict(),
-                "rounds": rounds,
-                "peak_bytes": peak_bytes(calls[name], device, sync=sync),
-                "agree_rel": agree,
-            }
-        )
-    return records
+    timed = timed_variants(calls, VARIANTS, BASELINE, device=device, rounds=rounds, block_s=block_s)
+    case_fields = {
+        "layer": case.layer,
+        "size": case.size,
+        "shape": case.shape,
+        "constants": case.constants,
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": device,
+    }
+    return [{**case_fields, **timed[name], "agree_rel": agree} for name in VARIANTS]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    exact_torch(args.threads, args.device)
     mode = "quick" if args.quick else "full"
     rounds = args.rounds or ROUNDS[mode]
     cases = [c for c in CASES if c.layer in args.layers and c.size in args.sizes]
@@ -244,14 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         records += time_case(case, getattr(torch, args.dtype), args.device, rounds=rounds, block_s=BLOCK_S[mode])
     return {
         "records": records,
-        "machine": {
-            "device": torch.cuda.get_device_name() if args.device == "cuda" else _cpu_name(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            # the 1, 5 and 15 minute load averages at the start and the end: others' work on the cores
-            "load_average": {"start": load_before, "end": os.getloadavg()},
-        },
+        "machine": machine(args.device, load_before),
         "settings": {
             "quick": args.quick,
             "dtype": args.dtype,

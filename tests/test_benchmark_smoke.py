@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from impls import BUILDERS, IMPLS, _objective
 from peak import step_flops
+from train_step import _cpu_name
 
 import manual
 from torch_ref.strategies import data_for, params_for
@@ -228,7 +229,7 @@ def test_layers_benchmark_times_every_variant_and_writes_the_documented_json(tmp
     assert layers.main(["--sizes", "small", "--rounds", "1", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert {"records", "settings", "machine"} <= set(data)
-    assert data["machine"]["device"] == layers._cpu_name()
+    assert data["machine"]["device"] == _cpu_name()
     assert [(r["layer"], r["variant"]) for r in data["records"]] == [
         (name, v) for name in layers.LAYER_NAMES for v in layers.VARIANTS
     ]
