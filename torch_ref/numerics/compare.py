@@ -204,13 +204,13 @@ def _row(name: str, actual: Any, expected: Any, allowed: Any, band: Any = None) 
     diff = np.abs(a - e)
     # an entry whose bound is not finite is compared with nothing: counted, never a pass
     unbounded = ~np.isfinite(tol)
+    shares = _shares(diff, tol)
+    share = np.where(unbounded, 0.0, shares)  # what the verdict reads: an unbounded entry uses none of a bound
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a relative error past the float range is inf
-        share = np.where((diff == 0) | unbounded, 0.0, diff / np.where(unbounded, 1.0, tol))
         rel = np.where(diff == 0, 0.0, diff / np.abs(e))
         band_share = None
         if band is not None:
             band_share = float(np.max(np.where(diff == 0, 0.0, diff / (tol + np.broadcast_to(band, e.shape)))))
-    shares = _shares(diff, tol)
     flat = int(np.argmax(share))
     worst = tuple(int(i) for i in np.unravel_index(flat, e.shape))
     return Row(
