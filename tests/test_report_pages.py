@@ -116,6 +116,7 @@ def test_the_worst_entry_values_and_finite_differences_side_with_the_reference(r
         fd = w["finite_difference"]
         assert abs(fd["value"] - a["at_worst"]["reference"]) <= fd["error"], (name, fd, a)
         assert abs(fd["value"] - a["at_worst"]["derivation"]) > fd["error"], (name, fd, a)
+        assert fd["sides"] == "they side with the reference", (name, fd)  # and the page says so
     fd = records["adam_without_bias_correction"]["page"]["worst"]["finite_difference"]
     assert fd["absent"].startswith("not taken for a training check")
 
